@@ -1,0 +1,102 @@
+"""Data sets as tensors on the training device, split once and cached per process.
+
+Both problems give the same shape of thing: a `Dataset` with train/val/test `Split`s whose
+tensors already live on the device, so the training loop batches by `randperm` indexing
+and never touches a DataLoader. Splits are seeded with a fixed seed, independent of the
+run's seed, so every trial of a sweep sees the same validation and test examples.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from engine.config import Config
+
+SPLIT_SEED = 0  # fixed: runs that differ only in `seed` must share their splits
+
+
+@dataclass(frozen=True)
+class Split:
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.x.to(device), self.y.to(device))
+
+    def head(self, n: int) -> Split:
+        return Split(self.x[:n], self.y[:n])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    problem: str
+    train: Split
+    val: Split
+    test: Split
+    feature_names: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what loading did that a user should know (rows dropped...)
+    # house: train-set mean and std of each raw feature, to plot against real units
+    feature_mean: tuple[float, ...] = field(default=())
+    feature_std: tuple[float, ...] = field(default=())
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def to(self, device: torch.device) -> Dataset:
+        return Dataset(
+            self.problem,
+            self.train.to(device),
+            self.val.to(device),
+            self.test.to(device),
+            self.feature_names,
+            self.notes,
+            self.feature_mean,
+            self.feature_std,
+        )
+
+
+def default_data_dir() -> Path:
+    """`$HYPERTUI_DATA`, else the user's cache folder (XDG), where MNIST is looked for."""
+    if env := os.environ.get("HYPERTUI_DATA"):
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "hypertui" / "data"
+
+
+def load_dataset(config: Config, device: torch.device, data_dir: Path | None = None) -> Dataset:
+    """The data set a config trains on, on `device`, with `train_samples` applied."""
+    ds = _on_device(_data_key(config, data_dir), str(device))
+    if config.train_samples is not None and config.train_samples < len(ds.train):
+        ds = Dataset(**{**ds.__dict__, "train": ds.train.head(config.train_samples)})
+    return ds
+
+
+def _data_key(config: Config, data_dir: Path | None) -> tuple:
+    if config.problem == "house":
+        return ("house", config.features, config.target_scale)
+    return ("mnist", str((data_dir or default_data_dir()).resolve()))
+
+
+@functools.lru_cache(maxsize=4)
+def _on_device(key: tuple, device: str) -> Dataset:
+    return _on_cpu(key).to(torch.device(device))
+
+
+@functools.lru_cache(maxsize=4)
+def _on_cpu(key: tuple) -> Dataset:
+    if key[0] == "house":
+        from engine.data.house import load_house
+
+        return load_house(features=key[1], target_scale=key[2], seed=SPLIT_SEED)
+    from engine.data.mnist import load_mnist
+
+    return load_mnist(Path(key[1]), seed=SPLIT_SEED)

@@ -1,0 +1,69 @@
+"""The typed event stream a run yields: plain, frozen, picklable data.
+
+The CLI prints these, the store records them and the TUI turns them into messages; they
+cross process boundaries unchanged, so they hold only str/int/float/dict/tuple values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("finished", "diverged", "cancelled")
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    config: dict[str, Any]  # the resolved Config.to_dict()
+    device: str  # e.g. "cpu" or "cuda:0"
+    device_name: str  # e.g. "CPU (2 threads)" or "NVIDIA H200"
+    n_params: int
+    sizes: dict[str, int]  # examples per split: train, val, test
+    notes: tuple[str, ...] = ()  # data loading remarks (rows dropped, source folder)
+    env: dict[str, str] = field(default_factory=dict)  # python, torch, cuda versions
+
+
+@dataclass(frozen=True)
+class Progress:
+    run_id: str
+    epoch: int  # epochs completed (end_of_epoch) or the epoch in progress (1-based)
+    step: int  # optimizer steps so far
+    samples: int  # training examples seen so far
+    elapsed_s: float  # training seconds so far, evaluation excluded
+    train_loss: float  # mean training loss since the previous Progress
+    metrics: dict[str, float]  # val_loss, val_acc | val_mse (+ val_nll, val_var)
+    end_of_epoch: bool = True  # False: an interval report inside an epoch (time budgets)
+    val_n: int = 0  # validation examples behind `metrics` (a subset for interval reports)
+
+
+@dataclass(frozen=True)
+class Finished:
+    run_id: str
+    status: str  # one of STATUSES
+    epochs_done: float  # full passes over the training set, fractional under a time budget
+    steps: int
+    samples: int
+    elapsed_s: float  # training seconds, evaluation excluded
+    wall_s: float  # whole run, evaluation and setup included
+    final: dict[str, float]  # last validation metrics (+ train_loss)
+    best: dict[str, float]  # validation metrics at the best epoch by the main metric
+    best_epoch: int | None
+    test: dict[str, float]  # test metrics of the final model; {} unless finished
+    reason: str = ""  # why a run diverged or was cancelled
+
+
+@dataclass(frozen=True)
+class Failed:
+    run_id: str
+    reason: str  # one line a user can act on
+
+
+Event = RunStarted | Progress | Finished | Failed
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict with the event's kind first: {"event": "progress", ...}."""
+    kind = {RunStarted: "started", Progress: "progress", Finished: "finished", Failed: "failed"}
+    return {"event": kind[type(event)], **dataclasses.asdict(event)}

@@ -1,0 +1,65 @@
+"""Training losses and evaluation metrics for both problems.
+
+Gaussian likelihood (house): the model's second output is a raw variance, made positive
+with softplus plus a floor, so the NLL can never divide by zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from engine.config import Config
+
+VAR_FLOOR = 1e-6  # smallest predicted variance, in (target units)^2
+EVAL_CHUNK = 2048  # examples per forward pass when evaluating
+
+
+def mean_and_var(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return out[:, :1], F.softplus(out[:, 1:]) + VAR_FLOOR
+
+
+def make_loss(config: Config) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if config.problem == "mnist":
+        if config.loss == "cross_entropy":
+            return F.cross_entropy
+        # MSE between the raw outputs and one-hot targets, as in the study
+        return lambda out, y: F.mse_loss(out, F.one_hot(y, out.shape[1]).to(out.dtype))
+    if config.loss == "gaussian_nll":
+
+        def nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            mean, var = mean_and_var(out)
+            return F.gaussian_nll_loss(mean, y, var)
+
+        return nll
+    return F.mse_loss
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def evaluate(
+    config: Config, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prefix: str
+) -> dict[str, float]:
+    """`{prefix}_loss` plus `{prefix}_acc` (mnist) or `{prefix}_mse` (+ `_nll`, `_var`)."""
+    out = predict(model, x)
+    loss = make_loss(config)(out, y)
+    if config.problem == "mnist":
+        acc = (out.argmax(1) == y).float().mean()
+        values = {"loss": loss, "acc": acc}
+    elif config.loss == "gaussian_nll":
+        mean, var = mean_and_var(out)
+        values = {"loss": loss, "mse": F.mse_loss(mean, y), "nll": loss, "var": var.mean()}
+    else:
+        values = {"loss": loss, "mse": loss}
+    stacked = torch.stack([v.float() for v in values.values()]).tolist()  # one host sync
+    return {f"{prefix}_{k}": v for k, v in zip(values, stacked, strict=True)}

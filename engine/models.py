@@ -1,0 +1,72 @@
+"""The study's two model families: an MLP (house and mnist) and a small CNN (mnist)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine.config import Config
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU,
+}
+IMAGE_SIDE = 28  # MNIST
+N_CLASSES = 10
+
+
+def input_size(config: Config) -> int:
+    return IMAGE_SIDE * IMAGE_SIDE if config.problem == "mnist" else len(config.features)
+
+
+def output_size(config: Config) -> int:
+    if config.problem == "mnist":
+        return N_CLASSES
+    return 2 if config.loss == "gaussian_nll" else 1  # gaussian: mean and raw variance
+
+
+def mlp(in_features: int, hidden: tuple[int, ...], out: int, activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+        width = h
+    layers.append(nn.Linear(width, out))
+    return nn.Sequential(*layers)
+
+
+def cnn(channels: tuple[int, ...], activation: str) -> nn.Sequential:
+    """conv3x3 (padding 1) -> activation -> maxpool2 per block, then one dense layer to 10."""
+    layers: list[nn.Module] = []
+    c_in, side = 1, IMAGE_SIDE
+    for c in channels:
+        layers += [nn.Conv2d(c_in, c, 3, padding=1), ACTIVATIONS[activation](), nn.MaxPool2d(2)]
+        c_in, side = c, side // 2
+    layers += [nn.Flatten(), nn.Linear(c_in * side * side, N_CLASSES)]
+    return nn.Sequential(*layers)
+
+
+def build_model(config: Config) -> nn.Module:
+    """A freshly initialised model; call under `torch.manual_seed` for reproducible weights."""
+    if config.model == "cnn":
+        return cnn(config.channels, config.activation)
+    return mlp(input_size(config), config.hidden, output_size(config), config.activation)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def build_optimizer(config: Config, params) -> torch.optim.Optimizer:
+    """The configured optimizer; foreach kernels (one launch for all tensors) by default."""
+    common = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": True}
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, momentum=config.momentum, **common)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, momentum=config.momentum, **common)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, **common)
+    return torch.optim.AdamW(params, **common)

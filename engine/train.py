@@ -1,0 +1,236 @@
+"""One run: `run(config) -> Iterator[Event]`, the training loop written out.
+
+    for event in run(make_config(lr=0.01)):
+        print(event)
+
+The loop is zero_grad -> forward -> loss -> backward -> step on tensors already on the
+device, batches by `randperm` indexing. Nothing reads a value back from the device inside
+a step; losses are gathered at report time. Reports come at the end of every epoch and,
+inside long epochs, every `REPORT_EVERY_S` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import platform
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+
+from engine.config import Config
+from engine.data import Dataset, load_dataset
+from engine.devices import describe, resolve_device
+from engine.errors import HypertuiError
+from engine.events import Event, Failed, Finished, Progress, RunStarted
+from engine.losses import evaluate, make_loss
+from engine.models import build_model, build_optimizer, count_parameters
+
+REPORT_EVERY_S = 2.0  # wall seconds between reports inside an epoch
+INTERVAL_VAL_N = 2000  # validation examples behind an interval report (the full set at epoch end)
+EXPLODED = 1e3  # a train loss this many times the first batch's (untrained) means diverged
+TINY_WORK = 1_000_000  # parameters x batch size under which a CPU run uses one thread
+GPU_CLOCK_EVERY = 16  # steps between synchronised clock reads on an accelerator
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def environment(device: torch.device) -> dict[str, str]:
+    env = {"python": platform.python_version(), "torch": torch.__version__}
+    if device.type == "cuda":
+        env["cuda"] = str(torch.version.cuda)
+    return env
+
+
+def run(
+    config: Config,
+    should_stop: Callable[[], bool] = lambda: False,
+    run_id: str | None = None,
+    data_dir: Path | None = None,
+) -> Iterator[Event]:
+    """Train one model and yield its events: RunStarted, Progress..., Finished or Failed.
+
+    A device or data problem the user must fix raises HypertuiError before RunStarted;
+    anything that goes wrong during training is reported as Failed, never raised.
+    `should_stop` is polled before every step; when it returns True the run ends within
+    one batch with status "cancelled".
+    """
+    run_id = run_id or new_run_id()
+    device = resolve_device(config.device)
+    data = load_dataset(config, device, data_dir)
+    wall0 = time.perf_counter()
+    with _threads():
+        torch.manual_seed(config.seed)
+        model = build_model(config).to(device)
+        n_params = count_parameters(model)
+        _use_one_thread_if_tiny(device, n_params * config.batch_size)
+        yield RunStarted(
+            run_id=run_id,
+            config=config.to_dict(),
+            device=str(device),
+            device_name=describe(device),
+            n_params=n_params,
+            sizes=data.sizes,
+            notes=data.notes,
+            env=environment(device),
+        )
+        try:
+            yield from _train(config, model, data, device, should_stop, run_id, wall0)
+        except HypertuiError as exc:
+            yield Failed(run_id, str(exc))
+        except (RuntimeError, ValueError) as exc:  # e.g. CUDA out of memory
+            yield Failed(run_id, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+
+def _train(
+    config: Config,
+    model: torch.nn.Module,
+    data: Dataset,
+    device: torch.device,
+    should_stop: Callable[[], bool],
+    run_id: str,
+    wall0: float,
+) -> Iterator[Event]:
+    opt = build_optimizer(config, model.parameters())
+    loss_fn = make_loss(config)
+    x, y = data.train.x, data.train.y
+    n, bs = len(data.train), config.batch_size
+    budget = config.time_budget_s if config.time_budget_s is not None else math.inf
+    on_accel = device.type != "cpu"
+    clock_every = GPU_CLOCK_EVERY if on_accel else 1
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    main = config.main_metric
+    better = (lambda a, b: a > b) if main == "val_acc" else (lambda a, b: a < b)
+
+    step = samples = 0
+    train_s = 0.0  # training seconds before the current segment
+    losses: list[torch.Tensor] = []  # detached batch losses since the last report
+    first_loss: float | None = None
+    best: dict[str, float] = {}
+    best_epoch: int | None = None
+    final: dict[str, float] = {}
+    stop, reason = "", ""  # why training ended early: cancelled | budget | diverged
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def report(epoch: int, end_of_epoch: bool, full: bool) -> Progress:
+        nonlocal losses, first_loss
+        stacked = torch.stack(losses)
+        if first_loss is None:  # the untrained model's loss on the first batch
+            first_loss = stacked[0].item()
+        train_loss = stacked.mean().item()
+        losses = []
+        val = data.val if full else data.val.head(INTERVAL_VAL_N)
+        metrics = evaluate(config, model, val.x, val.y, "val")
+        return Progress(
+            run_id,
+            epoch,
+            step,
+            samples,
+            round(train_s, 6),
+            train_loss,
+            metrics,
+            end_of_epoch,
+            len(val),
+        )
+
+    def divergence(p: Progress) -> str:
+        if not all(math.isfinite(v) for v in (p.train_loss, *p.metrics.values())):
+            return "loss became NaN or infinite"
+        if p.train_loss > EXPLODED * max(first_loss or 0.0, 1e-8):
+            return f"train loss exploded from {first_loss:.3g} to {p.train_loss:.3g}"
+        return ""
+
+    last_report = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=gen, device=device)
+        sync()
+        seg0 = time.perf_counter()
+        for i in range(0, n, bs):
+            if should_stop():
+                stop, reason = "cancelled", "stopped by request"
+                break
+            idx = perm[i : i + bs]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+            step += 1
+            samples += len(idx)
+            last_batch = i + bs >= n
+            if step % clock_every and not last_batch:
+                continue
+            if on_accel:
+                sync()
+            now = time.perf_counter()
+            if train_s + now - seg0 >= budget:
+                stop, reason = "budget", f"time budget of {budget:g} s reached"
+                break
+            if now - last_report >= REPORT_EVERY_S and not last_batch:
+                train_s += now - seg0
+                p = report(epoch, end_of_epoch=False, full=False)
+                yield p
+                last_report = seg0 = time.perf_counter()
+                if why := divergence(p):
+                    stop, reason = "diverged", why
+                    break
+        sync()
+        train_s += time.perf_counter() - seg0
+        if stop in ("cancelled", "diverged"):
+            break
+        p = report(epoch, end_of_epoch=samples == epoch * n, full=True)
+        yield p
+        last_report = time.perf_counter()
+        final = {"train_loss": p.train_loss, **p.metrics}
+        if why := divergence(p):
+            stop, reason = "diverged", why
+            break
+        if not best or better(p.metrics[main], best[main]):
+            best, best_epoch = dict(p.metrics), epoch
+        if stop == "budget":
+            break
+
+    status = {"cancelled": "cancelled", "diverged": "diverged"}.get(stop, "finished")
+    test: dict[str, float] = {}
+    if status == "finished":
+        test = evaluate(config, model, data.test.x, data.test.y, "test")
+    yield Finished(
+        run_id=run_id,
+        status=status,
+        epochs_done=round(samples / n, 4),
+        steps=step,
+        samples=samples,
+        elapsed_s=round(train_s, 6),
+        wall_s=round(time.perf_counter() - wall0, 6),
+        final=final,
+        best=best,
+        best_epoch=best_epoch,
+        test=test,
+        reason=reason,
+    )
+
+
+@contextlib.contextmanager
+def _threads():
+    """Restore torch's intra-op thread count after the run, whatever it set."""
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _use_one_thread_if_tiny(device: torch.device, work: int) -> None:
+    # On a 2-core box a 4x10 MLP step took 0.6 ms with one thread alone but 5.8 ms with two
+    # threads while the other core was busy: thread hand-off costs more than the arithmetic.
+    if device.type == "cpu" and work < TINY_WORK:
+        torch.set_num_threads(1)

@@ -1,0 +1,1 @@
+"""Shipped experiment presets: TOML data files, one per experiment of the study."""

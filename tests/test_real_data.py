@@ -1,0 +1,19 @@
+"""Quality on the real data sets in ../shared/data (HYPERTUI_DATA)."""
+
+from engine.config import make_config
+from engine.train import run
+
+
+def test_house_4x10_relu_rmsprop_reaches_val_mse_below_0_2():
+    config = make_config(hidden=[10, 10, 10, 10], optimizer="rmsprop", lr=1e-3, epochs=5)
+    done = list(run(config))[-1]
+    assert done.status == "finished"
+    assert done.best["val_mse"] < 0.2
+
+
+def test_study_cnn_one_epoch_on_10k_mnist_reaches_95_percent(shared_data):
+    config = make_config(problem="mnist", train_samples=10_000, batch_size=16, lr=2e-3)
+    events = list(run(config, data_dir=shared_data))
+    assert events[0].sizes == {"train": 10_000, "val": 10_000, "test": 10_000}
+    assert events[-1].status == "finished" and events[-1].epochs_done == 1
+    assert events[-1].final["val_acc"] > 0.95
