@@ -173,7 +173,7 @@ def _bad(name: str, value: Any, why: str = "") -> str:
 
 def _coerce(name: str, value: Any) -> Any:
     """Check one field on its own and return it in canonical form (lists as tuples)."""
-    if name in _OPTIONAL and value is None:
+    if name in _OPTIONAL and (value is None or value == "none"):  # TOML has no null
         return None
     if name in _INT_LISTS:
         if not isinstance(value, (list, tuple)) or not all(

@@ -1,29 +1,193 @@
 """`hypertui` on the command line: the TUI with no arguments, headless commands otherwise.
 
 Exit codes: 0 success, 2 bad input (one clear line on stderr, never a traceback), 1 a
-failure during a run, 130 interrupted.
+failure during a run, 130 interrupted (the message says how to resume).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine import __version__
-from engine.errors import HypertuiError
+from engine.errors import ConfigError, HypertuiError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: same exit code as ours
+        self.print_usage(sys.stderr)
+        print(f"hypertui: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hypertui",
         description="A terminal hyperparameter lab for PyTorch. "
         "Run with no arguments for the interactive app.",
+        epilog="Examples: hypertui run quickstart | hypertui runs | hypertui export --out runs.csv",
     )
     parser.add_argument("--version", action="version", version=f"hypertui {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument(
+        "--store", type=Path, help="run store file (default: $HYPERTUI_HOME/runs.sqlite)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("presets", help="list the shipped and user presets")
+    p.set_defaults(handler=cmd_presets)
+
+    p = sub.add_parser("run", help="run a preset (or a preset file) headless")
+    p.add_argument("preset", nargs="?", help="preset name or path to a .toml file")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a config field (repeatable); a swept field stops being swept",
+    )
+    p.add_argument("--seeds", type=int, help="seeds per point (overrides the preset)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument(
+        "--full", action="store_true", help="the preset's full version (its [full] table)"
+    )
+    p.add_argument("--resume", metavar="SWEEP_ID", help="run the unfinished trials of a sweep")
+    p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("runs", help="list sweeps, or the runs of one sweep")
+    p.add_argument("sweep_id", nargs="?")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_runs)
+
+    p = sub.add_parser("show", help="one run: config, metrics and curve summary")
+    p.add_argument("run_id")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("export", help="write a sweep's runs (or its comparison) as CSV or Markdown")
+    p.add_argument("sweep_id", nargs="?", help="default: the newest sweep")
+    p.add_argument("--out", type=Path, help="file to write (default: $HYPERTUI_HOME/exports/...)")
+    p.add_argument(
+        "--grouped", action="store_true", help="the grouped comparison, not one row per run"
+    )
+    p.add_argument(
+        "--format",
+        choices=("csv", "md"),
+        default="csv",
+        help="md writes the grouped comparison as a Markdown table",
+    )
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_export)
     return parser
+
+
+def open_store(args):
+    from engine.paths import default_store_path
+    from engine.store import Store
+
+    return Store(args.store or default_store_path())
+
+
+def parse_sets(pairs: list[str]) -> dict:
+    from engine.config import parse_value
+
+    values = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lr=0.01")
+        values[key.strip()] = parse_value(key.strip(), text)
+    return values
+
+
+def cmd_presets(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine.presets import catalogue
+
+    cat = catalogue()
+    table = Table("name", "problem", "trials", "description", box=None, pad_edge=False)
+    for preset in sorted(cat.presets.values(), key=lambda p: (p.problem, p.name)):
+        origin = "" if preset.shipped else " (user)"
+        table.add_row(
+            preset.name + origin, preset.problem, str(preset.n_trials), preset.description
+        )
+    console = Console()
+    console.print(table)
+    for path, message in cat.errors.items():
+        console.print(f"[red]invalid preset[/red] {path}: {message}", highlight=False)
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from engine.presets import find_preset
+    from engine.sweep import create_sweep
+    from tui.headless import run_headless
+
+    store = open_store(args)
+    if args.resume:
+        if args.preset or args.sets or args.seeds or args.device or args.full:
+            raise ConfigError(
+                "--resume runs a sweep as it was created; drop the preset and options"
+            )
+        sweep_id = store.sweep(args.resume).id
+    else:
+        if not args.preset:
+            raise ConfigError("name a preset (`hypertui presets` lists them) or use --resume ID")
+        values = parse_sets(args.sets)
+        if args.device:
+            values["device"] = parse_sets([f"device={args.device}"])["device"]
+        if args.seeds is not None and args.seeds < 1:
+            raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
+        preset = find_preset(args.preset).with_overrides(values, args.seeds, args.full)
+        sweep_id = create_sweep(store, preset)
+    return run_headless(store, sweep_id, as_json=args.json, data_dir=args.data_dir)
+
+
+def cmd_runs(args) -> int:
+    from tui.report import print_runs, print_sweeps
+
+    store = open_store(args)
+    if args.sweep_id:
+        print_runs(store, store.sweep(args.sweep_id))
+    else:
+        print_sweeps(store)
+    return EXIT_OK
+
+
+def cmd_show(args) -> int:
+    from tui.report import print_run
+
+    print_run(open_store(args), args.run_id)
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from engine.compare import compare
+    from engine.export import grouped_csv, grouped_markdown, runs_csv, write_atomic
+    from engine.paths import exports_dir
+
+    store = open_store(args)
+    sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
+    runs = store.runs(sweep.id)
+    grouped = args.grouped or args.format == "md"
+    if grouped:
+        comp = compare(runs, sweep.swept, sweep.problem)
+        text = grouped_markdown(comp) if args.format == "md" else grouped_csv(comp)
+    else:
+        text = runs_csv(runs)
+    kind = "grouped" if grouped else "runs"
+    out = args.out or exports_dir() / f"{sweep.preset}-{sweep.id}-{kind}.{args.format}"
+    path = write_atomic(out, text)
+    print(f"wrote {path} ({kind}, {len(runs)} runs of sweep {sweep.id})")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,3 +204,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `hypertui run --json | head`
+        sys.stderr.close()
+        return EXIT_OK

@@ -1,0 +1,16 @@
+import sys
+
+from bench import overhead
+from bench.common import machine
+
+BENCHMARKS = {"overhead": overhead.main}
+
+names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)
+quick = "--quick" in sys.argv
+unknown = [n for n in names if n not in BENCHMARKS]
+if unknown:
+    sys.exit(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
+print(machine())
+for name in names:
+    for text in BENCHMARKS[name](quick=quick):
+        print(text, flush=True)

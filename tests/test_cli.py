@@ -1,0 +1,170 @@
+"""The headless CLI: exit codes, --json, export, and resume after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.store import Store
+from tui.cli import main
+
+TINY = """
+description = "tiny CLI sweep"
+seeds = 2
+[config]
+problem = "house"
+hidden = [4]
+batch_size = 256
+epochs = 2
+[sweep]
+activation = ["relu", "tanh"]
+"""
+
+
+@pytest.fixture
+def preset_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def hypertui(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=300, **kwargs
+    )
+
+
+def test_version_and_help():
+    done = hypertui("--version")
+    assert done.returncode == 0 and done.stdout.startswith("hypertui ")
+    done = hypertui("--help")
+    assert done.returncode == 0
+    for command in ("presets", "run", "runs", "show", "export"):
+        assert command in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["run", "quickstrat"], "no preset named 'quickstrat' (did you mean 'quickstart'?)"),
+        (
+            ["run", "quickstart", "--set", "lrr=0.1"],
+            "unknown config key 'lrr' (did you mean 'lr'?)",
+        ),
+        (["run", "quickstart", "--set", "lr=-1"], "lr = -1.0 is not allowed"),
+        (["run", "quickstart", "--set", "lr"], "expected KEY=VALUE"),
+        (["run", "quickstart", "--seeds", "0"], "--seeds 0: must be at least 1"),
+        (["run", "quickstart", "--device", "tpu"], "device = 'tpu' is not allowed"),
+        (["run", "--resume", "nosuchid"], "no sweep 'nosuchid'"),
+        (["run"], "name a preset"),
+        (["show", "nosuchrun"], "no run 'nosuchrun'"),
+        (["export"], "no sweeps in"),
+        (["run", "quickstart", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(args, fragment, tmp_path, capsys):
+    try:
+        code = main(["--store", str(tmp_path / "s.sqlite"), *args])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_json_prints_one_object_per_line_and_nothing_else(preset_file, tmp_path, capsys):
+    assert main(["run", str(preset_file), "--json", "--store", str(tmp_path / "s.sqlite")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    records = [json.loads(line) for line in lines]
+    kinds = [r["event"] for r in records]
+    assert kinds[0] == "started" and kinds[-1] == "summary"
+    assert kinds.count("started") == kinds.count("finished") == 4
+    assert kinds.count("progress") == 8
+    sweep_ids = {r["sweep_id"] for r in records}
+    assert len(sweep_ids) == 1
+    assert all(r["run_id"] for r in records[:-1])
+    summary = records[-1]
+    assert summary["status"] == "done" and summary["counts"] == {"finished": 4}
+    assert sorted(g["point"]["activation"] for g in summary["ranking"]) == ["relu", "tanh"]
+
+
+def test_run_prints_a_comparison_then_export_writes_csv_pandas_reads(preset_file, tmp_path, capsys):
+    store = str(tmp_path / "s.sqlite")
+    assert main(["run", str(preset_file), "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "val_mse" in out and "relu" in out and "tanh" in out
+    csv_path = tmp_path / "runs.csv"
+    assert main(["export", "--out", str(csv_path), "--store", store]) == 0
+    df = pd.read_csv(csv_path)
+    assert len(df) == 4 and {"run_id", "val_mse", "test_mse", "hidden"} <= set(df.columns)
+    md = tmp_path / "table.md"
+    assert main(["export", "--grouped", "--format", "md", "--out", str(md), "--store", store]) == 0
+    assert md.read_text().startswith("| rank | activation |")
+    assert main(["runs", "--store", store]) == 0
+    run_id = df.run_id.iloc[0]
+    assert main(["show", run_id, "--store", store]) == 0
+    shown = capsys.readouterr().out
+    assert run_id in shown and "val_mse" in shown and "curve points" in shown
+
+
+def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
+    store_path = tmp_path / "s.sqlite"
+    preset = tmp_path / "slow.toml"
+    preset.write_text(TINY.replace("epochs = 2", "epochs = 30").replace("seeds = 2", "seeds = 3"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    first = []
+    for line in proc.stdout:
+        first.append(json.loads(line))
+        finished = [r for r in first if r["event"] == "finished"]
+        if len(finished) == 2 and first[-1]["event"] == "progress":
+            break  # killed inside trial 3, after a curve point was written
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    sweep_id = first[0]["sweep_id"]
+
+    store = Store(store_path)
+    assert store.sweep(sweep_id).status == "interrupted"
+    assert [r.status for r in store.runs(sweep_id)][:3] == ["finished", "finished", "running"]
+
+    done = hypertui("run", "--resume", sweep_id, "--json", "--store", str(store_path))
+    assert done.returncode == 0, done.stderr
+    second = [json.loads(line) for line in done.stdout.splitlines()]
+    finished_ids = [r["run_id"] for r in first + second if r["event"] == "finished"]
+    runs = store.runs(sweep_id)
+    assert sorted(finished_ids) == sorted(r.id for r in runs)  # each exactly once
+    assert {r["trial"] for r in second if r["event"] == "started"} == {2, 3, 4, 5}
+    assert all(r.status == "finished" for r in runs) and store.sweep(sweep_id).status == "done"
+    for r in runs:
+        points = store.points(r.id)
+        assert [p["epoch"] for p in points] == list(range(1, 31))
+
+
+def test_ctrl_c_marks_the_trial_and_prints_how_to_resume(tmp_path):
+    preset = tmp_path / "slow.toml"
+    preset.write_text(TINY.replace("epochs = 2", "epochs = 200"))
+    store_path = tmp_path / "s.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sweep_id = json.loads(proc.stdout.readline())["sweep_id"]
+    proc.stdout.readline()  # a progress line: training is under way
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert f"hypertui run --resume {sweep_id}" in err and "Traceback" not in err
+    store = Store(store_path)
+    assert [r.status for r in store.runs(sweep_id)][:2] == ["cancelled", "pending"]
+    assert store.sweep(sweep_id).status == "interrupted"

@@ -1,0 +1,250 @@
+"""Sweeps end to end on a tiny house config: store, grouping, export, cancel, resume."""
+
+import io
+import os
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.compare import compare
+from engine.errors import HypertuiError
+from engine.export import cell, grouped_csv, grouped_markdown, runs_csv, write_atomic
+from engine.presets import parse_preset
+from engine.store import SCHEMA_VERSION, Store
+from engine.sweep import create_sweep, run_sweep
+
+TINY = """
+description = "tiny sweep with one diverging learning rate"
+seeds = 3
+[config]
+problem = "house"
+hidden = [4]
+batch_size = 128
+epochs = 3
+optimizer = "sgd"
+[sweep]
+lr = [1e6, 0.05]
+activation = ["relu", "tanh"]
+"""
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "runs.sqlite")
+
+
+@pytest.fixture
+def done(store):
+    sweep_id = create_sweep(store, parse_preset(TINY, "tiny.toml"))
+    events = list(run_sweep(store, sweep_id))
+    return sweep_id, events
+
+
+def test_store_records_every_trial_with_its_curve(store, done):
+    sweep_id, events = done
+    sweep = store.sweep(sweep_id)
+    assert sweep.status == "done" and sweep.swept == ["lr", "activation"]
+    assert sweep.counts == {"finished": 6, "diverged": 6}
+    runs = store.runs(sweep_id)
+    assert [r.idx for r in runs] == list(range(12))
+    assert {r.seed for r in runs} == {0, 1, 2}
+    for r in runs:
+        assert r.device == "cpu" and r.env["torch"] and r.started_at <= r.ended_at
+        points = store.points(r.id)
+        if r.status == "finished":
+            assert [p["epoch"] for p in points] == [1, 2, 3]
+            assert r.final["val_mse"] == points[-1]["val_mse"] and r.test
+        else:
+            assert r.point["lr"] == 1e6 and r.test == {}
+    assert {e.event.run_id for e in events} == {r.id for r in runs}
+    assert store.db.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def test_grouping_maths_matches_numpy_and_diverged_runs_are_not_averaged(store, done):
+    sweep_id, _ = done
+    runs = store.runs(sweep_id)
+    comp = compare(runs, ["lr", "activation"], "house")
+    assert len(comp.groups) == 4
+    good = [g for g in comp.groups if g.point["lr"] == 0.05]
+    bad = [g for g in comp.groups if g.point["lr"] == 1e6]
+    assert comp.groups[:2] == sorted(good, key=lambda g: g.stats["val_mse"].mean)
+    for g in good:
+        values = np.array([r.final["val_mse"] for r in runs if r.id in g.run_ids])
+        s = g.stats["val_mse"]
+        assert s.n == 3 and s.mean == pytest.approx(values.mean())
+        assert s.std == pytest.approx(values.std(ddof=1))
+        assert (s.min, s.max) == (values.min(), values.max())
+    for g in bad:
+        assert g.n_diverged == 3 and g.n_finished == 0 and "val_mse" not in g.stats
+
+
+def test_runs_csv_has_every_config_field_and_the_result_columns(store, done, tmp_path):
+    sweep_id, _ = done
+    path = write_atomic(tmp_path / "out" / "runs.csv", runs_csv(store.runs(sweep_id)))
+    df = pd.read_csv(path)
+    expected = [
+        "problem",
+        "model",
+        "hidden",
+        "channels",
+        "activation",
+        "loss",
+        "optimizer",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "batch_size",
+        "epochs",
+        "time_budget_s",
+        "seed",
+        "device",
+        "features",
+        "target_scale",
+        "sweep_id",
+        "run_id",
+        "status",
+        "epochs_done",
+        "samples_seen",
+        "duration_s",
+        "best_epoch",
+        "train_loss",
+        "val_loss",
+        "val_mse",
+        "test_mse",
+    ]
+    assert set(expected) <= set(df.columns)
+    assert len(df) == 12 and set(df.sweep_id) == {sweep_id}
+    assert df.hidden.astype(str).unique().tolist() == ["4"]
+    assert df.features.iloc[0] == "Overall Qual-Gr Liv Area-Total Bsmt SF"
+    finished = df[df.status == "finished"]
+    assert finished.epochs_done.eq(3).all() and finished.samples_seen.eq(3 * 2050).all()
+    run = store.run(finished.run_id.iloc[0])
+    assert finished.val_mse.iloc[0] == pytest.approx(run.final["val_mse"])
+
+
+def test_grouped_exports(store, done, tmp_path):
+    sweep_id, _ = done
+    comp = compare(store.runs(sweep_id), ["lr", "activation"], "house")
+    df = pd.read_csv(io.StringIO(grouped_csv(comp)))
+    assert {
+        "lr",
+        "activation",
+        "n",
+        "diverged",
+        "val_mse_mean",
+        "val_mse_std",
+        "val_mse_min",
+        "val_mse_max",
+        "duration_s_mean",
+    } <= set(df.columns)
+    assert df.diverged.tolist() == [0, 0, 3, 3] and df.n.tolist() == [3, 3, 0, 0]
+    md = grouped_markdown(comp)
+    assert md.splitlines()[0].startswith("| rank | lr | activation | n | diverged |")
+    assert len([line for line in md.splitlines() if line.startswith("| ")]) == 5
+
+
+def test_gaussian_runs_export_nll_and_variance(store):
+    text = (
+        TINY.replace('optimizer = "sgd"', 'optimizer = "adam"\nloss = "gaussian_nll"')
+        .replace("seeds = 3", "seeds = 1")
+        .replace("lr = [1e6, 0.05]", "lr = [0.01]")
+    )
+    sweep_id = create_sweep(store, parse_preset(text, "g.toml"))
+    list(run_sweep(store, sweep_id))
+    df = pd.read_csv(io.StringIO(runs_csv(store.runs(sweep_id))))
+    assert df.val_var.gt(0).all() and df.val_nll.notna().all()
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx"])
+def test_formula_cells_are_neutralised(text):
+    assert cell(text) == "'" + text
+    assert cell(-2.5) == -2.5 and cell([10, 10]) == "10-10" and cell("relu") == "relu"
+
+
+def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "results.csv"
+    target.write_text("old contents")
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(HypertuiError, match="No space left on device"):
+        write_atomic(target, "new contents")
+    assert target.read_text() == "old contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]
+
+
+def test_cancel_stops_the_running_trial_and_leaves_the_rest_pending(store):
+    sweep_id = create_sweep(
+        store, parse_preset(TINY.replace("epochs = 3", "epochs = 50"), "t.toml")
+    )
+    stop = threading.Event()
+    seen = []
+    for item in run_sweep(store, sweep_id, should_stop=stop.is_set):
+        seen.append(item)
+        if item.trial == 6 and type(item.event).__name__ == "Progress":  # first lr=0.05 trial
+            stop.set()
+    statuses = [r.status for r in store.runs(sweep_id)]
+    assert statuses[:6] == ["diverged"] * 6 and statuses[6] == "cancelled"
+    assert statuses[7:] == ["pending"] * 5
+    assert seen[-1].event.status == "cancelled" and seen[-1].event.epochs_done < 2
+    assert store.sweep(sweep_id).status == "cancelled" and store.sweep(sweep_id).resumable
+
+
+def test_resume_runs_only_unfinished_trials(store):
+    sweep_id = create_sweep(store, parse_preset(TINY, "t.toml"))
+    stop = threading.Event()
+    for item in run_sweep(store, sweep_id, should_stop=stop.is_set):
+        if item.trial == 4 and type(item.event).__name__ == "Progress":
+            stop.set()
+    first = {r.id: r for r in store.runs(sweep_id)}
+    resumed = {item.event.run_id for item in run_sweep(store, sweep_id)}
+    runs = store.runs(sweep_id)
+    assert resumed == {r.id for r in first.values() if r.status in ("cancelled", "pending")}
+    assert all(r.status in ("finished", "diverged") for r in runs)
+    for r in runs:
+        if r.id not in resumed:
+            assert r.ended_at == first[r.id].ended_at  # untouched
+        points = store.points(r.id)
+        assert [p["seq"] for p in points] == list(range(len(points)))
+
+
+def test_a_data_error_stops_the_sweep_and_keeps_the_trial_pending(store, tmp_path):
+    text = TINY.replace(
+        'problem = "house"\nhidden = [4]', 'problem = "mnist"\nmodel = "mlp"\nhidden = [4]'
+    )
+    text = text.replace("lr = [1e6, 0.05]\nactivation", "activation")
+    sweep_id = create_sweep(store, parse_preset(text, "m.toml"))
+    with pytest.raises(HypertuiError, match="MNIST is not available"):
+        list(run_sweep(store, sweep_id, data_dir=tmp_path / "empty"))
+    assert {r.status for r in store.runs(sweep_id)} == {"pending"}
+    assert store.sweep(sweep_id).status == "interrupted"
+
+
+def test_a_second_reader_sees_consistent_data_while_a_sweep_writes(store, tmp_path):
+    sweep_id = create_sweep(store, parse_preset(TINY, "t.toml"))
+    reader = Store(tmp_path / "runs.sqlite")
+    for _ in run_sweep(store, sweep_id):
+        runs = reader.runs(sweep_id)
+        assert len(runs) == 12
+        for r in runs:
+            if r.status in ("finished", "diverged"):
+                assert r.final and r.ended_at
+    assert reader.sweep(sweep_id).status == "done"
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    store.db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    store.close()
+    with pytest.raises(HypertuiError, match="newer hypertui"):
+        Store(tmp_path / "s.sqlite")
+
+
+def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path):
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(HypertuiError, match="cannot open run store"):
+        Store(tmp_path / "junk.sqlite")

@@ -1,0 +1,188 @@
+"""`hypertui run` without the TUI: a rich progress display, or JSON lines with --json.
+
+Progress goes to stderr and results to stdout, so `hypertui run ... > table.txt` keeps
+only the table; with --json, stdout carries nothing but one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from engine.compare import compare
+from engine.events import Failed, Finished, RunStarted, event_to_dict
+from engine.events import Progress as ProgressEvent
+from engine.export import fmt
+from engine.store import Store
+from engine.sweep import SweepEvent, run_sweep
+from tui.report import comparison_table, describe_point
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null so that any JSON reader accepts the line."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def json_line(item: SweepEvent) -> str:
+    data = event_to_dict(item.event)
+    kind = data.pop("event")
+    head = {
+        "event": kind,
+        "sweep_id": item.sweep_id,
+        "trial": item.trial,
+        "n_trials": item.n_trials,
+    }
+    return json.dumps(_plain({**head, **data}))
+
+
+def summary(store: Store, sweep_id: str) -> dict[str, Any]:
+    sweep = store.sweep(sweep_id)
+    comp = compare(store.runs(sweep_id), sweep.swept, sweep.problem)
+    ranking = []
+    for g in comp.groups:
+        s = g.stats.get(comp.main)
+        ranking.append(
+            {
+                "point": g.point,
+                "n": g.n_finished,
+                "diverged": g.n_diverged,
+                "failed": g.n_failed,
+                f"{comp.main}_mean": s.mean if s else None,
+                f"{comp.main}_std": s.std if s else None,
+            }
+        )
+    return _plain(
+        {
+            "event": "summary",
+            "sweep_id": sweep_id,
+            "status": sweep.status,
+            "counts": sweep.counts,
+            "main_metric": comp.main,
+            "ranking": ranking,
+        }
+    )
+
+
+class _Display:
+    """Per-trial and overall bars with ETA, and one line per finished trial."""
+
+    def __init__(self, store: Store, sweep_id: str):
+        self.console = Console(stderr=True)
+        sweep = store.sweep(sweep_id)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self.overall = self.progress.add_task(
+            f"sweep {sweep_id} {sweep.preset}", total=sweep.n_runs, completed=sweep.n_done, info=""
+        )
+        self.trial = self.progress.add_task("trial", total=1, info="")
+        self.budget: float | None = None
+        self.points = {
+            r.idx: describe_point({**r.point, "seed": r.seed}) for r in store.runs(sweep_id)
+        }
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def show(self, item: SweepEvent) -> None:
+        e = item.event
+        name = f"trial {item.trial + 1}/{item.n_trials}"
+        if isinstance(e, RunStarted):
+            self.budget = e.config["time_budget_s"]
+            total = self.budget if self.budget else e.config["epochs"]
+            self.progress.reset(self.trial, total=total, description=name, info="")
+        elif isinstance(e, ProgressEvent):
+            done = (
+                min(e.elapsed_s, self.budget)
+                if self.budget
+                else e.epoch
+                if e.end_of_epoch
+                else e.epoch - 1
+            )
+            metric = next((k for k in ("val_acc", "val_mse") if k in e.metrics), "val_loss")
+            self.progress.update(
+                self.trial, completed=done, info=f"{metric} {fmt(e.metrics.get(metric))}"
+            )
+        elif isinstance(e, (Finished, Failed)):
+            self.progress.advance(self.overall)
+            self.console.print(self.line(item), highlight=False)
+
+    def line(self, item: SweepEvent) -> str:
+        e = item.event
+        head = f"trial {item.trial + 1}/{item.n_trials} {self.points[item.trial]}"
+        if isinstance(e, Failed):
+            return f"[red]✗ {head} failed[/red]: {e.reason}"
+        metric = next((k for k in ("val_acc", "val_mse") if k in e.final), None)
+        value = f"{metric} {fmt(e.final.get(metric))}" if metric else ""
+        colour = {"finished": "green", "diverged": "yellow", "cancelled": "dim"}[e.status]
+        reason = f" ({e.reason})" if e.reason and e.status != "finished" else ""
+        return (
+            f"[{colour}]{'✓' if e.status == 'finished' else '!'} {head} {e.status}[/{colour}]"
+            f" {value}{reason} in {e.wall_s:.1f} s"
+        )
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM / SIGHUP (terminal closed): record the run as interrupted
+
+
+def run_headless(store: Store, sweep_id: str, as_json: bool, data_dir: Path | None) -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_interrupt)
+    out = Console()
+    try:
+        if as_json:
+            for item in run_sweep(store, sweep_id, data_dir=data_dir):
+                print(json_line(item), flush=True)
+        else:
+            with _Display(store, sweep_id) as display:
+                for item in run_sweep(store, sweep_id, data_dir=data_dir):
+                    display.show(item)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; finished trials are saved. Resume with:\n"
+            f"  hypertui run --resume {sweep_id}"
+            + (f" --store {store.path}" if store.path else ""),
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+
+    sweep = store.sweep(sweep_id)
+    if as_json:
+        print(json.dumps(summary(store, sweep_id)), flush=True)
+    else:
+        comp = compare(store.runs(sweep_id), sweep.swept, sweep.problem)
+        out.print(comparison_table(comp, title=f"{sweep.preset} (sweep {sweep_id})"))
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(sweep.counts.items()))
+        out.print(
+            f"sweep {sweep_id}: {counts}. Export: hypertui export {sweep_id} --out results.csv",
+            highlight=False,
+        )
+    return EXIT_FAILED if sweep.counts.get("failed") else EXIT_OK
+
+
+__all__ = ["run_headless", "json_line", "summary", "describe_point"]
