@@ -52,6 +52,8 @@ class Finished:
     best_epoch: int | None
     test: dict[str, float]  # test metrics of the final model; {} unless finished
     reason: str = ""  # why a run diverged or was cancelled
+    # validation predictions (house) or confusion matrix (mnist) of the final model
+    analysis: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

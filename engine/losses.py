@@ -63,3 +63,26 @@ def evaluate(
         values = {"loss": loss, "mse": loss}
     stacked = torch.stack([v.float() for v in values.values()]).tolist()  # one host sync
     return {f"{prefix}_{k}": v for k, v in zip(values, stacked, strict=True)}
+
+
+@torch.no_grad()
+def analyse(config: Config, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """What the run-detail view plots, as plain lists (validation set, in split order).
+
+    house: predicted means (and variances for gaussian_nll), in target units;
+    mnist: the 10x10 confusion matrix, rows = true class, columns = predicted.
+    """
+    out = predict(model, x)
+    if config.problem == "mnist":
+        pred = out.argmax(1)
+        confusion = torch.zeros(out.shape[1], out.shape[1], dtype=torch.long, device=out.device)
+        confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
+        return {"confusion": confusion.tolist()}
+    if config.loss == "gaussian_nll":
+        mean, var = mean_and_var(out)
+        return {"pred": _rounded(mean), "var": _rounded(var)}
+    return {"pred": _rounded(out[:, :1])}
+
+
+def _rounded(t: torch.Tensor) -> list[float]:
+    return [float(f"{v:.5g}") for v in t.flatten().tolist()]

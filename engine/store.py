@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS runs (
     epochs_done REAL, steps INTEGER, samples INTEGER, elapsed_s REAL, wall_s REAL,
     best_epoch INTEGER,
     final TEXT, best TEXT, test TEXT, -- JSON metric dicts
+    analysis TEXT,                  -- JSON: validation predictions or confusion matrix
     UNIQUE (sweep_id, idx)
 );
 CREATE TABLE IF NOT EXISTS points (
@@ -122,6 +123,7 @@ class RunRow:
     final: dict[str, float]
     best: dict[str, float]
     test: dict[str, float]
+    analysis: dict[str, list]
 
 
 @lru_cache(maxsize=1)
@@ -158,6 +160,7 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -255,8 +258,8 @@ class Store:
             self.db.execute("DELETE FROM points WHERE run_id=?", (run_id,))
             self.db.execute(
                 "UPDATE runs SET status='pending', reason='', started_at=NULL, ended_at=NULL,"
-                " final=NULL, best=NULL, test=NULL, epochs_done=NULL, steps=NULL, samples=NULL,"
-                " elapsed_s=NULL, wall_s=NULL, best_epoch=NULL WHERE id=?",
+                " final=NULL, best=NULL, test=NULL, analysis=NULL, epochs_done=NULL, steps=NULL,"
+                " samples=NULL, elapsed_s=NULL, wall_s=NULL, best_epoch=NULL WHERE id=?",
                 (run_id,),
             )
 
@@ -325,8 +328,8 @@ class Store:
         with self._tx():
             self.db.execute(
                 "UPDATE runs SET status=?, reason=?, ended_at=?, epochs_done=?, steps=?,"
-                " samples=?, elapsed_s=?, wall_s=?, best_epoch=?, final=?, best=?, test=?"
-                " WHERE id=?",
+                " samples=?, elapsed_s=?, wall_s=?, best_epoch=?, final=?, best=?, test=?,"
+                " analysis=? WHERE id=?",
                 (
                     event.status,
                     event.reason,
@@ -340,6 +343,7 @@ class Store:
                     _json(event.final),
                     _json(event.best),
                     _json(event.test),
+                    _json(event.analysis),
                     event.run_id,
                 ),
             )
@@ -440,59 +444,15 @@ class Store:
         ]
 
 
-def _run_row(r: tuple) -> RunRow:
-    (
-        rid,
-        sid,
-        idx,
-        seed,
-        config,
-        point,
-        status,
-        reason,
-        device,
-        device_name,
-        n_params,
-        env,
-        git_rev,
-        started,
-        ended,
-        epochs_done,
-        steps,
-        samples,
-        elapsed,
-        wall,
-        best_epoch,
-        final,
-        best,
-        test,
-    ) = r
-    return RunRow(
-        rid,
-        sid,
-        idx,
-        seed,
-        json.loads(config),
-        json.loads(point),
-        status,
-        reason,
-        device,
-        device_name,
-        n_params,
-        _loads(env, {}),
-        git_rev,
-        started,
-        ended,
-        epochs_done,
-        steps,
-        samples,
-        elapsed,
-        wall,
-        best_epoch,
-        _loads(final, {}),
-        _loads(best, {}),
-        _loads(test, {}),
-    )
+JSON_COLUMNS = ("config", "point", "env", "final", "best", "test", "analysis")
+
+
+def _run_row(row: sqlite3.Row) -> RunRow:
+    """Columns map to RunRow fields by name; JSON columns are decoded ({} when NULL)."""
+    values = dict(zip(row.keys(), row, strict=True))
+    for name in JSON_COLUMNS:
+        values[name] = _loads(values[name], {})
+    return RunRow(**values)
 
 
 def _alive(pid: int | None, host: str | None) -> bool:

@@ -6,15 +6,16 @@
 
 Every engine event is written to the store as it arrives (curve points once per report,
 never per step) and passed on with its sweep context. A diverged or failed trial is
-recorded and the sweep goes on; `should_stop` cancels the running trial within a batch and
+recorded and the sweep goes on; `Controls.stop` cancels the running trial within a batch and
 leaves the rest `pending`; `resume` is simply `run_sweep` again on the same id.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import make_config
@@ -51,36 +52,53 @@ def create_sweep(store: Store, preset: Preset) -> str:
     return sweep_id
 
 
+@dataclass
+class Controls:
+    """Switches a UI, a signal handler or a test flips while a sweep runs (thread-safe)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)  # cancel the sweep
+    pause: threading.Event = field(default_factory=threading.Event)  # hold between two steps
+    skip: threading.Event = field(default_factory=threading.Event)  # end the current trial
+
+
 def run_sweep(
     store: Store,
     sweep_id: str,
-    should_stop: Callable[[], bool] = lambda: False,
-    should_skip: Callable[[], bool] = lambda: False,
+    controls: Controls | None = None,
     data_dir: Path | None = None,
 ) -> Iterator[SweepEvent]:
     """Run the sweep's unfinished trials in order, recording everything in `store`.
 
-    `should_skip` ends only the current trial (as cancelled, to be run again on resume).
+    `controls.skip` ends only the current trial (as cancelled, to be run again on resume).
     A HypertuiError (data missing, device unavailable) stops the sweep and propagates;
     the trial it hit stays pending so that a resume after the fix runs it.
     """
+    controls = controls or Controls()
+    stop, skip = controls.stop, controls.skip
     pending = store.claim_sweep(sweep_id)
     n_trials = store.sweep(sweep_id).n_runs
     end_status = "interrupted"  # unless the loop below says otherwise
     current: str | None = None
     try:
         for row in pending:
-            if should_stop():
+            if stop.is_set():
                 end_status = "cancelled"
                 return
+            skip.clear()
             config = make_config(row.config)
             current = row.id
-            stop = lambda: should_stop() or should_skip()  # noqa: E731
-            for event in run(config, should_stop=stop, run_id=row.id, data_dir=data_dir):
-                _record(store, event, skipped=should_skip() and not should_stop())
+            events = run(
+                config,
+                should_stop=lambda: stop.is_set() or skip.is_set(),
+                run_id=row.id,
+                data_dir=data_dir,
+                should_pause=controls.pause.is_set,
+            )
+            for event in events:
+                _record(store, event, skipped=skip.is_set() and not stop.is_set())
                 yield SweepEvent(sweep_id, row.idx, n_trials, event)
             current = None
-            if should_stop():
+            if stop.is_set():
                 end_status = "cancelled"
                 return
         end_status = "done"

@@ -26,7 +26,7 @@ from engine.data import Dataset, load_dataset
 from engine.devices import describe, resolve_device
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
-from engine.losses import evaluate, make_loss
+from engine.losses import analyse, evaluate, make_loss
 from engine.models import build_model, build_optimizer, count_parameters
 
 REPORT_EVERY_S = 2.0  # wall seconds between reports inside an epoch
@@ -34,6 +34,7 @@ INTERVAL_VAL_N = 2000  # validation examples behind an interval report (the full
 EXPLODED = 1e3  # a train loss this many times the first batch's (untrained) means diverged
 TINY_WORK = 1_000_000  # parameters x batch size under which a CPU MLP run uses one thread
 GPU_CLOCK_EVERY = 16  # steps between synchronised clock reads on an accelerator
+PAUSE_POLL_S = 0.05  # how often a paused run checks whether to go on
 
 
 def new_run_id() -> str:
@@ -52,13 +53,15 @@ def run(
     should_stop: Callable[[], bool] = lambda: False,
     run_id: str | None = None,
     data_dir: Path | None = None,
+    should_pause: Callable[[], bool] = lambda: False,
 ) -> Iterator[Event]:
     """Train one model and yield its events: RunStarted, Progress..., Finished or Failed.
 
     A device or data problem the user must fix raises HypertuiError before RunStarted;
     anything that goes wrong during training is reported as Failed, never raised.
     `should_stop` is polled before every step; when it returns True the run ends within
-    one batch with status "cancelled".
+    one batch with status "cancelled". While `should_pause` returns True the run waits
+    between two steps, and the wait does not count against a time budget.
     """
     run_id = run_id or new_run_id()
     device = resolve_device(config.device)
@@ -81,7 +84,7 @@ def run(
             env=environment(device),
         )
         try:
-            yield from _train(config, model, data, device, should_stop, run_id, wall0)
+            yield from _train(config, model, data, device, should_stop, should_pause, run_id, wall0)
         except HypertuiError as exc:
             yield Failed(run_id, str(exc))
         except (RuntimeError, ValueError) as exc:  # e.g. CUDA out of memory
@@ -94,6 +97,7 @@ def _train(
     data: Dataset,
     device: torch.device,
     should_stop: Callable[[], bool],
+    should_pause: Callable[[], bool],
     run_id: str,
     wall0: float,
 ) -> Iterator[Event]:
@@ -156,6 +160,12 @@ def _train(
         sync()
         seg0 = time.perf_counter()
         for i in range(0, n, bs):
+            if should_pause() and not should_stop():
+                sync()
+                train_s += time.perf_counter() - seg0
+                while should_pause() and not should_stop():
+                    time.sleep(PAUSE_POLL_S)
+                seg0 = time.perf_counter()
             if should_stop():
                 stop, reason = "cancelled", "stopped by request"
                 break
@@ -202,8 +212,10 @@ def _train(
 
     status = {"cancelled": "cancelled", "diverged": "diverged"}.get(stop, "finished")
     test: dict[str, float] = {}
+    analysis: dict[str, list] = {}
     if status == "finished":
         test = evaluate(config, model, data.test.x, data.test.y, "test")
+        analysis = analyse(config, model, data.val.x, data.val.y)
     yield Finished(
         run_id=run_id,
         status=status,
@@ -217,6 +229,7 @@ def _train(
         best_epoch=best_epoch,
         test=test,
         reason=reason,
+        analysis=analysis,
     )
 
 

@@ -168,3 +168,31 @@ def test_ctrl_c_marks_the_trial_and_prints_how_to_resume(tmp_path):
     store = Store(store_path)
     assert [r.status for r in store.runs(sweep_id)][:2] == ["cancelled", "pending"]
     assert store.sweep(sweep_id).status == "interrupted"
+
+
+def test_sigterm_cancels_gracefully_and_sigusr_signals_pause_and_skip(tmp_path):
+    preset = tmp_path / "slow.toml"
+    preset.write_text(TINY.replace("epochs = 2", "epochs = 300"))
+    store_path = tmp_path / "s.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sweep_id = json.loads(proc.stdout.readline())["sweep_id"]
+    proc.stdout.readline()
+    proc.send_signal(signal.SIGUSR2)  # skip trial 0
+    while (record := json.loads(proc.stdout.readline()))["event"] != "finished":
+        pass
+    assert record["trial"] == 0 and record["status"] == "cancelled"
+    proc.stdout.readline()  # trial 1 started
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records[-1]["event"] == "summary" and records[-1]["status"] == "cancelled"
+    assert proc.returncode == 130 and f"--resume {sweep_id}" in err
+    store = Store(store_path)
+    statuses = [r.status for r in store.runs(sweep_id)]
+    assert statuses == ["cancelled", "cancelled", "pending", "pending"]
+    assert store.runs(sweep_id)[0].reason == "skipped"

@@ -1,9 +1,8 @@
 """Sweeps end to end on a tiny house config: store, grouping, export, cancel, resume."""
 
 import io
-import os
 import threading
-
+import os
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +12,7 @@ from engine.errors import HypertuiError
 from engine.export import cell, grouped_csv, grouped_markdown, runs_csv, write_atomic
 from engine.presets import parse_preset
 from engine.store import SCHEMA_VERSION, Store
-from engine.sweep import create_sweep, run_sweep
+from engine.sweep import Controls, create_sweep, run_sweep
 
 TINY = """
 description = "tiny sweep with one diverging learning rate"
@@ -59,7 +58,7 @@ def test_store_records_every_trial_with_its_curve(store, done):
         else:
             assert r.point["lr"] == 1e6 and r.test == {}
     assert {e.event.run_id for e in events} == {r.id for r in runs}
-    assert store.db.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
+    assert tuple(store.db.execute("SELECT value FROM meta").fetchone()) == (str(SCHEMA_VERSION),)
 
 
 def test_grouping_maths_matches_numpy_and_diverged_runs_are_not_averaged(store, done):
@@ -181,12 +180,12 @@ def test_cancel_stops_the_running_trial_and_leaves_the_rest_pending(store):
     sweep_id = create_sweep(
         store, parse_preset(TINY.replace("epochs = 3", "epochs = 50"), "t.toml")
     )
-    stop = threading.Event()
+    controls = Controls()
     seen = []
-    for item in run_sweep(store, sweep_id, should_stop=stop.is_set):
+    for item in run_sweep(store, sweep_id, controls):
         seen.append(item)
         if item.trial == 6 and type(item.event).__name__ == "Progress":  # first lr=0.05 trial
-            stop.set()
+            controls.stop.set()
     statuses = [r.status for r in store.runs(sweep_id)]
     assert statuses[:6] == ["diverged"] * 6 and statuses[6] == "cancelled"
     assert statuses[7:] == ["pending"] * 5
@@ -196,10 +195,10 @@ def test_cancel_stops_the_running_trial_and_leaves_the_rest_pending(store):
 
 def test_resume_runs_only_unfinished_trials(store):
     sweep_id = create_sweep(store, parse_preset(TINY, "t.toml"))
-    stop = threading.Event()
-    for item in run_sweep(store, sweep_id, should_stop=stop.is_set):
+    controls = Controls()
+    for item in run_sweep(store, sweep_id, controls):
         if item.trial == 4 and type(item.event).__name__ == "Progress":
-            stop.set()
+            controls.stop.set()
     first = {r.id: r for r in store.runs(sweep_id)}
     resumed = {item.event.run_id for item in run_sweep(store, sweep_id)}
     runs = store.runs(sweep_id)
@@ -248,3 +247,42 @@ def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path):
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(HypertuiError, match="cannot open run store"):
         Store(tmp_path / "junk.sqlite")
+
+
+def test_skip_ends_only_the_current_trial(store):
+    sweep_id = create_sweep(
+        store, parse_preset(TINY.replace("epochs = 3", "epochs = 40"), "t.toml")
+    )
+    controls = Controls()
+    for item in run_sweep(store, sweep_id, controls):
+        if item.trial == 7 and type(item.event).__name__ == "Progress":
+            controls.skip.set()
+    runs = store.runs(sweep_id)
+    assert runs[7].status == "cancelled" and runs[7].reason == "skipped"
+    assert [r.status for r in runs[8:]] == ["finished"] * 4
+    assert store.sweep(sweep_id).status == "done"
+
+
+def test_pause_holds_training_without_charging_the_time_budget(monkeypatch):
+    import time
+
+    from engine.config import make_config
+    from engine.events import Finished, Progress
+    from engine.train import run
+
+    monkeypatch.setattr("engine.train.REPORT_EVERY_S", 0.1)  # a report well inside the budget
+    pause = threading.Event()
+    config = make_config(hidden=[4], batch_size=1, epochs=1000, time_budget_s=0.6)
+    wall0 = time.perf_counter()
+    paused_once = False
+    for event in run(config, should_pause=pause.is_set):
+        if isinstance(event, Progress) and not paused_once:
+            assert event.elapsed_s < 0.5
+            paused_once = True
+            pause.set()
+            threading.Timer(1.0, pause.clear).start()
+        if isinstance(event, Finished):
+            done = event
+    assert paused_once and done.status == "finished"
+    assert 0.6 <= done.elapsed_s <= 0.63
+    assert time.perf_counter() - wall0 >= 1.6  # the second of pause came on top of the budget

@@ -21,7 +21,7 @@ from engine.events import Failed, Finished, RunStarted, event_to_dict
 from engine.events import Progress as ProgressEvent
 from engine.export import fmt
 from engine.store import Store
-from engine.sweep import SweepEvent, run_sweep
+from engine.sweep import Controls, SweepEvent, run_sweep
 from tui.report import comparison_table, describe_point
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -146,27 +146,45 @@ class _Display:
         )
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM / SIGHUP (terminal closed): record the run as interrupted
+def install_signal_controls(controls: Controls) -> None:
+    """SIGTERM/SIGHUP cancel gracefully, SIGUSR1 toggles pause, SIGUSR2 skips the trial.
+
+    The TUI drives its child process with these; a closed terminal (SIGHUP) or `kill`
+    ends the running trial within a batch and leaves the store consistent.
+    """
+
+    def cancel(signum, frame):
+        controls.stop.set()
+        controls.pause.clear()
+
+    def toggle_pause(signum, frame):
+        (controls.pause.clear if controls.pause.is_set() else controls.pause.set)()
+
+    signal.signal(signal.SIGTERM, cancel)
+    signal.signal(signal.SIGHUP, cancel)
+    signal.signal(signal.SIGUSR1, toggle_pause)
+    signal.signal(signal.SIGUSR2, lambda signum, frame: controls.skip.set())
+
+
+def resume_hint(store: Store, sweep_id: str) -> str:
+    return f"  hypertui run --resume {sweep_id} --store {store.path}"
 
 
 def run_headless(store: Store, sweep_id: str, as_json: bool, data_dir: Path | None) -> int:
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
+    controls = Controls()
+    install_signal_controls(controls)
     out = Console()
     try:
         if as_json:
-            for item in run_sweep(store, sweep_id, data_dir=data_dir):
+            for item in run_sweep(store, sweep_id, controls, data_dir=data_dir):
                 print(json_line(item), flush=True)
         else:
             with _Display(store, sweep_id) as display:
-                for item in run_sweep(store, sweep_id, data_dir=data_dir):
+                for item in run_sweep(store, sweep_id, controls, data_dir=data_dir):
                     display.show(item)
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted; finished trials are saved. Resume with:\n"
-            f"  hypertui run --resume {sweep_id}"
-            + (f" --store {store.path}" if store.path else ""),
+            f"\ninterrupted; finished trials are saved. Resume with:\n{resume_hint(store, sweep_id)}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
@@ -182,6 +200,12 @@ def run_headless(store: Store, sweep_id: str, as_json: bool, data_dir: Path | No
             f"sweep {sweep_id}: {counts}. Export: hypertui export {sweep_id} --out results.csv",
             highlight=False,
         )
+    if sweep.status == "cancelled":
+        print(
+            f"cancelled; finished trials are saved. Resume with:\n{resume_hint(store, sweep_id)}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return EXIT_FAILED if sweep.counts.get("failed") else EXIT_OK
 
 
