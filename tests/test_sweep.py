@@ -1,8 +1,9 @@
 """Sweeps end to end on a tiny house config: store, grouping, export, cancel, resume."""
 
 import io
-import threading
 import os
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest

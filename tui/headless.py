@@ -183,10 +183,8 @@ def run_headless(store: Store, sweep_id: str, as_json: bool, data_dir: Path | No
                 for item in run_sweep(store, sweep_id, controls, data_dir=data_dir):
                     display.show(item)
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; finished trials are saved. Resume with:\n{resume_hint(store, sweep_id)}",
-            file=sys.stderr,
-        )
+        hint = resume_hint(store, sweep_id)
+        print(f"\ninterrupted; finished trials are saved. Resume with:\n{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
     sweep = store.sweep(sweep_id)
