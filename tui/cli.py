@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             from tui.app import HypertuiApp
 
-            HypertuiApp().run()
+            HypertuiApp(store_path=args.store).run()
             return EXIT_OK
         return args.handler(args)
     except HypertuiError as exc:

@@ -1,0 +1,97 @@
+"""Synthetic, deterministic store contents for TUI tests and snapshots (no training)."""
+
+from __future__ import annotations
+
+import math
+
+from engine.config import make_config
+from engine.events import Finished, Progress, RunStarted
+from engine.store import Store
+
+CREATED = 1_790_000_000.0  # a fixed time, so History renders the same everywhere
+
+
+def analysis(gaussian: bool) -> dict[str, list[float]]:
+    pred = [1.2 + 0.004 * k for k in range(439)]
+    if not gaussian:
+        return {"pred": pred}
+    return {"pred": pred, "var": [0.02 + 0.0005 * k for k in range(439)]}
+
+
+def make_sweep(store: Store, sweep_id: str = "5eed0001", gaussian: bool = False) -> str:
+    """A finished house sweep: lr x activation x 2 seeds, one lr diverged."""
+    loss = "gaussian_nll" if gaussian else "mse"
+    trials = []
+    i = 0
+    for lr in (0.1, 0.01, 2.0):
+        for act in ("relu", "tanh"):
+            for seed in (0, 1):
+                config = make_config(lr=lr, activation=act, seed=seed, epochs=5, loss=loss)
+                point = {"lr": lr, "activation": act}
+                trials.append((f"{sweep_id[-4:]}r{i:03d}", i, seed, config.to_dict(), point))
+                i += 1
+    store.create_sweep(
+        sweep_id, "house-demo", "house", "a synthetic sweep", ["lr", "activation"], trials
+    )
+    store.claim_sweep(sweep_id)
+    for run_id, idx, seed, config, point in trials:
+        store.run_started(
+            RunStarted(
+                run_id,
+                config,
+                "cpu",
+                "CPU (1 thread)",
+                381,
+                {"train": 2050, "val": 439, "test": 440},
+            )
+        )
+        base = (
+            0.08
+            + 0.01 * (point["activation"] == "tanh")
+            + 0.004 * seed
+            + 0.02 * (point["lr"] == 0.1)
+        )
+        diverged = point["lr"] == 2.0
+        points = []
+        for epoch in range(1, 6):
+            val = math.nan if diverged and epoch == 2 else base + 0.3 / epoch
+            metrics = {"val_loss": val, "val_mse": val}
+            if gaussian:
+                metrics |= {"val_nll": -0.5 - 0.05 * epoch, "val_var": 0.1 / epoch}
+            points.append(
+                Progress(
+                    run_id,
+                    epoch,
+                    205 * epoch,
+                    2050 * epoch,
+                    0.1 * epoch,
+                    base + 0.5 / epoch,
+                    metrics,
+                )
+            )
+            if diverged and epoch == 2:
+                break
+        store.add_points(points)
+        final = {"train_loss": points[-1].train_loss, **points[-1].metrics}
+        store.run_ended(
+            Finished(
+                run_id,
+                "diverged" if diverged else "finished",
+                epochs_done=len(points),
+                steps=205 * len(points),
+                samples=2050 * len(points),
+                elapsed_s=0.1 * len(points),
+                wall_s=0.5 + 0.1 * idx,
+                final=final,
+                best=dict(points[-1].metrics),
+                best_epoch=len(points),
+                test={} if diverged else {"test_loss": base + 0.05, "test_mse": base + 0.05},
+                reason="loss became NaN or infinite" if diverged else "",
+                analysis={} if diverged else analysis(gaussian),
+            )
+        )
+    store.end_sweep(sweep_id, "done")
+    store.db.execute(
+        "UPDATE sweeps SET created_at=?, updated_at=? WHERE id=?", (CREATED, CREATED, sweep_id)
+    )
+    return sweep_id

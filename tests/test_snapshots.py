@@ -1,0 +1,136 @@
+"""SVG snapshots of the main screens at 80x24 and 120x40, from fixed data.
+
+Nothing here trains or reads the clock: stores are synthetic (tests/fakes.py), the Live
+screen is fed recorded events instead of a child process, and the CPU meter is pinned.
+Update after an intended change with `pytest tests/test_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.store import Store
+from tests.fakes import make_sweep
+from tui.app import HypertuiApp
+from tui.runner import SweepRunner
+from tui.screens.detail import RunDetailScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.live import CpuMeter, LiveScreen
+from tui.screens.results import ResultsScreen
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setattr(CpuMeter, "percent", lambda self: "CPU 50%")
+    monkeypatch.chdir(tmp_path)  # History shows the store's path: keep it the same everywhere
+    store_path = Path("runs.sqlite")
+    store = Store(store_path)
+    make_sweep(store, "5eed0001")
+    make_sweep(store, "5eed0002", gaussian=True)
+    store.close()
+    return HypertuiApp(store_path=store_path)
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_presets(snap_compare, app, size):
+    assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_editor(snap_compare, app, size):
+    async def run_before(pilot):
+        await pilot.press(*"quickstart", "enter")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_editor_with_an_invalid_value(snap_compare, app, size):
+    async def run_before(pilot):
+        await pilot.press(*"quickstart", "enter")
+        await pilot.pause()
+        pilot.app.screen.query_one("#value-problem").focus()
+        pilot.app.screen.query_one("#value-model").value = "cnn"
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_live(snap_compare, app, size):
+    async def run_before(pilot):
+        live = LiveScreen(app.store_path, "5eed0001", start=False)
+        await pilot.app.push_screen(live)
+        config = {"time_budget_s": None, "epochs": 5}
+        live.post_message(
+            SweepRunner.Event(
+                {
+                    "event": "started",
+                    "run_id": "0001r002",
+                    "sizes": {"train": 2050},
+                    "config": config,
+                    "device": "cpu",
+                    "device_name": "CPU (1 thread)",
+                }
+            )
+        )
+        for epoch in (1, 2, 3):
+            live.post_message(
+                SweepRunner.Event(
+                    {
+                        "event": "progress",
+                        "run_id": "0001r002",
+                        "samples": 2050 * epoch,
+                        "elapsed_s": 0.1 * epoch,
+                        "train_loss": 0.6 / epoch,
+                        "metrics": {"val_loss": 0.09 + 0.3 / epoch, "val_mse": 0.09 + 0.3 / epoch},
+                    }
+                )
+            )
+        await settle(pilot)
+        live.redraw()
+        live.update_status()
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_results(snap_compare, app, size):
+    async def run_before(pilot):
+        await pilot.app.push_screen(ResultsScreen(app.store_path, "5eed0001"))
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_history(snap_compare, app, size):
+    async def run_before(pilot):
+        await pilot.app.push_screen(HistoryScreen(app.store_path))
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_detail_gaussian_variance(snap_compare, app, size):
+    async def run_before(pilot):
+        detail = RunDetailScreen(app.store_path, "0002r000")
+        await pilot.app.push_screen(detail)
+        await pilot.app.workers.wait_for_complete()
+        detail.query_one("#detail-tabs").active = "tab-variance"
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

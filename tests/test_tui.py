@@ -1,0 +1,306 @@
+"""Pilot tests of the app's real flows: the sweep trains in a real child process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pandas as pd
+import pytest
+from textual.widgets import Button, DataTable, Input, OptionList, Static
+
+from engine.paths import exports_dir
+from engine.store import Store
+from tests.fakes import make_sweep
+from tui.app import HypertuiApp
+from tui.screens.detail import RunDetailScreen
+from tui.screens.editor import EditorScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.live import LiveScreen
+from tui.screens.presets import PresetsScreen
+from tui.screens.results import ResultsScreen, RunsScreen
+
+SIZE = (100, 34)
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return tmp_path / "runs.sqlite"
+
+
+async def wait_for(pilot, condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.1)
+
+
+async def open_preset(pilot, app, name: str) -> EditorScreen:
+    await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+    await pilot.press(*name)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+    return app.screen
+
+
+def set_field(screen, widget_id: str, value: str) -> None:
+    screen.query_one(f"#{widget_id}", Input).value = value
+
+
+async def test_quickstart_run_results_export(store_path):
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "quickstart")
+        assert editor.preset.name == "quickstart"
+        set_field(editor, "value-epochs", "2")  # keep the test short; the flow is the same
+        await pilot.pause()
+        assert "8 trials" in str(editor.query_one("#editor-status", Static).render())
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live = app.screen
+        await wait_for(pilot, lambda: live.ended)
+        assert all(v.status == "finished" for v in live.trials.values())
+        assert all(v.curve.points for v in live.trials.values())
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        results = app.screen
+        assert results.query_one("#results", DataTable).row_count == 4
+        await pilot.press("e")
+        await pilot.press("x")
+        await pilot.pause()
+        grouped = sorted(exports_dir().glob("quickstart-*-grouped.csv"))
+        runs = sorted(exports_dir().glob("quickstart-*-runs.csv"))
+        assert len(grouped) == 1 and len(runs) == 1
+        assert len(pd.read_csv(grouped[0])) == 4
+        assert len(pd.read_csv(runs[0])) == 8
+        assert str(runs[0]) in str(results.query_one("#results-status", Static).render())
+
+
+async def test_invalid_value_shows_its_message_and_disables_run(store_path):
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "quickstart")
+        run = editor.query_one("#run", Button)
+        assert not run.disabled
+        set_field(editor, "value-batch_size", "0")
+        await pilot.pause()
+        assert run.disabled
+        assert "batch_size = 0 is not allowed" in str(editor.query_one("#err-batch_size").render())
+        set_field(editor, "sweep-lr", "0.1, fast")
+        await pilot.pause()
+        assert "sweep: lr = 'fast'" in str(editor.query_one("#err-lr").render())
+        await pilot.press("ctrl+r")  # refused: nothing starts
+        assert isinstance(app.screen, EditorScreen)
+        set_field(editor, "value-batch_size", "10")
+        set_field(editor, "sweep-lr", "0.1, 0.01, 0.001")
+        await pilot.pause()
+        assert not run.disabled
+        assert "12 trials" in str(editor.query_one("#editor-status", Static).render())
+
+
+async def test_combination_errors_show_beside_the_field(store_path):
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "quickstart")
+        editor.query_one("#value-model").value = "cnn"
+        await pilot.pause()
+        assert "needs problem = 'mnist'" in str(editor.query_one("#err-model").render())
+        assert editor.query_one("#run", Button).disabled
+
+
+async def test_save_as_user_preset(store_path):
+    from engine.paths import user_presets_dir
+    from engine.presets import find_preset
+
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "quickstart")
+        set_field(editor, "value-epochs", "7")
+        set_field(editor, "name", "my-quick")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        saved = find_preset("my-quick")
+        assert saved.base_config.epochs == 7 and not saved.shipped
+        assert (user_presets_dir() / "my-quick.toml").is_file()
+        set_field(editor, "name", "quickstart")  # a shipped name is refused, nothing written
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not (user_presets_dir() / "quickstart.toml").exists()
+
+
+async def test_cancel_a_running_sweep(store_path):
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "quickstart")
+        set_field(editor, "value-epochs", "500")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live = app.screen
+        await wait_for(pilot, lambda: live.current is not None and live.current.curve.points)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: live.ended, timeout=30)
+        store = Store(store_path)
+        sweep = store.sweeps()[0]
+        assert sweep.status == "cancelled"
+        assert [r.status for r in store.runs(sweep.id)] == ["cancelled"] + ["pending"] * 7
+
+
+async def test_history_opens_a_past_sweep_and_resumes_an_interrupted_one(store_path):
+    store = Store(store_path)
+    make_sweep(store, "5eed0001")
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        table = app.screen.query_one("#history", DataTable)
+        assert table.row_count == 1
+        await pilot.press("r")  # every trial is done: refused with a message
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        assert app.screen.query_one("#results", DataTable).row_count == 6  # 3 lr x 2 activations
+
+
+async def test_resume_from_history_runs_the_rest(store_path, tmp_path):
+    from engine.presets import parse_preset
+    from engine.sweep import create_sweep
+
+    store = Store(store_path)
+    preset = parse_preset(
+        'description = "d"\n[config]\nhidden = [4]\nepochs = 2\nbatch_size = 256\n'
+        '[sweep]\nactivation = ["relu", "tanh"]\n',
+        "t.toml",
+    )
+    sweep_id = create_sweep(store, preset)
+    store.end_sweep(sweep_id, "interrupted")
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        await wait_for(pilot, lambda: app.screen.ended)
+    assert [r.status for r in store.runs(sweep_id)] == ["finished", "finished"]
+
+
+async def test_results_sort_and_open_run_detail_house(store_path):
+    store = Store(store_path)
+    make_sweep(store, "5eed0002")
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(ResultsScreen(store_path, "5eed0002"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        results = app.screen
+        table = results.query_one("#results", DataTable)
+        first_row = [str(c) for c in table.get_row_at(0)]
+        assert first_row[0] == "0.01" and first_row[1] == "relu"  # ranked by val_mse
+        table.move_cursor(column=results.visible_columns().index("lr"))
+        await pilot.press("s")
+        assert [str(table.get_row_at(i)[0]) for i in range(6)] == [
+            "0.01",
+            "0.01",
+            "0.1",
+            "0.1",
+            "2.0",
+            "2.0",
+        ]
+        await pilot.press("s")
+        assert str(table.get_row_at(0)[0]) == "2.0"
+        await pilot.press("enter")  # a diverged group: its run has no predictions to show
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await wait_for(
+            pilot,
+            lambda: "did not finish" in str(app.screen.query_one("#outliers", Static).content),
+            timeout=30,
+        )
+        await pilot.press("escape", "escape", "s")  # ascending again
+        assert str(table.get_row_at(0)[0]) == "0.01"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        detail = app.screen
+        outliers = detail.query_one("#outliers", Static)
+        await wait_for(
+            pilot, lambda: getattr(outliers.content, "title", "") == "worst outliers", timeout=30
+        )
+        assert outliers.content.row_count == 8
+
+
+async def test_run_detail_gaussian_shows_variance_plots(store_path):
+    store = Store(store_path)
+    make_sweep(store, "5eed0003", gaussian=True)
+    run_id = store.runs("5eed0003")[0].id
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(RunDetailScreen(store_path, run_id))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert app.screen.query("#tab-variance")
+        assert len(app.screen.query("#variance-grid Chart")) == 4  # 3 features + prediction
+
+
+async def test_run_detail_mnist_shows_confusion_matrix(store_path, shared_data):
+    from engine.presets import parse_preset
+    from engine.sweep import create_sweep, run_sweep
+
+    store = Store(store_path)
+    preset = parse_preset(
+        'description = "d"\n[config]\nproblem = "mnist"\nmodel = "mlp"\n'
+        "hidden = [16]\ntrain_samples = 2000\n",
+        "m.toml",
+    )
+    sweep_id = create_sweep(store, preset)
+    list(run_sweep(store, sweep_id, data_dir=shared_data))
+    run = store.runs(sweep_id)[0]
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(RunDetailScreen(store_path, run.id))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        table = app.screen.query_one("#tab-confusion Static").content
+        assert table.title == "validation confusion matrix" and table.row_count == 10
+    assert sum(map(sum, run.analysis["confusion"])) == 10_000
+
+
+async def test_quit_while_running_asks_first(store_path):
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "quickstart")
+        set_field(editor, "value-epochs", "500")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live = app.screen
+        await wait_for(pilot, lambda: live.runner.running and live.current is not None)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ConfirmScreen"
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is live and live.runner.running
+        await pilot.press("ctrl+q")
+        await pilot.press("y")
+        await asyncio.sleep(0.5)
+    store = Store(store_path)
+    statuses = [r.status for r in store.runs(store.sweeps()[0].id)]
+    assert statuses[0] == "cancelled" and set(statuses[1:]) == {"pending"}
+
+
+async def test_typing_filters_presets_and_invalid_user_presets_are_listed(store_path):
+    from engine.paths import user_presets_dir
+
+    user_presets_dir().mkdir(parents=True)
+    (user_presets_dir() / "broken.toml").write_text("description = 'x'\n[sweep]\nlr = []\n")
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        options = app.screen.query_one("#preset-list", OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert "invalid:" + str(user_presets_dir() / "broken.toml") in ids
+        await pilot.press(*"mnist loss")
+        await pilot.pause()
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert [i for i in ids if i and i.startswith("preset:")] == ["preset:mnist-loss"]

@@ -1,0 +1,1 @@
+"""The app's screens: presets, editor, live, results (and runs), detail, history, dialogs."""

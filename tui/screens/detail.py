@@ -1,0 +1,206 @@
+"""Run detail: the resolved config, the curves, and what the final model predicts.
+
+House runs show predictions against the truth on the validation set with the worst
+outliers listed; Gaussian-likelihood runs add the predicted variance (log scale) against
+each feature and against the prediction (the study's figures 5 and 6). MNIST runs show
+the confusion matrix and per-class accuracy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from engine.compare import main_metric
+from engine.export import cell, fmt
+from engine.store import RunRow, Store
+from tui.widgets.chart import Chart, Line
+
+N_OUTLIERS = 8
+
+
+def config_table(run: RunRow) -> Table:
+    table = Table("field", "value", box=None, title="config", title_justify="left")
+    for k, v in run.config.items():
+        table.add_row(k, str(cell(v)))
+    return table
+
+
+def metrics_table(run: RunRow) -> Table:
+    table = Table("metric", "final", "best", box=None, title="metrics", title_justify="left")
+    for k in dict.fromkeys([*run.final, *run.best]):
+        table.add_row(k, fmt(run.final.get(k)), fmt(run.best.get(k)))
+    for k, v in run.test.items():
+        table.add_row(k, fmt(v), "")
+    info = [
+        ("status", run.status + (f" ({run.reason})" if run.reason else "")),
+        ("device", f"{run.device or '-'} {run.device_name or ''}"),
+        ("parameters", run.n_params),
+        ("epochs", run.epochs_done),
+        ("best epoch", run.best_epoch),
+        ("samples", run.samples),
+        ("train s", fmt(run.elapsed_s, 3)),
+        ("wall s", fmt(run.wall_s, 3)),
+        ("git", run.git_rev),
+    ]
+    for label, value in info:
+        table.add_row(label, str(value if value is not None else "-"), "")
+    return table
+
+
+def confusion_table(confusion: list[list[int]]) -> Table:
+    table = Table(
+        "true\\pred",
+        *[str(i) for i in range(len(confusion))],
+        "acc",
+        box=None,
+        title="validation confusion matrix",
+        title_justify="left",
+    )
+    for i, row in enumerate(confusion):
+        total = sum(row) or 1
+        cells = [
+            f"[b]{v}[/b]" if j == i else (f"[red]{v}[/red]" if v else "·")
+            for j, v in enumerate(row)
+        ]
+        table.add_row(str(i), *cells, f"{100 * row[i] / total:.1f}%")
+    return table
+
+
+class RunDetailScreen(Screen):
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, store_path: Path, run_id: str) -> None:
+        super().__init__()
+        self.store_path, self.run_id = store_path, run_id
+
+    def compose(self) -> ComposeResult:
+        store = Store(self.store_path)
+        self.run = store.run(self.run_id)
+        self.points = store.points(self.run.id)
+        store.close()
+        problem = self.run.config["problem"]
+        yield Header()
+        with TabbedContent(id="detail-tabs"):
+            with TabPane("Summary", id="tab-summary"), Horizontal():
+                with VerticalScroll():
+                    yield Static(config_table(self.run))
+                with VerticalScroll():
+                    yield Static(metrics_table(self.run))
+            with TabPane("Curves", id="tab-curves"):
+                yield Chart("loss", id="detail-loss")
+                yield Chart(main_metric(problem)[0], id="detail-metric")
+            if problem == "house":
+                with TabPane("Predictions", id="tab-predictions"), Horizontal():
+                    yield Chart("validation: predicted vs true price (x1e5)", id="detail-pred")
+                    with VerticalScroll(id="outliers-box"):
+                        yield Static("loading the validation set…", id="outliers")
+                if self.run.config.get("loss") == "gaussian_nll":
+                    with TabPane("Variance", id="tab-variance"), Grid(id="variance-grid"):
+                        for i in range(len(self.run.config["features"]) + 1):
+                            yield Chart("", id=f"detail-var-{i}")
+            else:
+                with TabPane("Confusion", id="tab-confusion"), VerticalScroll():
+                    confusion = self.run.analysis.get("confusion")
+                    yield Static(
+                        confusion_table(confusion)
+                        if confusion
+                        else "No confusion matrix: the run did not finish."
+                    )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"Run {self.run.id} · trial {self.run.idx} · {self.run.status}"
+        metric = main_metric(self.run.config["problem"])[0]
+        n_train = (self.run.env.get("sizes") or {}).get("train") or 1
+        xs = [p["samples"] / n_train for p in self.points]  # epochs, fractional inside one
+        loss = [
+            Line(k, xs, [p.get(k) for p in self.points], c)
+            for k, c in (("train_loss", "cyan"), ("val_loss", "orange"))
+        ]
+        self.query_one("#detail-loss", Chart).show(_finite(loss), "epoch")
+        self.query_one("#detail-metric", Chart).show(
+            _finite([Line(metric, xs, [p.get(metric) for p in self.points], "green")]), "epoch"
+        )
+        if self.run.config["problem"] == "house":
+            self.load_house()
+
+    @work(thread=True, exclusive=True)
+    def load_house(self) -> None:
+        """The validation set is re-derived from the fixed split (torch is imported here)."""
+        import torch
+
+        from engine.config import make_config
+        from engine.data import load_dataset
+
+        config = make_config(self.run.config).replace(device="cpu")
+        data = load_dataset(config, torch.device("cpu"))
+        truth = data.val.y.flatten().tolist()
+        mean, std = data.feature_mean, data.feature_std
+        features = [
+            [v * s + m for v, s, m in zip(row, std, mean, strict=True)]
+            for row in data.val.x.tolist()
+        ]
+        self.app.call_from_thread(self.show_house, truth, features, list(data.feature_names))
+
+    def show_house(self, truth: list[float], features: list[list[float]], names: list[str]) -> None:
+        pred = self.run.analysis.get("pred")
+        outliers = self.query_one("#outliers", Static)
+        if not pred or len(pred) != len(truth):
+            outliers.update("No predictions: the run did not finish.")
+            return
+        lo, hi = min(truth + pred), max(truth + pred)
+        self.query_one("#detail-pred", Chart).show(
+            [
+                Line("", truth, pred, "cyan", scatter=True),
+                Line("y = x", [lo, hi], [lo, hi], "white"),
+            ],
+            "true price",
+            ylabel="predicted",
+        )
+        worst = sorted(range(len(truth)), key=lambda i: -abs(pred[i] - truth[i]))[:N_OUTLIERS]
+        table = Table(
+            "true", "pred", "sq err", *names, box=None, title="worst outliers", title_justify="left"
+        )
+        for i in worst:
+            table.add_row(
+                fmt(truth[i], 3),
+                fmt(pred[i], 3),
+                fmt((pred[i] - truth[i]) ** 2, 3),
+                *(fmt(v, 4) for v in features[i]),
+            )
+        outliers.update(table)
+        var = self.run.analysis.get("var")
+        if var:
+            columns = list(zip(*features, strict=True))
+            for i, name in enumerate([*names, "prediction"]):
+                xs = list(columns[i]) if i < len(names) else pred
+                self.query_one(f"#detail-var-{i}", Chart).show(
+                    [Line("", xs, var, "magenta", scatter=True)],
+                    name,
+                    ylog=True,
+                    title=f"variance vs {name}",
+                    ylabel="variance",
+                )
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def _finite(lines: list[Line]) -> list[Line]:
+    out = []
+    for line in lines:
+        pairs = [
+            (x, y)
+            for x, y in zip(line.xs, line.ys, strict=True)
+            if y is not None and y == y and abs(y) != float("inf")
+        ]
+        out.append(Line(line.label, [p[0] for p in pairs], [p[1] for p in pairs], line.color))
+    return out
