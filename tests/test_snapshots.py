@@ -37,6 +37,7 @@ def app(tmp_path, monkeypatch):
 
 async def settle(pilot) -> None:
     await pilot.pause()
+    await pilot.app.workers.wait_for_complete()  # the detail screen loads data in a worker
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
@@ -100,6 +101,7 @@ def test_live(snap_compare, app, size):
             )
         await settle(pilot)
         live.redraw()
+        live.redraw_overlay()
         live.update_status()
         await settle(pilot)
 

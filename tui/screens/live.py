@@ -24,7 +24,8 @@ from tui.report import describe_point
 from tui.runner import SweepRunner
 from tui.widgets.chart import PALETTE, Chart, Line
 
-REDRAW_S = 0.25  # charts redraw at most 4 times a second, from the bounded buffers
+REDRAW_S = 0.5  # current-trial charts redraw at most twice a second
+OVERLAY_S = 2.0  # the all-trials chart (the costly one) at most every 2 s
 
 
 @dataclass
@@ -111,6 +112,7 @@ class LiveScreen(Screen):
         self.x_axis = X_AXES[0]
         self.ylog = False
         self.dirty = True
+        self.overlay_dirty = True
         self.current: TrialView | None = None
         self.ended = False
         self.device = ""
@@ -172,6 +174,7 @@ class LiveScreen(Screen):
         if self.start_runner:
             self.runner.start()
         self.set_interval(REDRAW_S, self.redraw)
+        self.set_interval(OVERLAY_S, self.redraw_overlay)
         self.set_interval(1.0, self.update_status)
         self.update_progress()
 
@@ -272,12 +275,17 @@ class LiveScreen(Screen):
     def poll_gpu(self) -> None:
         self.gpu = gpu_status()
 
+    @property
+    def xlabel(self) -> str:
+        return {"epoch": "epoch", "samples": "samples seen", "seconds": "training s"}[self.x_axis]
+
     def redraw(self) -> None:
         if not self.dirty:
             return
         self.dirty = False
+        self.overlay_dirty = True
         self.update_trial_bar()
-        xlabel = {"epoch": "epoch", "samples": "samples seen", "seconds": "training s"}[self.x_axis]
+        xlabel = self.xlabel
         view = self.current
         if view is not None:
             lines = []
@@ -292,13 +300,20 @@ class LiveScreen(Screen):
                 self.ylog and not self.higher,
                 title=f"trial {view.index + 1}: {view.label} seed={view.seed}",
             )
+
+    def redraw_overlay(self) -> None:
+        if not self.overlay_dirty:
+            return
+        self.overlay_dirty = False
         overlay, labelled = [], set()
         for v in self.trials.values():
             xs, ys = v.curve.series(self.metric, self.x_axis)
             label = "" if v.label in labelled else v.label
             labelled.add(v.label)
             overlay.append(Line(label[:30], xs, ys, v.color))
-        self.query_one("#chart-all", Chart).show(overlay, xlabel, self.ylog and not self.higher)
+        self.query_one("#chart-all", Chart).show(
+            overlay, self.xlabel, self.ylog and not self.higher
+        )
 
     # -- actions ------------------------------------------------------------------------
 
@@ -322,12 +337,18 @@ class LiveScreen(Screen):
 
     def action_log_y(self) -> None:
         self.ylog = not self.ylog
-        self.dirty = True
+        self.redraw_now()
 
     def action_x_axis(self) -> None:
         self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
         self.notify(f"x axis: {self.x_axis}", timeout=1.5)
+        self.redraw_now()
+
+    def redraw_now(self) -> None:
+        """A key press shows at once; the costly overlay follows once that frame is out."""
         self.dirty = True
+        self.redraw()
+        self.call_after_refresh(self.redraw_overlay)
 
     def action_results(self) -> None:
         from tui.screens.results import ResultsScreen
