@@ -1,9 +1,13 @@
 import sys
 
-from bench import overhead, tui_latency
+from bench import overhead, population, tui_latency
 from bench.common import machine
 
-BENCHMARKS = {"overhead": overhead.main, "tui": tui_latency.main}
+BENCHMARKS = {
+    "overhead": overhead.main,
+    "population": population.main,
+    "tui": tui_latency.main,
+}
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)
 quick = "--quick" in sys.argv

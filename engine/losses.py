@@ -72,7 +72,11 @@ def analyse(config: Config, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
     house: predicted means (and variances for gaussian_nll), in target units;
     mnist: the 10x10 confusion matrix, rows = true class, columns = predicted.
     """
-    out = predict(model, x)
+    return analyse_outputs(config, predict(model, x), y)
+
+
+def analyse_outputs(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict:
+    """`analyse` from a model's outputs on the validation set."""
     if config.problem == "mnist":
         pred = out.argmax(1)
         confusion = torch.zeros(out.shape[1], out.shape[1], dtype=torch.long, device=out.device)

@@ -21,9 +21,12 @@ from pathlib import Path
 from engine.config import make_config
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
+from engine.population import Member, population_key, run_population
 from engine.presets import Preset, preset_to_toml
-from engine.store import Store
+from engine.store import RunRow, Store
 from engine.train import new_run_id, run
+
+MAX_MEMBERS = 4096  # trials per population (memory stays small for the study's MLPs)
 
 
 @dataclass(frozen=True)
@@ -66,58 +69,95 @@ def run_sweep(
     sweep_id: str,
     controls: Controls | None = None,
     data_dir: Path | None = None,
+    population: bool = True,
 ) -> Iterator[SweepEvent]:
-    """Run the sweep's unfinished trials in order, recording everything in `store`.
+    """Run the sweep's unfinished trials, recording everything in `store`.
 
-    `controls.skip` ends only the current trial (as cancelled, to be run again on resume).
-    A HypertuiError (data missing, device unavailable) stops the sweep and propagates;
-    the trial it hit stays pending so that a resume after the fix runs it.
+    With `population` (the default), MLP trials that differ only in lr, momentum, weight
+    decay and seed train together as one stacked model (engine/population.py); their
+    events are the same as one by one. `controls.skip` ends the current trial, or the
+    current population, as cancelled (run again on resume). A HypertuiError (data
+    missing, device unavailable) stops the sweep and propagates; the trials it hit stay
+    pending so that a resume after the fix runs them.
     """
     controls = controls or Controls()
     stop, skip = controls.stop, controls.skip
     pending = store.claim_sweep(sweep_id)
     n_trials = store.sweep(sweep_id).n_runs
+    index = {row.id: row.idx for row in pending}
     end_status = "interrupted"  # unless the loop below says otherwise
-    current: str | None = None
+    current: list[str] = []
     try:
-        for row in pending:
+        for batch in _batches(pending, population):
             if stop.is_set():
                 end_status = "cancelled"
                 return
             skip.clear()
-            config = make_config(row.config)
-            current = row.id
-            events = run(
-                config,
-                should_stop=lambda: stop.is_set() or skip.is_set(),
-                run_id=row.id,
-                data_dir=data_dir,
-                should_pause=controls.pause.is_set,
-            )
+            current = [row.id for row in batch]
+            halt = lambda: stop.is_set() or skip.is_set()  # noqa: E731
+            if len(batch) == 1:
+                row = batch[0]
+                events = run(
+                    make_config(row.config),
+                    should_stop=halt,
+                    run_id=row.id,
+                    data_dir=data_dir,
+                    should_pause=controls.pause.is_set,
+                )
+            else:
+                members = [Member(row.id, make_config(row.config)) for row in batch]
+                events = run_population(
+                    members, should_stop=halt, data_dir=data_dir, should_pause=controls.pause.is_set
+                )
+            points: list[Progress] = []
             for event in events:
-                _record(store, event, skipped=skip.is_set() and not stop.is_set())
-                yield SweepEvent(sweep_id, row.idx, n_trials, event)
-            current = None
+                if isinstance(event, Progress):
+                    points.append(event)
+                    if len(points) >= len(batch):  # one transaction per report
+                        store.add_points(points)
+                        points = []
+                else:
+                    store.add_points(points)
+                    points = []
+                    _record(store, event, skipped=skip.is_set() and not stop.is_set())
+                yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
+            store.add_points(points)
+            current = []
             if stop.is_set():
                 end_status = "cancelled"
                 return
         end_status = "done"
     except HypertuiError:
-        if current is not None:
-            store.reset_runs([current])
-            current = None
+        store.reset_runs(current)
+        current = []
         raise
     finally:
-        if current is not None:  # interrupted mid-trial: Ctrl-C, a closed generator
-            store.run_interrupted(current)
+        for run_id in current:  # interrupted mid-trial: Ctrl-C, a closed generator
+            store.run_interrupted(run_id)
         store.end_sweep(sweep_id, end_status)
+
+
+def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
+    """Trials that can train as one population, in sweep order; otherwise one by one."""
+    if not population:
+        return [[row] for row in pending]
+    groups: dict[str, list[RunRow]] = {}
+    batches: list[list[RunRow]] = []
+    for row in pending:
+        key = population_key(make_config(row.config))
+        if key is None:
+            batches.append([row])
+            continue
+        if key not in groups or len(groups[key]) >= MAX_MEMBERS:
+            groups[key] = []
+            batches.append(groups[key])
+        groups[key].append(row)
+    return batches
 
 
 def _record(store: Store, event: Event, skipped: bool) -> None:
     if isinstance(event, RunStarted):
         store.run_started(event)
-    elif isinstance(event, Progress):
-        store.add_points([event])
     elif isinstance(event, Finished):
         if skipped and event.status == "cancelled":
             event = Finished(**{**event.__dict__, "reason": "skipped"})

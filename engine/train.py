@@ -54,6 +54,7 @@ def run(
     run_id: str | None = None,
     data_dir: Path | None = None,
     should_pause: Callable[[], bool] = lambda: False,
+    inspect: Callable[[torch.nn.Module], None] | None = None,
 ) -> Iterator[Event]:
     """Train one model and yield its events: RunStarted, Progress..., Finished or Failed.
 
@@ -89,6 +90,8 @@ def run(
             yield Failed(run_id, str(exc))
         except (RuntimeError, ValueError) as exc:  # e.g. CUDA out of memory
             yield Failed(run_id, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        if inspect is not None:  # tests compare trained weights (population vs single)
+            inspect(model)
 
 
 def _train(

@@ -15,6 +15,7 @@ EXPECTED_TRIALS = {
     "house-best": 3,
     "house-gaussian": 3,
     "house-random-search": 24,
+    "house-study-grid": 648,
     "mnist-batch-size": 4,
     "mnist-cnn-learning-rate": 4,
     "mnist-fc-learning-rate": 4,

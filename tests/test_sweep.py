@@ -183,7 +183,7 @@ def test_cancel_stops_the_running_trial_and_leaves_the_rest_pending(store):
     )
     controls = Controls()
     seen = []
-    for item in run_sweep(store, sweep_id, controls):
+    for item in run_sweep(store, sweep_id, controls, population=False):
         seen.append(item)
         if item.trial == 6 and type(item.event).__name__ == "Progress":  # first lr=0.05 trial
             controls.stop.set()
@@ -197,7 +197,7 @@ def test_cancel_stops_the_running_trial_and_leaves_the_rest_pending(store):
 def test_resume_runs_only_unfinished_trials(store):
     sweep_id = create_sweep(store, parse_preset(TINY, "t.toml"))
     controls = Controls()
-    for item in run_sweep(store, sweep_id, controls):
+    for item in run_sweep(store, sweep_id, controls, population=False):
         if item.trial == 4 and type(item.event).__name__ == "Progress":
             controls.stop.set()
     first = {r.id: r for r in store.runs(sweep_id)}
@@ -255,7 +255,7 @@ def test_skip_ends_only_the_current_trial(store):
         store, parse_preset(TINY.replace("epochs = 3", "epochs = 40"), "t.toml")
     )
     controls = Controls()
-    for item in run_sweep(store, sweep_id, controls):
+    for item in run_sweep(store, sweep_id, controls, population=False):
         if item.trial == 7 and type(item.event).__name__ == "Progress":
             controls.skip.set()
     runs = store.runs(sweep_id)

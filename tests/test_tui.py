@@ -143,7 +143,8 @@ async def test_cancel_a_running_sweep(store_path):
         store = Store(store_path)
         sweep = store.sweeps()[0]
         assert sweep.status == "cancelled"
-        assert [r.status for r in store.runs(sweep.id)] == ["cancelled"] + ["pending"] * 7
+        # the four relu trials train as one population: cancelled together
+        assert [r.status for r in store.runs(sweep.id)] == ["cancelled"] * 4 + ["pending"] * 4
 
 
 async def test_history_opens_a_past_sweep_and_resumes_an_interrupted_one(store_path):
@@ -286,7 +287,7 @@ async def test_quit_while_running_asks_first(store_path):
         await asyncio.sleep(0.5)
     store = Store(store_path)
     statuses = [r.status for r in store.runs(store.sweeps()[0].id)]
-    assert statuses[0] == "cancelled" and set(statuses[1:]) == {"pending"}
+    assert statuses == ["cancelled"] * 4 + ["pending"] * 4  # the relu population, the rest
 
 
 async def test_typing_filters_presets_and_invalid_user_presets_are_listed(store_path):

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="SWEEP_ID", help="run the unfinished trials of a sweep")
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
+    p.add_argument(
+        "--no-population",
+        dest="population",
+        action="store_false",
+        help="train trials one by one instead of as stacked populations",
+    )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_run)
 
@@ -148,7 +154,9 @@ def cmd_run(args) -> int:
             raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
         preset = find_preset(args.preset).with_overrides(values, args.seeds, args.full)
         sweep_id = create_sweep(store, preset)
-    return run_headless(store, sweep_id, as_json=args.json, data_dir=args.data_dir)
+    return run_headless(
+        store, sweep_id, as_json=args.json, data_dir=args.data_dir, population=args.population
+    )
 
 
 def cmd_runs(args) -> int:

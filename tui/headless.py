@@ -170,17 +170,19 @@ def resume_hint(store: Store, sweep_id: str) -> str:
     return f"  hypertui run --resume {sweep_id} --store {store.path}"
 
 
-def run_headless(store: Store, sweep_id: str, as_json: bool, data_dir: Path | None) -> int:
+def run_headless(
+    store: Store, sweep_id: str, as_json: bool, data_dir: Path | None, population: bool = True
+) -> int:
     controls = Controls()
     install_signal_controls(controls)
     out = Console()
     try:
         if as_json:
-            for item in run_sweep(store, sweep_id, controls, data_dir=data_dir):
+            for item in run_sweep(store, sweep_id, controls, data_dir, population):
                 print(json_line(item), flush=True)
         else:
             with _Display(store, sweep_id) as display:
-                for item in run_sweep(store, sweep_id, controls, data_dir=data_dir):
+                for item in run_sweep(store, sweep_id, controls, data_dir, population):
                     display.show(item)
     except KeyboardInterrupt:
         hint = resume_hint(store, sweep_id)

@@ -261,7 +261,9 @@ class LiveScreen(Screen):
         )
 
     def update_status(self) -> None:
-        parts = [self.device or "starting…", self.cpu.percent()]
+        view = self.current
+        trial = f"trial {view.index + 1}: {view.label} seed={view.seed}" if view else ""
+        parts = [self.device or "starting…", self.cpu.percent(), trial]
         if "cuda" in self.device:
             self.poll_gpu()
             parts.append(self.gpu)
@@ -298,7 +300,7 @@ class LiveScreen(Screen):
                 [Line(self.metric, xs, ys, view.color)],
                 xlabel,
                 self.ylog and not self.higher,
-                title=f"trial {view.index + 1}: {view.label} seed={view.seed}",
+                title=f"trial {view.index + 1}: {self.metric}",
             )
 
     def redraw_overlay(self) -> None:

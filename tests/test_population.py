@@ -1,0 +1,186 @@
+"""Population training: each member is the same run as training that trial alone."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from engine.config import make_config
+from engine.events import Finished, Progress, RunStarted
+from engine.population import Member, population_key, run_population
+from engine.presets import parse_preset
+from engine.store import Store
+from engine.sweep import Controls, create_sweep, run_sweep
+from engine.train import run
+
+STEPS_300 = {"epochs": 3, "batch_size": 21}  # 98 steps an epoch: ~300 steps
+
+
+def single_params(config) -> list[torch.Tensor]:
+    got: dict = {}
+    events = list(
+        run(
+            config,
+            inspect=lambda m: got.setdefault("p", [p.detach().clone() for p in m.parameters()]),
+        )
+    )
+    return events, got["p"]
+
+
+def population(configs):
+    got: dict = {}
+    members = [Member(f"m{i}", c) for i, c in enumerate(configs)]
+    events = list(run_population(members, inspect=lambda m: got.setdefault("m", m)))
+    return events, got["m"]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+@pytest.mark.parametrize("loss", ["mse", "gaussian_nll"])
+def test_members_end_with_the_same_parameters_as_single_runs(optimizer, loss):
+    momentum = 0.9 if optimizer != "adam" else 0.0
+    configs = [
+        make_config(
+            optimizer=optimizer,
+            loss=loss,
+            lr=lr,
+            seed=seed,
+            hidden=[10, 10],
+            momentum=momentum if seed != 2 else 0.0,
+            weight_decay=wd,
+            **STEPS_300,
+        )
+        for lr, seed, wd in ((1e-3, 0, 0.0), (3e-3, 1, 1e-3), (1e-2, 2, 0.0))
+    ]
+    pop_events, model = population(configs)
+    for k, config in enumerate(configs):
+        single_events, params = single_params(config)
+        for a, b in zip(model.member_parameters(k), params, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        single_done = single_events[-1]
+        member_done = [e for e in pop_events if isinstance(e, Finished)][k]
+        assert member_done.steps == single_done.steps == 294
+        assert member_done.final["val_mse"] == pytest.approx(single_done.final["val_mse"], rel=1e-4)
+
+
+def test_events_look_exactly_like_single_runs():
+    configs = [
+        make_config(lr=lr, seed=s, hidden=[8], epochs=2) for lr, s in ((0.01, 0), (0.001, 1))
+    ]
+    events, _ = population(configs)
+    for k in range(2):
+        mine = [e for e in events if e.run_id == f"m{k}"]
+        single, _ = single_params(configs[k])
+        assert [type(e) for e in mine] == [type(e) for e in single]
+        assert [type(e) for e in mine] == [RunStarted, Progress, Progress, Finished]
+        assert mine[0].config == configs[k].to_dict() and mine[0].n_params == single[0].n_params
+        assert set(mine[-1].final) == set(single[-1].final)
+        assert set(mine[-1].test) == set(single[-1].test) and mine[-1].analysis["pred"]
+
+
+def test_a_diverging_member_is_frozen_while_the_rest_go_on():
+    configs = [
+        make_config(optimizer="sgd", lr=lr, seed=s, hidden=[10], epochs=4)
+        for lr, s in ((1e6, 0), (0.01, 1), (0.01, 2))
+    ]
+    events, _ = population(configs)
+    done = [e for e in events if isinstance(e, Finished)]
+    assert done[0].status == "diverged" and done[0].test == {}
+    assert [d.status for d in done[1:]] == ["finished", "finished"]
+    progress0 = [e for e in events if isinstance(e, Progress) and e.run_id == "m0"]
+    assert len(progress0) == 1  # no reports after it diverged
+    for k in (1, 2):
+        single, _ = single_params(configs[k])
+        assert done[k].final["val_mse"] == pytest.approx(single[-1].final["val_mse"], rel=1e-4)
+
+
+def test_population_key_groups_only_what_can_train_together():
+    a = make_config(lr=0.1, seed=0, momentum=0.5, optimizer="sgd")
+    assert population_key(a) == population_key(a.replace(lr=0.001, seed=3, weight_decay=0.1))
+    for change in (
+        {"activation": "tanh"},
+        {"optimizer": "adam", "momentum": 0.0},
+        {"batch_size": 20},
+        {"hidden": (5,)},
+        {"epochs": 3},
+    ):
+        assert population_key(a) != population_key(a.replace(**change))
+    assert population_key(make_config(problem="mnist")) is None  # the CNN trains alone
+
+
+SWEEP = """
+description = "populations in a sweep"
+seeds = 2
+[config]
+hidden = [6]
+batch_size = 64
+epochs = 3
+optimizer = "adam"
+[sweep]
+activation = ["relu", "tanh"]
+lr = [1e4, 0.01]
+"""
+
+
+def test_a_sweep_stores_the_same_results_with_and_without_populations(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    preset = parse_preset(SWEEP, "p.toml")
+    together = create_sweep(store, preset)
+    alone = create_sweep(store, preset)
+    list(run_sweep(store, together))
+    list(run_sweep(store, alone, population=False))
+    a, b = store.runs(together), store.runs(alone)
+    assert [r.status for r in a] == [r.status for r in b]
+    assert "diverged" in {r.status for r in a} and "finished" in {r.status for r in a}
+    for x, y in zip(a, b, strict=True):
+        assert x.point == y.point and x.seed == y.seed and x.epochs_done == y.epochs_done
+        assert len(store.points(x.id)) == len(store.points(y.id))
+        if x.status == "finished":
+            assert x.final["val_mse"] == pytest.approx(y.final["val_mse"], rel=1e-4)
+
+
+def test_cancel_and_resume_a_population(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    sweep_id = create_sweep(
+        store, parse_preset(SWEEP.replace("epochs = 3", "epochs = 40"), "p.toml")
+    )
+    controls = Controls()
+    for item in run_sweep(store, sweep_id, controls):
+        if isinstance(item.event, Progress) and item.event.epoch == 2:
+            controls.stop.set()
+    statuses = [r.status for r in store.runs(sweep_id)]
+    assert statuses == ["cancelled"] * 4 + ["pending"] * 4  # the relu population, then tanh
+    resumed = {item.event.run_id for item in run_sweep(store, sweep_id)}
+    assert len(resumed) == 8
+    assert {r.status for r in store.runs(sweep_id)} <= {"finished", "diverged"}
+
+
+def test_a_time_budget_ends_the_whole_population():
+    configs = [
+        make_config(lr=lr, seed=s, hidden=[4], batch_size=1, epochs=1000, time_budget_s=0.8)
+        for lr, s in ((0.01, 0), (0.001, 1))
+    ]
+    events, _ = population(configs)
+    done = [e for e in events if isinstance(e, Finished)]
+    assert all(d.status == "finished" and "time budget" in d.reason for d in done)
+    assert all(0.8 <= d.elapsed_s <= 0.84 for d in done)
+
+
+def test_pause_holds_a_population(monkeypatch):
+    pause = threading.Event()
+    configs = [make_config(lr=0.01, seed=s, hidden=[4], epochs=2) for s in (0, 1)]
+    calls = 0
+
+    def paused() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 10:
+            pause.set()
+            threading.Timer(0.3, pause.clear).start()
+        return pause.is_set()
+
+    members = [Member(f"m{i}", c) for i, c in enumerate(configs)]
+    done = [e for e in run_population(members, should_pause=paused) if isinstance(e, Finished)]
+    assert [d.status for d in done] == ["finished", "finished"]
+    assert done[0].wall_s > done[0].elapsed_s + 0.3
