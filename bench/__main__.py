@@ -1,12 +1,13 @@
 import sys
 
-from bench import overhead, population, tui_latency
+from bench import grid, overhead, population, tui_latency
 from bench.common import machine
 
 BENCHMARKS = {
     "overhead": overhead.main,
     "population": population.main,
     "tui": tui_latency.main,
+    "grid": grid.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)

@@ -8,6 +8,8 @@ ratio is the speed-up of training K trials together.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from bench.common import paired
@@ -49,13 +51,13 @@ def main(quick: bool = False) -> list[str]:
     sizes = [("cpu", k) for k in CPU_SIZES]
     if torch.cuda.is_available():
         sizes += [("cuda", k) for k in GPU_SIZES]
+
+    def bare_step() -> float:
+        seconds, steps = bare_loop(single, 1)
+        return seconds / steps
+
     for device, k in sizes:
-        epochs = 1
-        ours, bare = paired(
-            lambda: population_step(k, device, epochs),
-            lambda: (lambda s, n: s / n)(*bare_loop(single, 1)),
-            2 if quick else 3,
-        )
+        ours, bare = paired(partial(population_step, k, device, 1), bare_step, 2 if quick else 3)
         torch.set_num_threads(threads)
         target = {256: ">= 30x", 8192: ">= 1000x"}.get(k, "")
         lines.append(
