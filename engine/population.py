@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.clock import TrainClock
 from engine.config import Config
 from engine.data import load_dataset
 from engine.devices import describe, resolve_device
@@ -32,7 +33,7 @@ from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.losses import VAR_FLOOR, analyse_outputs
 from engine.models import ACTIVATIONS, build_model, count_parameters
-from engine.train import EXPLODED, GPU_CLOCK_EVERY, REPORT_EVERY_S, environment
+from engine.train import INTERVAL_VAL_N, diverged, environment
 
 MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed")  # what members may differ in
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam/AdamW defaults
@@ -244,17 +245,14 @@ def _train(
     opt = StackedOptimizer(base.optimizer, list(model.parameters()), [m.config for m in members])
     x, y = data.train.x, data.train.y
     n, bs = len(data.train), base.batch_size
-    budget = base.time_budget_s if base.time_budget_s is not None else math.inf
-    on_accel = device.type != "cpu"
-    clock_every = GPU_CLOCK_EVERY if on_accel else 1
+    clock = TrainClock(device, base.time_budget_s, should_pause, should_stop)
     gens = [torch.Generator(device=device).manual_seed(m.config.seed) for m in members]
     main = base.main_metric
     higher = main == "val_acc"
 
     step = samples = 0
-    train_s = 0.0
     losses: list[torch.Tensor] = []  # [K] per step since the last report
-    first: torch.Tensor | None = None  # each member's untrained first-batch loss
+    first: list[float] | None = None  # each member's untrained first-batch loss
     active = [True] * k  # False once diverged (frozen)
     status = ["finished"] * k
     reasons = [""] * k
@@ -264,20 +262,16 @@ def _train(
     stopped_at: list[tuple[int, int, float] | None] = [None] * k  # where a member diverged
     stop = ""
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     def report(epoch: int, end_of_epoch: bool, full: bool) -> Iterator[Event]:
         nonlocal losses, first
         stacked = torch.stack(losses)  # [steps, K]
         if first is None:
-            first = stacked[0].clone()
+            first = stacked[0].tolist()
         train = stacked.mean(0).tolist()
         losses = []
-        val = data.val if full else data.val.head(2000)
+        val = data.val if full else data.val.head(INTERVAL_VAL_N)
         metrics, _ = member_metrics(base, model, val.x, val.y, "val")
-        firsts = first.tolist()
+        train_s = round(clock.train_s, 6)
         for i, m in enumerate(members):
             if not active[i]:
                 continue
@@ -286,19 +280,14 @@ def _train(
                 epoch,
                 step,
                 samples,
-                round(train_s, 6),
+                train_s,
                 train[i],
                 metrics[i],
                 end_of_epoch,
                 len(val),
             )
             yield p
-            if not all(math.isfinite(v) for v in (p.train_loss, *p.metrics.values())):
-                why = "loss became NaN or infinite"
-            elif p.train_loss > EXPLODED * max(firsts[i], 1e-8):
-                why = f"train loss exploded from {firsts[i]:.3g} to {p.train_loss:.3g}"
-            else:
-                why = ""
+            why = diverged(p.train_loss, p.metrics, first[i])
             if full:  # as a single run: the last full report is final, diverged or not
                 final[i] = {"train_loss": p.train_loss, **p.metrics}
             if full and not why:
@@ -307,21 +296,14 @@ def _train(
                     best[i], best_epoch[i] = dict(p.metrics), epoch
             if why:
                 active[i], status[i], reasons[i] = False, "diverged", why
-                stopped_at[i] = (step, samples, train_s)
+                stopped_at[i] = (step, samples, clock.train_s)
                 opt.freeze(i)
 
-    last_report = time.perf_counter()
     for epoch in range(1, base.epochs + 1):
         perms = torch.stack([torch.randperm(n, generator=g, device=device) for g in gens])
-        sync()
-        seg0 = time.perf_counter()
+        clock.start()
         for i in range(0, n, bs):
-            if should_pause() and not should_stop():
-                sync()
-                train_s += time.perf_counter() - seg0
-                while should_pause() and not should_stop():
-                    time.sleep(0.05)
-                seg0 = time.perf_counter()
+            clock.hold_while_paused()
             if should_stop():
                 stop = "cancelled"
                 break
@@ -333,25 +315,20 @@ def _train(
             losses.append(loss.detach())
             step += 1
             samples += idx.shape[1]
-            last_batch = i + bs >= n
-            if step % clock_every and not last_batch:
-                continue
-            if on_accel:
-                sync()
-            now = time.perf_counter()
-            if train_s + now - seg0 >= budget:
+            due = clock.after_step(step, last_batch=i + bs >= n)
+            if due == "budget":
                 stop = "budget"
                 break
-            if now - last_report >= REPORT_EVERY_S and not last_batch:
-                train_s += now - seg0
+            if due == "report":
+                clock.stop()
                 yield from report(epoch, end_of_epoch=False, full=False)
-                last_report = seg0 = time.perf_counter()
-        sync()
-        train_s += time.perf_counter() - seg0
+                clock.reported()
+                clock.start()
+        clock.stop()
         if stop == "cancelled":
             break
         yield from report(epoch, end_of_epoch=samples == epoch * n, full=True)
-        last_report = time.perf_counter()
+        clock.reported()
         if stop == "budget" or not any(active):
             break
 
@@ -362,10 +339,10 @@ def _train(
         _, out = member_metrics(base, model, data.val.x, data.val.y, "val")
         analysis = [analyse_outputs(base, out[i], data.val.y) for i in range(k)]
     wall = round(time.perf_counter() - wall0, 6)
-    budget_reason = f"time budget of {budget:g} s reached" if stop == "budget" else ""
+    budget_reason = clock.budget_reason if stop == "budget" else ""
     for i, m in enumerate(members):
         state = "cancelled" if stop == "cancelled" else status[i]
-        steps_i, samples_i, train_i = stopped_at[i] or (step, samples, train_s)
+        steps_i, samples_i, train_i = stopped_at[i] or (step, samples, clock.train_s)
         yield Finished(
             run_id=m.run_id,
             status=state,

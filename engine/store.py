@@ -366,17 +366,20 @@ class Store:
         return [self._sweep_row(r) for r in rows]
 
     def sweep(self, sweep_id: str) -> SweepRow:
-        row = self.db.execute("SELECT * FROM sweeps WHERE id=?", (sweep_id,)).fetchone()
-        if row is None:
-            matches = self.db.execute(
-                "SELECT * FROM sweeps WHERE id LIKE ? ORDER BY created_at DESC", (sweep_id + "%",)
-            ).fetchall()
-            if len(matches) != 1:
-                raise HypertuiError(
-                    f"no sweep {sweep_id!r} in {self.path}; `hypertui runs` lists them"
-                )
-            row = matches[0]
-        return self._sweep_row(row)
+        """A sweep by id or by a unique prefix of it."""
+        hint = "; `hypertui runs` lists them"
+        return self._sweep_row(self._find("sweeps", "sweep", sweep_id, hint))
+
+    def _find(self, table: str, what: str, key: str, hint: str = "") -> sqlite3.Row:
+        row = self.db.execute(f"SELECT * FROM {table} WHERE id=?", (key,)).fetchone()
+        if row is not None:
+            return row
+        matches = self.db.execute(
+            f"SELECT * FROM {table} WHERE id LIKE ? LIMIT 2", (key.replace("%", "") + "%",)
+        ).fetchall()
+        if len(matches) != 1:
+            raise HypertuiError(f"no {what} {key!r} in {self.path}{hint}")
+        return matches[0]
 
     def latest_sweep(self) -> SweepRow:
         rows = self.sweeps(limit=1)
@@ -413,15 +416,8 @@ class Store:
         return [_run_row(r) for r in rows]
 
     def run(self, run_id: str) -> RunRow:
-        row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
-            matches = self.db.execute(
-                "SELECT * FROM runs WHERE id LIKE ?", (run_id + "%",)
-            ).fetchall()
-            if len(matches) != 1:
-                raise HypertuiError(f"no run {run_id!r} in {self.path}")
-            row = matches[0]
-        return _run_row(row)
+        """A run by id or by a unique prefix of it."""
+        return _run_row(self._find("runs", "run", run_id))
 
     def points(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(

@@ -6,7 +6,7 @@
 The loop is zero_grad -> forward -> loss -> backward -> step on tensors already on the
 device, batches by `randperm` indexing. Nothing reads a value back from the device inside
 a step; losses are gathered at report time. Reports come at the end of every epoch and,
-inside long epochs, every `REPORT_EVERY_S` seconds.
+inside long epochs, every `engine.clock.REPORT_EVERY_S` seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from engine.clock import TrainClock
 from engine.config import Config
 from engine.data import Dataset, load_dataset
 from engine.devices import describe, resolve_device
@@ -29,12 +30,18 @@ from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.losses import analyse, evaluate, make_loss
 from engine.models import build_model, build_optimizer, count_parameters
 
-REPORT_EVERY_S = 2.0  # wall seconds between reports inside an epoch
-INTERVAL_VAL_N = 2000  # validation examples behind an interval report (the full set at epoch end)
+INTERVAL_VAL_N = 2000  # validation examples behind an interval report (full set at epoch end)
 EXPLODED = 1e3  # a train loss this many times the first batch's (untrained) means diverged
 TINY_WORK = 1_000_000  # parameters x batch size under which a CPU MLP run uses one thread
-GPU_CLOCK_EVERY = 16  # steps between synchronised clock reads on an accelerator
-PAUSE_POLL_S = 0.05  # how often a paused run checks whether to go on
+
+
+def diverged(train_loss: float, metrics: dict[str, float], first_loss: float | None) -> str:
+    """Why a report means the run diverged, or "" (shared with populations)."""
+    if not all(math.isfinite(v) for v in (train_loss, *metrics.values())):
+        return "loss became NaN or infinite"
+    if train_loss > EXPLODED * max(first_loss or 0.0, 1e-8):
+        return f"train loss exploded from {first_loss:.3g} to {train_loss:.3g}"
+    return ""
 
 
 def new_run_id() -> str:
@@ -108,25 +115,18 @@ def _train(
     loss_fn = make_loss(config)
     x, y = data.train.x, data.train.y
     n, bs = len(data.train), config.batch_size
-    budget = config.time_budget_s if config.time_budget_s is not None else math.inf
-    on_accel = device.type != "cpu"
-    clock_every = GPU_CLOCK_EVERY if on_accel else 1
+    clock = TrainClock(device, config.time_budget_s, should_pause, should_stop)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     main = config.main_metric
     better = (lambda a, b: a > b) if main == "val_acc" else (lambda a, b: a < b)
 
     step = samples = 0
-    train_s = 0.0  # training seconds before the current segment
     losses: list[torch.Tensor] = []  # detached batch losses since the last report
     first_loss: float | None = None
     best: dict[str, float] = {}
     best_epoch: int | None = None
     final: dict[str, float] = {}
     stop, reason = "", ""  # why training ended early: cancelled | budget | diverged
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
 
     def report(epoch: int, end_of_epoch: bool, full: bool) -> Progress:
         nonlocal losses, first_loss
@@ -142,7 +142,7 @@ def _train(
             epoch,
             step,
             samples,
-            round(train_s, 6),
+            round(clock.train_s, 6),
             train_loss,
             metrics,
             end_of_epoch,
@@ -150,25 +150,14 @@ def _train(
         )
 
     def divergence(p: Progress) -> str:
-        if not all(math.isfinite(v) for v in (p.train_loss, *p.metrics.values())):
-            return "loss became NaN or infinite"
-        if p.train_loss > EXPLODED * max(first_loss or 0.0, 1e-8):
-            return f"train loss exploded from {first_loss:.3g} to {p.train_loss:.3g}"
-        return ""
+        return diverged(p.train_loss, p.metrics, first_loss)
 
-    last_report = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
         perm = torch.randperm(n, generator=gen, device=device)
-        sync()
-        seg0 = time.perf_counter()
+        clock.start()
         for i in range(0, n, bs):
-            if should_pause() and not should_stop():
-                sync()
-                train_s += time.perf_counter() - seg0
-                while should_pause() and not should_stop():
-                    time.sleep(PAUSE_POLL_S)
-                seg0 = time.perf_counter()
+            clock.hold_while_paused()
             if should_stop():
                 stop, reason = "cancelled", "stopped by request"
                 break
@@ -180,30 +169,25 @@ def _train(
             losses.append(loss.detach())
             step += 1
             samples += len(idx)
-            last_batch = i + bs >= n
-            if step % clock_every and not last_batch:
-                continue
-            if on_accel:
-                sync()
-            now = time.perf_counter()
-            if train_s + now - seg0 >= budget:
-                stop, reason = "budget", f"time budget of {budget:g} s reached"
+            due = clock.after_step(step, last_batch=i + bs >= n)
+            if due == "budget":
+                stop, reason = "budget", clock.budget_reason
                 break
-            if now - last_report >= REPORT_EVERY_S and not last_batch:
-                train_s += now - seg0
+            if due == "report":
+                clock.stop()
                 p = report(epoch, end_of_epoch=False, full=False)
                 yield p
-                last_report = seg0 = time.perf_counter()
+                clock.reported()
+                clock.start()
                 if why := divergence(p):
                     stop, reason = "diverged", why
                     break
-        sync()
-        train_s += time.perf_counter() - seg0
+        clock.stop()
         if stop in ("cancelled", "diverged"):
             break
         p = report(epoch, end_of_epoch=samples == epoch * n, full=True)
         yield p
-        last_report = time.perf_counter()
+        clock.reported()
         final = {"train_loss": p.train_loss, **p.metrics}
         if why := divergence(p):
             stop, reason = "diverged", why
@@ -225,7 +209,7 @@ def _train(
         epochs_done=round(samples / n, 4),
         steps=step,
         samples=samples,
-        elapsed_s=round(train_s, 6),
+        elapsed_s=round(clock.train_s, 6),
         wall_s=round(time.perf_counter() - wall0, 6),
         final=final,
         best=best,

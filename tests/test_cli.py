@@ -180,8 +180,18 @@ def test_sigterm_cancels_gracefully_and_sigusr_signals_pause_and_skip(tmp_path):
     preset = tmp_path / "slow.toml"
     preset.write_text(TINY.replace("epochs = 2", "epochs = 300"))
     store_path = tmp_path / "s.sqlite"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store_path)],
+    proc = subprocess.Popen(  # one by one, so that a skip ends exactly one trial
+        [
+            sys.executable,
+            "-m",
+            "tui",
+            "run",
+            str(preset),
+            "--json",
+            "--store",
+            str(store_path),
+            "--no-population",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

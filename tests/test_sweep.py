@@ -271,7 +271,7 @@ def test_pause_holds_training_without_charging_the_time_budget(monkeypatch):
     from engine.events import Finished, Progress
     from engine.train import run
 
-    monkeypatch.setattr("engine.train.REPORT_EVERY_S", 0.1)  # a report well inside the budget
+    monkeypatch.setattr("engine.clock.REPORT_EVERY_S", 0.1)  # a report well inside the budget
     pause = threading.Event()
     config = make_config(hidden=[4], batch_size=1, epochs=1000, time_budget_s=0.6)
     wall0 = time.perf_counter()

@@ -85,7 +85,7 @@ def test_time_budget_stops_within_five_percent_and_excludes_evaluation():
 
 
 def test_long_epochs_report_at_intervals(monkeypatch):
-    monkeypatch.setattr("engine.train.REPORT_EVERY_S", 0.05)
+    monkeypatch.setattr("engine.clock.REPORT_EVERY_S", 0.05)
     events = list(run(TINY.replace(epochs=1, batch_size=1)))
     interval = [e for e in events if isinstance(e, Progress) and not e.end_of_epoch]
     assert interval, "a 2050-step epoch should report inside the epoch"
