@@ -1,14 +1,25 @@
 """A non-editable install ships every package, the presets and the bundled data."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = (".py", ".toml", ".tcss", ".gz")
 
 
 def test_the_wheel_holds_every_package_and_data_file(tmp_path):
+    # Build from a clean copy of the tracked files: a checkout's own hypertui.egg-info (left
+    # by the editable install) makes setuptools ship unlisted packages anyway, as "data".
+    source = tmp_path / "src"
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
     done = subprocess.run(
         [
             sys.executable,
@@ -20,7 +31,7 @@ def test_the_wheel_holds_every_package_and_data_file(tmp_path):
             "-q",
             "-w",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         capture_output=True,
         text=True,
@@ -29,12 +40,11 @@ def test_the_wheel_holds_every_package_and_data_file(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = tmp_path.glob("hypertui-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    sources = [
-        p.relative_to(ROOT).as_posix()
-        for top in ("engine", "tui", "presets")
-        for p in (ROOT / top).rglob("*")
-        if p.suffix in (".py", ".toml", ".tcss", ".gz") and "__pycache__" not in p.parts
+    expected = [
+        n
+        for n in tracked
+        if n.split("/")[0] in ("engine", "tui", "presets") and n.endswith(SHIPPED)
     ]
-    missing = sorted(s for s in sources if s not in names)
+    missing = sorted(n for n in expected if n not in names)
     assert not missing, f"not in the wheel: {missing}"
     assert "engine/data/ames_housing.csv.gz" in names and "presets/quickstart.toml" in names
