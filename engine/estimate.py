@@ -19,6 +19,7 @@ STEP_S = {"cpu": 0.55e-3, "accelerator": 0.3e-3}  # per MLP step, small batches
 CNN_EXAMPLE_S = {"cpu": 0.25e-3, "accelerator": 0.01e-3}
 FC_EXAMPLE_S = {"cpu": 0.03e-3, "accelerator": 0.005e-3}
 SETUP_S = {"house": 0.2, "mnist": 3.0}  # model, data on device, final and test evaluation
+STARTUP_S = 3.0  # once per sweep: the process imports torch and loads the data
 
 
 def trial_seconds(config: Config, device_kind: str) -> float:
@@ -37,8 +38,34 @@ def trial_seconds(config: Config, device_kind: str) -> float:
     return train * 1.1 + SETUP_S[config.problem]  # ~10% for per-epoch evaluation
 
 
-def estimate_seconds(preset: Preset, device_kind: str = "cpu") -> float:
-    return sum(trial_seconds(t.config, device_kind) for t in preset.expand())
+def population_seconds(configs: list[Config], device_kind: str) -> float:
+    """K MLP trials trained as one population: a step costs ~0.8 ms + 8 us per member on
+    a 2-core CPU (bench/population.py: K=16 0.9 ms, K=64 1.15 ms, K=256 2.8 ms)."""
+    base = configs[0]
+    k = len(configs)
+    one = trial_seconds(base, device_kind) - SETUP_S[base.problem]
+    scale = (1 + 0.015 * k) if device_kind == "cpu" else (1 + 0.0005 * k)
+    return one * scale + SETUP_S[base.problem] + 0.002 * k * base.epochs
+
+
+def estimate_seconds(preset: Preset, device_kind: str = "cpu", population: bool = True) -> float:
+    """The preset's run time as `hypertui run` trains it (populations on by default)."""
+    from engine.population import population_key
+
+    groups: dict[str, list[Config]] = {}
+    total = STARTUP_S
+    for trial in preset.expand():
+        key = population_key(trial.config) if population else None
+        if key is None:
+            total += trial_seconds(trial.config, device_kind)
+        else:
+            groups.setdefault(key, []).append(trial.config)
+    for configs in groups.values():
+        if len(configs) == 1:
+            total += trial_seconds(configs[0], device_kind)
+        else:
+            total += population_seconds(configs, device_kind)
+    return total
 
 
 def human(seconds: float) -> str:

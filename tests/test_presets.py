@@ -172,3 +172,12 @@ def test_user_presets_are_found_shadow_shipped_ones_and_bad_ones_are_listed(tmp_
         find_preset("quickstrat", user_dir=tmp_path)
     with pytest.raises(ConfigError, match="no such preset file"):
         find_preset(str(tmp_path / "missing.toml"))
+
+
+def test_run_time_estimates_follow_budgets_and_populations():
+    from engine.estimate import estimate_seconds
+
+    mnist = find_preset("mnist-batch-size")  # 4 trials with a 15 s budget each
+    assert 60 <= estimate_seconds(mnist) <= 60 + 4 * 5 + 5
+    grid = find_preset("house-study-grid")
+    assert estimate_seconds(grid) < estimate_seconds(grid, population=False) / 4
