@@ -33,7 +33,7 @@ from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.losses import VAR_FLOOR, analyse_outputs
 from engine.models import ACTIVATIONS, build_model, count_parameters
-from engine.train import INTERVAL_VAL_N, diverged, environment
+from engine.train import INTERVAL_VAL_N, diverged, environment, restore_threads
 
 MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed")  # what members may differ in
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam/AdamW defaults
@@ -202,8 +202,7 @@ def run_population(
     device = resolve_device(base.device)
     data = load_dataset(base, device, data_dir)
     wall0 = time.perf_counter()
-    threads = torch.get_num_threads()
-    try:
+    with restore_threads():
         models = []
         for m in members:
             torch.manual_seed(m.config.seed)  # the same initial weights as a single run
@@ -233,8 +232,6 @@ def run_population(
                 yield Failed(m.run_id, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         if inspect is not None:
             inspect(model)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(

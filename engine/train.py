@@ -75,7 +75,7 @@ def run(
     device = resolve_device(config.device)
     data = load_dataset(config, device, data_dir)
     wall0 = time.perf_counter()
-    with _threads():
+    with restore_threads():
         torch.manual_seed(config.seed)
         model = build_model(config).to(device)
         n_params = count_parameters(model)
@@ -221,7 +221,7 @@ def _train(
 
 
 @contextlib.contextmanager
-def _threads():
+def restore_threads():
     """Restore torch's intra-op thread count after the run, whatever it set."""
     before = torch.get_num_threads()
     try:
