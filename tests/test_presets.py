@@ -23,7 +23,7 @@ EXPECTED_TRIALS = {
     "mnist-loss": 2,
     "mnist-fc-vs-cnn": 2,
     "mnist-cnn-channels": 4,
-    "mnist-best": 1,
+    "mnist-best": 2,
 }
 
 GOOD = """
