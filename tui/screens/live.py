@@ -214,8 +214,7 @@ class LiveScreen(Screen):
             self.log_line(f"[red]trial {view.index + 1} failed[/red]: {r['reason']}")
         elif kind == "summary":
             self.log_line(f"sweep {r['status']}: press r for results")
-        self.dirty = True
-        self.update_progress()
+        self.dirty = True  # widgets update at the next redraw tick, not once per event
 
     def on_sweep_runner_ended(self, message: SweepRunner.Ended) -> None:
         self.ended = True
@@ -286,6 +285,7 @@ class LiveScreen(Screen):
             return
         self.dirty = False
         self.overlay_dirty = True
+        self.update_progress()
         self.update_trial_bar()
         xlabel = self.xlabel
         view = self.current
