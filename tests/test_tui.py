@@ -165,17 +165,21 @@ async def test_history_opens_a_past_sweep_and_resumes_an_interrupted_one(store_p
         assert app.screen.query_one("#results", DataTable).row_count == 6  # 3 lr x 2 activations
 
 
-async def test_resume_from_history_runs_the_rest(store_path, tmp_path):
+def sweep_from(store: Store, toml_text: str) -> str:
+    """A new sweep in `store` from a preset's TOML text."""
     from engine.presets import parse_preset
     from engine.sweep import create_sweep
 
+    return create_sweep(store, parse_preset(f'description = "d"\n{toml_text}', "t.toml"))
+
+
+async def test_resume_from_history_runs_the_rest(store_path, tmp_path):
     store = Store(store_path)
-    preset = parse_preset(
-        'description = "d"\n[config]\nhidden = [4]\nepochs = 2\nbatch_size = 256\n'
+    sweep_id = sweep_from(
+        store,
+        "[config]\nhidden = [4]\nepochs = 2\nbatch_size = 256\n"
         '[sweep]\nactivation = ["relu", "tanh"]\n',
-        "t.toml",
     )
-    sweep_id = create_sweep(store, preset)
     store.end_sweep(sweep_id, "interrupted")
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -246,16 +250,12 @@ async def test_run_detail_gaussian_shows_variance_plots(store_path):
 
 
 async def test_run_detail_mnist_shows_confusion_matrix(store_path, shared_data):
-    from engine.presets import parse_preset
-    from engine.sweep import create_sweep, run_sweep
+    from engine.sweep import run_sweep
 
     store = Store(store_path)
-    preset = parse_preset(
-        'description = "d"\n[config]\nproblem = "mnist"\nmodel = "mlp"\n'
-        "hidden = [16]\ntrain_samples = 2000\n",
-        "m.toml",
+    sweep_id = sweep_from(
+        store, '[config]\nproblem = "mnist"\nmodel = "mlp"\nhidden = [16]\ntrain_samples = 2000\n'
     )
-    sweep_id = create_sweep(store, preset)
     list(run_sweep(store, sweep_id, data_dir=shared_data))
     run = store.runs(sweep_id)[0]
     app = HypertuiApp(store_path=store_path)
