@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from engine.compare import Comparison, run_metrics
+from engine.compare import Comparison, Stat, run_metrics
 from engine.config import FIELDS
 from engine.errors import HypertuiError
 from engine.store import RunRow
@@ -103,11 +103,11 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def mean_std(comp: Comparison, group, metric: str) -> str:
-    s = group.stats.get(metric)
+def mean_std(s: Stat | None, digits: int = 4, std_digits: int = 2, sep: str = " ± ") -> str:
+    """One table cell: "-" without finished runs, the mean alone for one run."""
     if s is None:
         return "-"
-    return fmt(s.mean) if s.n < 2 else f"{fmt(s.mean)} ± {fmt(s.std, 2)}"
+    return fmt(s.mean, digits) if s.n < 2 else f"{fmt(s.mean, digits)}{sep}{fmt(s.std, std_digits)}"
 
 
 def grouped_markdown(comp: Comparison) -> str:
@@ -131,7 +131,7 @@ def grouped_markdown(comp: Comparison) -> str:
             str(g.n_finished),
             str(g.n_diverged),
             str(g.n_failed),
-            *(mean_std(comp, g, m) for m in shown),
+            *(mean_std(g.stats.get(m)) for m in shown),
             fmt(main.min) if main else "-",
             fmt(main.max) if main else "-",
         ]

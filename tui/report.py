@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.compare import Comparison, compare, main_metric, run_metrics
-from engine.export import cell, fmt
+from engine.export import cell, fmt, mean_std
 from engine.store import Store
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -30,13 +30,6 @@ TERMINAL_METRICS = {  # metric -> short header; the CSV export has every metric
     "val_nll": "val_nll",
     "duration_s": "time s",
 }
-
-
-def compact(comp: Comparison, group, metric: str) -> str:
-    s = group.stats.get(metric)
-    if s is None:
-        return "-"
-    return fmt(s.mean, 3) if s.n < 2 else f"{fmt(s.mean, 3)}±{fmt(s.std, 1)}"
 
 
 def comparison_table(comp: Comparison, title: str = "") -> Table:
@@ -71,7 +64,7 @@ def comparison_table(comp: Comparison, title: str = "") -> Table:
         if troubled:
             cells.append(f"{g.n_diverged}/{g.n_failed}" if g.n_diverged or g.n_failed else "")
         duration = g.stats.get("duration_s")
-        cells += [compact(comp, g, m) for m in shown if m != "duration_s"]
+        cells += [mean_std(g.stats.get(m), 3, 1, "±") for m in shown if m != "duration_s"]
         table.add_row(*cells, fmt(duration.mean, 3) if duration else "-")
     return table
 

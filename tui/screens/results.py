@@ -12,15 +12,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.compare import Comparison, compare, run_metrics
 from engine.errors import HypertuiError
-from engine.export import cell, fmt, grouped_csv, grouped_markdown, runs_csv, write_atomic
+from engine.export import cell, fmt, grouped_csv, grouped_markdown, mean_std, runs_csv, write_atomic
 from engine.paths import exports_dir
 from engine.store import Store
-
-
-def stat_text(s) -> str:
-    if s is None:
-        return "-"
-    return fmt(s.mean) if s.n < 2 else f"{fmt(s.mean)} ± {fmt(s.std, 2)}"
 
 
 def table_rows(comp: Comparison) -> tuple[list[str], list[dict[str, Any]], list[dict[str, str]]]:
@@ -34,7 +28,7 @@ def table_rows(comp: Comparison) -> tuple[list[str], list[dict[str, Any]], list[
         r |= {m: (g.stats[m].mean if m in g.stats else None) for m in comp.metrics}
         r |= {"min": main.min if main else None, "max": main.max if main else None}
         t = {k: str(v) for k, v in r.items() if k in comp.swept or k in ("n", "diverged", "failed")}
-        t |= {m: stat_text(g.stats.get(m)) for m in comp.metrics}
+        t |= {m: mean_std(g.stats.get(m)) for m in comp.metrics}
         t |= {"min": fmt(r["min"]), "max": fmt(r["max"])}
         raw.append(r | {"_group": g})
         text.append(t)
