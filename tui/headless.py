@@ -22,9 +22,8 @@ from engine.events import Progress as ProgressEvent
 from engine.export import fmt
 from engine.store import Store
 from engine.sweep import Controls, SweepEvent, run_sweep
+from tui.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from tui.report import comparison_table, describe_point
-
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def _plain(value: Any) -> Any:
@@ -207,6 +206,3 @@ def run_headless(
         )
         return EXIT_INTERRUPTED
     return EXIT_FAILED if sweep.counts.get("failed") else EXIT_OK
-
-
-__all__ = ["run_headless", "json_line", "summary", "describe_point"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +38,6 @@ class TrialView:
     label: str
     curve: Curve = field(default_factory=Curve)
     n_train: int = 0
-    started: float | None = None
     wall_s: float | None = None
     total: float = 1.0  # epochs, or budget seconds
     budget: float | None = None
@@ -185,7 +183,7 @@ class LiveScreen(Screen):
         kind = r["event"]
         view = self.trials.get(r.get("run_id", ""))
         if kind == "started" and view:
-            view.status, view.started = "running", time.monotonic()
+            view.status = "running"
             view.n_train = r["sizes"]["train"]
             view.curve = Curve()
             view.budget = r["config"]["time_budget_s"]
