@@ -129,15 +129,21 @@ async def test_save_as_user_preset(store_path):
         assert not (user_presets_dir() / "quickstart.toml").exists()
 
 
+async def start_long_quickstart(pilot, app) -> LiveScreen:
+    """quickstart at 500 epochs, run from the editor; returns once curves are drawing."""
+    editor = await open_preset(pilot, app, "quickstart")
+    set_field(editor, "value-epochs", "500")
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+    live = app.screen
+    await wait_for(pilot, lambda: live.current is not None and live.current.curve.points)
+    return live
+
+
 async def test_cancel_a_running_sweep(store_path):
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
-        editor = await open_preset(pilot, app, "quickstart")
-        set_field(editor, "value-epochs", "500")
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
-        live = app.screen
-        await wait_for(pilot, lambda: live.current is not None and live.current.curve.points)
+        live = await start_long_quickstart(pilot, app)
         await pilot.press("c")
         await wait_for(pilot, lambda: live.ended, timeout=30)
         store = Store(store_path)
@@ -270,12 +276,8 @@ async def test_run_detail_mnist_shows_confusion_matrix(store_path, shared_data):
 async def test_quit_while_running_asks_first(store_path):
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
-        editor = await open_preset(pilot, app, "quickstart")
-        set_field(editor, "value-epochs", "500")
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
-        live = app.screen
-        await wait_for(pilot, lambda: live.runner.running and live.current is not None)
+        live = await start_long_quickstart(pilot, app)
+        assert live.runner.running
         await pilot.press("q")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "ConfirmScreen"
