@@ -31,12 +31,7 @@ class Curve:
             self.stride *= 2
 
     def series(self, metric: str, x_axis: str) -> tuple[list[float], list[float]]:
-        """x and y of one metric against one of X_AXES, finite values only."""
+        """x and y of one metric against one of X_AXES (points without it left out)."""
         column = X_AXES.index(x_axis)
-        xs, ys = [], []
-        for point in self.points:
-            y = point[3].get(metric)
-            if y is not None and y == y and abs(y) != float("inf"):
-                xs.append(point[column])
-                ys.append(y)
-        return xs, ys
+        points = [(p[column], p[3][metric]) for p in self.points if metric in p[3]]
+        return [x for x, _ in points], [y for _, y in points]

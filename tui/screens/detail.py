@@ -125,9 +125,9 @@ class RunDetailScreen(Screen):
             Line(k, xs, [p.get(k) for p in self.points], c)
             for k, c in (("train_loss", "cyan"), ("val_loss", "orange"))
         ]
-        self.query_one("#detail-loss", Chart).show(_finite(loss), "epoch")
+        self.query_one("#detail-loss", Chart).show(loss, "epoch")
         self.query_one("#detail-metric", Chart).show(
-            _finite([Line(metric, xs, [p.get(metric) for p in self.points], "green")]), "epoch"
+            [Line(metric, xs, [p.get(metric) for p in self.points], "green")], "epoch"
         )
         if self.run.config["problem"] == "house":
             self.load_house()
@@ -192,15 +192,3 @@ class RunDetailScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-
-def _finite(lines: list[Line]) -> list[Line]:
-    out = []
-    for line in lines:
-        pairs = [
-            (x, y)
-            for x, y in zip(line.xs, line.ys, strict=True)
-            if y is not None and y == y and abs(y) != float("inf")
-        ]
-        out.append(Line(line.label, [p[0] for p in pairs], [p[1] for p in pairs], line.color))
-    return out

@@ -96,10 +96,16 @@ def build(figure: Figure) -> str:
     ylabel = figure.ylabel
     drawn = False
     for line in figure.lines:
-        xs, ys = thin(line.xs, figure.width), thin(line.ys, figure.width)
+        # plotext cannot place NaN, inf or a missing value (a diverged run has them)
+        pairs = [
+            (x, y)
+            for x, y in zip(line.xs, line.ys, strict=True)
+            if y is not None and math.isfinite(y) and (y > 0 or not figure.ylog)
+        ]
+        xs = thin([p[0] for p in pairs], figure.width)
+        ys = thin([p[1] for p in pairs], figure.width)
         if figure.ylog:
-            pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if y > 0]
-            xs, ys = [p[0] for p in pairs], [math.log10(p[1]) for p in pairs]
+            ys = [math.log10(y) for y in ys]
         if not xs:
             continue
         drawn = True
