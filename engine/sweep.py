@@ -13,7 +13,6 @@ leaves the rest `pending`; `resume` is simply `run_sweep` again on the same id.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from engine.config import make_config
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
+from engine.ids import new_id
 from engine.population import Member, population_key, run_population
 from engine.presets import Preset, preset_to_toml
 from engine.store import RunRow, Store
@@ -40,7 +40,7 @@ class SweepEvent:
 def create_sweep(store: Store, preset: Preset) -> str:
     """Record a preset's expanded trials as pending runs; return the new sweep's id."""
     trials = preset.expand()
-    sweep_id = uuid.uuid4().hex[:8]
+    sweep_id = new_id(8)
     store.create_sweep(
         sweep_id,
         preset=preset.name,

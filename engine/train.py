@@ -15,7 +15,6 @@ import contextlib
 import math
 import platform
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from engine.data import Dataset, load_dataset
 from engine.devices import describe, resolve_device
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
+from engine.ids import new_id
 from engine.losses import analyse, evaluate, make_loss
 from engine.models import build_model, build_optimizer, count_parameters
 
@@ -45,7 +45,7 @@ def diverged(train_loss: float, metrics: dict[str, float], first_loss: float | N
 
 
 def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
+    return new_id(12)
 
 
 def environment(device: torch.device) -> dict[str, str]:

@@ -3,11 +3,13 @@
 import io
 import os
 import threading
+import types
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from engine import ids
 from engine.compare import compare
 from engine.errors import HypertuiError
 from engine.export import cell, grouped_csv, grouped_markdown, runs_csv, write_atomic
@@ -78,6 +80,15 @@ def test_grouping_maths_matches_numpy_and_diverged_runs_are_not_averaged(store, 
         assert (s.min, s.max) == (values.min(), values.max())
     for g in bad:
         assert g.n_diverged == 3 and g.n_finished == 0 and "val_mse" not in g.stats
+
+
+def test_ids_never_read_back_as_numbers(monkeypatch):
+    # "94937635" came back from pandas as an int and failed CI once; "1e234567" is a float.
+    drawn = iter(["94937635" + "0" * 24, "1e234567" + "0" * 24, "0badcafe" + "0" * 24])
+    monkeypatch.setattr(ids.uuid, "uuid4", lambda: types.SimpleNamespace(hex=next(drawn)))
+    assert ids.new_id(8) == "0badcafe"
+    df = pd.read_csv(io.StringIO("sweep_id\n0badcafe\n"))
+    assert df.sweep_id.tolist() == ["0badcafe"]
 
 
 def test_runs_csv_has_every_config_field_and_the_result_columns(store, done, tmp_path):
