@@ -1,14 +1,16 @@
 """Population training: many MLP trials of a sweep as one stacked model.
 
-Trials that differ only in learning rate, momentum, weight decay and seed share every
-shape and every step count, so K of them train as one model whose weights are stacked
-along a leading member axis ([K, in, out]) and whose layers are batched matmuls. Each
-member keeps what makes it its own run: its initial weights (built exactly as a single run
-builds them, under its seed), its batch order (its own seeded randperm), its optimizer
-state and hyperparameters. The optimizers below follow PyTorch's foreach implementations
-step for step, so a member ends within floating-point tolerance of the same trial trained
-alone (tests/test_population.py). On a 2-core CPU a step for 256 members costs a few times
-one member's step: the work of a tiny MLP is dwarfed by per-operation overhead.
+Trials that differ only in learning rate, momentum, weight decay, seed, activation and
+optimizer share every shape and every step count, so K of them train as one model whose
+weights are stacked along a leading member axis ([K, in, out]) and whose layers are
+batched matmuls. Each member keeps what makes it its own run: its initial weights (built
+exactly as a single run builds them, under its seed), its batch order (its own seeded
+randperm), its activation, its optimizer, state and hyperparameters. Members that share an
+optimizer form a group whose update is a few operations on their rows of one flat buffer.
+The updates follow PyTorch's foreach implementations step for step, so a member ends
+within floating-point tolerance of the same trial trained alone (tests/test_population.py).
+On a 2-core CPU a step for 256 members costs a few times one member's step: the work of a
+tiny MLP is dwarfed by per-operation overhead.
 
 `run_population` yields the same events as `engine.train.run`, member by member, so the
 store, CLI, TUI and exports need no special cases.
@@ -16,8 +18,10 @@ store, CLI, TUI and exports need no special cases.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -35,9 +39,13 @@ from engine.losses import VAR_FLOOR, analyse_outputs
 from engine.models import ACTIVATIONS, build_model, count_parameters
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_threads
 
-MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed")  # what members may differ in
+MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed", "activation", "optimizer")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam/AdamW defaults
 RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8  # torch.optim.RMSprop defaults
+
+# Parameters and their gradients are views into one [K, P] buffer each (see StackedMLP),
+# which PyTorch flags as a possible slowdown; measured, the flat buffer is the fast way.
+warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
 
 
 def population_key(config: Config) -> str | None:
@@ -55,20 +63,42 @@ class Member:
 
 
 class StackedMLP(nn.Module):
-    """K MLPs of one shape: x [K, B, features] -> [K, B, outputs]."""
+    """K MLPs of one shape: x [K, B, features] -> [K, B, outputs].
 
-    def __init__(self, models: list[nn.Sequential], activation: str):
+    Member k's weights ([in, out] per layer) and biases ([1, out]) are row k of one flat
+    [K, P] buffer, and their gradients row k of another, so that an optimizer step is a
+    few operations on whole rows however deep the net is. Members may differ in
+    activation: each activation is applied where a per-member mask selects it.
+    """
+
+    def __init__(self, models: list[nn.Sequential], activations: list[str], device):
         super().__init__()
         linears = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.stack([layers[i].weight.detach().t() for layers in linears]))
-            for i in range(len(linears[0]))
-        )
-        self.biases = nn.ParameterList(
-            nn.Parameter(torch.stack([layers[i].bias.detach() for layers in linears]).unsqueeze(1))
-            for i in range(len(linears[0]))
-        )
-        self.act = ACTIVATIONS[activation]()
+        k = len(models)
+        size = sum(layer.weight.numel() + layer.bias.numel() for layer in linears[0])
+        self.flat = torch.empty(k, size, device=device)
+        self.flat_grad = torch.zeros(k, size, device=device)
+        weights, biases, offset = [], [], 0
+        for i, layer in enumerate(linears[0]):
+            n_in, n_out = layer.in_features, layer.out_features
+            for shape, parts, store in (
+                ((n_in, n_out), [ls[i].weight.detach().t() for ls in linears], weights),
+                ((1, n_out), [ls[i].bias.detach() for ls in linears], biases),
+            ):
+                n = shape[0] * shape[1]
+                rows = slice(offset, offset + n)
+                self.flat[:, rows] = torch.stack(parts).reshape(k, n).to(device)
+                param = nn.Parameter(self.flat[:, rows].view(k, *shape))
+                param.grad = self.flat_grad[:, rows].view(k, *shape)
+                store.append(param)
+                offset += n
+        self.weights, self.biases = nn.ParameterList(weights), nn.ParameterList(biases)
+        names = list(dict.fromkeys(activations))  # in order of first use
+        self.acts = [ACTIVATIONS[name]() for name in names]
+        self.masks = [  # mask i selects the members whose activation is names[i]
+            torch.tensor([a == name for a in activations], device=device).view(k, 1, 1)
+            for name in names
+        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(2)
@@ -76,8 +106,14 @@ class StackedMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(b, x, w)
             if i < last:
-                x = self.act(x)
+                x = self._activate(x)
         return x
+
+    def _activate(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.acts[0](x)
+        for act, mask in zip(self.acts[1:], self.masks[1:], strict=True):
+            out = torch.where(mask, act(x), out)
+        return out
 
     def member_parameters(self, k: int) -> list[torch.Tensor]:
         """Member k's tensors in nn.Linear layout (weight [out, in], bias [out]), in order."""
@@ -87,65 +123,81 @@ class StackedMLP(nn.Module):
         return out
 
 
-class StackedOptimizer:
-    """SGD, Adam, AdamW or RMSprop over stacked parameters, one set of hyperparameters
-    per member. `lr` of a frozen (diverged) member is set to 0, which stops it."""
+class _Group:
+    """Members [start, stop) of a population that share an optimizer, with their state."""
 
-    def __init__(self, kind: str, params: list[nn.Parameter], configs: list[Config]):
-        self.kind = kind
-        self.params = params
-        device = params[0].device
-        self.lr = torch.tensor([c.lr for c in configs], device=device)
-        self.momentum = torch.tensor([c.momentum for c in configs], device=device)
-        self.wd = torch.tensor([c.weight_decay for c in configs], device=device)
+    def __init__(self, kind: str, start: int, configs: list[Config], like: torch.Tensor):
+        self.kind, self.start, self.stop = kind, start, start + len(configs)
+
+        def column(values: list[float]) -> torch.Tensor:  # one value per member row
+            return torch.tensor(values, device=like.device).view(-1, 1)
+
+        self.lr = column([c.lr for c in configs])
+        self.momentum = column([c.momentum for c in configs])
+        self.wd = column([c.weight_decay for c in configs])
         self.use_wd = any(c.weight_decay for c in configs)
         self.use_momentum = any(c.momentum for c in configs)
+        rows = like[self.start : self.stop]
+        self.s1, self.s2 = torch.zeros_like(rows), torch.zeros_like(rows)
+
+    def update(self, p: torch.Tensor, g: torch.Tensor, t: int) -> None:
+        """One step for rows p with gradients g, as torch.optim's foreach code does it."""
+        s1, s2, lr = self.s1, self.s2, self.lr
+        if self.kind == "adamw" and self.use_wd:
+            p.mul_(1 - lr * self.wd)
+        elif self.use_wd:
+            g = g.add(p * self.wd)
+        if self.kind == "sgd":
+            if self.use_momentum:  # torch: buf = momentum * buf + g (buf starts at g)
+                s1.mul_(self.momentum).add_(g)
+                g = s1
+            p.sub_(lr * g)
+        elif self.kind == "rmsprop":
+            s2.mul_(RMSPROP_ALPHA).addcmul_(g, g, value=1 - RMSPROP_ALPHA)
+            avg = s2.sqrt().add_(RMSPROP_EPS)
+            if self.use_momentum:
+                s1.mul_(self.momentum).addcdiv_(g, avg)
+                p.sub_(lr * s1)
+            else:
+                p.sub_(lr * g / avg)
+        else:  # adam, adamw
+            beta1, beta2 = ADAM_BETAS
+            s1.lerp_(g, 1 - beta1)
+            s2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            bias1 = 1 - beta1**t
+            bias2_sqrt = math.sqrt(1 - beta2**t)
+            denom = (s2.sqrt() / bias2_sqrt).add_(ADAM_EPS)
+            p.sub_((lr / bias1) * s1 / denom)
+
+
+class StackedOptimizer:
+    """SGD, Adam, AdamW or RMSprop for a StackedMLP, with each member's own optimizer and
+    hyperparameters. Consecutive members with the same optimizer form one group, updated
+    in a few operations on their rows of the flat buffer; `freeze` stops a member."""
+
+    def __init__(self, model: StackedMLP, configs: list[Config]):
+        self.params, self.grads = model.flat, model.flat_grad
         self.step_count = 0
-        self.state = [[torch.zeros_like(p) for _ in range(2)] for p in params]
+        self.groups: list[_Group] = []
+        start = 0
+        for kind, run in itertools.groupby(configs, key=lambda c: c.optimizer):
+            run = list(run)
+            self.groups.append(_Group(kind, start, run, self.params))
+            start += len(run)
 
     def freeze(self, k: int) -> None:
-        self.lr[k] = 0.0
+        group = next(g for g in self.groups if g.start <= k < g.stop)
+        group.lr[k - group.start] = 0.0
 
     def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @staticmethod
-    def _per_member(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return values.view(-1, *([1] * (like.dim() - 1)))
+        self.grads.zero_()
 
     @torch.no_grad()
     def step(self) -> None:
         self.step_count += 1
-        t = self.step_count
-        for p, (s1, s2) in zip(self.params, self.state, strict=True):
-            g = p.grad
-            lr = self._per_member(self.lr, p)
-            if self.kind == "adamw" and self.use_wd:
-                p.mul_(1 - lr * self._per_member(self.wd, p))
-            elif self.use_wd:
-                g = g.add(p * self._per_member(self.wd, p))
-            if self.kind == "sgd":
-                if self.use_momentum:  # torch: buf = momentum * buf + g (buf starts at g)
-                    s1.mul_(self._per_member(self.momentum, p)).add_(g)
-                    g = s1
-                p.sub_(lr * g)
-            elif self.kind == "rmsprop":
-                s2.mul_(RMSPROP_ALPHA).addcmul_(g, g, value=1 - RMSPROP_ALPHA)
-                avg = s2.sqrt().add_(RMSPROP_EPS)
-                if self.use_momentum:
-                    s1.mul_(self._per_member(self.momentum, p)).addcdiv_(g, avg)
-                    p.sub_(lr * s1)
-                else:
-                    p.sub_(lr * g / avg)
-            else:  # adam, adamw
-                beta1, beta2 = ADAM_BETAS
-                s1.lerp_(g, 1 - beta1)
-                s2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                bias1 = 1 - beta1**t
-                bias2_sqrt = math.sqrt(1 - beta2**t)
-                denom = (s2.sqrt() / bias2_sqrt).add_(ADAM_EPS)
-                p.sub_((lr / bias1) * s1 / denom)
+        for g in self.groups:
+            rows = slice(g.start, g.stop)
+            g.update(self.params[rows], self.grads[rows], self.step_count)
 
 
 def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -205,10 +257,12 @@ def run_population(
     with restore_threads():
         models = []
         for m in members:
-            torch.manual_seed(m.config.seed)  # the same initial weights as a single run
+            # The same initial weights as a single run (built on the CPU: seeding only its
+            # generator skips torch.manual_seed's ~1 ms of lazy CUDA/XPU seeding per member).
+            torch.default_generator.manual_seed(m.config.seed)
             models.append(build_model(m.config))
         n_params = count_parameters(models[0])
-        model = StackedMLP(models, base.activation).to(device)
+        model = StackedMLP(models, [m.config.activation for m in members], device)
         if device.type == "cpu":
             torch.set_num_threads(1)  # as single tiny runs: 2 threads measured no faster
             # at K=256 (2.8-3.6 ms vs 2.7-4.2 ms a step) and contend with the UI process
@@ -240,7 +294,7 @@ def _train(
 ) -> Iterator[Event]:
     base = members[0].config
     k = len(members)
-    opt = StackedOptimizer(base.optimizer, list(model.parameters()), [m.config for m in members])
+    opt = StackedOptimizer(model, [m.config for m in members])
     x, y = data.train.x, data.train.y
     n, bs = len(data.train), base.batch_size
     clock = TrainClock(device, base.time_budget_s, should_pause, should_stop)

@@ -74,11 +74,11 @@ def run_sweep(
     """Run the sweep's unfinished trials, recording everything in `store`.
 
     With `population` (the default), MLP trials that differ only in lr, momentum, weight
-    decay and seed train together as one stacked model (engine/population.py); their
-    events are the same as one by one. `controls.skip` ends the current trial, or the
-    current population, as cancelled (run again on resume). A HypertuiError (data
-    missing, device unavailable) stops the sweep and propagates; the trials it hit stay
-    pending so that a resume after the fix runs them.
+    decay, seed, activation and optimizer train together as one stacked model
+    (engine/population.py); their events are the same as one by one. `controls.skip`
+    ends the current trial, or the current population, as cancelled (run again on resume).
+    A HypertuiError (data missing, device unavailable) stops the sweep and propagates; the
+    trials it hit stay pending so that a resume after the fix runs them.
     """
     controls = controls or Controls()
     stop, skip = controls.stop, controls.skip
@@ -152,7 +152,8 @@ def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
             groups[key] = []
             batches.append(groups[key])
         groups[key].append(row)
-    return batches
+    # Members with the same optimizer side by side: each run of them is one update group.
+    return [sorted(b, key=lambda row: row.config["optimizer"]) for b in batches]
 
 
 def _record(store: Store, event: Event, skipped: bool) -> None:

@@ -10,8 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from engine.events import Failed, Progress
 from engine.store import Store
+from engine.sweep import SweepEvent
 from tui.cli import main
+from tui.headless import json_line
 
 TINY = """
 description = "tiny CLI sweep"
@@ -91,6 +94,20 @@ def test_json_prints_one_object_per_line_and_nothing_else(preset_file, tmp_path,
     summary = records[-1]
     assert summary["status"] == "done" and summary["counts"] == {"finished": 4}
     assert sorted(g["point"]["activation"] for g in summary["ranking"]) == ["relu", "tanh"]
+
+
+def test_json_lines_stay_strict_json_when_a_run_diverges():
+    nan = float("nan")
+    event = Progress("r1", 1, 5, 50, 0.1, float("inf"), {"val_mse": nan, "val_n": 3})
+    line = json_line(SweepEvent("s1", 0, 1, event))
+
+    def refuse(token):
+        raise ValueError(f"not JSON: {token}")
+
+    record = json.loads(line, parse_constant=refuse)
+    assert record["train_loss"] is None and record["metrics"] == {"val_mse": None, "val_n": 3}
+    ok = json.loads(json_line(SweepEvent("s1", 0, 1, Failed("r1", "NaN in the data"))))
+    assert ok["reason"] == "NaN in the data"
 
 
 def test_run_prints_a_comparison_then_export_writes_csv_pandas_reads(preset_file, tmp_path, capsys):

@@ -64,6 +64,29 @@ def test_members_end_with_the_same_parameters_as_single_runs(optimizer, loss):
         assert member_done.final["val_mse"] == pytest.approx(single_done.final["val_mse"], rel=1e-4)
 
 
+def test_members_with_different_activations_and_optimizers_train_as_alone():
+    # Interleaved on purpose: an optimizer's members need not sit side by side.
+    configs = [
+        make_config(optimizer=opt, activation=act, lr=lr, seed=seed, hidden=[10, 10], **STEPS_300)
+        for opt, act, lr, seed in (
+            ("adam", "tanh", 3e-3, 0),
+            ("sgd", "relu", 1e-2, 1),
+            ("adam", "sigmoid", 1e-2, 2),
+            ("rmsprop", "relu", 1e-3, 3),
+            ("sgd", "sigmoid", 0.1, 4),
+        )
+    ]
+    pop_events, model = population(configs)
+    done = [e for e in pop_events if isinstance(e, Finished)]
+    for k, config in enumerate(configs):
+        single_events, params = single_params(config)
+        for a, b in zip(model.member_parameters(k), params, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        assert done[k].final["val_mse"] == pytest.approx(
+            single_events[-1].final["val_mse"], rel=1e-4
+        )
+
+
 def test_events_look_exactly_like_single_runs():
     configs = [
         make_config(lr=lr, seed=s, hidden=[8], epochs=2) for lr, s in ((0.01, 0), (0.001, 1))
@@ -98,9 +121,9 @@ def test_a_diverging_member_is_frozen_while_the_rest_go_on():
 def test_population_key_groups_only_what_can_train_together():
     a = make_config(lr=0.1, seed=0, momentum=0.5, optimizer="sgd")
     assert population_key(a) == population_key(a.replace(lr=0.001, seed=3, weight_decay=0.1))
+    other = a.replace(activation="tanh", optimizer="adam", momentum=0.0)
+    assert population_key(a) == population_key(other)  # separate groups in one population
     for change in (
-        {"activation": "tanh"},
-        {"optimizer": "adam", "momentum": 0.0},
         {"batch_size": 20},
         {"hidden": (5,)},
         {"epochs": 3},
@@ -142,15 +165,15 @@ def test_a_sweep_stores_the_same_results_with_and_without_populations(tmp_path):
 
 def test_cancel_and_resume_a_population(tmp_path):
     store = Store(tmp_path / "s.sqlite")
-    sweep_id = create_sweep(
-        store, parse_preset(SWEEP.replace("epochs = 3", "epochs = 40"), "p.toml")
-    )
+    text = SWEEP.replace("epochs = 3", "epochs = 40")
+    text = text.replace('activation = ["relu", "tanh"]', "batch_size = [64, 32]")
+    sweep_id = create_sweep(store, parse_preset(text, "p.toml"))
     controls = Controls()
     for item in run_sweep(store, sweep_id, controls):
         if isinstance(item.event, Progress) and item.event.epoch == 2:
             controls.stop.set()
     statuses = [r.status for r in store.runs(sweep_id)]
-    assert statuses == ["cancelled"] * 4 + ["pending"] * 4  # the relu population, then tanh
+    assert statuses == ["cancelled"] * 4 + ["pending"] * 4  # batch 64's population, then 32
     resumed = {item.event.run_id for item in run_sweep(store, sweep_id)}
     assert len(resumed) == 8
     assert {r.status for r in store.runs(sweep_id)} <= {"finished", "diverged"}

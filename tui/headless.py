@@ -46,7 +46,10 @@ def json_line(item: SweepEvent) -> str:
         "trial": item.trial,
         "n_trials": item.n_trials,
     }
-    return json.dumps(_plain({**head, **data}))
+    line = json.dumps({**head, **data})
+    if "NaN" in line or "Infinity" in line:  # rare (a diverged run): redo it JSON-safe
+        line = json.dumps(_plain({**head, **data}))
+    return line
 
 
 def summary(store: Store, sweep_id: str) -> dict[str, Any]:
