@@ -23,6 +23,8 @@ MODELS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
 LOSSES = {"house": ("mse", "gaussian_nll"), "mnist": ("cross_entropy", "mse")}
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw")
+SCHEDULES = ("constant", "onecycle")
+PRECISIONS = ("fp32", "bf16")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 DEFAULT_FEATURES = ("Overall Qual", "Gr Liv Area", "Total Bsmt SF")
 MAX_CNN_BLOCKS = 4  # 28x28 inputs: 28 -> 14 -> 7 -> 3 -> 1 after four maxpools
@@ -42,12 +44,14 @@ class Config:
     lr: float = 1e-3  # learning rate; the study's house sweep spans 1e-3 .. >1
     momentum: float = 0.0  # sgd and rmsprop only, in [0, 1)
     weight_decay: float = 0.0  # L2 penalty (decoupled for adamw), >= 0
+    schedule: str = "constant"  # constant | onecycle (warm up to lr, then anneal; planned steps)
     batch_size: int = 10  # examples per step
     epochs: int = 10  # passes over the training set (an upper bound under a time budget)
     time_budget_s: float | None = None  # training seconds, evaluation excluded; None = no budget
     train_samples: int | None = None  # use only the first N training examples; None = all
     seed: int = 0  # initialisation and batch order; same seed, same CPU result bit for bit
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
+    precision: str = "fp32"  # fp32 | bf16 (bf16 autocast forward; weights and loss stay fp32)
     features: tuple[str, ...] = DEFAULT_FEATURES  # house: input columns of the Ames table
     target_scale: float = 1e5  # house: SalePrice is divided by this, as in the study
 
@@ -101,12 +105,14 @@ ALLOWED: dict[str, str] = {
     "lr": "a float > 0",
     "momentum": "a float in [0, 1)",
     "weight_decay": "a float >= 0",
+    "schedule": " | ".join(SCHEDULES),
     "batch_size": "an int >= 1",
     "epochs": "an int >= 1",
     "time_budget_s": "a float > 0, or none",
     "train_samples": "an int >= 1, or none",
     "seed": "an int",
     "device": "auto | cpu | cuda | cuda:N | mps",
+    "precision": " | ".join(PRECISIONS),
     "features": "a non-empty list of numeric Ames column names",
     "target_scale": "a float > 0",
 }
@@ -117,6 +123,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "activation": ACTIVATIONS,
     "loss": tuple(dict.fromkeys(LOSSES["house"] + LOSSES["mnist"])),
     "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "precision": PRECISIONS,
 }
 
 _INT_LISTS = ("hidden", "channels")

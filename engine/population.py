@@ -37,6 +37,7 @@ from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.losses import VAR_FLOOR, analyse_outputs
 from engine.models import ACTIVATIONS, build_model, count_parameters
+from engine.schedule import lr_factor, planned_steps
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_threads
 
 MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed", "activation", "optimizer")
@@ -50,8 +51,8 @@ warnings.filterwarnings("ignore", message="grad and param do not obey the gradie
 
 def population_key(config: Config) -> str | None:
     """Trials with the same key can train together; None: this trial trains alone."""
-    if config.model != "mlp":
-        return None
+    if config.model != "mlp" or config.precision != "fp32":
+        return None  # the CNN, and bf16 runs (no gain for tiny MLPs), train alone
     shared = {k: v for k, v in config.to_dict().items() if k not in MEMBER_FIELDS}
     return repr(sorted(shared.items()))
 
@@ -140,9 +141,10 @@ class _Group:
         rows = like[self.start : self.stop]
         self.s1, self.s2 = torch.zeros_like(rows), torch.zeros_like(rows)
 
-    def update(self, p: torch.Tensor, g: torch.Tensor, t: int) -> None:
+    def update(self, p: torch.Tensor, g: torch.Tensor, t: int, lr_scale: float) -> None:
         """One step for rows p with gradients g, as torch.optim's foreach code does it."""
-        s1, s2, lr = self.s1, self.s2, self.lr
+        s1, s2 = self.s1, self.s2
+        lr = self.lr if lr_scale == 1.0 else self.lr * lr_scale
         if self.kind == "adamw" and self.use_wd:
             p.mul_(1 - lr * self.wd)
         elif self.use_wd:
@@ -193,11 +195,12 @@ class StackedOptimizer:
         self.grads.zero_()
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, lr_scale: float = 1.0) -> None:
+        """One update of every member; `lr_scale` multiplies each one's lr (a schedule)."""
         self.step_count += 1
         for g in self.groups:
             rows = slice(g.start, g.stop)
-            g.update(self.params[rows], self.grads[rows], self.step_count)
+            g.update(self.params[rows], self.grads[rows], self.step_count, lr_scale)
 
 
 def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -297,6 +300,7 @@ def _train(
     opt = StackedOptimizer(model, [m.config for m in members])
     x, y = data.train.x, data.train.y
     n, bs = len(data.train), base.batch_size
+    total_steps = planned_steps(base.epochs, n, bs)
     clock = TrainClock(device, base.time_budget_s, should_pause, should_stop)
     gens = [torch.Generator(device=device).manual_seed(m.config.seed) for m in members]
     main = base.main_metric
@@ -363,7 +367,7 @@ def _train(
             opt.zero_grad()
             loss = member_losses(base, model(x[idx]), y[idx])
             loss.sum().backward()
-            opt.step()
+            opt.step(lr_factor(base.schedule, step, total_steps))
             losses.append(loss.detach())
             step += 1
             samples += idx.shape[1]

@@ -8,6 +8,7 @@ step. WAL lets a TUI and a CLI read while another process writes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -20,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from engine.config import Config
 from engine.errors import HypertuiError
 from engine.events import Finished, Progress, RunStarted
 
@@ -440,6 +442,9 @@ class Store:
         ]
 
 
+CONFIG_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING
+}
 JSON_COLUMNS = ("config", "point", "env", "final", "best", "test", "analysis")
 
 
@@ -448,6 +453,9 @@ def _run_row(row: sqlite3.Row) -> RunRow:
     values = dict(zip(row.keys(), row, strict=True))
     for name in JSON_COLUMNS:
         values[name] = _loads(values[name], {})
+    # A run stored before a config field existed ran with that field's default value
+    # (schedule and precision came later); fill it in so every row has every field.
+    values["config"] = {**CONFIG_DEFAULTS, **values["config"]}
     return RunRow(**values)
 
 

@@ -29,6 +29,7 @@ from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.ids import new_id
 from engine.losses import analyse, evaluate, make_loss
 from engine.models import build_model, build_optimizer, count_parameters
+from engine.schedule import lr_factor, planned_steps
 
 INTERVAL_VAL_N = 2000  # validation examples behind an interval report (full set at epoch end)
 EXPLODED = 1e3  # a train loss this many times the first batch's (untrained) means diverged
@@ -115,6 +116,8 @@ def _train(
     loss_fn = make_loss(config)
     x, y = data.train.x, data.train.y
     n, bs = len(data.train), config.batch_size
+    total_steps = planned_steps(config.epochs, n, bs)
+    precision = autocast(config, device)
     clock = TrainClock(device, config.time_budget_s, should_pause, should_stop)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     main = config.main_metric
@@ -163,8 +166,13 @@ def _train(
                 break
             idx = perm[i : i + bs]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
+            with precision():
+                out = model(x[idx])
+            loss = loss_fn(out.float(), y[idx])
             loss.backward()
+            if config.schedule != "constant":
+                for group in opt.param_groups:
+                    group["lr"] = config.lr * lr_factor(config.schedule, step, total_steps)
             opt.step()
             losses.append(loss.detach())
             step += 1
@@ -218,6 +226,15 @@ def _train(
         reason=reason,
         analysis=analysis,
     )
+
+
+def autocast(
+    config: Config, device: torch.device
+) -> Callable[[], contextlib.AbstractContextManager]:
+    """A fresh context for each forward pass: bf16 autocast, or nothing for fp32."""
+    if config.precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
 
 
 @contextlib.contextmanager

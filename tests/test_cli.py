@@ -132,7 +132,8 @@ def test_run_prints_a_comparison_then_export_writes_csv_pandas_reads(preset_file
 def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     store_path = tmp_path / "s.sqlite"
     preset = tmp_path / "slow.toml"
-    preset.write_text(TINY.replace("epochs = 2", "epochs = 30").replace("seeds = 2", "seeds = 3"))
+    text = TINY.replace("epochs = 2", "epochs = 30").replace("seeds = 2", "seeds = 3")
+    preset.write_text(text.replace('activation = ["relu", "tanh"]', "batch_size = [256, 128]"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store_path)],
         stdout=subprocess.PIPE,
@@ -140,7 +141,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
         text=True,
     )
     first = []
-    for line in proc.stdout:  # relu trials 0-2 train as one population, then tanh 3-5
+    for line in proc.stdout:  # batch-256 trials 0-2 train as one population, then 3-5
         first.append(json.loads(line))
         finished = [r for r in first if r["event"] == "finished"]
         if len(finished) == 3 and first[-1]["event"] == "progress":
@@ -168,7 +169,8 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
 
 def test_ctrl_c_marks_the_trial_and_prints_how_to_resume(tmp_path):
     preset = tmp_path / "slow.toml"
-    preset.write_text(TINY.replace("epochs = 2", "epochs = 200"))
+    text = TINY.replace("epochs = 2", "epochs = 200")
+    preset.write_text(text.replace('activation = ["relu", "tanh"]', "batch_size = [256, 128]"))
     store_path = tmp_path / "s.sqlite"
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store_path)],
@@ -183,7 +185,7 @@ def test_ctrl_c_marks_the_trial_and_prints_how_to_resume(tmp_path):
     assert proc.returncode == 130
     assert f"hypertui run --resume {sweep_id}" in err and "Traceback" not in err
     store = Store(store_path)
-    # relu trials 0 and 1 train as one population: both were interrupted
+    # batch-256 trials 0 and 1 train as one population: both were interrupted
     assert [r.status for r in store.runs(sweep_id)] == [
         "cancelled",
         "cancelled",

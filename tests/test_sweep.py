@@ -1,6 +1,7 @@
 """Sweeps end to end on a tiny house config: store, grouping, export, cancel, resume."""
 
 import io
+import json
 import os
 import threading
 import types
@@ -245,6 +246,17 @@ def test_a_second_reader_sees_consistent_data_while_a_sweep_writes(store, tmp_pa
             if r.status in ("finished", "diverged"):
                 assert r.final and r.ended_at
     assert reader.sweep(sweep_id).status == "done"
+
+
+def test_runs_stored_before_a_config_field_existed_read_back_with_its_default(store):
+    sweep_id = create_sweep(store, parse_preset(TINY, "tiny.toml"))
+    for row in store.runs(sweep_id):  # as hypertui wrote them before schedule and precision
+        old = {k: v for k, v in row.config.items() if k not in ("schedule", "precision")}
+        store.db.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(old), row.id))
+    runs = store.runs(sweep_id)
+    assert {(r.config["schedule"], r.config["precision"]) for r in runs} == {("constant", "fp32")}
+    assert list(run_sweep(store, sweep_id))  # an old pending sweep still resumes
+    assert {r.status for r in store.runs(sweep_id)} == {"finished", "diverged"}
 
 
 def test_a_store_from_a_newer_version_is_refused(tmp_path):

@@ -149,8 +149,8 @@ async def test_cancel_a_running_sweep(store_path):
         store = Store(store_path)
         sweep = store.sweeps()[0]
         assert sweep.status == "cancelled"
-        # the four relu trials train as one population: cancelled together
-        assert [r.status for r in store.runs(sweep.id)] == ["cancelled"] * 4 + ["pending"] * 4
+        # quickstart's eight trials train as one population: cancelled together
+        assert [r.status for r in store.runs(sweep.id)] == ["cancelled"] * 8
 
 
 async def test_history_opens_a_past_sweep_and_resumes_an_interrupted_one(store_path):
@@ -289,7 +289,7 @@ async def test_quit_while_running_asks_first(store_path):
         await asyncio.sleep(0.5)
     store = Store(store_path)
     statuses = [r.status for r in store.runs(store.sweeps()[0].id)]
-    assert statuses == ["cancelled"] * 4 + ["pending"] * 4  # the relu population, the rest
+    assert statuses == ["cancelled"] * 8  # quickstart's one population
 
 
 async def test_typing_filters_presets_and_invalid_user_presets_are_listed(store_path):
