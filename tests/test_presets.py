@@ -24,6 +24,7 @@ EXPECTED_TRIALS = {
     "mnist-fc-vs-cnn": 2,
     "mnist-cnn-channels": 4,
     "mnist-best": 2,
+    "mnist-fast": 2,
 }
 
 GOOD = """

@@ -1,6 +1,7 @@
 """Quality on the real data sets in ../shared/data (HYPERTUI_DATA)."""
 
 from engine.config import make_config
+from engine.presets import find_preset
 from engine.train import run
 
 
@@ -17,3 +18,10 @@ def test_study_cnn_one_epoch_on_10k_mnist_reaches_95_percent(shared_data):
     assert events[0].sizes == {"train": 10_000, "val": 10_000, "test": 10_000}
     assert events[-1].status == "finished" and events[-1].epochs_done == 1
     assert events[-1].final["val_acc"] > 0.95
+
+
+def test_the_mnist_fast_preset_reaches_99_percent_test_accuracy(shared_data):
+    config = find_preset("mnist-fast").base_config  # ~35 s on a 2-core CPU
+    done = list(run(config.replace(device="cpu"), data_dir=shared_data))[-1]
+    assert done.status == "finished" and done.epochs_done == 3
+    assert done.test["test_acc"] >= 0.99
