@@ -18,7 +18,8 @@ EVAL_CHUNK = 2048  # examples per forward pass when evaluating
 
 
 def mean_and_var(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return out[:, :1], F.softplus(out[:, 1:]) + VAR_FLOOR
+    """Predicted mean and variance from a gaussian_nll model's last axis of two outputs."""
+    return out[..., :1], F.softplus(out[..., 1:]) + VAR_FLOOR
 
 
 def make_loss(config: Config) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -46,23 +47,55 @@ def predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The loss of each of K models at once: out [K, B, outputs], y [K, B, ...] -> [K].
+
+    The same values as `make_loss` computes for each model alone; populations train on
+    it, and every evaluation (single runs too, as K = 1) measures with it.
+    """
+    k, b, c = out.shape
+    if config.problem == "mnist":
+        if config.loss == "cross_entropy":
+            flat = F.cross_entropy(out.reshape(k * b, c), y.reshape(-1), reduction="none")
+            return flat.view(k, b).mean(1)
+        return ((out - F.one_hot(y, c).to(out.dtype)) ** 2).mean(dim=(1, 2))
+    if config.loss == "gaussian_nll":
+        mean, var = mean_and_var(out)
+        return F.gaussian_nll_loss(mean, y, var, reduction="none").mean(dim=(1, 2))
+    return ((out - y) ** 2).mean(dim=(1, 2))
+
+
+def member_metrics(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each metric of K models' outputs [K, B, outputs] against y [K, B, ...], as [K]:
+    loss, then acc (mnist) or mse (house; plus nll and var for gaussian_nll)."""
+    values = {"loss": member_losses(config, out, y)}
+    if config.problem == "mnist":
+        values["acc"] = (out.argmax(2) == y).float().mean(1)
+    elif config.loss == "gaussian_nll":
+        mean, var = mean_and_var(out)
+        values |= {
+            "mse": ((mean - y) ** 2).mean(dim=(1, 2)),
+            "nll": values["loss"],
+            "var": var.mean(dim=(1, 2)),
+        }
+    else:
+        values["mse"] = values["loss"]
+    return values
+
+
+def metric_rows(values: dict[str, torch.Tensor], prefix: str) -> list[dict[str, float]]:
+    """One {prefix_name: value} dict per model, read from the device in one host sync."""
+    table = torch.stack([v.float() for v in values.values()]).t().tolist()
+    return [{f"{prefix}_{n}": v for n, v in zip(values, row, strict=True)} for row in table]
+
+
 @torch.no_grad()
 def evaluate(
     config: Config, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prefix: str
 ) -> dict[str, float]:
     """`{prefix}_loss` plus `{prefix}_acc` (mnist) or `{prefix}_mse` (+ `_nll`, `_var`)."""
     out = predict(model, x)
-    loss = make_loss(config)(out, y)
-    if config.problem == "mnist":
-        acc = (out.argmax(1) == y).float().mean()
-        values = {"loss": loss, "acc": acc}
-    elif config.loss == "gaussian_nll":
-        mean, var = mean_and_var(out)
-        values = {"loss": loss, "mse": F.mse_loss(mean, y), "nll": loss, "var": var.mean()}
-    else:
-        values = {"loss": loss, "mse": loss}
-    stacked = torch.stack([v.float() for v in values.values()]).tolist()  # one host sync
-    return {f"{prefix}_{k}": v for k, v in zip(values, stacked, strict=True)}
+    return metric_rows(member_metrics(config, out[None], y[None]), prefix)[0]
 
 
 @torch.no_grad()

@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.clock import TrainClock
@@ -35,7 +34,7 @@ from engine.data import load_dataset
 from engine.devices import describe, resolve_device
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
-from engine.losses import VAR_FLOOR, analyse_outputs
+from engine.losses import analyse_outputs, member_losses, member_metrics, metric_rows
 from engine.models import ACTIVATIONS, build_model, count_parameters
 from engine.schedule import lr_factor, planned_steps
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_threads
@@ -203,46 +202,15 @@ class StackedOptimizer:
             g.update(self.params[rows], self.grads[rows], self.step_count, lr_scale)
 
 
-def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Each member's mean training loss: out [K, B, o], y [K, B, ...] -> [K]."""
-    if config.problem == "mnist":
-        k, b, c = out.shape
-        if config.loss == "cross_entropy":
-            return (
-                F.cross_entropy(out.reshape(k * b, c), y.reshape(-1), reduction="none")
-                .view(k, b)
-                .mean(1)
-            )
-        target = F.one_hot(y, c).to(out.dtype)
-        return ((out - target) ** 2).mean(dim=(1, 2))
-    if config.loss == "gaussian_nll":
-        mean, var = out[..., :1], F.softplus(out[..., 1:]) + VAR_FLOOR
-        return F.gaussian_nll_loss(mean, y, var, reduction="none").mean(dim=(1, 2))
-    return ((out - y) ** 2).mean(dim=(1, 2))
-
-
 @torch.no_grad()
-def member_metrics(
+def evaluate_members(
     config: Config, model: StackedMLP, x: torch.Tensor, y: torch.Tensor, prefix: str
 ) -> tuple[list[dict[str, float]], torch.Tensor]:
-    """Per-member metrics as engine.losses.evaluate names them, and the raw outputs."""
+    """Each member's metrics, as engine.losses.evaluate names them, and the raw outputs."""
     k = model.weights[0].shape[0]
     out = model(x.unsqueeze(0).expand(k, *x.shape))
     ys = y.unsqueeze(0).expand(k, *y.shape)
-    values = {"loss": member_losses(config, out, ys)}
-    if config.problem == "mnist":
-        values["acc"] = (out.argmax(2) == ys).float().mean(1)
-    elif config.loss == "gaussian_nll":
-        mean, var = out[..., :1], F.softplus(out[..., 1:]) + VAR_FLOOR
-        values |= {
-            "mse": ((mean - ys) ** 2).mean(dim=(1, 2)),
-            "nll": values["loss"],
-            "var": var.mean(dim=(1, 2)),
-        }
-    else:
-        values["mse"] = values["loss"]
-    table = torch.stack(list(values.values())).t().tolist()  # one host sync
-    return [{f"{prefix}_{n}": v for n, v in zip(values, row, strict=True)} for row in table], out
+    return metric_rows(member_metrics(config, out, ys), prefix), out
 
 
 def run_population(
@@ -326,7 +294,7 @@ def _train(
         train = stacked.mean(0).tolist()
         losses = []
         val = data.val if full else data.val.head(INTERVAL_VAL_N)
-        metrics, _ = member_metrics(base, model, val.x, val.y, "val")
+        metrics, _ = evaluate_members(base, model, val.x, val.y, "val")
         train_s = round(clock.train_s, 6)
         for i, m in enumerate(members):
             if not active[i]:
@@ -391,8 +359,8 @@ def _train(
     test: list[dict[str, float]] = [{} for _ in range(k)]
     analysis: list[dict[str, list]] = [{} for _ in range(k)]
     if stop != "cancelled":
-        test, _ = member_metrics(base, model, data.test.x, data.test.y, "test")
-        _, out = member_metrics(base, model, data.val.x, data.val.y, "val")
+        test, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
+        _, out = evaluate_members(base, model, data.val.x, data.val.y, "val")
         analysis = [analyse_outputs(base, out[i], data.val.y) for i in range(k)]
     wall = round(time.perf_counter() - wall0, 6)
     budget_reason = clock.budget_reason if stop == "budget" else ""

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from engine.config import make_config
-from engine.losses import evaluate, make_loss, mean_and_var
+from engine.losses import evaluate, make_loss, mean_and_var, member_losses
 from engine.models import build_model, build_optimizer
 
 
@@ -69,3 +69,25 @@ def test_optimizers(name, cls):
     opt = build_optimizer(config, build_model(config).parameters())
     assert type(opt).__name__ == cls
     assert opt.defaults["lr"] == 0.05 and opt.defaults["weight_decay"] == 0.01
+
+
+@pytest.mark.parametrize(
+    "values, outputs",
+    [
+        ({"loss": "mse"}, 1),
+        ({"loss": "gaussian_nll"}, 2),
+        ({"problem": "mnist", "loss": "cross_entropy"}, 10),
+        ({"problem": "mnist", "loss": "mse"}, 10),
+    ],
+)
+def test_member_losses_are_each_models_own_loss(values, outputs):
+    config = make_config(values)
+    torch.manual_seed(0)
+    out = torch.randn(3, 6, outputs)
+    if config.problem == "mnist":
+        y = torch.randint(0, 10, (3, 6))
+    else:
+        y = torch.randn(3, 6, 1)
+    together = member_losses(config, out, y)
+    alone = torch.stack([make_loss(config)(out[k], y[k]) for k in range(3)])
+    torch.testing.assert_close(together, alone)
