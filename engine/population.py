@@ -37,7 +37,7 @@ from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.losses import analyse_outputs, member_losses, member_metrics, metric_rows
 from engine.models import ACTIVATIONS, build_model, count_parameters
 from engine.schedule import lr_factor, planned_steps
-from engine.train import INTERVAL_VAL_N, diverged, environment, restore_threads
+from engine.train import INTERVAL_VAL_N, diverged, environment, restore_settings
 
 MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed", "activation", "optimizer")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam/AdamW defaults
@@ -225,7 +225,7 @@ def run_population(
     device = resolve_device(base.device)
     data = load_dataset(base, device, data_dir)
     wall0 = time.perf_counter()
-    with restore_threads():
+    with restore_settings():
         models = []
         for m in members:
             # The same initial weights as a single run (built on the CPU: seeding only its

@@ -76,12 +76,14 @@ def run(
     device = resolve_device(config.device)
     data = load_dataset(config, device, data_dir)
     wall0 = time.perf_counter()
-    with restore_threads():
+    with restore_settings():
         torch.manual_seed(config.seed)
         model = build_model(config).to(device)
         n_params = count_parameters(model)
         if config.model == "mlp":
             _use_one_thread_if_tiny(device, n_params * config.batch_size)
+        elif device.type == "cuda":  # fixed-shape convolutions: let cuDNN pick the fastest
+            torch.backends.cudnn.benchmark = True  # (GPU results are not bit-exact anyway)
         yield RunStarted(
             run_id=run_id,
             config=config.to_dict(),
@@ -238,13 +240,14 @@ def autocast(
 
 
 @contextlib.contextmanager
-def restore_threads():
-    """Restore torch's intra-op thread count after the run, whatever it set."""
-    before = torch.get_num_threads()
+def restore_settings():
+    """Restore the torch settings a run may change (threads, cudnn autotuning) after it."""
+    threads, autotune = torch.get_num_threads(), torch.backends.cudnn.benchmark
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = autotune
 
 
 def _use_one_thread_if_tiny(device: torch.device, work: int) -> None:
