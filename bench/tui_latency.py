@@ -33,9 +33,9 @@ hidden = [10, 10, 10, 10]
 batch_size = 10
 optimizer = "rmsprop"
 lr = 0.001
-epochs = {epochs}
 [sweep]
-activation = ["relu", "tanh"]  # two populations of one: they train one after the other
+# Epochs differ, so the two trials cannot share a population: one trains after the other.
+epochs = [{epochs}, {epochs_2}]
 """
 SESSION = "hypertui-bench"
 
@@ -65,7 +65,8 @@ def main(quick: bool = False) -> list[str]:
     if not shutil.which("tmux"):
         return ["tui: skipped (tmux is not installed)"]
     home = Path(tempfile.mkdtemp(prefix="hypertui-bench-"))
-    text = PRESET.format(epochs=40 if quick else 80)
+    epochs = 40 if quick else 80
+    text = PRESET.format(epochs=epochs, epochs_2=epochs + 1)
     preset = parse_preset(text, "latency.toml")
     (home / "latency.toml").write_text(text)
     env = {**os.environ, "HYPERTUI_HOME": str(home)}

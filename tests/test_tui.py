@@ -19,6 +19,7 @@ from tui.screens.history import HistoryScreen
 from tui.screens.live import LiveScreen
 from tui.screens.presets import PresetsScreen
 from tui.screens.results import ResultsScreen, RunsScreen
+from tui.widgets.chart import Chart
 
 SIZE = (100, 34)
 
@@ -151,6 +152,22 @@ async def test_cancel_a_running_sweep(store_path):
         assert sweep.status == "cancelled"
         # quickstart's eight trials train as one population: cancelled together
         assert [r.status for r in store.runs(sweep.id)] == ["cancelled"] * 8
+
+
+async def test_the_all_trials_chart_draws_the_best_eight_when_there_are_more(store_path):
+    store = Store(store_path)
+    make_sweep(store, "5eed0001")  # 12 trials; the four at lr 2.0 diverged
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        live = LiveScreen(store_path, "5eed0001", start=False)
+        await app.push_screen(live)
+        live.redraw_now()
+        await pilot.pause()
+        chart = live.query_one("#chart-all", Chart)
+        assert chart.title == "best 8 of 12 trials: val_mse by swept value"
+        assert len(chart.lines) == 8
+        shown = {line.label for line in chart.lines if line.label}
+        assert shown and not any("lr=2.0" in label for label in shown)
 
 
 async def test_history_opens_a_past_sweep_and_resumes_an_interrupted_one(store_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from tui.widgets.chart import PALETTE, Chart, Line
 
 REDRAW_S = 0.5  # current-trial charts redraw at most twice a second
 OVERLAY_S = 2.0  # the all-trials chart (the costly one) at most every 2 s
+# Lines in the all-trials chart: the best ones when there are more. plotext costs ~4 ms a
+# line at 115 columns (72 lines took 257 ms, a frozen UI); eight is also what one can read.
+OVERLAY_LINES = len(PALETTE)
 
 
 @dataclass
@@ -165,7 +169,6 @@ class LiveScreen(Screen):
             self.trials[run.id] = view
         store.close()
         self.query_one("#chart-metric", Chart).title = f"current trial: {self.metric}"
-        self.query_one("#chart-all", Chart).title = f"all trials: {self.metric} by swept value"
         self.log_line(
             f"sweep {sweep.id}: {sweep.preset} — {sweep.n_runs} trials, {sweep.n_done} already done"
         )
@@ -305,15 +308,32 @@ class LiveScreen(Screen):
         if not self.overlay_dirty:
             return
         self.overlay_dirty = False
+        series = {v.run_id: v.curve.series(self.metric, self.x_axis) for v in self.trials.values()}
+        shown = [v for v in self.trials.values() if series[v.run_id][0]]
+        title = f"all trials: {self.metric} by swept value"
+        if len(shown) > OVERLAY_LINES:
+            shown = sorted(shown, key=lambda v: self._rank(v, series[v.run_id][1]))
+            shown = shown[:OVERLAY_LINES]
+            title = (
+                f"best {OVERLAY_LINES} of {len(self.trials)} trials: {self.metric} by swept value"
+            )
+            shown.sort(key=lambda v: v.index)
         overlay, labelled = [], set()
-        for v in self.trials.values():
-            xs, ys = v.curve.series(self.metric, self.x_axis)
+        for v in shown:
+            xs, ys = series[v.run_id]
             label = "" if v.label in labelled else v.label
             labelled.add(v.label)
             overlay.append(Line(label[:30], xs, ys, v.color))
         self.query_one("#chart-all", Chart).show(
-            overlay, self.xlabel, self.ylog and not self.higher
+            overlay, self.xlabel, self.ylog and not self.higher, title=title
         )
+
+    def _rank(self, view: TrialView, ys: list[float]) -> float:
+        """Sort key, best first: the latest finite value (a diverged trial ranks last)."""
+        last = next((y for y in reversed(ys) if y is not None and math.isfinite(y)), None)
+        if last is None or view.status == "diverged":
+            return math.inf
+        return -last if self.higher else last
 
     # -- actions ------------------------------------------------------------------------
 
