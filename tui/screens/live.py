@@ -26,8 +26,9 @@ from tui.widgets.chart import PALETTE, Chart, Line
 
 REDRAW_S = 0.5  # current-trial charts redraw at most twice a second
 OVERLAY_S = 2.0  # the all-trials chart (the costly one) at most every 2 s
-# Lines in the all-trials chart: the best ones when there are more. plotext costs ~4 ms a
-# line at 115 columns (72 lines took 257 ms, a frozen UI); eight is also what one can read.
+# Lines in the all-trials chart: the best ones when there are more. Eight is what one can
+# tell apart (the palette's colours), and it bounds the build (72 lines in plotext took
+# 257 ms on the UI thread).
 OVERLAY_LINES = len(PALETTE)
 
 
