@@ -50,7 +50,7 @@ class Figure:
 
 class Chart(Widget):
     DEFAULT_CSS = """
-    Chart { height: 1fr; min-height: 5; }
+    Chart { width: 1fr; height: 1fr; min-height: 5; }
     """
 
     def __init__(self, title: str = "", *, id: str | None = None, classes: str | None = None):
