@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tui.widgets.chart import Figure, Line, build
+from tui.widgets.chart import Figure, Line, build, nice_ticks
 
 XS = list(range(1, 81))
 YS = [1 / x for x in XS]
@@ -30,7 +30,22 @@ def test_nan_inf_and_missing_values_are_left_out():
 
 def test_log_scale_drops_non_positive_values_and_says_so():
     rows = build(figure([Line("", [1, 2, 3], [0.0, 10.0, 100.0])], ylog=True)).plain
-    assert "(log10)" in rows and "2┤" in rows  # log10(100) = 2 is the top tick
+    # 0 is left out; log10(10) = 1 and log10(100) = 2 span the axis
+    assert "(log10)" in rows and "\n2.0┤" in rows and "\n1.0┤" in rows
+
+
+def test_ticks_are_round_values():
+    assert [label for _, label in nice_ticks(1, 20, 4)] == ["5", "10", "15", "20"]
+    assert [label for _, label in nice_ticks(0.0223, 0.51, 4)] == [
+        "0.1",
+        "0.2",
+        "0.3",
+        "0.4",
+        "0.5",
+    ]
+    assert [label for _, label in nice_ticks(0.0852, 0.841, 0)] == ["0.5"]
+    assert [label for _, label in nice_ticks(0.512, 0.514, 1)] == ["0.512", "0.513", "0.514"]
+    assert [label for _, label in nice_ticks(-0.83, 0.38, 4)][3] == "0.00"  # never "-0.00"
 
 
 def test_a_scatter_keeps_every_point():

@@ -119,10 +119,10 @@ def build(figure: Figure) -> Text:
 
     x_lo, x_hi = _span(x for _, xs, _ in series for x in xs)
     y_lo, y_hi = _span(y for _, _, ys in series for y in ys)
-    n_ticks = min(Y_TICKS, plot_h)
-    tick_rows = sorted({round(i * (plot_h - 1) / max(n_ticks - 1, 1)) for i in range(n_ticks)})
-    y_labels = {r: _tick(y_hi - (y_hi - y_lo) * r / max(plot_h - 1, 1)) for r in tick_rows}
-    margin = max(len(t) for t in y_labels.values())
+    y_labels: dict[int, str] = {}
+    for value, label in nice_ticks(y_lo, y_hi, min(Y_TICKS, plot_h) - 1):
+        y_labels.setdefault(round((y_hi - value) / (y_hi - y_lo) * (plot_h - 1)), label)
+    margin = max((len(t) for t in y_labels.values()), default=1)
     plot_w = figure.width - margin - 2  # the two vertical borders
     if plot_w < 4:
         return Text("\n").join([*head, _centred("too narrow", figure.width, AXIS)])
@@ -154,13 +154,16 @@ def build(figure: Figure) -> Text:
                 row.append(" ")
         row.append("│", style=AXIS)
         rows.append(row)
-    columns = [round(i * (plot_w - 1) / (X_TICKS - 1)) for i in range(X_TICKS)]
+    x_ticks = {
+        round((value - x_lo) / (x_hi - x_lo) * (plot_w - 1)): label
+        for value, label in nice_ticks(x_lo, x_hi, X_TICKS - 1)
+    }
     border = ["─"] * plot_w
-    for c in columns:
+    for c in x_ticks:
         border[c] = "┬"
     rows.append(Text(" " * margin + "└" + "".join(border) + "┘", style=AXIS))
     if show_ticks:
-        rows.append(_x_labels(columns, (x_lo, x_hi), plot_w, margin + 1, figure.width))
+        rows.append(_x_labels(x_ticks, margin + 1, figure.width))
     if show_xlabel:
         rows.append(_centred(figure.xlabel, figure.width, AXIS))
     return Text("\n").join(rows[: figure.height])
@@ -222,23 +225,30 @@ def _raster(series, width, height, xr, yr) -> list[list[list]]:
     return cells
 
 
-def _x_labels(columns, xr, plot_w, offset, width) -> Text:
+def _x_labels(ticks: dict[int, str], offset: int, width: int) -> Text:
+    """Each label centred under its column, dropped where it would touch another."""
     row = [" "] * width
-    x_lo, x_hi = xr
-    for c in columns:
-        label = _tick(x_lo + (x_hi - x_lo) * c / max(plot_w - 1, 1))
+    for c, label in ticks.items():
         start = min(max(offset + c - len(label) // 2, 0), width - len(label))
         if all(ch == " " for ch in row[max(start - 1, 0) : start + len(label) + 1]):
             row[start : start + len(label)] = label
     return Text("".join(row).rstrip(), style=AXIS)
 
 
-def _tick(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 1e5 or abs(value) < 1e-3:
-        return f"{value:.2g}"
-    return f"{value:.4g}" if abs(value) >= 100 else f"{value:.3g}"
+def nice_ticks(lo: float, hi: float, intervals: int) -> list[tuple[float, str]]:
+    """Round values in [lo, hi], 1, 2, 2.5 or 5 times a power of ten apart, with their
+    labels: up to about `intervals` + 1 of them; the two ends when no round value fits."""
+    raw = (hi - lo) / (max(intervals, 1) + 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    ks = range(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1)
+    values = [k * step for k in ks]
+    if not values:
+        return [(lo, f"{lo:.3g}"), (hi, f"{hi:.3g}")]
+    if step < 1e-3 or max(abs(lo), abs(hi)) >= 1e6:
+        return [(v, f"{v:.3g}") for v in values]
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) + (step / magnitude == 2.5)
+    return [(v, f"{v:.{decimals}f}".lstrip("-") if v == 0 else f"{v:.{decimals}f}") for v in values]
 
 
 def _centred(text: str, width: int, style: Style) -> Text:
