@@ -147,8 +147,7 @@ def main(quick: bool = False) -> list[str]:
     if os.environ.get("HYPERTUI_BENCH_VERBOSE"):
         print("latencies ms:", [round(x * 1e3) for x in latencies], file=sys.stderr)
     p50 = statistics.median(latencies)
-    p90 = latencies[min(len(latencies) - 1, int(0.90 * len(latencies)))]
-    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    p90, p99 = (latencies[min(len(latencies) - 1, int(q * len(latencies)))] for q in (0.9, 0.99))
     speed = headless_step / tui_step
     return [
         f"{'TUI key press to screen (tmux, during training)':<44} p50 {p50 * 1e3:7.1f} ms   "
