@@ -250,10 +250,17 @@ class Store:
             )
         return [r for r in self.runs(sweep_id) if r.status == "pending"]
 
-    def reset_runs(self, run_ids: list[str]) -> None:
-        """Back to `pending`, partial curve deleted: the run starts afresh next time."""
+    def reset_running(self, sweep_id: str) -> None:
+        """Running trials back to `pending`, partial curves deleted (a unit that hit a
+        HypertuiError, such as missing data, runs afresh once the user fixed it)."""
         with self._tx():
-            self._reset(run_ids)
+            self._reset(self._ids(sweep_id, "running"))
+
+    def _ids(self, sweep_id: str, status: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT id FROM runs WHERE sweep_id=? AND status=?", (sweep_id, status)
+        ).fetchall()
+        return [r for (r,) in rows]
 
     def _reset(self, run_ids: list[str]) -> None:
         for run_id in run_ids:
@@ -265,13 +272,14 @@ class Store:
                 (run_id,),
             )
 
-    def run_interrupted(self, run_id: str) -> None:
-        """A run whose process was interrupted mid-trial (Ctrl-C): cancelled, rerun on resume."""
+    def interrupt_running(self, sweep_id: str) -> None:
+        """Trials still running when their process stops (Ctrl-C, cancel): `cancelled`,
+        rerun on resume."""
         with self._tx():
             self.db.execute(
                 "UPDATE runs SET status='cancelled', reason='interrupted', ended_at=?"
-                " WHERE id=? AND status IN ('pending', 'running')",
-                (time.time(), run_id),
+                " WHERE sweep_id=? AND status='running'",
+                (time.time(), sweep_id),
             )
 
     def end_sweep(self, sweep_id: str, status: str) -> None:
