@@ -34,8 +34,8 @@ from engine.controls import Controls
 from engine.errors import HypertuiError
 from engine.store import HEARTBEAT_S, Store
 
-CONTROL_POLL_S = 0.1  # how often the watch thread reads viewers' requests
-TICK_S = 0.5  # how often the training thread does the same between two steps
+TICK_S = 0.25  # how often the training thread reads viewers' requests, between two steps
+CONTROL_POLL_S = 0.5  # the watch thread, for the moments with no steps (loading, pause)
 
 
 @dataclass(frozen=True)

@@ -405,11 +405,12 @@ class Store:
 
     def request(self, sweep_id: str, action: str) -> None:
         """A viewer's request, read by the runner between steps: pause, resume, skip,
-        cancel; or `clear` before a resume (a new runner starts with no old request)."""
+        cancel; or `clear` as a runner is launched for a resume: no old request holds, and
+        the sweep reads `pending` (starting) until the runner claims it."""
         sql = {
             "pause": "control='pause'",
             "resume": "control=''",
-            "clear": "control='', paused=0",
+            "clear": "control='', paused=0, status='pending', pid=NULL, error=''",
             "cancel": "control='cancel'",
             "skip": "skip_seq=skip_seq+1",
         }[action]
