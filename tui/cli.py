@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="train trials one by one instead of as stacked populations",
     )
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where trials train: this process (default) or Ray workers (hypertui[ray])",
+    )
+    p.add_argument(
+        "--address",
+        help="with --backend ray: an existing cluster (auto | HOST:PORT | ray://HOST:PORT); "
+        "default: a local Ray instance on this machine",
+    )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_run)
 
@@ -133,6 +144,7 @@ def cmd_presets(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from engine.backends import make_backend
     from engine.presets import find_preset
     from engine.sweep import create_sweep
     from tui.headless import run_headless
@@ -153,9 +165,16 @@ def cmd_run(args) -> int:
         if args.seeds is not None and args.seeds < 1:
             raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
         preset = find_preset(args.preset).with_overrides(values, args.seeds, args.full)
+    backend = make_backend(args.backend, args.address)  # before the sweep: no cluster, no sweep
+    if not args.resume:
         sweep_id = create_sweep(store, preset)
     return run_headless(
-        store, sweep_id, as_json=args.json, data_dir=args.data_dir, population=args.population
+        store,
+        sweep_id,
+        as_json=args.json,
+        data_dir=args.data_dir,
+        population=args.population,
+        backend=backend,
     )
 
 

@@ -21,7 +21,7 @@ from engine.events import Failed, Finished, RunStarted, event_to_dict
 from engine.events import Progress as ProgressEvent
 from engine.export import fmt
 from engine.store import Store
-from engine.sweep import Controls, SweepEvent, run_sweep
+from engine.sweep import Backend, Controls, SweepEvent, run_sweep
 from tui.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from tui.report import comparison_table, describe_point
 
@@ -173,18 +173,23 @@ def resume_hint(store: Store, sweep_id: str) -> str:
 
 
 def run_headless(
-    store: Store, sweep_id: str, as_json: bool, data_dir: Path | None, population: bool = True
+    store: Store,
+    sweep_id: str,
+    as_json: bool,
+    data_dir: Path | None,
+    population: bool = True,
+    backend: Backend | None = None,
 ) -> int:
     controls = Controls()
     install_signal_controls(controls)
     out = Console()
     try:
         if as_json:
-            for item in run_sweep(store, sweep_id, controls, data_dir, population):
+            for item in run_sweep(store, sweep_id, controls, data_dir, population, backend):
                 print(json_line(item), flush=True)
         else:
             with _Display(store, sweep_id) as display:
-                for item in run_sweep(store, sweep_id, controls, data_dir, population):
+                for item in run_sweep(store, sweep_id, controls, data_dir, population, backend):
                     display.show(item)
     except KeyboardInterrupt:
         hint = resume_hint(store, sweep_id)
