@@ -113,9 +113,10 @@ class RayBackend:
                 for ref in done:
                     u = flying.pop(ref)
                     yield from self._outcome(ref, units[u], ended[u])
-                    skipping.discard(u)
-                    if not skipping:
-                        controls.skip.clear()
+                    if u in skipping:
+                        skipping.discard(u)
+                        if not skipping:  # every unit running at the key press has ended
+                            controls.skip.clear()
         finally:
             for ref in flying:  # the consumer stopped early (Ctrl-C, an error): end the rest
                 ray.cancel(ref)

@@ -191,3 +191,69 @@ def test_no_cluster_at_the_address_is_one_clear_line(tmp_path):
         "`ray start --head` starts one; `ray status` shows its address)"
     ]
     assert Store(db).sweeps() == []
+
+
+@pytest.mark.ray
+def test_mnist_reaches_a_worker_that_cannot_see_the_drivers_folder(
+    tmp_path, ray_address, monkeypatch
+):
+    import tempfile
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from engine.data.mnist import MD5, write_idx
+    from engine.ray_worker import mnist_for_workers, worker_data_dir
+
+    raw = tmp_path / "driver" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in MD5:  # tiny stand-ins in the real layout (the loader reads any size)
+        shape = (5, 28, 28) if "images" in name else (5,)
+        write_idx(raw / name, rng.integers(0, 10, shape, dtype=np.uint8))
+    units = [[SimpleNamespace(config={"problem": "mnist"})]]
+    data = mnist_for_workers(units, tmp_path / "driver")
+    assert worker_data_dir(data) == tmp_path / "driver"  # a shared filesystem: used as is
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "node-tmp"))
+    elsewhere = {**data, "driver_dir": str(tmp_path / "not-on-this-node")}
+    folder = worker_data_dir(elsewhere)  # written from the object store, once per node
+    assert folder.is_relative_to(tmp_path / "node-tmp")
+    for name in MD5:
+        assert (folder / "MNIST" / "raw" / name).read_bytes() == (raw / name).read_bytes()
+    house = [[SimpleNamespace(config={"problem": "house"})]]
+    assert mnist_for_workers(house, tmp_path / "driver") == {}  # nothing shipped for house
+
+
+@pytest.mark.ray
+def test_skip_and_cancel_end_the_running_units_and_resume_finishes(tmp_path, backend):
+    from engine.sweep import Controls
+
+    store = Store(tmp_path / "runs.sqlite")
+    sweep_id = create_sweep(store, two_units(epochs=12, slow=10))
+    controls = Controls()
+    for item in run_sweep(store, sweep_id, controls, backend=backend):
+        event = item.event
+        if isinstance(event, Progress) and event.epoch == 2 and not controls.stop.is_set():
+            if store.run(event.run_id).config["batch_size"] == 10:
+                controls.stop.set()  # as `hypertui cancel` or SIGTERM would
+    assert store.sweep(sweep_id).status == "cancelled"
+    slow = [r for r in store.runs(sweep_id) if r.config["batch_size"] == 10]
+    assert {r.status for r in slow} == {"cancelled"}
+    assert all(r.epochs_done < 12 for r in slow)  # ended early, not trained to the end
+
+    controls = Controls()
+    skipped = False
+    for item in run_sweep(store, sweep_id, controls, backend=backend):  # the resume
+        event = item.event
+        if isinstance(event, Progress) and event.epoch == 2 and not skipped:
+            controls.skip.set()
+            skipped = True
+    runs = store.runs(sweep_id)
+    assert store.sweep(sweep_id).status == "done" and not controls.skip.is_set()
+    assert {(r.status, r.reason) for r in runs if r.config["batch_size"] == 10} == {
+        ("cancelled", "skipped")
+    }
+    list(run_sweep(store, sweep_id, backend=backend))  # skipped trials run on resume
+    assert store.sweep(sweep_id).counts == {"finished": 16}
+    for r in store.runs(sweep_id):
+        assert [p["epoch"] for p in store.points(r.id)] == list(range(1, 13))
