@@ -168,6 +168,15 @@ class RayBackend:
         return self._resources
 
 
+def make_backend(options: dict) -> RayBackend:
+    """A RayBackend from a sweep's stored options (engine/backends.py names them)."""
+    from engine.backends import RAY_OPTIONS
+
+    return RayBackend(
+        options.get("address"), **{k: options[k] for k in RAY_OPTIONS if k in options}
+    )
+
+
 def connect(address: str | None) -> None:
     """Join the cluster at `address` ("auto", "HOST:PORT", "ray://HOST:PORT"), or start a
     local instance; a process that called ray.init itself keeps its connection."""
@@ -176,7 +185,7 @@ def connect(address: str | None) -> None:
     if address is None:
         ray.init(include_dashboard=False, logging_level=logging.WARNING)
         return
-    _check_reachable(address)
+    check_reachable(address)
     try:
         # The cluster's nodes run this checkout's engine, whatever hypertui they have
         # installed (they need torch); house data ships inside it.
@@ -190,7 +199,7 @@ def connect(address: str | None) -> None:
         raise HypertuiError(f"no Ray cluster at {address}: {first}") from None
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """Ray waits minutes on an address where nothing listens; a TCP connect says at once."""
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if address == "auto" or not sep or not port.isdigit():

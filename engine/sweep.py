@@ -12,15 +12,15 @@ leaves the rest `pending`; `resume` is simply `run_sweep` again on the same id.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from engine.config import make_config
+from engine.controls import Controls
 from engine.errors import HypertuiError
-from engine.events import Event, Failed, Finished, Progress, RunStarted
+from engine.events import Event, Failed, Finished, Progress, RunStarted, SweepEvent
 from engine.ids import new_id
 from engine.population import Member, population_key, run_population
 from engine.presets import Preset, preset_to_toml
@@ -30,16 +30,11 @@ from engine.train import new_run_id, run
 MAX_MEMBERS = 4096  # trials per population (memory stays small for the study's MLPs)
 
 
-@dataclass(frozen=True)
-class SweepEvent:
-    sweep_id: str
-    trial: int  # the trial's index in the sweep, 0-based
-    n_trials: int  # trials in the whole sweep, finished ones included
-    event: Event
+def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> str:
+    """Record a preset's expanded trials as pending runs; return the new sweep's id.
 
-
-def create_sweep(store: Store, preset: Preset) -> str:
-    """Record a preset's expanded trials as pending runs; return the new sweep's id."""
+    `options` say how a runner trains it (population, data_dir, backend), so a runner
+    started later, elsewhere or detached trains it the same way."""
     trials = preset.expand()
     sweep_id = new_id(8)
     store.create_sweep(
@@ -52,17 +47,9 @@ def create_sweep(store: Store, preset: Preset) -> str:
             (new_run_id(), t.index, t.config.seed, t.config.to_dict(), t.point) for t in trials
         ],
         preset_toml=preset_to_toml(preset),
+        options=options,
     )
     return sweep_id
-
-
-@dataclass
-class Controls:
-    """Switches a UI, a signal handler or a test flips while a sweep runs (thread-safe)."""
-
-    stop: threading.Event = field(default_factory=threading.Event)  # cancel the sweep
-    pause: threading.Event = field(default_factory=threading.Event)  # hold between two steps
-    skip: threading.Event = field(default_factory=threading.Event)  # end the current trial
 
 
 def run_sweep(
@@ -72,6 +59,7 @@ def run_sweep(
     data_dir: Path | None = None,
     population: bool = True,
     backend: Backend | None = None,
+    pending: list[RunRow] | None = None,
 ) -> Iterator[SweepEvent]:
     """Run the sweep's unfinished trials, recording everything in `store`.
 
@@ -82,14 +70,16 @@ def run_sweep(
     or Ray workers (engine/ray_backend.py). `controls.skip` ends the current unit as
     cancelled (run again on resume). A HypertuiError (data missing, device unavailable)
     stops the sweep and propagates; the trials it hit stay pending so that a resume after
-    the fix runs them.
+    the fix runs them. `pending` is what `store.claim_sweep` returned when the caller
+    claimed the sweep itself (a runner claims before it imports torch).
     """
     controls = controls or Controls()
     backend = backend or LocalBackend()
-    pending = store.claim_sweep(sweep_id)
+    if pending is None:
+        pending = store.claim_sweep(sweep_id)
     n_trials = store.sweep(sweep_id).n_runs
     index = {row.id: row.idx for row in pending}
-    end_status = "interrupted"  # unless the loop below says otherwise
+    end_status, error = "interrupted", ""  # unless the loop below says otherwise
     units = _batches(pending, population)
     points = _PointBuffer(store, units)
     try:
@@ -112,14 +102,17 @@ def run_sweep(
             yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
         points.flush()
         end_status = "cancelled" if controls.stop.is_set() else "done"
-    except HypertuiError:
+        if end_status == "done" and store.sweep(sweep_id).n_done < n_trials:
+            end_status = "incomplete"  # skipped trials: a resume runs them
+    except HypertuiError as exc:
         points.flush()
         store.reset_running(sweep_id)
+        error = str(exc)
         raise
     finally:
         points.flush()
         store.interrupt_running(sweep_id)  # Ctrl-C, a closed generator: rerun on resume
-        store.end_sweep(sweep_id, end_status)
+        store.end_sweep(sweep_id, end_status, error)
 
 
 @dataclass(frozen=True)
