@@ -135,7 +135,7 @@ def test_a_killed_worker_is_retried_and_nothing_is_stored_twice(tmp_path, backen
 
 
 @pytest.mark.ray
-def test_resume_after_the_driver_is_killed(tmp_path, ray_address, backend):
+def test_resume_after_the_driver_is_killed(tmp_path, ray_address, capsys):
     preset = tmp_path / "two.toml"
     preset.write_text(TWO_UNITS.format(epochs=30, slow=10))
     db = tmp_path / "runs.sqlite"
@@ -156,7 +156,8 @@ def test_resume_after_the_driver_is_killed(tmp_path, ray_address, backend):
     assert sweep.status == "interrupted" and 0 < sweep.n_done < 16
     before = {r.id: r.ended_at for r in store.runs(sweep.id) if r.status == "finished"}
     time.sleep(0.5)
-    list(run_sweep(store, sweep.id, backend=backend))
+    # as a user would: the stored options say Ray at that address (this session's instance)
+    assert main(["run", "--resume", sweep.id, "--json", "--store", str(db)]) == 0
     assert store.sweep(sweep.id).counts == {"finished": 16}
     for r in store.runs(sweep.id):
         assert [p["epoch"] for p in store.points(r.id)] == list(range(1, 31))
@@ -249,7 +250,7 @@ def test_skip_and_cancel_end_the_running_units_and_resume_finishes(tmp_path, bac
             controls.skip.set()
             skipped = True
     runs = store.runs(sweep_id)
-    assert store.sweep(sweep_id).status == "done" and not controls.skip.is_set()
+    assert store.sweep(sweep_id).status == "incomplete" and not controls.skip.is_set()
     assert {(r.status, r.reason) for r in runs if r.config["batch_size"] == 10} == {
         ("cancelled", "skipped")
     }
