@@ -207,6 +207,8 @@ def cmd_run(args) -> int:
             )
         sweep_id = sweep.id
         options = {**sweep.options, **run_options(args, resumed=True)}
+        if args.backend == "local":  # back from Ray: the cluster's address goes too
+            options.pop("address", None)
         check_backend(options)  # Ray missing, no cluster: one line, nothing changed
         store.set_options(sweep_id, options)
         if args.device:
