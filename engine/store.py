@@ -28,7 +28,10 @@ from engine.events import Finished, Progress, RunStarted
 FINAL_STATUSES = ("finished", "diverged", "failed")  # a resumed sweep never reruns these
 UNFINISHED = ("pending", "running", "cancelled")
 HEARTBEAT_S = 2.0  # a runner refreshes its sweep's heartbeat this often
-STALE_S = 5 * HEARTBEAT_S  # older than this, the runner is gone: the sweep is interrupted
+# Older than this, the runner is gone: the sweep is interrupted. (On this host a dead pid
+# says so at once; the heartbeat is what tells for other hosts and reused pids. Generous,
+# because a loaded machine can hold a runner's threads off the CPU for many seconds.)
+STALE_S = 15 * HEARTBEAT_S
 UI_LOCK_WAIT_S = 0.25  # a viewer waits this long for the write lock, then says "busy"
 WRITER_LOCK_WAIT_S = 60.0  # a runner waits this long before it gives up a write
 
