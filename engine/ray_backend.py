@@ -85,6 +85,7 @@ class RayBackend:
         skipping: set[int] = set()
         try:
             while flying or (todo and not controls.stop.is_set()):
+                controls.tick()  # a runner reads requests and beats its heartbeat here
                 if controls.skip.is_set() and not skipping:
                     skipping = set(flying.values())
                     if not skipping:  # nothing to skip between two units

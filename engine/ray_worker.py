@@ -97,6 +97,14 @@ class RemoteControls:
         self.pause = _Flag(lambda: self.read()[1])
         self.skip = _Flag(lambda: self.unit_no in self.read()[2])
 
+    def tick(self) -> None:  # the driver beats the heartbeat; nothing to do here
+        pass
+
+    def halted(self) -> bool:
+        """Whether this unit should stop now (the sweep cancelled, or this unit skipped)."""
+        stop, _, skip = self.read()
+        return stop or self.unit_no in skip
+
     def read(self) -> tuple[bool, bool, tuple[int, ...]]:
         now = time.monotonic()
         if now >= self.next_poll:
