@@ -450,6 +450,11 @@ class Store:
         with self._tx():
             self._reset(self._ids(sweep_id, "running"))
 
+    def reset_runs(self, run_ids: Iterable[str]) -> None:
+        """These runs back to `pending`, partial curves deleted (a unit retried on Ray)."""
+        with self._tx():
+            self._reset(list(run_ids))
+
     def _ids(self, sweep_id: str, status: str) -> list[str]:
         rows = self.db.execute(
             "SELECT id FROM runs WHERE sweep_id=? AND status=?", (sweep_id, status)
