@@ -376,6 +376,16 @@ class Store:
             )
         return [r for r in self.runs(sweep.id) if r.status == "pending"]
 
+    def failed_to_start(self, sweep_id: str, error: str) -> None:
+        """A runner that stopped before it claimed the sweep: say why on the sweep (left
+        alone if another runner has it)."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE sweeps SET status='interrupted', error=? WHERE id LIKE ?"
+                " AND status='pending'",
+                (error, sweep_id + "%"),
+            )
+
     def beat(self, sweep_id: str, paused: bool) -> None:
         """The runner's heartbeat: it is alive (and whether it holds on a pause)."""
         with self._tx():
