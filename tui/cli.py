@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a sweep's runs (or its comparison) as CSV or Markdown")
     p.add_argument("sweep_id", nargs="?", help="default: the newest sweep")
-    p.add_argument("--out", type=Path, help="file to write (default: $HYPERTUI_HOME/exports/...)")
+    p.add_argument(
+        "--out", type=Path, help="file to write, - for stdout (default: $HYPERTUI_HOME/exports/...)"
+    )
     p.add_argument(
         "--grouped", action="store_true", help="the grouped comparison, not one row per run"
     )
@@ -117,18 +119,22 @@ def cmd_presets(args) -> int:
     from rich.table import Table
 
     from engine.presets import catalogue
+    from tui.safe import escape, plain
 
     cat = catalogue()
     table = Table("name", "problem", "trials", "description", box=None, pad_edge=False)
     for preset in sorted(cat.presets.values(), key=lambda p: (p.problem, p.name)):
         origin = "" if preset.shipped else " (user)"
         table.add_row(
-            preset.name + origin, preset.problem, str(preset.n_trials), preset.description
+            plain(preset.name + origin),
+            preset.problem,
+            str(preset.n_trials),
+            plain(preset.description),
         )
     console = Console()
     console.print(table)
     for path, message in cat.errors.items():
-        console.print(f"[red]invalid preset[/red] {path}: {message}", highlight=False)
+        console.print(f"[red]invalid preset[/red] {escape(message)}", highlight=False)
     return EXIT_OK
 
 
@@ -180,7 +186,7 @@ def cmd_show(args) -> int:
 def cmd_export(args) -> int:
     from engine.compare import compare
     from engine.export import grouped_csv, grouped_markdown, runs_csv, write_atomic
-    from engine.paths import exports_dir
+    from engine.paths import export_path
 
     store = open_store(args)
     sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
@@ -192,7 +198,10 @@ def cmd_export(args) -> int:
     else:
         text = runs_csv(runs)
     kind = "grouped" if grouped else "runs"
-    out = args.out or exports_dir() / f"{sweep.preset}-{sweep.id}-{kind}.{args.format}"
+    if str(args.out) == "-":  # the usual spelling of stdout
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = args.out or export_path(sweep.preset, sweep.id, kind, args.format)
     path = write_atomic(out, text)
     print(f"wrote {path} ({kind}, {len(runs)} runs of sweep {sweep.id})")
     return EXIT_OK
@@ -208,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         return args.handler(args)
     except HypertuiError as exc:
-        print(f"hypertui: {exc}", file=sys.stderr)
+        from tui.safe import clean
+
+        print(f"hypertui: {clean(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from rich import box
@@ -12,11 +13,13 @@ from rich.table import Table
 from engine.compare import Comparison, compare, main_metric, run_metrics
 from engine.export import cell, fmt, mean_std
 from engine.store import Store
+from tui.safe import escape, plain
 
 SPARK = "▁▂▃▄▅▆▇█"
 
 
 def describe_point(point: dict[str, Any]) -> str:
+    """Plain text (no markup): print it with `highlight=False, markup=False` or `plain`."""
     return " ".join(f"{k}={cell(v)}" for k, v in point.items()) or "(base config)"
 
 
@@ -60,7 +63,7 @@ def comparison_table(comp: Comparison, title: str = "") -> Table:
             )
     table.add_column("time s", justify="right", min_width=6)  # mean wall seconds per run
     for rank, g in enumerate(comp.groups, 1):
-        cells = [str(rank), *(str(cell(g.point[f])) for f in comp.swept), str(g.n_finished)]
+        cells = [str(rank), *(plain(cell(g.point[f])) for f in comp.swept), str(g.n_finished)]
         if troubled:
             cells.append(f"{g.n_diverged}/{g.n_failed}" if g.n_diverged or g.n_failed else "")
         duration = g.stats.get("duration_s")
@@ -79,7 +82,7 @@ def print_sweeps(store: Store) -> None:
     table = Table("sweep", "preset", "problem", "created", "status", "runs", box=None)
     for s in store.sweeps():
         table.add_row(
-            s.id, s.preset, s.problem, when(s.created_at), s.status, f"{s.n_done}/{s.n_runs}"
+            s.id, plain(s.preset), s.problem, when(s.created_at), s.status, f"{s.n_done}/{s.n_runs}"
         )
     console = Console()
     console.print(table if table.row_count else f"no sweeps in {store.path} yet")
@@ -97,7 +100,7 @@ def print_runs(store: Store, sweep) -> None:
         table.add_row(
             str(r.idx),
             r.id,
-            *(str(cell(r.point.get(f))) for f in sweep.swept),
+            *(plain(cell(r.point.get(f))) for f in sweep.swept),
             str(r.seed),
             r.status,
             fmt(m.get(main)),
@@ -106,14 +109,15 @@ def print_runs(store: Store, sweep) -> None:
         )
     console = Console()
     console.print(
-        f"sweep {sweep.id}: {sweep.preset} ({sweep.status}) — {sweep.description}", highlight=False
+        f"sweep {sweep.id}: {escape(sweep.preset)} ({sweep.status}) — {escape(sweep.description)}",
+        highlight=False,
     )
     console.print(table)
     console.print(comparison_table(compare(store.runs(sweep.id), sweep.swept, sweep.problem)))
 
 
 def sparkline(values: list[float], width: int = 40) -> str:
-    values = [v for v in values if v == v]  # drop NaN
+    values = [v for v in values if math.isfinite(v)]  # a diverged curve ends in NaN or inf
     if not values:
         return ""
     if len(values) > width:  # keep the shape: sample evenly, always include the last
@@ -129,12 +133,12 @@ def print_run(store: Store, run_id: str) -> None:
     console = Console()
     console.print(
         f"run {r.id} — trial {r.idx} of sweep {r.sweep_id}: {r.status}"
-        + (f" ({r.reason})" if r.reason else ""),
+        + (f" ({escape(r.reason)})" if r.reason else ""),
         highlight=False,
     )
     config = Table("field", "value", box=None, title="config")
     for k, v in r.config.items():
-        config.add_row(k, str(cell(v)))
+        config.add_row(k, plain(cell(v)))
     console.print(config)
     info = Table("", "", box=None, show_header=False)
     for label, value in (
@@ -150,7 +154,7 @@ def print_run(store: Store, run_id: str) -> None:
         ("wall s", r.wall_s),
         ("best epoch", r.best_epoch),
     ):
-        info.add_row(label, str(value if value is not None else "-"))
+        info.add_row(label, plain(value if value is not None else "-"))
     console.print(info)
     metrics = Table("metric", "final", "best", box=None, title="metrics")
     for k in dict.fromkeys([*r.final, *r.best]):

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from engine.compare import Comparison, compare, run_metrics
 from engine.errors import HypertuiError
 from engine.export import cell, fmt, grouped_csv, grouped_markdown, mean_std, runs_csv, write_atomic
-from engine.paths import exports_dir
+from engine.paths import export_path
 from engine.store import Store
 
 
@@ -130,7 +130,7 @@ class ResultsScreen(Screen):
         self.fill()
 
     def _write(self, kind: str, text: str, suffix: str) -> Path | None:
-        path = exports_dir() / f"{self.sweep.preset}-{self.sweep.id}-{kind}.{suffix}"
+        path = export_path(self.sweep.preset, self.sweep.id, kind, suffix)
         try:
             write_atomic(path, text)
         except HypertuiError as exc:
