@@ -133,7 +133,7 @@ def cmd_presets(args) -> int:
         )
     console = Console()
     console.print(table)
-    for path, message in cat.errors.items():
+    for message in cat.errors.values():
         console.print(f"[red]invalid preset[/red] {escape(message)}", highlight=False)
     return EXIT_OK
 
