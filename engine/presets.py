@@ -175,7 +175,8 @@ class Preset:
         if seeds is not None and seeds < 1:
             raise ConfigError(f"--seeds {seeds}: must be at least 1")
         preset.check_size()
-        preset.expand()  # validates every combination now, not mid-sweep
+        if values or full:  # new combinations: validate each now, not mid-sweep
+            preset.expand()
         return preset
 
 
