@@ -171,12 +171,20 @@ class Preset:
                 "trials": extra.get("trials", self.trials),
             }
         )
-        _make(preset, base)
         if seeds is not None and seeds < 1:
             raise ConfigError(f"--seeds {seeds}: must be at least 1")
-        preset.check_size()
-        if values or full:  # new combinations: validate each now, not mid-sweep
-            preset.expand()
+        try:
+            _make(preset, base)
+            preset.check_size()
+            if values or full:  # new combinations: validate each now, not mid-sweep
+                preset.expand()
+        except ConfigError as exc:
+            if not values:
+                raise
+            # The file was valid on its own: the message must name the changes, not blame it.
+            message = str(exc).removeprefix(f"{self.source or self.name}: ")
+            changes = " ".join(f"{k}={v}" for k, v in values.items())
+            raise ConfigError(f"{self.name} with {changes}: {message}") from None
         return preset
 
 

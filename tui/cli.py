@@ -158,7 +158,13 @@ def cmd_run(args) -> int:
             values["device"] = parse_sets([f"device={args.device}"])["device"]
         if args.seeds is not None and args.seeds < 1:
             raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
-        preset = find_preset(args.preset).with_overrides(values, args.seeds, args.full)
+        preset = find_preset(args.preset)
+        if args.full and not preset.full:
+            raise ConfigError(
+                f"--full: preset {preset.name!r} has no full version (no [full] table); "
+                "run it without --full"
+            )
+        preset = preset.with_overrides(values, args.seeds, args.full)
         sweep_id = create_sweep(store, preset)
     return run_headless(
         store, sweep_id, as_json=args.json, data_dir=args.data_dir, population=args.population
