@@ -236,6 +236,10 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _check_combination(c: Config) -> None:
+    from engine.memory import too_big  # memory reads Config fields; it cannot import us first
+
+    if why := too_big(c):
+        raise ConfigError(why)
     if c.model == "cnn" and c.problem != "mnist":
         raise ConfigError(f"model = 'cnn' needs problem = 'mnist' (got problem = {c.problem!r})")
     if c.model == "cnn" and len(c.channels) > MAX_CNN_BLOCKS:

@@ -35,6 +35,7 @@ from engine.devices import describe, resolve_device
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.losses import analyse_outputs, member_losses, member_metrics, metric_rows
+from engine.memory import check_fits
 from engine.models import ACTIVATIONS, mlp_init
 from engine.schedule import lr_factor, planned_steps
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_settings
@@ -230,6 +231,10 @@ def run_population(
     device = resolve_device(base.device)
     data = load_dataset(base, device, data_dir)
     wall0 = time.perf_counter()
+    if why := check_fits(base, device, members=len(members)):
+        for m in members:
+            yield Failed(m.run_id, why)
+        return
     with restore_settings():
         models = []
         for m in members:
