@@ -43,6 +43,7 @@ from engine.train import INTERVAL_VAL_N, diverged, environment, restore_settings
 MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed", "activation", "optimizer")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam/AdamW defaults
 RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8  # torch.optim.RMSprop defaults
+EVAL_ELEMENTS = 2**24  # floats of activations per evaluation chunk (64 MiB), whatever K is
 
 # Parameters and their gradients are views into one [K, P] buffer each (see StackedMLP),
 # which PyTorch flags as a possible slowdown; measured, the flat buffer is the fast way.
@@ -210,13 +211,32 @@ class StackedOptimizer:
 
 @torch.no_grad()
 def evaluate_members(
-    config: Config, model: StackedMLP, x: torch.Tensor, y: torch.Tensor, prefix: str
-) -> tuple[list[dict[str, float]], torch.Tensor]:
+    config: Config,
+    model: StackedMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    prefix: str,
+    keep_outputs: bool = False,
+) -> tuple[list[dict[str, float]], torch.Tensor | None]:
     """Each member's metrics, as engine.losses.evaluate names them, and the raw outputs."""
     k = model.weights[0].shape[0]
-    out = model(x.unsqueeze(0).expand(k, *x.shape))
-    ys = y.unsqueeze(0).expand(k, *y.shape)
-    return metric_rows(member_metrics(config, out, ys), prefix), out
+    # Rows go through in chunks sized so that K members' activations stay under
+    # EVAL_ELEMENTS floats whatever K is (all at once, K = 64 on MNIST took +628 MiB).
+    # Every metric is a mean over rows, so chunk means weighted by rows give the same value.
+    widest = max(w.shape[2] for w in model.weights) + x[0].numel()
+    rows = max(1, EVAL_ELEMENTS // (k * widest))
+    sums: dict[str, torch.Tensor] = {}
+    outs = []
+    for i in range(0, len(x), rows):
+        xc, yc = x[i : i + rows], y[i : i + rows]
+        out = model(xc.unsqueeze(0).expand(k, *xc.shape))
+        values = member_metrics(config, out, yc.unsqueeze(0).expand(k, *yc.shape))
+        for name, v in values.items():
+            sums[name] = sums.get(name, 0) + v.double() * len(xc)
+        if keep_outputs:
+            outs.append(out)
+    means = {name: v / len(x) for name, v in sums.items()}
+    return metric_rows(means, prefix), torch.cat(outs, 1) if keep_outputs else None
 
 
 def run_population(
@@ -358,8 +378,11 @@ def _train(
                 yield from report(epoch, end_of_epoch=False, full=False)
                 clock.reported()
                 clock.start()
+                if not any(active):  # every member diverged: nothing left to train
+                    stop = "diverged"
+                    break
         clock.stop()
-        if stop == "cancelled":
+        if stop in ("cancelled", "diverged"):
             break
         yield from report(epoch, end_of_epoch=samples == epoch * n, full=True)
         clock.reported()
@@ -368,14 +391,16 @@ def _train(
 
     test: list[dict[str, float]] = [{} for _ in range(k)]
     analysis: list[dict[str, list]] = [{} for _ in range(k)]
-    if stop != "cancelled":
+    if stop not in ("cancelled", "diverged"):
         test, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
-        _, out = evaluate_members(base, model, data.val.x, data.val.y, "val")
+        _, out = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
         analysis = [analyse_outputs(base, out[i], data.val.y) for i in range(k)]
     wall = round(time.perf_counter() - wall0, 6)
     budget_reason = clock.budget_reason if stop == "budget" else ""
     for i, m in enumerate(members):
-        state = "cancelled" if stop == "cancelled" else status[i]
+        # A member that diverged keeps that status and reason when the rest is cancelled or
+        # skipped: it is final, and a resume must not train it again.
+        state = "cancelled" if stop == "cancelled" and status[i] != "diverged" else status[i]
         steps_i, samples_i, train_i = stopped_at[i] or (step, samples, clock.train_s)
         yield Finished(
             run_id=m.run_id,
