@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from engine.clock import TrainClock
+from engine.clock import TrainClock, budget_env
 from engine.config import Config
 from engine.data import load_dataset
 from engine.devices import describe, resolve_device
@@ -276,7 +276,7 @@ def run_population(
                 n_params,
                 data.sizes,
                 data.notes,
-                environment(device),
+                {**environment(device), **budget_env(base.time_budget_s, device, len(members))},
             )
         try:
             yield from _train(members, model, data, device, should_stop, should_pause, wall0)

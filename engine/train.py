@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from engine.clock import TrainClock
+from engine.clock import TrainClock, budget_env
 from engine.config import Config
 from engine.data import Dataset, load_dataset
 from engine.devices import describe, resolve_device
@@ -96,7 +96,7 @@ def run(
             n_params=n_params,
             sizes=data.sizes,
             notes=data.notes,
-            env=environment(device),
+            env={**environment(device), **budget_env(config.time_budget_s, device)},
         )
         try:
             yield from _train(config, model, data, device, should_stop, should_pause, run_id, wall0)

@@ -146,7 +146,15 @@ def print_run(store: Store, run_id: str) -> None:
         ("parameters", r.n_params),
         ("data", " ".join(f"{k} {v}" for k, v in r.env.get("sizes", {}).items())),
         ("notes", "; ".join(r.env.get("notes", []))),
-        ("versions", " ".join(f"{k} {v}" for k, v in r.env.items() if k not in ("sizes", "notes"))),
+        (
+            "versions",
+            " ".join(f"{k} {v}" for k, v in r.env.items() if k in ("python", "torch", "cuda")),
+        ),
+        (
+            "budget counted",
+            "; ".join(r.env[k] for k in ("budget_counts", "budget_shared_by") if r.env.get(k))
+            or None,
+        ),
         ("git revision", r.git_rev),
         ("epochs done", r.epochs_done),
         ("samples seen", r.samples),
