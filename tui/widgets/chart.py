@@ -97,7 +97,7 @@ def build(figure: Figure) -> Text:
     series = [(line, xs, ys) for line, xs, ys in series if xs]
     ylabel = figure.ylabel
     if figure.ylog:
-        ylabel = (ylabel + " " if ylabel else "") + "(log10)"
+        ylabel = (ylabel + " " if ylabel else "") + "(log scale)"
 
     head = [_centred(figure.title, figure.width, Style(bold=True))] if figure.title else []
     if ylabel:
@@ -120,7 +120,8 @@ def build(figure: Figure) -> Text:
     x_lo, x_hi = _span(x for _, xs, _ in series for x in xs)
     y_lo, y_hi = _span(y for _, _, ys in series for y in ys)
     y_labels: dict[int, str] = {}
-    for value, label in nice_ticks(y_lo, y_hi, min(Y_TICKS, plot_h) - 1):
+    ticks = log_ticks if figure.ylog else nice_ticks
+    for value, label in ticks(y_lo, y_hi, min(Y_TICKS, plot_h) - 1):
         y_labels.setdefault(round((y_hi - value) / (y_hi - y_lo) * (plot_h - 1)), label)
     margin = max((len(t) for t in y_labels.values()), default=1)
     plot_w = figure.width - margin - 2  # the two vertical borders
@@ -249,6 +250,16 @@ def nice_ticks(lo: float, hi: float, intervals: int) -> list[tuple[float, str]]:
         return [(v, f"{v:.3g}") for v in values]
     decimals = max(0, -math.floor(math.log10(step) + 1e-9)) + (step / magnitude == 2.5)
     return [(v, f"{v:.{decimals}f}".lstrip("-") if v == 0 else f"{v:.{decimals}f}") for v in values]
+
+
+def log_ticks(lo: float, hi: float, intervals: int) -> list[tuple[float, str]]:
+    """Ticks for a log10 axis, labelled with the real values (0.01, 0.1, 1), never their
+    logarithms: a label of -1 made an MSE look negative. Whole decades when two or more fit."""
+    decades = list(range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1))
+    if len(decades) >= 2:
+        step = max(1, math.ceil((len(decades) - 1) / max(intervals, 1)))
+        return [(float(k), f"{10.0**k:g}") for k in decades[::step]]
+    return [(v, f"{10**v:.2g}") for v, _ in nice_ticks(lo, hi, intervals)]
 
 
 def _centred(text: str, width: int, style: Style) -> Text:
