@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list sweeps, or the runs of one sweep")
     p.add_argument("sweep_id", nargs="?")
+    p.add_argument("--all", action="store_true", help="every group of the comparison, not the top")
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_runs)
 
@@ -172,11 +173,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from tui.report import print_runs, print_sweeps
+    from tui.report import TOP_ROWS, print_runs, print_sweeps
 
     store = open_store(args)
     if args.sweep_id:
-        print_runs(store, store.sweep(args.sweep_id))
+        print_runs(store, store.sweep(args.sweep_id), top=None if args.all else TOP_ROWS)
     else:
         print_sweeps(store)
     return EXIT_OK

@@ -35,25 +35,61 @@ TERMINAL_METRICS = {  # metric -> short header; the CSV export has every metric
 }
 
 
-def comparison_table(comp: Comparison, title: str = "") -> Table:
-    """Fits 80 columns for a two-field sweep: mean±std of the metrics that matter most."""
+TOP_ROWS = 20  # groups a terminal table shows unless asked for all (`--all`)
+DROP_ORDER = ("duration_s", "val_nll", "best_val_acc", "best_val_mse", "test_acc", "test_mse")
+
+
+def comparison_table(
+    comp: Comparison, title: str = "", width: int | None = None, top: int | None = TOP_ROWS
+) -> Table:
+    """mean±std of the metrics that matter most, `width` columns wide at most.
+
+    Numbers are never cut: when the table is too wide, the least important metric columns
+    go (the caption names them; the export has every one), and swept values wrap.
+    """
     shown = [m for m in TERMINAL_METRICS if any(m in g.stats for g in comp.groups)]
+    width = width or Console().width
+    dropped: list[str] = []
+    while True:
+        table = _comparison_table(comp, title, shown, dropped, top)
+        if Console(width=10_000).measure(table).maximum <= width:
+            return table
+        drop = next((m for m in DROP_ORDER if m in shown), None)
+        if drop is None:
+            return table  # the main metric stays whatever the width: swept values wrap
+        shown.remove(drop)
+        dropped.append(TERMINAL_METRICS[drop])
+
+
+def _comparison_table(comp, title, shown, dropped, top) -> Table:
     troubled = any(g.n_diverged or g.n_failed for g in comp.groups)
     arrow = "↑" if comp.higher_is_better else "↓"
+    groups = comp.groups if top is None else comp.groups[:top]
+    notes = [
+        f"ranked by {comp.main} {arrow}; mean±std over init and batch-order seeds "
+        "(fixed data split); (n=) where a metric has fewer values"
+    ]
+    if troubled:
+        notes.append("div/fail counted, not averaged")
+    if dropped:
+        notes.append(f"not shown at this width: {', '.join(dropped)} (see the export)")
+    if len(groups) < len(comp.groups):
+        notes.append(
+            f"{len(comp.groups) - len(groups)} more groups (`hypertui runs SWEEP --all` lists all)"
+        )
     table = Table(
         title=title or None,
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
-        caption=f"ranked by {comp.main} {arrow}; mean±std over finished runs"
-        + ("; div/fail counted, not averaged" if troubled else ""),
+        caption="; ".join(notes),
     )
-    table.add_column("#", justify="right")
+    table.add_column("#", justify="right", no_wrap=True)
     for field in comp.swept:
-        table.add_column(field, no_wrap=True)
-    table.add_column("n", justify="right")
+        table.add_column(field, overflow="fold")
+    table.add_column("n", justify="right", no_wrap=True)
     if troubled:
-        table.add_column("div/fail", justify="right")
+        table.add_column("div/fail", justify="right", no_wrap=True)
     for m in shown:
         if m != "duration_s":
             table.add_column(
@@ -61,14 +97,22 @@ def comparison_table(comp: Comparison, title: str = "") -> Table:
                 justify="right",
                 no_wrap=True,
             )
-    table.add_column("time s", justify="right", min_width=6)  # mean wall seconds per run
-    for rank, g in enumerate(comp.groups, 1):
+    if "duration_s" in shown:
+        table.add_column("time s", justify="right", no_wrap=True)  # mean wall s per run
+    for rank, g in enumerate(groups, 1):
         cells = [str(rank), *(plain(cell(g.point[f])) for f in comp.swept), str(g.n_finished)]
         if troubled:
             cells.append(f"{g.n_diverged}/{g.n_failed}" if g.n_diverged or g.n_failed else "")
-        duration = g.stats.get("duration_s")
-        cells += [mean_std(g.stats.get(m), 3, 1, "±") for m in shown if m != "duration_s"]
-        table.add_row(*cells, fmt(duration.mean, 3) if duration else "-")
+        for m in shown:
+            if m == "duration_s":
+                continue
+            s = g.stats.get(m)
+            short = s is not None and s.n < g.n_finished
+            cells.append(mean_std(s, 3, 1, "±") + (f" (n={s.n})" if short else ""))
+        if "duration_s" in shown:
+            duration = g.stats.get("duration_s")
+            cells.append(fmt(duration.mean, 3) if duration else "-")
+        table.add_row(*cells)
     return table
 
 
@@ -92,7 +136,7 @@ def print_sweeps(store: Store) -> None:
         )
 
 
-def print_runs(store: Store, sweep) -> None:
+def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
     main, _ = main_metric(sweep.problem)
     table = Table("#", "run", *sweep.swept, "seed", "status", main, "epochs", "time s", box=None)
     for r in store.runs(sweep.id):
@@ -113,7 +157,8 @@ def print_runs(store: Store, sweep) -> None:
         highlight=False,
     )
     console.print(table)
-    console.print(comparison_table(compare(store.runs(sweep.id), sweep.swept, sweep.problem)))
+    comp = compare(store.runs(sweep.id), sweep.swept, sweep.problem)
+    console.print(comparison_table(comp, top=top))
 
 
 def sparkline(values: list[float], width: int = 40) -> str:
