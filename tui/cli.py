@@ -140,7 +140,8 @@ def cmd_presets(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from engine.presets import find_preset
+    if not args.resume:  # validate before importing torch: a typo answers in a moment
+        preset = _preset_for_run(args)
     from engine.sweep import create_sweep
     from tui.headless import run_headless
 
@@ -152,24 +153,29 @@ def cmd_run(args) -> int:
             )
         sweep_id = store.sweep(args.resume).id
     else:
-        if not args.preset:
-            raise ConfigError("name a preset (`hypertui presets` lists them) or use --resume ID")
-        values = parse_sets(args.sets)
-        if args.device:
-            values["device"] = parse_sets([f"device={args.device}"])["device"]
-        if args.seeds is not None and args.seeds < 1:
-            raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
-        preset = find_preset(args.preset)
-        if args.full and not preset.full:
-            raise ConfigError(
-                f"--full: preset {preset.name!r} has no full version (no [full] table); "
-                "run it without --full"
-            )
-        preset = preset.with_overrides(values, args.seeds, args.full)
         sweep_id = create_sweep(store, preset)
     return run_headless(
         store, sweep_id, as_json=args.json, data_dir=args.data_dir, population=args.population
     )
+
+
+def _preset_for_run(args):
+    from engine.presets import find_preset
+
+    if not args.preset:
+        raise ConfigError("name a preset (`hypertui presets` lists them) or use --resume ID")
+    values = parse_sets(args.sets)
+    if args.device:
+        values["device"] = parse_sets([f"device={args.device}"])["device"]
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
+    preset = find_preset(args.preset)
+    if args.full and not preset.full:
+        raise ConfigError(
+            f"--full: preset {preset.name!r} has no full version (no [full] table); "
+            "run it without --full"
+        )
+    return preset.with_overrides(values, args.seeds, args.full)
 
 
 def cmd_runs(args) -> int:

@@ -111,7 +111,9 @@ class _Display:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is not None:  # an error message follows: leave it alone on its line
+            self.progress.live.transient = True
         self.progress.stop()
 
     def show(self, item: SweepEvent) -> None:
