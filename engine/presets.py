@@ -385,30 +385,33 @@ def find_preset(name_or_path: str, user_dir: Path | None = None) -> Preset:
 
 
 def preset_to_toml(preset: Preset) -> str:
-    """TOML text for a preset (the TUI's "save as"); parse_preset reads it back unchanged."""
+    """TOML text for a preset (the TUI's "save as"); parse_preset reads it back unchanged.
 
-    def value(v: Any) -> str:
+    Written by tomli-w, never by string formatting: a hand-written writer emitted invalid
+    TOML for a two-line description.
+    """
+    import tomli_w
+
+    def value(v: Any) -> Any:
         if isinstance(v, RandomAxis):
-            return f"{{ {v.kind} = [{value(v.low)}, {value(v.high)}] }}"
+            return {v.kind: [v.low, v.high]}
         if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return repr(v)
+            return [value(x) for x in v]
+        return v
 
-    lines = [f"name = {value(preset.name)}", f"description = {value(preset.description)}"]
+    def table(items: dict[str, Any]) -> dict[str, Any]:
+        return {k: value(v) for k, v in items.items() if v is not None}  # TOML has no null
+
+    doc: dict[str, Any] = {"name": preset.name, "description": preset.description}
     if preset.claim:
-        lines.append(f"claim = {value(preset.claim)}")
-    lines.append(f"seeds = {preset.seeds}")
+        doc["claim"] = preset.claim
+    doc["seeds"] = preset.seeds
     if any(isinstance(a, RandomAxis) for a in preset.axes.values()):
-        lines += [f"trials = {preset.trials}", f"sweep_seed = {preset.sweep_seed}"]
+        doc |= {"trials": preset.trials, "sweep_seed": preset.sweep_seed}
     if preset.full_note:
-        lines.append(f"full_note = {value(preset.full_note)}")
-    for table, items in (("config", preset.base), ("sweep", preset.axes), ("full", preset.full)):
-        if items or table == "config":
-            lines += ["", f"[{table}]"] + [
-                f"{k} = {value(v)}" for k, v in items.items() if v is not None
-            ]
-    return "\n".join(lines) + "\n"
+        doc["full_note"] = preset.full_note
+    doc["config"] = table(preset.base)
+    for name, items in (("sweep", preset.axes), ("full", preset.full)):
+        if items:
+            doc[name] = table(items)
+    return tomli_w.dumps(doc)
