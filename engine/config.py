@@ -38,7 +38,7 @@ class Config:
 
     problem: str = "house"  # "house" (Ames prices, regression) or "mnist" (digits)
     model: str = "mlp"  # "mlp", or "cnn" (mnist only)
-    hidden: tuple[int, ...] = (10, 10, 10, 10)  # MLP hidden widths; () is a linear model
+    hidden: tuple[int, ...] = (10, 10, 10, 10)  # MLP hidden widths; [] is a linear model
     channels: tuple[int, ...] = (16, 32, 64, 128)  # CNN blocks: conv3x3 -> act -> maxpool2
     activation: str = "relu"  # relu | tanh | sigmoid | gelu | leaky_relu
     loss: str = "mse"  # house: mse | gaussian_nll; mnist: cross_entropy | mse (one-hot)
@@ -158,7 +158,7 @@ def parse_value(key: str, text: str) -> Any:
     if key in _OPTIONAL and raw.lower() in ("", "none", "null"):
         return None
     if key in _INT_LISTS:
-        if raw in ("", "[]", "-"):
+        if raw in ("", "[]", "()", "-"):  # "()" as the docs once spelled it
             return ()
         if re.fullmatch(r"\d+(-\d+)*", raw):  # the CSV spelling, 10-10-10
             return _coerce(key, [int(p) for p in raw.split("-")])

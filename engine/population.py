@@ -34,13 +34,13 @@ from engine.data import load_dataset
 from engine.devices import describe, resolve_device
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
+from engine.grouping import MEMBER_FIELDS, population_key  # noqa: F401 (re-exported)
 from engine.losses import analyse_outputs, member_losses, member_metrics, metric_rows
 from engine.memory import check_fits
 from engine.models import ACTIVATIONS, mlp_init
 from engine.schedule import lr_factor, planned_steps
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_settings
 
-MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed", "activation", "optimizer")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam/AdamW defaults
 RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8  # torch.optim.RMSprop defaults
 EVAL_ELEMENTS = 2**24  # floats of activations per evaluation chunk (64 MiB), whatever K is
@@ -48,14 +48,6 @@ EVAL_ELEMENTS = 2**24  # floats of activations per evaluation chunk (64 MiB), wh
 # Parameters and their gradients are views into one [K, P] buffer each (see StackedMLP),
 # which PyTorch flags as a possible slowdown; measured, the flat buffer is the fast way.
 warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
-
-
-def population_key(config: Config) -> str | None:
-    """Trials with the same key can train together; None: this trial trains alone."""
-    if config.model != "mlp" or config.precision != "fp32":
-        return None  # the CNN, and bf16 runs (no gain for tiny MLPs), train alone
-    shared = {k: v for k, v in config.to_dict().items() if k not in MEMBER_FIELDS}
-    return repr(sorted(shared.items()))
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,11 @@ def test_parse_value_validates_like_presets():
         parse_value("batch_size", "ten")
     with pytest.raises(ConfigError, match="did you mean 'epochs'"):
         parse_value("epoch", "3")
+
+
+def test_the_hidden_field_documents_the_spelling_that_works():
+    from engine.config import field_docs, parse_value
+
+    doc = field_docs()["hidden"]
+    assert "[] is a linear model" in doc and "()" not in doc
+    assert parse_value("hidden", "[]") == () == parse_value("hidden", "()")

@@ -85,17 +85,17 @@ async def test_invalid_value_shows_its_message_and_disables_run(store_path):
         run = editor.query_one("#run", Button)
         assert not run.disabled
         set_field(editor, "value-batch_size", "0")
-        await pilot.pause()
+        await pilot.pause(0.4)  # the form is checked once typing pauses
         assert run.disabled
         assert "batch_size = 0 is not allowed" in str(editor.query_one("#err-batch_size").render())
         set_field(editor, "sweep-lr", "0.1, fast")
-        await pilot.pause()
+        await pilot.pause(0.4)  # the form is checked once typing pauses
         assert "sweep: lr = 'fast'" in str(editor.query_one("#err-lr").render())
         await pilot.press("ctrl+r")  # refused: nothing starts
         assert isinstance(app.screen, EditorScreen)
         set_field(editor, "value-batch_size", "10")
         set_field(editor, "sweep-lr", "0.1, 0.01, 0.001")
-        await pilot.pause()
+        await pilot.pause(0.4)  # the form is checked once typing pauses
         assert not run.disabled
         assert "12 trials" in str(editor.query_one("#editor-status", Static).render())
 
@@ -128,6 +128,17 @@ async def test_save_as_user_preset(store_path):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not (user_presets_dir() / "quickstart.toml").exists()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        app.screen.query_one("#filter", Input).value = ""
+        app.screen.action_reload()
+        editor = await open_preset(pilot, app, "my-quick")  # the user preset, reopened
+        assert editor.query_one("#name", Input).value == "my-quick"
+        set_field(editor, "value-epochs", "9")
+        await pilot.press("ctrl+s")  # saves back into the file it came from
+        await pilot.pause()
+        assert find_preset("my-quick").base_config.epochs == 9
+        assert sorted(p.name for p in user_presets_dir().iterdir()) == ["my-quick.toml"]
 
 
 async def start_long_quickstart(pilot, app) -> LiveScreen:
