@@ -68,3 +68,12 @@ def test_a_log_axis_within_one_decade_still_shows_real_values():
     text = build(figure([Line("mse", XS, [0.02 + 0.0005 * x for x in XS])], ylog=True)).plain
     labels = [row.split("┤")[0].strip() for row in text.split("\n") if "┤" in row]
     assert labels and all(0.01 <= float(v) <= 0.07 for v in labels)
+
+
+def test_white_lines_take_the_themes_text_colour_so_a_light_theme_shows_them():
+    from tui.widgets.chart import theme_colors
+
+    light = theme_colors({"foreground": "#1F1F1F", "warning": "#FEA62B", "error": "#B93C5B"})
+    fig = Figure((Line("y = x", XS, XS, "white"),), "t", "x", "", False, 60, 14, light)
+    colours = {str(span.style.color.name) for span in build(fig).spans if span.style.color}
+    assert "#1f1f1f" in {c.lower() for c in colours} and "white" not in colours

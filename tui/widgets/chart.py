@@ -46,6 +46,14 @@ class Figure:
     ylog: bool
     width: int
     height: int
+    theme: tuple[tuple[str, str], ...] = ()  # our colour name -> the theme's colour
+
+
+def theme_colors(variables: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Fixed names that vanish on some backgrounds, taken from the Textual theme instead:
+    white (lines, the y = x line) is the theme's text colour, so it shows on a light theme."""
+    pairs = {"white": "foreground", "yellow": "warning", "red": "error"}
+    return tuple((k, variables[v]) for k, v in pairs.items() if variables.get(v))
 
 
 class Chart(Widget):
@@ -85,6 +93,7 @@ class Chart(Widget):
             self.ylog,
             self.size.width,
             self.size.height,
+            theme_colors(self.app.theme_variables),
         )
         if self._cache is None or self._cache[0] != figure:
             self._cache = (figure, build(figure))
@@ -93,6 +102,19 @@ class Chart(Widget):
 
 def build(figure: Figure) -> Text:
     """The chart as styled text, `figure.width` x `figure.height` cells at most."""
+    themed = dict(figure.theme)
+    figure = Figure(
+        tuple(
+            Line(ln.label, ln.xs, ln.ys, themed.get(ln.color, ln.color), ln.scatter)
+            for ln in figure.lines
+        ),
+        figure.title,
+        figure.xlabel,
+        figure.ylabel,
+        figure.ylog,
+        figure.width,
+        figure.height,
+    )
     series = [(line, *_points(line, figure)) for line in figure.lines]
     series = [(line, xs, ys) for line, xs, ys in series if xs]
     ylabel = figure.ylabel
