@@ -1,12 +1,13 @@
 import sys
 
-from bench import attach, grid, mnist_fast, overhead, population, tui_latency
+from bench import attach, grid, mnist_fast, overhead, population, tui_latency, ui_stalls
 from bench.common import machine
 
 BENCHMARKS = {
     "overhead": overhead.main,
     "population": population.main,
     "tui": tui_latency.main,
+    "stalls": ui_stalls.main,
     "grid": grid.main,
     "mnist": mnist_fast.main,
     "attach": attach.main,

@@ -3,7 +3,7 @@
 Runs the real app in tmux (a real terminal), resumes a prepared sweep of the house 4x10
 MLP at batch 10 from History, and while it trains presses `l` (log y) and polls
 the pane's output (streamed by `tmux pipe-pane`, read every millisecond without spawning
-anything) until the chart's "(log10)" label is drawn: the time from key press to what the
+anything) until the chart's "(log scale)" label is drawn: the time from key press to what the
 terminal receives. Keys are pressed during trial 1 only. Trial 2 trains with
 the TUI drawing and nobody typing, as a user mostly watches; its training seconds per
 step are compared with the same trial of the same sweep run headless.
@@ -109,9 +109,9 @@ def main(quick: bool = False) -> list[str]:
             while store.run(first).status == "running" and len(latencies) < 300:
                 out.seek(0, 2)
                 t0 = time.perf_counter()
-                tmux("send-keys", "-t", SESSION, "l")  # log y on: "(log10)" is drawn
+                tmux("send-keys", "-t", SESSION, "l")  # log y on: "(log scale)" is drawn
                 seen = b""
-                while b"(log10)" not in seen and time.perf_counter() - t0 < 5:
+                while b"(log scale)" not in seen and time.perf_counter() - t0 < 5:
                     seen = seen[-16:] + out.read()
                     time.sleep(0.001)
                 latencies.append(time.perf_counter() - t0)

@@ -50,7 +50,7 @@ def population_seconds(configs: list[Config], device_kind: str) -> float:
 
 def estimate_seconds(preset: Preset, device_kind: str = "cpu", population: bool = True) -> float:
     """The preset's run time as `hypertui run` trains it (populations on by default)."""
-    from engine.population import population_key
+    from engine.grouping import population_key
 
     groups: dict[str, list[Config]] = {}
     total = STARTUP_S

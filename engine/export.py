@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,13 @@ def write_atomic(path: Path, text: str) -> Path:
     except OSError as exc:
         raise HypertuiError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
+        # mkstemp makes the file 0600; give it the mode a plain open() would (the old file's
+        # mode when overwriting, else 0666 less the umask) so a shared folder stays shared.
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
@@ -176,3 +184,9 @@ def write_atomic(path: Path, text: str) -> Path:
             raise HypertuiError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -26,3 +27,14 @@ def user_presets_dir() -> Path:
 
 def exports_dir() -> Path:
     return home_dir() / "exports"
+
+
+def export_path(preset: str, sweep_id: str, kind: str, suffix: str) -> Path:
+    """The default export file of a sweep, always directly inside `exports_dir()`.
+
+    Preset names are checked when a preset loads, but a store may hold sweeps made before
+    that check; anything but letters, digits, '.', '_' and '-' becomes '_', so no name can
+    reach another folder.
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{preset}-{sweep_id}-{kind}").lstrip(".")
+    return exports_dir() / f"{stem[:120]}.{suffix}"

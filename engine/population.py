@@ -28,32 +28,26 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from engine.clock import TrainClock
+from engine.clock import TrainClock, budget_env
 from engine.config import Config
 from engine.data import load_dataset
 from engine.devices import describe, resolve_device
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
+from engine.grouping import MEMBER_FIELDS, population_key  # noqa: F401 (re-exported)
 from engine.losses import analyse_outputs, member_losses, member_metrics, metric_rows
-from engine.models import ACTIVATIONS, build_model, count_parameters
+from engine.memory import check_fits
+from engine.models import ACTIVATIONS, mlp_init
 from engine.schedule import lr_factor, planned_steps
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_settings
 
-MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed", "activation", "optimizer")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam/AdamW defaults
 RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8  # torch.optim.RMSprop defaults
+EVAL_ELEMENTS = 2**24  # floats of activations per evaluation chunk (64 MiB), whatever K is
 
 # Parameters and their gradients are views into one [K, P] buffer each (see StackedMLP),
 # which PyTorch flags as a possible slowdown; measured, the flat buffer is the fast way.
 warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
-
-
-def population_key(config: Config) -> str | None:
-    """Trials with the same key can train together; None: this trial trains alone."""
-    if config.model != "mlp" or config.precision != "fp32":
-        return None  # the CNN, and bf16 runs (no gain for tiny MLPs), train alone
-    shared = {k: v for k, v in config.to_dict().items() if k not in MEMBER_FIELDS}
-    return repr(sorted(shared.items()))
 
 
 @dataclass(frozen=True)
@@ -71,19 +65,24 @@ class StackedMLP(nn.Module):
     activation: each activation is applied where a per-member mask selects it.
     """
 
-    def __init__(self, models: list[nn.Sequential], activations: list[str], device):
+    def __init__(
+        self,
+        models: list[list[tuple[torch.Tensor, torch.Tensor]]],
+        activations: list[str],
+        device,
+    ):
+        """`models`: each member's (weight [out, in], bias [out]) per layer (models.mlp_init)."""
         super().__init__()
-        linears = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
         k = len(models)
-        size = sum(layer.weight.numel() + layer.bias.numel() for layer in linears[0])
+        size = sum(w.numel() + b.numel() for w, b in models[0])
         self.flat = torch.empty(k, size, device=device)
         self.flat_grad = torch.zeros(k, size, device=device)
         weights, biases, offset = [], [], 0
-        for i, layer in enumerate(linears[0]):
-            n_in, n_out = layer.in_features, layer.out_features
+        for i, (weight, _) in enumerate(models[0]):
+            n_out, n_in = weight.shape
             for shape, parts, store in (
-                ((n_in, n_out), [ls[i].weight.detach().t() for ls in linears], weights),
-                ((1, n_out), [ls[i].bias.detach() for ls in linears], biases),
+                ((n_in, n_out), [layers[i][0].t() for layers in models], weights),
+                ((1, n_out), [layers[i][1] for layers in models], biases),
             ):
                 n = shape[0] * shape[1]
                 rows = slice(offset, offset + n)
@@ -204,13 +203,32 @@ class StackedOptimizer:
 
 @torch.no_grad()
 def evaluate_members(
-    config: Config, model: StackedMLP, x: torch.Tensor, y: torch.Tensor, prefix: str
-) -> tuple[list[dict[str, float]], torch.Tensor]:
+    config: Config,
+    model: StackedMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    prefix: str,
+    keep_outputs: bool = False,
+) -> tuple[list[dict[str, float]], torch.Tensor | None]:
     """Each member's metrics, as engine.losses.evaluate names them, and the raw outputs."""
     k = model.weights[0].shape[0]
-    out = model(x.unsqueeze(0).expand(k, *x.shape))
-    ys = y.unsqueeze(0).expand(k, *y.shape)
-    return metric_rows(member_metrics(config, out, ys), prefix), out
+    # Rows go through in chunks sized so that K members' activations stay under
+    # EVAL_ELEMENTS floats whatever K is (all at once, K = 64 on MNIST took +628 MiB).
+    # Every metric is a mean over rows, so chunk means weighted by rows give the same value.
+    widest = max(w.shape[2] for w in model.weights) + x[0].numel()
+    rows = max(1, EVAL_ELEMENTS // (k * widest))
+    sums: dict[str, torch.Tensor] = {}
+    outs = []
+    for i in range(0, len(x), rows):
+        xc, yc = x[i : i + rows], y[i : i + rows]
+        out = model(xc.unsqueeze(0).expand(k, *xc.shape))
+        values = member_metrics(config, out, yc.unsqueeze(0).expand(k, *yc.shape))
+        for name, v in values.items():
+            sums[name] = sums.get(name, 0) + v.double() * len(xc)
+        if keep_outputs:
+            outs.append(out)
+    means = {name: v / len(x) for name, v in sums.items()}
+    return metric_rows(means, prefix), torch.cat(outs, 1) if keep_outputs else None
 
 
 def run_population(
@@ -225,14 +243,18 @@ def run_population(
     device = resolve_device(base.device)
     data = load_dataset(base, device, data_dir)
     wall0 = time.perf_counter()
+    if why := check_fits(base, device, members=len(members)):
+        for m in members:
+            yield Failed(m.run_id, why)
+        return
     with restore_settings():
         models = []
         for m in members:
             # The same initial weights as a single run (built on the CPU: seeding only its
             # generator skips torch.manual_seed's ~1 ms of lazy CUDA/XPU seeding per member).
             torch.default_generator.manual_seed(m.config.seed)
-            models.append(build_model(m.config))
-        n_params = count_parameters(models[0])
+            models.append(mlp_init(m.config))
+        n_params = sum(w.numel() + b.numel() for w, b in models[0])
         model = StackedMLP(models, [m.config.activation for m in members], device)
         if device.type == "cpu":
             torch.set_num_threads(1)  # as single tiny runs: 2 threads measured no faster
@@ -246,7 +268,7 @@ def run_population(
                 n_params,
                 data.sizes,
                 data.notes,
-                environment(device),
+                {**environment(device), **budget_env(base.time_budget_s, device, len(members))},
             )
         try:
             yield from _train(members, model, data, device, should_stop, should_pause, wall0)
@@ -348,8 +370,11 @@ def _train(
                 yield from report(epoch, end_of_epoch=False, full=False)
                 clock.reported()
                 clock.start()
+                if not any(active):  # every member diverged: nothing left to train
+                    stop = "diverged"
+                    break
         clock.stop()
-        if stop == "cancelled":
+        if stop in ("cancelled", "diverged"):
             break
         yield from report(epoch, end_of_epoch=samples == epoch * n, full=True)
         clock.reported()
@@ -358,14 +383,16 @@ def _train(
 
     test: list[dict[str, float]] = [{} for _ in range(k)]
     analysis: list[dict[str, list]] = [{} for _ in range(k)]
-    if stop != "cancelled":
+    if stop not in ("cancelled", "diverged"):
         test, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
-        _, out = evaluate_members(base, model, data.val.x, data.val.y, "val")
+        _, out = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
         analysis = [analyse_outputs(base, out[i], data.val.y) for i in range(k)]
     wall = round(time.perf_counter() - wall0, 6)
     budget_reason = clock.budget_reason if stop == "budget" else ""
     for i, m in enumerate(members):
-        state = "cancelled" if stop == "cancelled" else status[i]
+        # A member that diverged keeps that status and reason when the rest is cancelled or
+        # skipped: it is final, and a resume must not train it again.
+        state = "cancelled" if stop == "cancelled" and status[i] != "diverged" else status[i]
         steps_i, samples_i, train_i = stopped_at[i] or (step, samples, clock.train_s)
         yield Finished(
             run_id=m.run_id,

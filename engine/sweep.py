@@ -22,7 +22,7 @@ from engine.controls import Controls
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted, SweepEvent
 from engine.ids import new_id
-from engine.population import Member, population_key, run_population
+from engine.population import MEMBER_FIELDS, Member, population_key, run_population
 from engine.presets import Preset, preset_to_toml
 from engine.store import RunRow, Store
 from engine.train import new_run_id, run
@@ -209,8 +209,12 @@ def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
         return [[row] for row in pending]
     groups: dict[str, list[RunRow]] = {}
     batches: list[list[RunRow]] = []
+    keys: dict[str, str | None] = {}  # a key depends only on the non-member fields
     for row in pending:
-        key = population_key(make_config(row.config))
+        shared = repr(sorted((k, v) for k, v in row.config.items() if k not in MEMBER_FIELDS))
+        if shared not in keys:
+            keys[shared] = population_key(make_config(row.config))
+        key = keys[shared]
         if key is None:
             batches.append([row])
             continue

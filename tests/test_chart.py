@@ -30,8 +30,8 @@ def test_nan_inf_and_missing_values_are_left_out():
 
 def test_log_scale_drops_non_positive_values_and_says_so():
     rows = build(figure([Line("", [1, 2, 3], [0.0, 10.0, 100.0])], ylog=True)).plain
-    # 0 is left out; log10(10) = 1 and log10(100) = 2 span the axis
-    assert "(log10)" in rows and "\n2.0┤" in rows and "\n1.0┤" in rows
+    # 0 is left out; 10 and 100 span the axis, labelled as themselves
+    assert "(log scale)" in rows and "\n100┤" in rows and "\n 10┤" in rows
 
 
 def test_ticks_are_round_values():
@@ -55,3 +55,25 @@ def test_a_scatter_keeps_every_point():
     dots = build(figure([Line("", xs, ys, scatter=True)], width=60, height=30)).plain
     drawn = sum(bin(ord(ch) - 0x2800).count("1") for ch in dots if 0x2800 < ord(ch) <= 0x28FF)
     assert drawn == 400
+
+
+def test_a_log_axis_labels_real_values_not_their_logarithms():
+    text = build(figure([Line("mse", XS, [0.001 * x * x for x in XS])], ylog=True)).plain
+    labels = {row.split("┤")[0].strip() for row in text.split("\n") if "┤" in row}
+    assert {"0.01", "0.1", "1"} <= labels
+    assert not any(label.startswith("-") for label in labels)  # MSE is never negative
+
+
+def test_a_log_axis_within_one_decade_still_shows_real_values():
+    text = build(figure([Line("mse", XS, [0.02 + 0.0005 * x for x in XS])], ylog=True)).plain
+    labels = [row.split("┤")[0].strip() for row in text.split("\n") if "┤" in row]
+    assert labels and all(0.01 <= float(v) <= 0.07 for v in labels)
+
+
+def test_white_lines_take_the_themes_text_colour_so_a_light_theme_shows_them():
+    from tui.widgets.chart import theme_colors
+
+    light = theme_colors({"foreground": "#1F1F1F", "warning": "#FEA62B", "error": "#B93C5B"})
+    fig = Figure((Line("y = x", XS, XS, "white"),), "t", "x", "", False, 60, 14, light)
+    colours = {str(span.style.color.name) for span in build(fig).spans if span.style.color}
+    assert "#1f1f1f" in {c.lower() for c in colours} and "white" not in colours

@@ -37,9 +37,12 @@ def test_unknown_key_names_it_and_suggests_the_nearest():
         ("activation", "rleu", "did you mean 'relu'"),
         ("loss", "mae", "allowed"),
         ("optimizer", "adamm", "did you mean 'adam'"),
-        ("lr", 0.0, "a float > 0"),
-        ("lr", -1.0, "a float > 0"),
-        ("lr", float("nan"), "a float > 0"),
+        ("lr", 0.0, r"a float in \(0, 1e\+06\]"),
+        ("lr", -1.0, r"a float in \(0, 1e\+06\]"),
+        ("lr", float("nan"), r"a float in \(0, 1e\+06\]"),
+        ("lr", 1e308, r"a float in \(0, 1e\+06\]"),
+        ("seed", 2**32, r"an int in \[0, 4294967295\]"),
+        ("seed", -1, r"an int in \[0, 4294967295\]"),
         ("lr", "fast", "not a number"),
         ("momentum", 1.0, r"\[0, 1\)"),
         ("weight_decay", -0.1, ">= 0"),
@@ -111,3 +114,11 @@ def test_parse_value_validates_like_presets():
         parse_value("batch_size", "ten")
     with pytest.raises(ConfigError, match="did you mean 'epochs'"):
         parse_value("epoch", "3")
+
+
+def test_the_hidden_field_documents_the_spelling_that_works():
+    from engine.config import field_docs, parse_value
+
+    doc = field_docs()["hidden"]
+    assert "[] is a linear model" in doc and "()" not in doc
+    assert parse_value("hidden", "[]") == () == parse_value("hidden", "()")

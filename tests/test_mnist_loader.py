@@ -140,3 +140,48 @@ def test_truncated_idx_file_is_a_clear_error(tmp_path):
     bad.write_bytes(bytes([0, 0, 8, 1]) + (100).to_bytes(4, "big") + b"\x00" * 10)
     with pytest.raises(DataError, match="truncated"):
         mnist.read_idx(bad)
+
+
+def fake_mnist(root: Path, labels: list[int], n_images: int | None = None) -> Path:
+    """Four tiny IDX files in torchvision's layout (pixels zero)."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    n = len(labels)
+    for kind in ("train", "t10k"):
+        images = np.zeros((n if n_images is None else n_images, 28, 28), np.uint8)
+        mnist.write_idx(raw / f"{kind}-images-idx3-ubyte", images)
+        mnist.write_idx(raw / f"{kind}-labels-idx1-ubyte", np.array(labels, np.uint8))
+    return raw
+
+
+def test_labels_out_of_range_are_a_data_error_not_an_index_error(tmp_path):
+    fake_mnist(tmp_path, [0, 1, 12])
+    with pytest.raises(DataError, match="label 12 is out of range"):
+        mnist.load_mnist(tmp_path, seed=0)
+
+
+def test_image_and_label_counts_must_agree(tmp_path):
+    fake_mnist(tmp_path, [0, 1, 2], n_images=5)
+    with pytest.raises(DataError, match="5 images, 3 labels"):
+        mnist.load_mnist(tmp_path, seed=0)
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"this is not gzip at all", "cannot read"),
+        (gzip.compress(b"\x00\x00\x08\x01" + bytes(4) * 100)[:20], "truncated gzip"),
+    ],
+)
+def test_a_bad_gz_file_is_a_data_error(tmp_path, payload, message):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(payload)
+    with pytest.raises(DataError, match=message):
+        mnist.read_idx(path)
+
+
+def test_an_unreadable_file_is_a_data_error(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    path.mkdir()  # unreadable as a file even for root (chmod 0 is not)
+    with pytest.raises(DataError, match="cannot read"):
+        mnist.read_idx(path)

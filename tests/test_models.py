@@ -52,6 +52,9 @@ def test_gaussian_evaluation_reports_mse_of_the_mean_and_mean_variance():
     assert set(metrics) == {"val_loss", "val_mse", "val_nll", "val_var"}
     assert metrics["val_mse"] == pytest.approx(((mean - y) ** 2).mean().item(), rel=1e-5)
     assert metrics["val_var"] == pytest.approx(var.mean().item(), rel=1e-5)
+    # val_nll is the full negative log-likelihood, 1/2 log(2 pi) included
+    full = -torch.distributions.Normal(mean, var.sqrt()).log_prob(y).mean().item()
+    assert metrics["val_nll"] == pytest.approx(full, rel=1e-5)
 
 
 def test_mnist_mse_loss_uses_one_hot_targets():

@@ -174,9 +174,10 @@ def test_cancel_and_resume_a_population(tmp_path):
         if isinstance(item.event, Progress) and item.event.epoch == 2:
             controls.stop.set()
     statuses = [r.status for r in store.runs(sweep_id)]
-    assert statuses == ["cancelled"] * 4 + ["pending"] * 4  # batch 64's population, then 32
+    # batch 64's population, then 32; a member that diverged stays diverged (issue 9)
+    assert set(statuses[:4]) <= {"cancelled", "diverged"} and statuses[4:] == ["pending"] * 4
     resumed = {item.event.run_id for item in run_sweep(store, sweep_id)}
-    assert len(resumed) == 8
+    assert len(resumed) == 8 - statuses.count("diverged")
     assert {r.status for r in store.runs(sweep_id)} <= {"finished", "diverged"}
 
 
@@ -188,7 +189,7 @@ def test_a_time_budget_ends_the_whole_population():
     events, _ = population(configs)
     done = [e for e in events if isinstance(e, Finished)]
     assert all(d.status == "finished" and "time budget" in d.reason for d in done)
-    assert all(0.8 <= d.elapsed_s <= 0.84 for d in done)
+    assert all(0.8 <= d.elapsed_s <= 0.8 + 5 * d.elapsed_s / d.steps for d in done)
 
 
 def test_pause_holds_a_population(monkeypatch):

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,17 @@ def test_toml_round_trip():
             preset.claim,
             preset.full,
         )
+
+
+def test_toml_round_trip_of_text_that_hand_written_toml_gets_wrong():
+    preset = replace(
+        find_preset("house-random-search"),
+        description='two lines:\nthe second with "quotes", a \\ and a tab\t',
+        claim="'single' and \"double\" quotes, ümlauts, [brackets] = signs",
+    )
+    again = parse_preset(preset_to_toml(preset), "x.toml")
+    assert (again.description, again.claim) == (preset.description.strip(), preset.claim)
+    assert again.axes == preset.axes
 
 
 def test_user_presets_are_found_shadow_shipped_ones_and_bad_ones_are_listed(tmp_path):

@@ -310,5 +310,5 @@ def test_pause_holds_training_without_charging_the_time_budget(monkeypatch):
         if isinstance(event, Finished):
             done = event
     assert paused_once and done.status == "finished"
-    assert 0.6 <= done.elapsed_s <= 0.63
+    assert 0.6 <= done.elapsed_s <= 0.6 + 5 * done.elapsed_s / done.steps  # a few steps over
     assert time.perf_counter() - wall0 >= 1.6  # the second of pause came on top of the budget

@@ -97,17 +97,17 @@ async def test_invalid_value_shows_its_message_and_disables_run(store_path):
         run = editor.query_one("#run", Button)
         assert not run.disabled
         set_field(editor, "value-batch_size", "0")
-        await pilot.pause()
+        await pilot.pause(0.4)  # the form is checked once typing pauses
         assert run.disabled
         assert "batch_size = 0 is not allowed" in str(editor.query_one("#err-batch_size").render())
         set_field(editor, "sweep-lr", "0.1, fast")
-        await pilot.pause()
+        await pilot.pause(0.4)  # the form is checked once typing pauses
         assert "sweep: lr = 'fast'" in str(editor.query_one("#err-lr").render())
         await pilot.press("ctrl+r")  # refused: nothing starts
         assert isinstance(app.screen, EditorScreen)
         set_field(editor, "value-batch_size", "10")
         set_field(editor, "sweep-lr", "0.1, 0.01, 0.001")
-        await pilot.pause()
+        await pilot.pause(0.4)  # the form is checked once typing pauses
         assert not run.disabled
         assert "12 trials" in str(editor.query_one("#editor-status", Static).render())
 
@@ -140,6 +140,17 @@ async def test_save_as_user_preset(store_path):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not (user_presets_dir() / "quickstart.toml").exists()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        app.screen.query_one("#filter", Input).value = ""
+        app.screen.action_reload()
+        editor = await open_preset(pilot, app, "my-quick")  # the user preset, reopened
+        assert editor.query_one("#name", Input).value == "my-quick"
+        set_field(editor, "value-epochs", "9")
+        await pilot.press("ctrl+s")  # saves back into the file it came from
+        await pilot.pause()
+        assert find_preset("my-quick").base_config.epochs == 9
+        assert sorted(p.name for p in user_presets_dir().iterdir()) == ["my-quick.toml"]
 
 
 async def start_long_quickstart(pilot, app) -> LiveScreen:
@@ -289,7 +300,12 @@ async def test_run_detail_gaussian_shows_variance_plots(store_path):
         await app.push_screen(RunDetailScreen(store_path, run_id))
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         assert app.screen.query("#tab-variance")
-        assert len(app.screen.query("#variance-grid Chart")) == 4  # 3 features + prediction
+        charts = list(app.screen.query("#variance-grid Chart"))
+        assert len(charts) == 4  # 3 features + prediction
+        var = store.run(run_id).analysis["var"]
+        await wait_for(pilot, lambda: all(chart.lines for chart in charts), timeout=30)
+        for chart in charts:  # each one plots the run's predicted variances
+            assert chart.ylog and len(chart.lines) == 1 and list(chart.lines[0].ys) == var
 
 
 async def test_run_detail_mnist_shows_confusion_matrix(store_path, shared_data):
@@ -353,3 +369,40 @@ async def test_typing_filters_presets_and_invalid_user_presets_are_listed(store_
         await pilot.pause()
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
         assert [i for i in ids if i and i.startswith("preset:")] == ["preset:mnist-loss"]
+
+
+async def test_a_seeds_only_sweep_shows_its_metrics_and_sorting_drives_caption_and_export(
+    store_path,
+):
+    store = Store(store_path)
+    make_sweep(store, "5eed0004", gaussian=True)
+    # keep one group (lr 0.01, relu): a seeds-only sweep such as house-gaussian
+    keep = ("0004r002", "0004r003")
+    for table, column in (("points", "run_id"), ("runs", "id")):
+        store.db.execute(f"DELETE FROM {table} WHERE {column} NOT IN (?, ?)", keep)
+    store.db.commit()
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(ResultsScreen(store_path, "5eed0004"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        results = app.screen
+        shown = results.visible_columns()
+        assert {"val_mse", "val_nll", "val_var", "test_mse"} <= set(shown)
+        assert "lr" not in shown  # a constant config column hides
+        caption = str(results.query_one("#results-title", Static).content)
+        assert "ranked by val_mse" in caption and "fixed data split" in caption
+    make_sweep(store, "5eed0005")
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(ResultsScreen(store_path, "5eed0005"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        results = app.screen
+        table = results.query_one("#results", DataTable)
+        table.move_cursor(column=results.visible_columns().index("lr"))
+        await pilot.press("s", "s")  # lr, descending
+        caption = str(results.query_one("#results-title", Static).content)
+        assert "sorted by lr (descending)" in caption and "ranked by" not in caption
+        await pilot.press("e")
+        await pilot.pause()
+        exported = pd.read_csv(next(exports_dir().glob("*5eed0005-grouped.csv")))
+        assert list(exported.lr) == sorted(exported.lr, reverse=True)

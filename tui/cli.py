@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list sweeps, or the runs of one sweep")
     p.add_argument("sweep_id", nargs="?")
+    p.add_argument("--all", action="store_true", help="every group of the comparison, not the top")
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_runs)
 
@@ -121,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a sweep's runs (or its comparison) as CSV or Markdown")
     p.add_argument("sweep_id", nargs="?", help="default: the newest sweep")
-    p.add_argument("--out", type=Path, help="file to write (default: $HYPERTUI_HOME/exports/...)")
+    p.add_argument(
+        "--out", type=Path, help="file to write, - for stdout (default: $HYPERTUI_HOME/exports/...)"
+    )
     p.add_argument(
         "--grouped", action="store_true", help="the grouped comparison, not one row per run"
     )
@@ -172,24 +175,33 @@ def cmd_presets(args) -> int:
     from rich.table import Table
 
     from engine.presets import catalogue
+    from tui.safe import escape, plain
 
     cat = catalogue()
     table = Table("name", "problem", "trials", "description", box=None, pad_edge=False)
     for preset in sorted(cat.presets.values(), key=lambda p: (p.problem, p.name)):
         origin = "" if preset.shipped else " (user)"
         table.add_row(
-            preset.name + origin, preset.problem, str(preset.n_trials), preset.description
+            plain(preset.name + origin),
+            preset.problem,
+            str(preset.n_trials),
+            plain(preset.description),
         )
     console = Console()
     console.print(table)
-    for path, message in cat.errors.items():
-        console.print(f"[red]invalid preset[/red] {path}: {message}", highlight=False)
+    for message in cat.errors.values():
+        console.print(f"[red]invalid preset[/red] {escape(message)}", highlight=False)
     return EXIT_OK
 
 
 def cmd_run(args) -> int:
     from engine.backends import check_backend
-    from engine.presets import find_preset
+
+    if not args.resume:  # validate before importing torch: a typo answers in a moment
+        if args.retry_failed:
+            raise ConfigError("--retry-failed goes with --resume SWEEP_ID")
+        preset = _preset_for_run(args)
+        check_backend(run_options(args))  # before the sweep: no Ray, no sweep
     from engine.sweep import create_sweep
 
     store = open_store(args, create=True)
@@ -215,17 +227,6 @@ def cmd_run(args) -> int:
             store.set_device(sweep_id, parse_sets([f"device={args.device}"])["device"])
         store.request(sweep_id, "clear")  # a resume is a fresh start: no old cancel holds
     else:
-        if not args.preset:
-            raise ConfigError("name a preset (`hypertui presets` lists them) or use --resume ID")
-        if args.retry_failed:
-            raise ConfigError("--retry-failed goes with --resume SWEEP_ID")
-        values = parse_sets(args.sets)
-        if args.device:
-            values["device"] = parse_sets([f"device={args.device}"])["device"]
-        if args.seeds is not None and args.seeds < 1:
-            raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
-        preset = find_preset(args.preset).with_overrides(values, args.seeds, args.full)
-        check_backend(run_options(args))  # before the sweep: no Ray, no sweep
         sweep_id = create_sweep(store, preset, run_options(args))
     if args.detach:
         return detach(store, sweep_id, args.retry_failed)
@@ -331,12 +332,31 @@ def cmd_delete(args) -> int:
     return EXIT_OK
 
 
+def _preset_for_run(args):
+    from engine.presets import find_preset
+
+    if not args.preset:
+        raise ConfigError("name a preset (`hypertui presets` lists them) or use --resume ID")
+    values = parse_sets(args.sets)
+    if args.device:
+        values["device"] = parse_sets([f"device={args.device}"])["device"]
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
+    preset = find_preset(args.preset)
+    if args.full and not preset.full:
+        raise ConfigError(
+            f"--full: preset {preset.name!r} has no full version (no [full] table); "
+            "run it without --full"
+        )
+    return preset.with_overrides(values, args.seeds, args.full)
+
+
 def cmd_runs(args) -> int:
-    from tui.report import print_runs, print_sweeps
+    from tui.report import TOP_ROWS, print_runs, print_sweeps
 
     store = open_store(args)
     if args.sweep_id:
-        print_runs(store, store.sweep(args.sweep_id))
+        print_runs(store, store.sweep(args.sweep_id), top=None if args.all else TOP_ROWS)
     else:
         print_sweeps(store)
     return EXIT_OK
@@ -352,7 +372,7 @@ def cmd_show(args) -> int:
 def cmd_export(args) -> int:
     from engine.compare import compare
     from engine.export import grouped_csv, grouped_markdown, runs_csv, write_atomic
-    from engine.paths import exports_dir
+    from engine.paths import export_path
 
     store = open_store(args)
     sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
@@ -364,7 +384,10 @@ def cmd_export(args) -> int:
     else:
         text = runs_csv(runs)
     kind = "grouped" if grouped else "runs"
-    out = args.out or exports_dir() / f"{sweep.preset}-{sweep.id}-{kind}.{args.format}"
+    if str(args.out) == "-":  # the usual spelling of stdout
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = args.out or export_path(sweep.preset, sweep.id, kind, args.format)
     path = write_atomic(out, text)
     print(f"wrote {path} ({kind}, {len(runs)} runs of sweep {sweep.id})")
     return EXIT_OK
@@ -379,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_app(HypertuiApp(store_path=args.store))
         code = args.handler(args)
     except HypertuiError as exc:
-        print(f"hypertui: {exc}", file=sys.stderr)
+        from tui.safe import clean
+
+        print(f"hypertui: {clean(exc)}", file=sys.stderr)
         code = EXIT_BAD_INPUT
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED

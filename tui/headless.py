@@ -24,6 +24,7 @@ from engine.runner import run_watched
 from engine.store import Store
 from tui.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from tui.report import comparison_table, describe_point
+from tui.safe import escape
 
 
 def _plain(value: Any) -> Any:
@@ -95,19 +96,24 @@ class _Display:
             console=self.console,
         )
         self.overall = self.progress.add_task(
-            f"sweep {sweep_id} {sweep.preset}", total=sweep.n_runs, completed=sweep.n_done, info=""
+            f"sweep {sweep_id} {escape(sweep.preset)}",
+            total=sweep.n_runs,
+            completed=sweep.n_done,
+            info="",
         )
         self.trial = self.progress.add_task("trial", total=1, info="")
         self.budget: float | None = None
         self.points = {
-            r.idx: describe_point({**r.point, "seed": r.seed}) for r in store.runs(sweep_id)
+            r.idx: escape(describe_point({**r.point, "seed": r.seed})) for r in store.runs(sweep_id)
         }
 
     def __enter__(self):
         self.progress.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is not None:  # an error message follows: leave it alone on its line
+            self.progress.live.transient = True
         self.progress.stop()
 
     def show(self, item: SweepEvent) -> None:
@@ -137,11 +143,11 @@ class _Display:
         e = item.event
         head = f"trial {item.trial + 1}/{item.n_trials} {self.points[item.trial]}"
         if isinstance(e, Failed):
-            return f"[red]✗ {head} failed[/red]: {e.reason}"
+            return f"[red]✗ {head} failed[/red]: {escape(e.reason)}"
         metric = next((k for k in ("val_acc", "val_mse") if k in e.final), None)
         value = f"{metric} {fmt(e.final.get(metric))}" if metric else ""
         colour = {"finished": "green", "diverged": "yellow", "cancelled": "dim"}[e.status]
-        reason = f" ({e.reason})" if e.reason and e.status != "finished" else ""
+        reason = f" ({escape(e.reason)})" if e.reason and e.status != "finished" else ""
         return (
             f"[{colour}]{'✓' if e.status == 'finished' else '!'} {head} {e.status}[/{colour}]"
             f" {value}{reason} in {e.wall_s:.1f} s"
@@ -190,7 +196,7 @@ def run_headless(store: Store, sweep_id: str, as_json: bool, retry_failed: bool 
         print(json.dumps(summary(store, sweep_id)), flush=True)
     else:
         comp = compare(store.runs(sweep_id), sweep.swept, sweep.problem)
-        out.print(comparison_table(comp, title=f"{sweep.preset} (sweep {sweep_id})"))
+        out.print(comparison_table(comp, title=f"{escape(sweep.preset)} (sweep {sweep_id})"))
         counts = ", ".join(f"{n} {s}" for s, n in sorted(sweep.counts.items()))
         out.print(
             f"sweep {sweep_id}: {counts}. Export: hypertui export {sweep_id} --out results.csv",

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -69,9 +70,14 @@ def _idx_path(folder: Path, name: str) -> Path | None:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        data = gzip.decompress(data)
+    try:
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+    except OSError as exc:  # unreadable, or gzip.BadGzipFile (an OSError): not gzip
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (EOFError, zlib.error) as exc:  # a .gz cut short or damaged inside
+        raise DataError(f"{path}: damaged or truncated gzip file ({exc})") from None
     if len(data) < 8 or data[:2] != b"\x00\x00" or data[2] != 0x08:
         raise DataError(f"{path} is not an IDX file of unsigned bytes")
     ndim = data[3]
@@ -243,11 +249,30 @@ def ensure_mnist(data_dir: Path, sources: Sequence[tuple[str, Callable]] | None 
     )
 
 
+def check_arrays(arrays: dict[str, np.ndarray], raw: Path) -> None:
+    """Shapes and label range, so that a bad file is a message, not an IndexError mid-run."""
+    for kind in ("train", "t10k"):
+        images, labels = arrays[f"{kind}-images-idx3-ubyte"], arrays[f"{kind}-labels-idx1-ubyte"]
+        where = f"{raw}/{kind}-images-idx3-ubyte"
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise DataError(f"{where}: images of shape {images.shape}, expected (N, 28, 28)")
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise DataError(
+                f"{raw}: {kind} files disagree: {len(images)} images, {labels.size} labels"
+            )
+        if labels.size and int(labels.max()) > 9:
+            raise DataError(
+                f"{raw}/{kind}-labels-idx1-ubyte: label {int(labels.max())} is out of range "
+                "(MNIST labels are 0-9)"
+            )
+
+
 def load_mnist(data_dir: Path, seed: int):
     from engine.data import Dataset, Split
 
     raw = ensure_mnist(data_dir)
     arrays = {name: read_idx(_idx_path(raw, name)) for name in MD5}
+    check_arrays(arrays, raw)
 
     def split(images: np.ndarray, labels: np.ndarray) -> Split:
         x = torch.from_numpy(images.astype(np.float32)).div_(255.0).sub_(MEAN).div_(STD)

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from engine.compare import main_metric
 from engine.export import cell, fmt
 from engine.store import RunRow, Store
+from tui.safe import plain
 from tui.widgets.chart import Chart, Line
 
 N_OUTLIERS = 8
@@ -29,7 +30,7 @@ N_OUTLIERS = 8
 def config_table(run: RunRow) -> Table:
     table = Table("field", "value", box=None, title="config", title_justify="left")
     for k, v in run.config.items():
-        table.add_row(k, str(cell(v)))
+        table.add_row(k, plain(cell(v)))
     return table
 
 
@@ -51,7 +52,7 @@ def metrics_table(run: RunRow) -> Table:
         ("git", run.git_rev),
     ]
     for label, value in info:
-        table.add_row(label, str(value if value is not None else "-"), "")
+        table.add_row(label, plain(value if value is not None else "-"), "")
     return table
 
 

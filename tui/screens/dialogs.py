@@ -17,7 +17,8 @@ the results → **export** them.
 
 | where | keys |
 | --- | --- |
-| everywhere | `?`/`F1` help · `h`/`F2` history · `q`/`ctrl+q` quit · `ctrl+p` commands · `Esc` back |
+| everywhere | `F1` help · `F2` history · `ctrl+q` quit · `ctrl+p` commands · `Esc` back |
+| where no text field has the focus (not Presets or the Editor: there they type) | `?` help · `h` history · `q` quit |
 | Live | `p` pause/resume · `s` skip trial · `c` cancel sweep · `l` log y · `x` epoch/samples/seconds · `r` results |
 | Results | arrows move · `s` sort by the column (again: reverse) · `a` all columns · `e` export table · `x` export runs CSV · `Enter` runs |
 | History | `Enter` results · `r` resume an interrupted sweep |

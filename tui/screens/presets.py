@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 from engine.estimate import estimate_seconds, human
 from engine.presets import Catalogue, Preset, RandomAxis, catalogue
 from tui.report import describe_point
+from tui.safe import clean, plain
 
 PROBLEM_TITLES = {"house": "House prices (Ames)", "mnist": "MNIST digits"}
 
@@ -25,17 +26,29 @@ def axis_text(axis) -> str:
     return ", ".join(describe_point({"v": v})[2:] for v in axis)
 
 
+_ESTIMATES: dict[tuple[int, str], str] = {}  # (id of the preset, device kind) -> "~2 min"
+
+
+def estimate(preset: Preset, device_kind: str) -> str:
+    """The run-time estimate, computed once per preset: it expands every trial (a 648-trial
+    grid cost ~100 ms), and the list redraws on every key typed into the filter."""
+    key = (id(preset), device_kind)
+    if key not in _ESTIMATES:
+        _ESTIMATES[key] = human(estimate_seconds(preset, device_kind))
+    return _ESTIMATES[key]
+
+
 def preset_details(preset: Preset, device_kind: str) -> Text:
     text = Text()
-    text.append(f"{preset.name}\n", style="bold")
-    text.append(f"{preset.description}\n\n")
+    text.append(f"{clean(preset.name)}\n", style="bold")
+    text.append(f"{clean(preset.description, one_line=False)}\n\n")
     if preset.claim:
         text.append("Checks: ", style="bold")
-        text.append(f"{preset.claim}\n\n")
+        text.append(f"{clean(preset.claim, one_line=False)}\n\n")
     text.append(f"{preset.n_trials} trials", style="bold")
-    text.append(f" · {human(estimate_seconds(preset, device_kind))} on {device_kind}\n")
+    text.append(f" · {estimate(preset, device_kind)} on {device_kind}\n")
     if preset.full_note:
-        text.append(f"Full version (a switch in the editor): {preset.full_note}\n")
+        text.append(f"Full version (a switch in the editor): {clean(preset.full_note)}\n")
     text.append("\nSwept\n", style="bold")
     for name, axis in preset.axes.items():
         text.append(f"  {name}: {axis_text(axis)}\n")
@@ -49,7 +62,7 @@ def preset_details(preset: Preset, device_kind: str) -> Text:
             text.append(f"  {name} = {describe_point({'v': value})[2:]}\n")
     origin = "shipped" if preset.shipped else "user"
     source = f"presets/{Path(preset.source).name}" if preset.shipped else preset.source
-    text.append(f"\n{origin} preset · {source}\n", style="dim")
+    text.append(f"\n{origin} preset · {clean(source)}\n", style="dim")
     return text
 
 
@@ -77,12 +90,23 @@ class PresetsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        from engine.devices import available_devices
-
         self.title = "hypertui · presets"
-        self.device_kind = "cpu" if available_devices()[0] == "cpu" else "gpu"
         self.action_reload()
         self.query_one("#filter", Input).focus()
+        # Which devices exist needs torch (~1.5 s to import): find out after the first
+        # paint, in a thread, and redraw the estimates if there is a GPU.
+        self.run_worker(self.detect_device, thread=True, exit_on_error=False)
+
+    def detect_device(self) -> None:
+        from engine.devices import available_devices
+
+        kind = "cpu" if available_devices()[0] == "cpu" else "gpu"
+        if kind != self.device_kind:
+            self.app.call_from_thread(self.set_device_kind, kind)
+
+    def set_device_kind(self, kind: str) -> None:
+        self.device_kind = kind
+        self.fill(self.query_one("#filter", Input).value)
 
     def action_reload(self) -> None:
         self.catalogue = catalogue()
@@ -103,16 +127,16 @@ class PresetsScreen(Screen):
             )
             for p in presets:
                 line = Text.assemble(
-                    f" {p.name:<26}",
+                    f" {clean(p.name):<26}",
                     (f"{p.n_trials:>3} · ", "dim"),
-                    (human(estimate_seconds(p, self.device_kind)), "dim"),
+                    (estimate(p, self.device_kind), "dim"),
                 )
                 options.append(Option(line, id=f"preset:{p.name}"))
         if self.catalogue.errors:
             options.append(Option(Text("Invalid presets", style="bold red"), disabled=True))
             for path in self.catalogue.errors:
                 options.append(
-                    Option(Text(f"  {path.rsplit('/', 1)[-1]}", style="red"), id=f"invalid:{path}")
+                    Option(plain(f"  {path.rsplit('/', 1)[-1]}", "red"), id=f"invalid:{path}")
                 )
         option_list = self.query_one("#preset-list", OptionList)
         option_list.clear_options()
@@ -120,7 +144,7 @@ class PresetsScreen(Screen):
         first = next((i for i, o in enumerate(options) if o is not None and not o.disabled), None)
         option_list.highlighted = first
         if first is None:
-            self.query_one("#preset-detail", Static).update(f"No preset matches {query!r}.")
+            self.query_one("#preset-detail", Static).update(plain(f"No preset matches {query!r}."))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.fill(event.value)
@@ -131,7 +155,7 @@ class PresetsScreen(Screen):
         if option_id.startswith("preset:"):
             detail.update(preset_details(self.catalogue.presets[option_id[7:]], self.device_kind))
         elif option_id.startswith("invalid:"):
-            detail.update(Text(self.catalogue.errors[option_id[8:]], style="red"))
+            detail.update(plain(self.catalogue.errors[option_id[8:]], "red", one_line=False))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.action_open()
@@ -154,6 +178,7 @@ class PresetsScreen(Screen):
                 title="Invalid preset",
                 severity="error",
                 timeout=8,
+                markup=False,
             )
         elif option_id.startswith("preset:"):
             from tui.screens.editor import EditorScreen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,17 @@ from textual.widgets import DataTable, Footer, Header, Static
 from engine.compare import Comparison, compare, run_metrics
 from engine.errors import HypertuiError
 from engine.export import cell, fmt, grouped_csv, grouped_markdown, mean_std, runs_csv, write_atomic
-from engine.paths import exports_dir
+from engine.paths import export_path
 from engine.store import Store
+from tui.safe import clean, escape, plain
+
+SEEDS_NOTE = "mean ± std over init and batch-order seeds with a fixed data split"
+
+
+def with_n(stat, n_group: int) -> str:
+    """mean ± std, with the metric's own n when non-finite values left it short of the group's."""
+    text = mean_std(stat)
+    return f"{text} (n={stat.n})" if stat is not None and stat.n < n_group else text
 
 
 def table_rows(comp: Comparison) -> tuple[list[str], list[dict[str, Any]], list[dict[str, str]]]:
@@ -28,7 +38,7 @@ def table_rows(comp: Comparison) -> tuple[list[str], list[dict[str, Any]], list[
         r |= {m: (g.stats[m].mean if m in g.stats else None) for m in comp.metrics}
         r |= {"min": main.min if main else None, "max": main.max if main else None}
         t = {k: str(v) for k, v in r.items() if k in comp.swept or k in ("n", "diverged", "failed")}
-        t |= {m: mean_std(g.stats.get(m)) for m in comp.metrics}
+        t |= {m: with_n(g.stats.get(m), g.n_finished) for m in comp.metrics}
         t |= {"min": fmt(r["min"]), "max": fmt(r["max"])}
         raw.append(r | {"_group": g})
         text.append(t)
@@ -87,23 +97,29 @@ class ResultsScreen(Screen):
         store.close()
         self.comp = compare(self.runs, self.sweep.swept, self.sweep.problem)
         self.columns, self.raw, self.text = table_rows(self.comp)
-        self.title = f"Results · {self.sweep.preset} · sweep {self.sweep.id}"
-        arrow = "higher" if self.comp.higher_is_better else "lower"
-        self.query_one("#results-title", Static).update(
-            f"[b]{self.sweep.preset}[/b] ({self.sweep.status}, {self.sweep.n_done}/"
-            f"{self.sweep.n_runs} runs) — ranked by {self.comp.main} ({arrow} is better); "
-            "mean ± std over finished runs, diverged/failed counted apart"
-        )
+        self.title = f"Results · {clean(self.sweep.preset)} · sweep {self.sweep.id}"
         self.fill()
+
+    def caption(self) -> str:
+        if self.sort_key:
+            order = "descending" if self.reverse else "ascending"
+            ranked = f"sorted by {self.sort_key} ({order})"
+        else:
+            arrow = "higher" if self.comp.higher_is_better else "lower"
+            ranked = f"ranked by {self.comp.main} ({arrow} is better)"
+        return (
+            f"[b]{escape(self.sweep.preset)}[/b] ({self.sweep.status}, {self.sweep.n_done}/"
+            f"{self.sweep.n_runs} runs) — {ranked}; {SEEDS_NOTE}; "
+            "diverged/failed counted apart"
+        )
 
     def visible_columns(self) -> list[str]:
         if self.show_all:
             return self.columns
-        return [
-            c
-            for c in self.columns
-            if c in (self.comp.main, "n") or len({t[c] for t in self.text}) > 1
-        ]
+        # Constant config and count columns hide; metrics never do (a seeds-only sweep has
+        # one group, and its metrics are the point of it).
+        always = {*self.comp.metrics, "n", "min", "max"}
+        return [c for c in self.columns if c in always or len({t[c] for t in self.text}) > 1]
 
     def fill(self) -> None:
         table = self.query_one("#results", DataTable)
@@ -114,6 +130,17 @@ class ResultsScreen(Screen):
                 " ▼" if c == self.sort_key and self.reverse else " ▲" if c == self.sort_key else ""
             )
             table.add_column(label, key=c)
+        self.query_one("#results-title", Static).update(self.caption())
+        order = self.order()
+        for i in order:
+            table.add_row(*(plain(self.text[i][c]) for c in columns), key=str(i))
+        hidden = len(self.columns) - len(columns)
+        self.query_one("#results-status", Static).update(
+            f"{hidden} columns that do not vary are hidden (a shows all)" if hidden else ""
+        )
+
+    def order(self) -> list[int]:
+        """Row indices as shown: the ranking, or the chosen column's order."""
         order = list(range(len(self.raw)))
         if self.sort_key:
 
@@ -124,12 +151,7 @@ class ResultsScreen(Screen):
             order.sort(key=key, reverse=self.reverse)
             if self.reverse:  # keep empty cells last either way
                 order.sort(key=lambda i: self.raw[i][self.sort_key] is None)
-        for i in order:
-            table.add_row(*(self.text[i][c] for c in columns), key=str(i))
-        hidden = len(self.columns) - len(columns)
-        self.query_one("#results-status", Static).update(
-            f"{hidden} columns that do not vary are hidden (a shows all)" if hidden else ""
-        )
+        return order
 
     def action_sort(self) -> None:
         table = self.query_one("#results", DataTable)
@@ -150,17 +172,18 @@ class ResultsScreen(Screen):
         self.fill()
 
     def _write(self, kind: str, text: str, suffix: str) -> Path | None:
-        path = exports_dir() / f"{self.sweep.preset}-{self.sweep.id}-{kind}.{suffix}"
+        path = export_path(self.sweep.preset, self.sweep.id, kind, suffix)
         try:
             write_atomic(path, text)
         except HypertuiError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return None
         return path
 
     def action_export_table(self) -> None:
-        csv_path = self._write("grouped", grouped_csv(self.comp), "csv")
-        md_path = self._write("grouped", grouped_markdown(self.comp), "md")
+        shown = replace(self.comp, groups=[self.raw[i]["_group"] for i in self.order()])
+        csv_path = self._write("grouped", grouped_csv(shown), "csv")
+        md_path = self._write("grouped", grouped_markdown(shown), "md")
         if csv_path and md_path:
             self.show_written(f"wrote {csv_path} and {md_path.name}")
 
@@ -170,8 +193,8 @@ class ResultsScreen(Screen):
             self.show_written(f"wrote {path}")
 
     def show_written(self, message: str) -> None:
-        self.query_one("#results-status", Static).update(message)
-        self.notify(message, title="Exported", timeout=8)
+        self.query_one("#results-status", Static).update(plain(message))
+        self.notify(message, title="Exported", timeout=8, markup=False)
 
     def action_open(self) -> None:
         table = self.query_one("#results", DataTable)
@@ -229,7 +252,7 @@ class RunsScreen(Screen):
                 fmt(m.get(f"test_{score}")),
                 fmt(r.epochs_done),
                 fmt(r.wall_s, 3),
-                r.reason,
+                plain(r.reason),
                 key=r.id,
             )
 

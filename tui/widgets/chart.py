@@ -46,6 +46,14 @@ class Figure:
     ylog: bool
     width: int
     height: int
+    theme: tuple[tuple[str, str], ...] = ()  # our colour name -> the theme's colour
+
+
+def theme_colors(variables: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Fixed names that vanish on some backgrounds, taken from the Textual theme instead:
+    white (lines, the y = x line) is the theme's text colour, so it shows on a light theme."""
+    pairs = {"white": "foreground", "yellow": "warning", "red": "error"}
+    return tuple((k, variables[v]) for k, v in pairs.items() if variables.get(v))
 
 
 class Chart(Widget):
@@ -85,6 +93,7 @@ class Chart(Widget):
             self.ylog,
             self.size.width,
             self.size.height,
+            theme_colors(self.app.theme_variables),
         )
         if self._cache is None or self._cache[0] != figure:
             self._cache = (figure, build(figure))
@@ -93,11 +102,24 @@ class Chart(Widget):
 
 def build(figure: Figure) -> Text:
     """The chart as styled text, `figure.width` x `figure.height` cells at most."""
+    themed = dict(figure.theme)
+    figure = Figure(
+        tuple(
+            Line(ln.label, ln.xs, ln.ys, themed.get(ln.color, ln.color), ln.scatter)
+            for ln in figure.lines
+        ),
+        figure.title,
+        figure.xlabel,
+        figure.ylabel,
+        figure.ylog,
+        figure.width,
+        figure.height,
+    )
     series = [(line, *_points(line, figure)) for line in figure.lines]
     series = [(line, xs, ys) for line, xs, ys in series if xs]
     ylabel = figure.ylabel
     if figure.ylog:
-        ylabel = (ylabel + " " if ylabel else "") + "(log10)"
+        ylabel = (ylabel + " " if ylabel else "") + "(log scale)"
 
     head = [_centred(figure.title, figure.width, Style(bold=True))] if figure.title else []
     if ylabel:
@@ -120,7 +142,8 @@ def build(figure: Figure) -> Text:
     x_lo, x_hi = _span(x for _, xs, _ in series for x in xs)
     y_lo, y_hi = _span(y for _, _, ys in series for y in ys)
     y_labels: dict[int, str] = {}
-    for value, label in nice_ticks(y_lo, y_hi, min(Y_TICKS, plot_h) - 1):
+    ticks = log_ticks if figure.ylog else nice_ticks
+    for value, label in ticks(y_lo, y_hi, min(Y_TICKS, plot_h) - 1):
         y_labels.setdefault(round((y_hi - value) / (y_hi - y_lo) * (plot_h - 1)), label)
     margin = max((len(t) for t in y_labels.values()), default=1)
     plot_w = figure.width - margin - 2  # the two vertical borders
@@ -249,6 +272,16 @@ def nice_ticks(lo: float, hi: float, intervals: int) -> list[tuple[float, str]]:
         return [(v, f"{v:.3g}") for v in values]
     decimals = max(0, -math.floor(math.log10(step) + 1e-9)) + (step / magnitude == 2.5)
     return [(v, f"{v:.{decimals}f}".lstrip("-") if v == 0 else f"{v:.{decimals}f}") for v in values]
+
+
+def log_ticks(lo: float, hi: float, intervals: int) -> list[tuple[float, str]]:
+    """Ticks for a log10 axis, labelled with the real values (0.01, 0.1, 1), never their
+    logarithms: a label of -1 made an MSE look negative. Whole decades when two or more fit."""
+    decades = list(range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1))
+    if len(decades) >= 2:
+        step = max(1, math.ceil((len(decades) - 1) / max(intervals, 1)))
+        return [(float(k), f"{10.0**k:g}") for k in decades[::step]]
+    return [(v, f"{10**v:.2g}") for v, _ in nice_ticks(lo, hi, intervals)]
 
 
 def _centred(text: str, width: int, style: Style) -> Text:

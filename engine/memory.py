@@ -1,0 +1,93 @@
+"""How much memory a run needs, estimated from its config before anything is built.
+
+`hidden = [100000, 100000]` is ten billion parameters: building it ended in an
+out-of-memory traceback. A model past `MAX_PARAMETERS` is refused when the config is
+made; a smaller one that still does not fit the device's free memory fails its run with
+the estimate as the reason (`check_fits`), before a byte is allocated.
+"""
+
+from __future__ import annotations
+
+import os
+
+MAX_PARAMETERS = 500_000_000  # 2 GB of fp32 weights, 8 GB with gradients and Adam's state
+FLOAT = 4  # bytes; weights, gradients and optimizer state are fp32 (bf16 is autocast only)
+EVAL_ROWS = 2048  # rows evaluated at once (engine.losses.EVAL_CHUNK)
+IMAGE_SIDE, N_CLASSES = 28, 10
+
+
+def layer_sizes(config) -> list[tuple[int, int]]:
+    """(fan in, fan out) of every weight layer; a 3x3 convolution counts 9 * c_in in."""
+    if config.model == "cnn":
+        sizes, c_in, side = [], 1, IMAGE_SIDE
+        for c in config.channels:
+            sizes.append((9 * c_in, c))
+            c_in, side = c, side // 2
+        return [*sizes, (c_in * side * side, N_CLASSES)]
+    n_in = IMAGE_SIDE * IMAGE_SIDE if config.problem == "mnist" else len(config.features)
+    n_out = N_CLASSES if config.problem == "mnist" else 2 if config.loss == "gaussian_nll" else 1
+    widths = [n_in, *config.hidden, n_out]
+    return list(zip(widths, widths[1:], strict=False))
+
+
+def parameters(config) -> int:
+    return sum(n_in * n_out + n_out for n_in, n_out in layer_sizes(config))
+
+
+def estimate_bytes(config, members: int = 1) -> int:
+    """Weights, gradients, optimizer state and the activations of a batch and an evaluation."""
+    states = {"sgd": 1 if config.momentum else 0, "rmsprop": 2 if config.momentum else 1}
+    per_param = FLOAT * (2 + states.get(config.optimizer, 2))  # adam, adamw: two moments
+    widths = sum(n_out for _, n_out in layer_sizes(config))
+    if config.model == "cnn":  # feature maps: channels x side^2, before pooling
+        widths = sum(c * (IMAGE_SIDE >> i) ** 2 for i, c in enumerate(config.channels))
+    rows = 2 * config.batch_size + EVAL_ROWS  # a batch is kept for backward: count it twice
+    return members * (parameters(config) * per_param + rows * widths * FLOAT)
+
+
+def available_bytes(device) -> int | None:
+    """Free memory on `device` (a torch.device), or None when it cannot be told."""
+    if device.type == "cuda":
+        import torch
+
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
+
+
+def check_fits(config, device, members: int = 1) -> str:
+    """Why the run cannot fit on `device`, or "" when it can (or nobody can tell)."""
+    need = estimate_bytes(config, members)
+    free = available_bytes(device)
+    if free is None or need <= free:
+        return ""
+    who = f"{members} members need" if members > 1 else "the model needs"
+    return (
+        f"not enough memory: {who} about {need / 2**30:.1f} GiB "
+        f"(parameters, gradients, optimizer state, activations); {device} has "
+        f"{free / 2**30:.1f} GiB free"
+    )
+
+
+def too_big(config) -> str:
+    """A refusal for a model no machine here should build, or ""."""
+    n = parameters(config)
+    if n <= MAX_PARAMETERS:
+        return ""
+    field = "channels" if config.model == "cnn" else "hidden"
+    return (
+        f"{field} = {list(getattr(config, field))} makes a model of {n:,} parameters "
+        f"(about {estimate_bytes(config) / 2**30:,.0f} GiB to train); "
+        f"the limit is {MAX_PARAMETERS:,}"
+    )

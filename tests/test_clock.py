@@ -1,0 +1,56 @@
+"""Time budgets: what they count, and what the store learns about it."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from engine.clock import TrainClock, budget_clock
+from engine.config import make_config
+from engine.events import RunStarted
+from engine.population import Member, run_population
+from engine.train import run
+
+
+def test_a_single_threaded_cpu_budget_counts_cpu_time_not_waiting():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        clock = TrainClock(torch.device("cpu"), 0.2, lambda: False, lambda: False)
+        assert clock.counts == "thread CPU time"
+        clock.start()
+        time.sleep(0.3)  # what a busy neighbour costs a wall clock: not this run's time
+        assert clock.after_step(1, last_batch=False) != "budget"
+        clock.stop()
+        assert clock.train_s < 0.1
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_wall_time_stays_for_accelerators_and_several_threads():
+    assert budget_clock(torch.device("cuda")) == "wall time (synchronised)"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert budget_clock(torch.device("cpu")) == "wall time"
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_run_records_what_its_budget_counted():
+    config = make_config(hidden=[4], epochs=1, time_budget_s=0.2)
+    started = next(iter(run(config)))
+    assert isinstance(started, RunStarted)
+    assert started.env["budget_counts"] == "thread CPU time"
+    assert "budget_shared_by" not in started.env
+    assert "budget_counts" not in next(iter(run(make_config(hidden=[4], epochs=1)))).env
+
+
+def test_a_population_records_that_its_members_shared_one_budget():
+    members = [
+        Member(f"m{i}", make_config(hidden=[4], epochs=1, seed=i, time_budget_s=0.2))
+        for i in range(3)
+    ]
+    started = next(iter(run_population(members)))
+    assert started.env["budget_shared_by"] == "3 population members"

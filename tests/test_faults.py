@@ -1,0 +1,332 @@
+"""The reliability suite: bad inputs and faults through the real CLI (`python -m tui ...`).
+
+Every case runs in a fresh $HYPERTUI_HOME that already holds a finished sweep, and asserts
+what a user would see: the exit code, a clear message (one line on stderr for exit 2),
+no traceback, no hang, and the stored sweep unchanged afterwards. A case is one row of
+CASES: a name, the command line, a setup that writes the bad input, the expected exit
+code and a piece of the expected message. Add a row to add a case.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.data import mnist
+from engine.events import Progress
+from engine.store import Store
+from tests.fakes import make_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP = "5eed0001"  # the sweep every home starts with (tests/fakes.py)
+TIMEOUT_S = 120  # a hang fails the case instead of the whole suite
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    argv: list[str]  # after `python -m tui`; {home} and {data} are filled in
+    rc: int
+    message: str  # expected in stderr (exit 2) or stdout (exit 0)
+    setup: Callable[[Path], None] = lambda home: None
+    check: Callable[[Path, str], None] | None = None  # more checks on (home, stdout)
+
+
+def user_preset(name: str, text: str) -> Callable[[Path], None]:
+    def setup(home: Path) -> None:
+        folder = home / "presets"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.toml").write_text(text)
+
+    return setup
+
+
+def fifo_preset(home: Path) -> None:
+    (home / "presets").mkdir(parents=True, exist_ok=True)
+    os.mkfifo(home / "presets" / "fifo.toml")
+
+
+def fake_mnist(labels: list[int], damage: Callable[[Path], None] | None = None):
+    def setup(home: Path) -> None:
+        raw = home / "data" / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for kind in ("train", "t10k"):
+            mnist.write_idx(raw / f"{kind}-images-idx3-ubyte", np.zeros((len(labels), 28, 28)))
+            mnist.write_idx(raw / f"{kind}-labels-idx1-ubyte", np.array(labels, np.uint8))
+        if damage:
+            damage(raw)
+
+    return setup
+
+
+def not_gzip(raw: Path) -> None:
+    (raw / "t10k-labels-idx1-ubyte").rename(raw / "t10k-labels-idx1-ubyte.gz")
+
+
+def truncated_gzip(raw: Path) -> None:
+    path = raw / "t10k-labels-idx1-ubyte"
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(path.read_bytes())[:-12])
+    path.unlink()
+
+
+def stored_sweep_named(name: str) -> Callable[[Path], None]:
+    """A sweep stored before names were checked (an older store): its name is hostile."""
+
+    def setup(home: Path) -> None:
+        store = Store(home / "runs.sqlite")
+        store.db.execute(
+            "UPDATE sweeps SET preset=?, description=? WHERE id=?", (name, name, SWEEP)
+        )
+        store.db.commit()
+
+    return setup
+
+
+def diverged_to_inf(home: Path) -> None:
+    store = Store(home / "runs.sqlite")
+    run = next(r for r in store.runs(SWEEP) if r.status == "diverged")
+    inf = float("inf")
+    store.add_points([Progress(run.id, 3, 615, 6150, 0.3, inf, {"val_loss": inf, "val_mse": inf})])
+
+
+def nothing_outside_exports(home: Path, stdout: str) -> None:
+    written = [p for p in home.rglob("*.csv")]
+    assert written and all(p.parent == home / "exports" for p in written), written
+    assert not (home.parent / "x").exists()
+
+
+def csv_on_stdout(home: Path, stdout: str) -> None:
+    assert stdout.startswith("problem,") and not (Path.cwd() / "-").exists()
+
+
+def no_escape_sequences(home: Path, stdout: str) -> None:
+    assert "\x1b" not in stdout and "[/bold]" in stdout
+
+
+BIG = "\n[sweep]\nlr = { log_uniform = [1e-4, 1e-1] }\n"
+CASES = [
+    Case(
+        "markup in a preset name",
+        ["run", "boom"],
+        2,
+        "a preset name is",
+        user_preset("boom", 'name = "[/red]boom"\ndescription = "x"\n'),
+    ),
+    Case(
+        "a name that climbs out of the exports folder",
+        ["run", "pwn"],
+        2,
+        "a preset name is",
+        user_preset("pwn", 'name = "../../../../tmp/x/pwn"\ndescription = "x"\n'),
+    ),
+    Case(
+        "an absolute path as name",
+        ["run", "abs"],
+        2,
+        "a preset name is",
+        user_preset("abs", 'name = "/tmp/x/abs"\ndescription = "x"\n'),
+    ),
+    Case(
+        "markup and an escape sequence in a description",
+        ["presets"],
+        0,
+        "mine",
+        user_preset("mine", 'description = "[/bold] \\u001b[31mred"\n'),
+        no_escape_sequences,
+    ),
+    Case(
+        "500 nested brackets: run",
+        ["run", "deep"],
+        2,
+        "nested too deeply",
+        user_preset("deep", 'description = "x"\n[config]\nhidden = ' + "[" * 500 + "]" * 500),
+    ),
+    Case(
+        "500 nested brackets: listed as invalid",
+        ["presets"],
+        0,
+        "nested too deeply",
+        user_preset("deep", 'description = "x"\n[config]\nhidden = ' + "[" * 500 + "]" * 500),
+    ),
+    Case("a FIFO named *.toml", ["presets"], 0, "not a regular file", fifo_preset),
+    Case(
+        "seeds = 10**12",
+        ["run", "many"],
+        2,
+        "1,000,000,000,000 trials",
+        user_preset("many", 'description = "x"\nseeds = 1000000000000\n'),
+    ),
+    Case(
+        "trials = 10**9",
+        ["run", "draws"],
+        2,
+        "1,000,000,000 trials",
+        user_preset("draws", 'description = "x"\ntrials = 1000000000\n' + BIG),
+    ),
+    Case("--seeds 10**12", ["run", "quickstart", "--seeds", "1000000000000"], 2, "trials"),
+    Case(
+        "a seed past int64",
+        ["run", "quickstart", "--set", "seed=9223372036854775807", "--seeds", "2"],
+        2,
+        "seed = 9223372036854775807",
+    ),
+    Case(
+        "seeds that run past 2**32",
+        ["run", "quickstart", "--set", "seed=4294967295", "--seeds", "2"],
+        2,
+        "past the largest seed",
+    ),
+    Case(
+        "a negative sweep_seed",
+        ["run", "negseed"],
+        2,
+        "sweep_seed",
+        user_preset("negseed", 'description = "x"\nsweep_seed = -1\ntrials = 2\n' + BIG),
+    ),
+    Case("lr = 1e308", ["run", "quickstart", "--set", "lr=1e308"], 2, "lr = 1e+308"),
+    Case("lr = nan", ["run", "quickstart", "--set", "lr=nan"], 2, "lr = nan"),
+    Case("lr = inf", ["run", "quickstart", "--set", "lr=inf"], 2, "lr = inf"),
+    Case(
+        "a model of 10^10 parameters",
+        ["run", "quickstart", "--set", "hidden=[100000, 100000]"],
+        2,
+        "parameters",
+    ),
+    Case("--full without a [full] table", ["run", "quickstart", "--full"], 2, "no full version"),
+    Case(
+        "--set that does not fit the preset",
+        ["run", "quickstart", "--set", "loss=cross_entropy"],
+        2,
+        "quickstart with loss",
+    ),
+    Case(
+        "--set with an unknown key",
+        ["run", "quickstart", "--set", "lrr=0.1"],
+        2,
+        "did you mean 'lr'",
+    ),
+    Case(
+        "--set nested too deeply",
+        ["run", "quickstart", "--set", "hidden=" + "[" * 500],
+        2,
+        "nested too deeply",
+    ),
+    Case("an unknown preset", ["run", "quickstrat"], 2, "did you mean 'quickstart'"),
+    Case(
+        "MNIST labels out of range",
+        ["run", "mnist-fast", "--data-dir", "{home}/data"],
+        2,
+        "label 12 is out of range",
+        fake_mnist([0, 1, 12]),
+    ),
+    Case(
+        "MNIST .gz that is not gzip",
+        ["run", "mnist-fast", "--data-dir", "{home}/data"],
+        2,
+        "cannot read",
+        fake_mnist([0, 1, 2], not_gzip),
+    ),
+    Case(
+        "MNIST .gz cut short",
+        ["run", "mnist-fast", "--data-dir", "{home}/data"],
+        2,
+        "truncated gzip",
+        fake_mnist([0, 1, 2], truncated_gzip),
+    ),
+    Case(
+        "export --out - writes stdout",
+        ["export", SWEEP, "--out", "-"],
+        0,
+        "run_id",
+        check=csv_on_stdout,
+    ),
+    Case(
+        "a stored sweep whose name climbs out",
+        ["export", SWEEP],
+        0,
+        "wrote",
+        stored_sweep_named("../../x/pwn"),
+        nothing_outside_exports,
+    ),
+    Case(
+        "markup in a stored sweep's name: runs",
+        ["runs"],
+        0,
+        "[/red]boom",
+        stored_sweep_named("[/red]boom"),
+    ),
+    Case(
+        "markup in a stored sweep's name: runs SWEEP",
+        ["runs", SWEEP],
+        0,
+        "[/red]boom",
+        stored_sweep_named("[/red]boom"),
+    ),
+    Case(
+        "show a diverged run whose curve holds inf",
+        ["show", "0001r008"],
+        0,
+        "diverged",
+        diverged_to_inf,
+    ),
+]
+
+
+def fingerprint(home: Path) -> list[tuple]:
+    store = Store(home / "runs.sqlite")
+    try:
+        return [(r.id, r.status, r.final, r.epochs_done) for r in store.runs(SWEEP)]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_fault(case: Case, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    store = Store(home / "runs.sqlite")
+    make_sweep(store, SWEEP)
+    store.close()
+    case.setup(home)
+    before = fingerprint(home)
+    env = {
+        **os.environ,
+        "HYPERTUI_HOME": str(home),
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "80",
+        "OMP_NUM_THREADS": "1",
+    }
+    argv = [a.replace("{home}", str(home)) for a in case.argv]
+    done = subprocess.run(
+        [sys.executable, "-m", "tui", *argv],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env=env,
+        cwd=tmp_path,
+    )
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    assert done.returncode == case.rc, output
+    if case.rc == 2:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("hypertui: "), done.stderr
+        assert case.message in lines[0]
+    else:
+        assert case.message in " ".join(done.stdout.split()), done.stdout
+    if case.check:
+        case.check(home, done.stdout)
+    assert fingerprint(home) == before  # nothing stored was lost or changed
+
+
+def test_the_suite_counts_its_cases():
+    # README quotes this number ("N bad inputs and faults, 0 tracebacks")
+    assert len(CASES) >= 30

@@ -1,0 +1,52 @@
+"""Models too big to build are refused or fail with a reason, never an OOM traceback."""
+
+import pytest
+
+from engine import memory
+from engine.config import make_config
+from engine.errors import ConfigError
+from engine.events import Failed, RunStarted
+from engine.models import build_model, count_parameters
+from engine.population import Member, run_population
+from engine.train import run
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"hidden": [8]},
+        {"hidden": [64, 32], "loss": "gaussian_nll"},
+        {"problem": "mnist", "model": "mlp", "hidden": [128]},
+        {"problem": "mnist", "channels": [16, 32, 64, 128]},
+        {"problem": "mnist", "channels": [8]},
+    ],
+)
+def test_the_parameter_count_matches_the_built_model(values):
+    config = make_config(values)
+    assert memory.parameters(config) == count_parameters(build_model(config))
+
+
+def test_a_model_past_the_limit_is_refused_when_the_config_is_made():
+    with pytest.raises(ConfigError, match="10,000,600,001 parameters"):
+        make_config(hidden=[100000, 100000])
+
+
+def test_a_run_that_does_not_fit_fails_with_the_estimate_before_building(monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1000)
+    events = list(run(make_config(hidden=[8], epochs=1), run_id="r1"))
+    assert len(events) == 1 and isinstance(events[0], Failed)
+    assert "not enough memory" in events[0].reason and "GiB" in events[0].reason
+
+
+def test_a_population_that_does_not_fit_fails_every_member(monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1000)
+    members = [Member(f"m{i}", make_config(hidden=[8], epochs=1, seed=i)) for i in range(3)]
+    events = list(run_population(members))
+    assert [type(e) for e in events] == [Failed] * 3
+    assert "3 members need" in events[0].reason
+
+
+def test_a_run_that_fits_starts(monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**12)
+    first = next(iter(run(make_config(hidden=[8], epochs=1))))
+    assert isinstance(first, RunStarted)

@@ -1,0 +1,48 @@
+"""The headless tables: they fit the terminal without cutting a number."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from engine.compare import compare
+from engine.store import Store
+from tests.fakes import make_sweep
+from tui.report import comparison_table, sparkline
+
+
+def render(table, width: int) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    console.print(table)
+    return console.file.getvalue()
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())  # the caption wraps anywhere
+
+
+def test_at_80_columns_no_number_is_cut_and_dropped_columns_are_named(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    make_sweep(store, "5eed0001", gaussian=True)
+    comp = compare(store.runs("5eed0001"), ["lr", "activation"], "house")
+    text = render(comparison_table(comp, width=80), 80)
+    assert "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "0.142±0.003" in text  # the best group's val_mse, whole
+    assert "not shown at this width" in words(text)
+    wide = render(comparison_table(comp, width=200), 200)
+    assert "not shown" not in wide and "val_nll" in wide
+
+
+def test_a_long_comparison_shows_the_top_rows_and_says_how_many_more(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    make_sweep(store, "5eed0001")
+    comp = compare(store.runs("5eed0001"), ["lr", "activation"], "house")
+    text = words(render(comparison_table(comp, width=120, top=2), 120))
+    assert "4 more groups" in text and "--all" in text
+    assert "4 more" not in render(comparison_table(comp, width=120, top=None), 120)
+
+
+def test_a_sparkline_of_a_diverged_curve_skips_inf_and_nan():
+    assert sparkline([1.0, 0.5, float("inf"), float("nan"), 0.25]) == "█▃▁"
