@@ -240,6 +240,12 @@ def run_options(args, resumed: bool = False) -> dict:
     options: dict = {}
     if not resumed or not args.population:
         options["population"] = args.population
+    if not resumed:  # what History shows beside the preset's name
+        changed = [*args.sets, *([f"seeds={args.seeds}"] if args.seeds else [])]
+        changed += [f"device={args.device}"] if args.device else []
+        changed += ["--full"] if args.full else []
+        if changed:
+            options["overrides"] = " ".join(changed)
     if args.data_dir:
         options["data_dir"] = str(args.data_dir.resolve())
     if args.backend:

@@ -20,6 +20,7 @@ from engine.errors import HypertuiError
 from engine.export import fmt
 from engine.store import UI_LOCK_WAIT_S, Store, SweepRow
 from tui.report import when
+from tui.safe import escape, plain
 from tui.screens.dialogs import ConfirmScreen
 
 REFRESH_S = 2.0
@@ -84,12 +85,12 @@ class HistoryScreen(Screen):
             status = s.status + (" (paused)" if s.running and s.paused else "")
             table.add_row(
                 s.id,
-                s.preset,
+                plain(s.preset),
                 when(s.created_at),
                 status,
                 f"{s.n_done}/{s.n_runs}",
                 self.cell(s) or "…",
-                s.options.get("overrides", ""),
+                plain(s.options.get("overrides", "")),
                 key=s.id,
             )
         if sweeps:
@@ -181,7 +182,7 @@ class HistoryScreen(Screen):
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Delete sweep {sweep.id} ({sweep.preset}, {sweep.n_runs} runs)?\n"
+                f"Delete sweep {sweep.id} ({escape(sweep.preset)}, {sweep.n_runs} runs)?\n"
                 "Its runs and curves are removed for good."
             ),
             answer,
