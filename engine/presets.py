@@ -39,6 +39,7 @@ TOP_KEYS = (
     "name",
     "description",
     "claim",
+    "checks",
     "seeds",
     "trials",
     "sweep_seed",
@@ -86,6 +87,7 @@ class Preset:
     full_note: str = ""
     source: str = ""  # the file it came from, or "" for built in code
     shipped: bool = True
+    checks: tuple[str, ...] = ()  # the claim in checkable form (engine/claims.py)
 
     @property
     def problem(self) -> str:
@@ -230,11 +232,28 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         full_note=doc.get("full_note", "").strip(),
         source=source,
         shipped=shipped,
+        checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
     )
     preset.expand()  # every combination must make a valid config
     if preset.full:
         preset.with_overrides(full=True)
     return preset
+
+
+def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...]:
+    from engine.claims import parse_check
+
+    if isinstance(checks, str):
+        checks = [checks]
+    if not isinstance(checks, list):
+        raise fail(f"checks must be a list of strings, got {checks!r}")
+    problem = make_config(tables["config"]).problem
+    for text in checks:
+        try:
+            parse_check(text, problem, axes)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+    return tuple(" ".join(c.split()) for c in checks)
 
 
 def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
@@ -355,6 +374,8 @@ def preset_to_toml(preset: Preset) -> str:
     lines = [f"name = {value(preset.name)}", f"description = {value(preset.description)}"]
     if preset.claim:
         lines.append(f"claim = {value(preset.claim)}")
+    if preset.checks:
+        lines.append(f"checks = {value(list(preset.checks))}")
     lines.append(f"seeds = {preset.seeds}")
     if any(isinstance(a, RandomAxis) for a in preset.axes.values()):
         lines += [f"trials = {preset.trials}", f"sweep_seed = {preset.sweep_seed}"]
