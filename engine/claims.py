@@ -46,7 +46,8 @@ FORMS = [
     ("order", rf"^(?P<a>.+?)\s+(?P<op><|>)\s+(?P<b>.+?)\s+on\s+(?P<metric>\w+)"
      rf"(?:\s+by\s+{GE}\s*(?P<d>{NUM})(?P<points>\s+points?)?)?$"),
     ("diverges", r"^(?P<a>.+?)\s+diverges$"),
-    ("equal", rf"^(?P<a>.+?)\s+{APPROX}\s+(?P<b>.+?)\s+on\s+(?P<metric>\w+)\s*{PM}\s*(?P<tol>{NUM})$"),
+    ("equal", rf"^(?P<a>.+?)\s+{APPROX}\s+(?P<b>.+?)\s+on\s+(?P<metric>\w+)"
+     rf"\s*{PM}\s*(?P<tol>{NUM})$"),
     ("value", rf"^(?:(?P<a>[^:]+?):\s*)?(?P<metric>\w+)\s*{APPROX}\s*(?P<v>{NUM})"
      rf"(?:\s*{PM}\s*(?P<tol>{NUM}))?$"),
 ]  # fmt: skip
