@@ -143,6 +143,15 @@ def _bare_in(value: str, values: Any) -> bool:
     return isinstance(values, list) and any(str(cell(v)) == value for v in values)
 
 
+def claim_of_toml(preset_toml: str) -> str:
+    """The free-text claim of a sweep's stored preset text ("" when none)."""
+    try:
+        claim = tomllib.loads(preset_toml).get("claim", "")
+    except tomllib.TOMLDecodeError:
+        return ""
+    return claim if isinstance(claim, str) else ""
+
+
 def checks_of_toml(preset_toml: str) -> list[str]:
     """The check strings of a sweep's stored preset text ([] when it has none)."""
     try:

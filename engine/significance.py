@@ -51,12 +51,12 @@ class VersusBest:
 
     @property
     def marker(self) -> str:
-        """A short cell for tables: best, tied (=), worse with its p, or n/a."""
+        """A short cell for tables: best, "=" tied with it, worse with its p, or n/a."""
         if self.test == "best":
             return "best"
         if self.tied is None:
             return "n/a"
-        return f"= p {self.p:.2g}" if self.tied else f"p {self.p:.2g}"
+        return "=" if self.tied else f"p {self.p:.1g}"
 
 
 def difference(a: dict, b: dict, confidence: float = 0.95) -> Difference:

@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("analyze", help="which swept fields matter, slices, top configs, verdicts")
+    p.add_argument("sweep_id", nargs="?", help="default: the newest sweep")
+    p.add_argument("--metric", help="default: the problem's main metric (val_mse or val_acc)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_analyze)
     return parser
 
 
@@ -195,6 +202,15 @@ def cmd_export(args) -> int:
     out = args.out or exports_dir() / f"{sweep.preset}-{sweep.id}-{kind}.{args.format}"
     path = write_atomic(out, text)
     print(f"wrote {path} ({kind}, {len(runs)} runs of sweep {sweep.id})")
+    return EXIT_OK
+
+
+def cmd_analyze(args) -> int:
+    from tui.analysis_report import print_analysis
+
+    store = open_store(args)
+    sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
+    print_analysis(store, sweep, args.metric, args.json)
     return EXIT_OK
 
 

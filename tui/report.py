@@ -32,8 +32,15 @@ TERMINAL_METRICS = {  # metric -> short header; the CSV export has every metric
 }
 
 
-def comparison_table(comp: Comparison, title: str = "") -> Table:
-    """Fits 80 columns for a two-field sweep: mean±std of the metrics that matter most."""
+def comparison_table(comp: Comparison, title: str = "", runs: list | None = None) -> Table:
+    """Fits 80 columns for a two-field sweep: mean±std of the metrics that matter most.
+
+    With `runs`, a "vs best" column says whether each row differs from the best by a test
+    (engine/significance.py): "=" marks a row statistically tied with the best.
+    """
+    from engine.significance import versus_best
+
+    versus = versus_best(comp, runs) if runs is not None else None
     shown = [m for m in TERMINAL_METRICS if any(m in g.stats for g in comp.groups)]
     troubled = any(g.n_diverged or g.n_failed for g in comp.groups)
     arrow = "↑" if comp.higher_is_better else "↓"
@@ -59,13 +66,26 @@ def comparison_table(comp: Comparison, title: str = "") -> Table:
                 no_wrap=True,
             )
     table.add_column("time s", justify="right", min_width=6)  # mean wall seconds per run
+    if versus is not None:
+        table.add_column("vs#1", no_wrap=True, min_width=4)
+        table.caption = (table.caption or "") + "; vs#1: = tied with #1, ≠ differs (Holm p<.05)"
     for rank, g in enumerate(comp.groups, 1):
         cells = [str(rank), *(str(cell(g.point[f])) for f in comp.swept), str(g.n_finished)]
         if troubled:
             cells.append(f"{g.n_diverged}/{g.n_failed}" if g.n_diverged or g.n_failed else "")
         duration = g.stats.get("duration_s")
         cells += [mean_std(g.stats.get(m), 3, 1, "±") for m in shown if m != "duration_s"]
-        table.add_row(*cells, fmt(duration.mean, 3) if duration else "-")
+        cells.append(fmt(duration.mean, 3) if duration else "-")
+        if versus is not None:
+            v = versus[rank - 1]
+            cells.append(
+                "-"
+                if v is None or v.test == "best"
+                else "n/a"
+                if v.tied is None
+                else "=≠"[not v.tied]
+            )
+        table.add_row(*cells)
     return table
 
 
@@ -109,7 +129,17 @@ def print_runs(store: Store, sweep) -> None:
         f"sweep {sweep.id}: {sweep.preset} ({sweep.status}) — {sweep.description}", highlight=False
     )
     console.print(table)
-    console.print(comparison_table(compare(store.runs(sweep.id), sweep.swept, sweep.problem)))
+    runs = store.runs(sweep.id)
+    console.print(comparison_table(compare(runs, sweep.swept, sweep.problem), runs=runs))
+    print_verdicts(console, sweep, runs)
+
+
+def print_verdicts(console: Console, sweep, runs: list) -> None:
+    """The claim's checks and their verdicts (engine/claims.py), one line each."""
+    from engine.claims import judge_sweep
+
+    for v in judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept):
+        console.print(f"check: {v.check} → {v.verdict} ({v.detail})", highlight=False)
 
 
 def sparkline(values: list[float], width: int = 40) -> str:

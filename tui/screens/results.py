@@ -5,29 +5,52 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from engine.claims import claim_of_toml, judge_sweep
 from engine.compare import Comparison, compare, run_metrics
 from engine.errors import HypertuiError
 from engine.export import cell, fmt, grouped_csv, grouped_markdown, mean_std, runs_csv, write_atomic
 from engine.paths import exports_dir
+from engine.significance import versus_best
 from engine.store import Store
 
+VERDICT_STYLE = {"holds": "green", "does not hold": "red", "inconclusive": "yellow"}
 
-def table_rows(comp: Comparison) -> tuple[list[str], list[dict[str, Any]], list[dict[str, str]]]:
-    """Column keys, raw values per row (for sorting) and display text per row."""
-    columns = [*comp.swept, "n", "diverged", "failed", *comp.metrics, "min", "max"]
+
+def claim_text(sweep, runs: list) -> str:
+    """The preset's claim, then each checkable form of it with its verdict."""
+    lines = [f"claim: {escape(claim)}"] if (claim := claim_of_toml(sweep.preset_toml)) else []
+    for v in judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept):
+        style = VERDICT_STYLE[v.verdict]
+        lines.append(f"[{style}]{v.verdict}[/{style}]: {escape(v.check)} — {escape(v.detail)}")
+    return "\n".join(lines)
+
+
+def table_rows(
+    comp: Comparison, versus: list | None = None
+) -> tuple[list[str], list[dict[str, Any]], list[dict[str, str]]]:
+    """Column keys, raw values per row (for sorting) and display text per row.
+
+    `versus` (engine/significance.py, one per group) adds "vs best": "=" marks a row tied
+    with the best, else its Holm-adjusted p; "n/a" with one run.
+    """
+    columns = [*comp.swept, "n", "vs best", "diverged", "failed", *comp.metrics, "min", "max"]
+    versus = versus or [None] * len(comp.groups)
     raw, text = [], []
-    for g in comp.groups:
+    for g, v in zip(comp.groups, versus, strict=True):
         main = g.stats.get(comp.main)
         r: dict[str, Any] = {f: cell(g.point[f]) for f in comp.swept}
         r |= {"n": g.n_finished, "diverged": g.n_diverged, "failed": g.n_failed}
         r |= {m: (g.stats[m].mean if m in g.stats else None) for m in comp.metrics}
         r |= {"min": main.min if main else None, "max": main.max if main else None}
-        t = {k: str(v) for k, v in r.items() if k in comp.swept or k in ("n", "diverged", "failed")}
+        r["vs best"] = -1.0 if v is None or v.test == "best" else 2.0 if v.tied is None else v.p
+        t = {k: str(x) for k, x in r.items() if k in comp.swept or k in ("n", "diverged", "failed")}
+        t["vs best"] = v.marker if v else "-"
         t |= {m: mean_std(g.stats.get(m)) for m in comp.metrics}
         t |= {"min": fmt(r["min"]), "max": fmt(r["max"])}
         raw.append(r | {"_group": g})
@@ -56,6 +79,7 @@ class ResultsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="results-title")
+        yield Static(id="results-claim")
         yield DataTable(id="results", cursor_type="cell", zebra_stripes=True)
         yield Static("", id="results-status")
         yield Footer()
@@ -66,7 +90,9 @@ class ResultsScreen(Screen):
         self.runs = store.runs(self.sweep_id)
         store.close()
         self.comp = compare(self.runs, self.sweep.swept, self.sweep.problem)
-        self.columns, self.raw, self.text = table_rows(self.comp)
+        versus = versus_best(self.comp, self.runs)
+        self.columns, self.raw, self.text = table_rows(self.comp, versus)
+        self.query_one("#results-claim", Static).update(claim_text(self.sweep, self.runs))
         self.title = f"Results · {self.sweep.preset} · sweep {self.sweep.id}"
         arrow = "higher" if self.comp.higher_is_better else "lower"
         self.query_one("#results-title", Static).update(
@@ -82,7 +108,7 @@ class ResultsScreen(Screen):
         return [
             c
             for c in self.columns
-            if c in (self.comp.main, "n") or len({t[c] for t in self.text}) > 1
+            if c in (self.comp.main, "n", "vs best") or len({t[c] for t in self.text}) > 1
         ]
 
     def fill(self) -> None:
