@@ -64,6 +64,7 @@ class ResultsScreen(Screen):
         Binding("a", "all_columns", "All columns"),
         Binding("e", "export_table", "Export table"),
         Binding("x", "export_runs", "Export runs CSV"),
+        Binding("i", "analysis", "Analysis"),
         Binding("enter", "open", "Open runs", priority=True),
         Binding("escape", "back", "Back"),
     ]
@@ -187,6 +188,11 @@ class ResultsScreen(Screen):
         group = self.raw[int(row_key.value)]["_group"]
         runs = [r for r in self.runs if r.id in group.run_ids]
         self.app.push_screen(RunsScreen(self.store_path, runs, self.comp.main))
+
+    def action_analysis(self) -> None:
+        from tui.screens.analysis import AnalysisScreen
+
+        self.app.push_screen(AnalysisScreen(self.store_path, self.sweep_id))
 
     def action_back(self) -> None:
         self.app.pop_screen()
