@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from engine.compare import compare, main_metric, run_metrics
+from engine.compare import main_metric, run_metrics
 from engine.export import cell
 from engine.store import RunRow
 
@@ -119,7 +119,7 @@ def _levels(values: list[Any]) -> tuple[list[str], dict[str, float | None], bool
     A numeric field with more than MAX_LEVELS distinct values (a random axis) is cut into
     equal-width bins, in log space when its values are log-spaced.
     """
-    distinct = list(dict.fromkeys(cell(v) for v in values))
+    distinct = list(dict.fromkeys(_cells(values)))
     numeric = all(_is_number(v) for v in values)
     if not numeric:
         return [str(d) for d in distinct], {str(d): None for d in distinct}, False
@@ -146,7 +146,23 @@ def _label_of(values: list[Any], labels: list[str], log: bool) -> list[str]:
         edges = _edges(min(values), max(values), log, len(values))
         idx = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(labels) - 1)
         return [labels[i] for i in idx]
-    return [str(cell(v)) for v in values]
+    return _cells(values)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _cells(values: list[Any]) -> list[str]:
+    """Each value's table text; a grid repeats few values, so each is formatted once."""
+    cache: dict[Any, str] = {}
+    out = []
+    for v in values:
+        key = (type(v), _hashable(v))
+        if key not in cache:
+            cache[key] = str(cell(v))
+        out.append(cache[key])
+    return out
 
 
 def build_frame(
@@ -170,10 +186,12 @@ def build_frame(
         labels, xs, log = _levels(raw) if raw else ([], {}, False)
         levels[f] = (labels, xs, log)
         columns[f] = _label_of(raw, labels, log)
-    keys = [tuple(str(cell(r.point.get(f))) for f in swept) for r, _ in usable]
+    keys = [tuple(_hashable(r.point.get(f)) for f in swept) for r, _ in usable]
     ids = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     columns["point"] = [ids[k] for k in keys]  # one id per distinct swept point
     columns["seed"] = [r.seed for r, _ in usable]
+    columns["run"] = [r.id for r, _ in usable]
+    columns["finished"] = [v is not None for _, v in usable]
     columns["value"] = [worst if v is None else v for _, v in usable]
     frame = pd.DataFrame(columns)
     for f in swept:  # categorical: groupby keeps the display order and empty cells
@@ -212,19 +230,23 @@ def analyze(
     if n_diverged:
         text += f"; {n_diverged} diverged counted at the worst value"
     slices = {f: slice_of(frame, f, levels[f]) for f in swept}
-    comp = compare(runs, swept, problem)
-    top = [
-        TopConfig(g.point, g.stats[metric].mean, g.stats[metric].n)
-        for g in _rank(comp.groups, metric, higher)[:top_k]
-    ]
+    top = top_configs(runs, frame, swept, higher, top_k)
     return Analysis(
         metric, higher, swept, method, text, n, n_diverged, importance, slices, top, frame
     )
 
 
-def _rank(groups, metric: str, higher: bool):
-    ranked = [g for g in groups if metric in g.stats]
-    return sorted(ranked, key=lambda g: -g.stats[metric].mean if higher else g.stats[metric].mean)
+def top_configs(runs, frame: pd.DataFrame, swept, higher: bool, k: int) -> list[TopConfig]:
+    """The k best points by mean over finished runs (diverged runs are never the best)."""
+    finished = frame[frame["finished"]]
+    agg = finished.groupby("point")["value"].agg(["mean", "count"])
+    agg = agg.sort_values("mean", ascending=not higher, kind="stable").head(k)
+    first = frame.groupby("point")["run"].first()
+    by_id = {r.id: r for r in runs}
+    return [
+        TopConfig({f: by_id[first[pid]].point.get(f) for f in swept}, float(m), int(n))
+        for pid, m, n in zip(agg.index, agg["mean"], agg["count"], strict=True)
+    ]
 
 
 def _complete(frame: pd.DataFrame, swept: list[str], levels) -> bool:
@@ -243,10 +265,13 @@ def grid_decomposition(frame: pd.DataFrame, swept: list[str]) -> list[Share]:
     the variance of Y (Sobol/ANOVA decomposition of a balanced grid). Seeds are the mean
     within-cell variance (ddof 0), so the total is the runs' variance around the mean.
     """
-    grouped = frame.groupby(swept, observed=False)["value"]
     shape = [len(frame[f].cat.categories) for f in swept]
-    y = grouped.mean().to_numpy().reshape(shape)
-    within = grouped.var(ddof=0).to_numpy()
+    cell_index = np.ravel_multi_index([frame[f].cat.codes.to_numpy() for f in swept], shape)
+    values = frame["value"].to_numpy(float)
+    size = math.prod(shape)
+    y_flat = _means(cell_index, values, size)
+    within = _means(cell_index, (values - y_flat[cell_index]) ** 2, size)  # ddof 0
+    y = y_flat.reshape(shape)
     mu = y.mean()
     total_between = float(((y - mu) ** 2).mean())
     seeds = float(np.nanmean(within))
@@ -302,24 +327,36 @@ def slice_of(frame: pd.DataFrame, name: str, level: tuple[list[str], dict, bool]
     one observation. With one seed it is over the points at that value.
     """
     labels, xs, log = level
-    seeds = frame["seed"].nunique()
-    out = []
-    for label in labels:
-        rows = frame[frame[name] == label]
-        if rows.empty:
-            continue
-        obs = rows.groupby("seed")["value"].mean().to_numpy() if seeds > 1 else rows["value"]
-        obs = np.asarray(obs, float)
-        mean = float(obs.mean())
-        low = high = math.nan
-        if len(obs) > 1:
-            sem = float(stats.sem(obs))
-            if sem > 0:
-                low, high = stats.t.interval(0.95, len(obs) - 1, loc=mean, scale=sem)
-            else:
-                low = high = mean
-        out.append(SlicePoint(label, xs.get(label), mean, float(low), float(high), len(obs)))
-    return Slice(name, out, log, "seeds" if seeds > 1 else "points")
+    codes = frame[name].cat.codes.to_numpy()
+    seed_codes, seed_values = pd.factorize(frame["seed"])
+    values = frame["value"].to_numpy(float)
+    n_levels, n_seeds = len(labels), len(seed_values)
+    if n_seeds > 1:  # one observation per seed: its mean over the other fields
+        obs = _means(codes * n_seeds + seed_codes, values, n_levels * n_seeds)
+        obs = obs.reshape(n_levels, n_seeds)
+    else:  # one observation per run
+        obs = np.full((n_levels, len(values)), np.nan)
+        obs[codes, np.arange(len(values))] = values
+    n = (~np.isnan(obs)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(np.nan_to_num(obs), axis=1) / np.maximum(n, 1), np.nan)
+        dev = np.where(np.isnan(obs), 0.0, obs - mean[:, None])
+        sem = np.sqrt((dev**2).sum(axis=1) / np.maximum(n - 1, 1) / np.maximum(n, 1))
+        half = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sem, np.nan)
+    out = [
+        SlicePoint(labels[i], xs.get(labels[i]), float(mean[i]), float(mean[i] - half[i]),
+                   float(mean[i] + half[i]), int(n[i]))
+        for i in range(n_levels) if n[i]
+    ]  # fmt: skip
+    return Slice(name, out, log, "seeds" if n_seeds > 1 else "points")
+
+
+def _means(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Mean of `values` per index (NaN where an index has none), by bincount."""
+    sums = np.bincount(index, weights=values, minlength=size)
+    counts = np.bincount(index, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 @dataclass(frozen=True)

@@ -146,9 +146,13 @@ def _p(diff: np.ndarray, se: np.ndarray, df: np.ndarray) -> np.ndarray:
 def seed_values(runs: list[RunRow], run_ids, metric: str) -> dict[int, float]:
     """A group's finished values of `metric` by seed (diverged and failed runs have none)."""
     ids = set(run_ids)
+    return _values_by_seed([r for r in runs if r.id in ids], metric)
+
+
+def _values_by_seed(runs: list[RunRow], metric: str) -> dict[int, float]:
     values = {}
     for run in runs:
-        if run.id in ids and run.status == "finished":
+        if run.status == "finished":
             v = run_metrics(run).get(metric)
             if v is not None and math.isfinite(v):
                 values[run.seed] = v
@@ -164,7 +168,10 @@ def versus_best(
     with no finished run.
     """
     metric = metric or comp.main
-    return against_best([seed_values(runs, g.run_ids, metric) for g in comp.groups], alpha)
+    by_id = {r.id: r for r in runs}
+    return against_best(
+        [_values_by_seed([by_id[i] for i in g.run_ids], metric) for g in comp.groups], alpha
+    )
 
 
 def against_best(values: list[dict[int, float]], alpha: float = ALPHA) -> list[VersusBest | None]:
@@ -176,15 +183,46 @@ def against_best(values: list[dict[int, float]], alpha: float = ALPHA) -> list[V
     upper = np.triu_indices(k, 1)
     adjusted = np.full((k, k), np.nan)
     adjusted[upper] = holm(p[upper])
-    out: list[VersusBest | None] = []
-    for i, vals in enumerate(values):
+    intervals = _intervals_against(values[0], values[1:])
+    out: list[VersusBest | None] = [
+        VersusBest("best", len(values[0]), 0.0, 0.0, 0.0, math.nan, True)
+    ]
+    for i, (vals, (test, n, diff, low, high)) in enumerate(
+        zip(values[1:], intervals, strict=True), 1
+    ):
         if not vals:
             out.append(None)
-        elif i == 0:
-            out.append(VersusBest("best", len(vals), 0.0, 0.0, 0.0, math.nan, True))
-        else:
-            d = difference(values[0], vals)  # best minus this row: flip the sign
-            p_adj = float(adjusted[0, i])
-            tied = None if d.test == "n/a" else bool(p_adj >= alpha)
-            out.append(VersusBest(d.test, d.n, -d.diff, -d.high, -d.low, p_adj, tied))
+            continue
+        p_adj = float(adjusted[0, i])
+        tied = None if test == "n/a" else bool(p_adj >= alpha)
+        out.append(VersusBest(test, n, diff, low, high, p_adj, tied))
     return out
+
+
+def _intervals_against(best: dict, rows: list[dict], confidence: float = 0.95) -> list[tuple]:
+    """Each row minus the best: (test, n, diff, low, high), as `difference` computes them,
+    with one vectorised t quantile for all rows (a 324-group grid has 323 rows)."""
+    b = np.array(list(best.values()), float)
+    parts = []
+    for row in rows:
+        x = np.array(list(row.values()), float)
+        if len(x) == 0:
+            parts.append(("n/a", 0, math.nan, 0.0, 1.0))
+        elif set(row) == set(best) and len(row) >= 2:
+            d = np.array([row[s] - best[s] for s in best])
+            parts.append(
+                ("paired", len(d), d.mean(), d.std(ddof=1) / math.sqrt(len(d)), len(d) - 1)
+            )
+        elif len(x) < 2 or len(b) < 2:
+            parts.append(("n/a", min(len(x), len(b)), x.mean() - b.mean(), 0.0, 1.0))
+        else:
+            se, df = _welch(x.var(ddof=1), len(x), b.var(ddof=1), len(b))
+            parts.append(("welch", min(len(x), len(b)), x.mean() - b.mean(), se, df))
+    if not parts:
+        return []
+    df = np.array([p[4] for p in parts], float)
+    half = stats.t.ppf(0.5 + confidence / 2, df) * np.array([p[3] for p in parts], float)
+    return [
+        (t, n, float(d), math.nan, math.nan) if t == "n/a" else (t, n, float(d), d - h, d + h)
+        for (t, n, d, _, _), h in zip(parts, half, strict=True)
+    ]

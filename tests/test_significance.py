@@ -93,3 +93,16 @@ def test_one_run_says_na_and_the_best_row_says_best(tmp_path):
     assert all(r.test == "paired" for r in rows[1:-2])  # same seeds 0 and 1
     one = against_best([{0: 1.0, 1: 1.1}, {0: 2.0}])
     assert one[1].marker == "n/a" and one[1].tied is None and math.isnan(one[1].p)
+
+
+def test_rows_against_the_best_match_the_pairwise_difference():
+    rng = np.random.default_rng(2)
+    best = dict(enumerate(rng.normal(size=4)))
+    rows = [dict(enumerate(rng.normal(size=4) + 1)), {9: 1.0, 10: 2.0, 11: 1.5}, {0: 1.0}]
+    result = against_best([best, *rows])
+    for row, r in zip(rows, result[1:], strict=True):
+        d = difference(row, best)
+        assert r.test == d.test and r.diff == pytest.approx(d.diff)
+        assert (math.isnan(r.low) and math.isnan(d.low)) or (r.low, r.high) == pytest.approx(
+            (d.low, d.high)
+        )
