@@ -238,7 +238,9 @@ def analyze(
 
 def top_configs(runs, frame: pd.DataFrame, swept, higher: bool, k: int) -> list[TopConfig]:
     """The k best points by mean over finished runs (diverged runs are never the best)."""
-    finished = frame[frame["finished"]]
+    if frame.empty:
+        return []
+    finished = frame[frame["finished"].astype(bool)]
     agg = finished.groupby("point")["value"].agg(["mean", "count"])
     agg = agg.sort_values("mean", ascending=not higher, kind="stable").head(k)
     first = frame.groupby("point")["run"].first()

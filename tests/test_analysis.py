@@ -135,3 +135,17 @@ def test_pivot_and_top_k():
         {"lr": 0.1, "activation": "relu"},
         {"lr": 0.1, "activation": "tanh"},
     ]
+
+
+def test_sweeps_with_nothing_to_rank_still_analyse():
+    one = [fake_run(i, {}, i, 0.1 + 0.01 * i) for i in range(3)]
+    result = analyze(one, [], "house")
+    assert result.method == "none" and result.importance == [] and result.slices == {}
+    assert result.top[0].mean == pytest.approx(0.11)
+    pending = [fake_run(i, {"lr": lr}, 0, None, "pending") for i, lr in enumerate([0.1, 0.01])]
+    result = analyze(pending, ["lr"], "house")
+    assert result.method == "none" and result.n_runs == 0 and result.top == []
+    single = [fake_run(i, {"lr": lr}, s, lr + s * 0.01) for i, (lr, s) in
+              enumerate(itertools.product([0.1, 0.01], [0, 1]))]  # fmt: skip
+    result = analyze(single, ["lr"], "house")
+    assert [s.name for s in result.importance] == ["lr", "seeds"]
