@@ -214,11 +214,17 @@ def judge(check: Check, runs: list[RunRow], swept: list[str]) -> Verdict:
         diff = difference(big, small, confidence=0.90)  # one-sided 95% bounds
         verdict = _side(diff, diff.low > check.d, diff.high < check.d)
         margin = f" (claimed ≥ {fmt(check.d)})" if check.d else ""
-        return _cmp_verdict(check, verdict, diff, "larger side − smaller" + margin, lost)
+        names = (_name(check.b), _name(check.a))[:: 1 if check.op == "<" else -1]
+        return _cmp_verdict(check, verdict, diff, f"{names[0]} − {names[1]}" + margin, lost)
     diff = difference(va, vb, confidence=0.90)  # two one-sided tests at 5% (TOST)
     inside = -check.tol < diff.low and diff.high < check.tol
     outside = diff.low > check.tol or diff.high < -check.tol
-    return _cmp_verdict(check, _side(diff, inside, outside), diff, "A − B", lost)
+    what = f"{_name(check.a)} − {_name(check.b)}"
+    return _cmp_verdict(check, _side(diff, inside, outside), diff, what, lost)
+
+
+def _name(selector) -> str:
+    return " ".join(f"{f}={v}" if f else v for f, v in selector)
 
 
 def _side(diff, good: bool, bad: bool) -> str:

@@ -45,7 +45,7 @@ def test_pairs_by_seed_and_other_fields_and_says_so():
     v = judge(
         parse_check("rmsprop < sgd on val_mse", "house", AXES), runs, ["optimizer", "activation"]
     )
-    assert v.detail.startswith("paired t, n = 6")  # 2 activations x 3 seeds
+    assert v.detail.startswith("paired t, n = 6: sgd − rmsprop = ")  # 2 activations x 3 seeds
     assert v.mean == pytest.approx(0.04, abs=0.02)
 
 
