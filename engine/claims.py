@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from engine.compare import metric_names, run_metrics
 from engine.config import FIELDS, parse_value
 from engine.errors import ConfigError, suggest
 from engine.export import cell, fmt
-from engine.significance import difference
 from engine.store import RunRow
 
 NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -187,6 +185,9 @@ def _fields_of(selector, runs: list[RunRow], swept: list[str]) -> set[str]:
 
 def judge(check: Check, runs: list[RunRow], swept: list[str]) -> Verdict:
     """The verdict of one check on a sweep's runs."""
+    # scipy loads here, not at import: presets parse their checks on every app start.
+    from engine.significance import difference
+
     a = [r for r in runs if _matches(r, check.a, swept)]
     b = [r for r in runs if _matches(r, check.b, swept)] if check.b else []
     if not a or (check.b and not b):
@@ -262,6 +263,8 @@ def _lost(runs: list[RunRow], metric: str) -> int:
 
 
 def _value(check: Check, runs: list[RunRow]) -> Verdict:
+    from scipy import stats
+
     values = np.array([v for r in runs for v in _keyed([r], check.metric, []).values()], float)
     tol = check.tol if not math.isnan(check.tol) else abs(check.d) * 0.1
     study = f"{fmt(check.d)} ± {fmt(tol)}"
