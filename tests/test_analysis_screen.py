@@ -62,3 +62,22 @@ async def test_results_shows_the_vs_best_marker(store_path):
         assert markers[0] == "best" and markers[-2:] == ["-", "-"]  # lr 2.0: none finished
         # The fake's seeds shift every config alike, so the paired test sees exact gaps.
         assert markers[1:-2] == ["p 0"] * 3
+
+
+async def test_results_shows_the_claim_and_its_verdict(tmp_path):
+    from engine.presets import find_preset
+    from engine.sweep import create_sweep
+    from tests.test_study import finish_all
+
+    path = tmp_path / "runs.sqlite"
+    store = Store(path)
+    sweep_id = create_sweep(store, find_preset("quickstart"))
+    finish_all(store, sweep_id, lambda r: 0.08 + 0.03 * (r.point["activation"] == "tanh"))
+    app = HypertuiApp(store_path=path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.push_screen(ResultsScreen(path, sweep_id))
+        await pilot.pause()
+        claim = text(app.screen, "#results-claim")
+        assert claim.startswith("claim: A first look: tanh is as good as ReLU")
+        # tanh is 0.03 worse in every pair: far outside the claimed ± 0.01
+        assert "does not hold: tanh ≈ relu on val_mse ± 0.01 — paired t, n = 4" in claim
