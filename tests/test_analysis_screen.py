@@ -62,6 +62,8 @@ async def test_results_shows_the_vs_best_marker(store_path):
         assert markers[0] == "best" and markers[-2:] == ["-", "-"]  # lr 2.0: none finished
         # The fake's seeds shift every config alike, so the paired test sees exact gaps.
         assert markers[1:-2] == ["p 0"] * 3
+        # relu lr 0.01 is best; tanh at lr 0.01 trains 0.01 worse in every pair of seeds
+        assert screen.text[1]["Δ vs best"] == "+0.01 [+0.01, +0.01]"
 
 
 async def test_results_shows_the_claim_and_its_verdict(tmp_path):

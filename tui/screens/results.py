@@ -40,6 +40,7 @@ def table_rows(
     with the best, else its Holm-adjusted p; "n/a" with one run.
     """
     columns = [*comp.swept, "n", "vs best", "diverged", "failed", *comp.metrics, "min", "max"]
+    columns.append("Δ vs best")  # the row minus the best, 95% interval: last, it is wide
     versus = versus or [None] * len(comp.groups)
     raw, text = [], []
     for g, v in zip(comp.groups, versus, strict=True):
@@ -48,9 +49,17 @@ def table_rows(
         r |= {"n": g.n_finished, "diverged": g.n_diverged, "failed": g.n_failed}
         r |= {m: (g.stats[m].mean if m in g.stats else None) for m in comp.metrics}
         r |= {"min": main.min if main else None, "max": main.max if main else None}
-        r["vs best"] = -1.0 if v is None or v.test == "best" else 2.0 if v.tied is None else v.p
+        # sort order: the best, then by p, then n/a, then rows with nothing finished
+        r["vs best"] = (
+            3.0 if v is None else -1.0 if v.test == "best" else 2.0 if v.tied is None else v.p
+        )
         t = {k: str(x) for k, x in r.items() if k in comp.swept or k in ("n", "diverged", "failed")}
         t["vs best"] = v.marker if v else "-"
+        r["Δ vs best"] = v.diff if v else None
+        t["Δ vs best"] = (
+            "" if v is None or v.test == "best"
+            else f"{v.diff:+.3g}" + ("" if v.tied is None else f" [{v.low:+.3g}, {v.high:+.3g}]")
+        )  # fmt: skip
         t |= {m: mean_std(g.stats.get(m)) for m in comp.metrics}
         t |= {"min": fmt(r["min"]), "max": fmt(r["max"])}
         raw.append(r | {"_group": g})
