@@ -231,7 +231,7 @@ def cmd_report(args) -> int:
     presets = study_presets(args.presets)
     store = open_store(args)
     rows = collect(store, presets, args.run, lambda line: print(line, flush=True), args.data_dir)
-    command = " ".join(["hypertui report", *args.presets])
+    command = " ".join(["hypertui report", *args.presets, *([] if args.run else ["--no-run"])])
     path = write_atomic(args.out, markdown(rows, command))
     print(f"wrote {path} ({sum(len(r.verdicts) for r in rows)} checks, {len(rows)} presets)")
     return EXIT_OK
