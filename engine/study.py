@@ -125,7 +125,13 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
         if row.sweep is None:
             lines.append(f"| {name} | {claim} | | | | {_cell(row.note)} |")
             continue
-        name += f" ({row.sweep.n_done} runs, sweep {row.sweep.id})"
+        s = row.sweep
+        done = (
+            f"{s.n_done} runs"
+            if s.n_done == s.n_runs
+            else f"{s.n_done}/{s.n_runs} runs, {s.status}"
+        )
+        name += f" ({done}, sweep {s.id})"
         for i, v in enumerate(row.verdicts):
             counts[v.verdict] += 1
             first = i == 0
