@@ -382,7 +382,7 @@ def cmd_report(args) -> int:
     from engine.study import collect, markdown, study_presets
 
     presets = study_presets(args.presets)
-    store = open_store(args)
+    store = open_store(args, create=args.run)  # running presets makes a store, like `run`
     rows = collect(store, presets, args.run, lambda line: print(line, flush=True), args.data_dir)
     command = " ".join(["hypertui report", *args.presets, *([] if args.run else ["--no-run"])])
     path = write_atomic(args.out, markdown(rows, command))
