@@ -30,6 +30,7 @@ class StudyRow:
     verdicts: list[Verdict] = field(default_factory=list)
     note: str = ""  # why there is no sweep (data missing, not run)
     device: str = ""
+    epochs: float | None = None  # mean epochs trained, for presets budgeted in seconds
 
 
 def study_presets(names: list[str] | None = None) -> list[Preset]:
@@ -77,6 +78,9 @@ def collect(
             row.sweep = sweep
             row.verdicts = judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept)
             row.device = next((r.device_name for r in runs if r.device_name), "") or ""
+            done = [r.epochs_done for r in runs if r.epochs_done is not None]
+            if preset.base_config.time_budget_s and done:
+                row.epochs = sum(done) / len(done)
             progress(f"{preset.name}: " + ", ".join(v.verdict for v in row.verdicts))
         rows.append(row)
     return rows
@@ -131,7 +135,8 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
             if s.n_done == s.n_runs
             else f"{s.n_done}/{s.n_runs} runs, {s.status}"
         )
-        name += f" ({done}, sweep {s.id})"
+        budget = f", {row.epochs:.2g} epochs in its time budget" if row.epochs is not None else ""
+        name += f" ({done}{budget}, sweep {s.id})"
         for i, v in enumerate(row.verdicts):
             counts[v.verdict] += 1
             first = i == 0
