@@ -123,6 +123,7 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
         "|---|---|---|---|---|---|",
     ]
     counts = {"holds": 0, "does not hold": 0, "inconclusive": 0}
+    missing = [r.preset.name for r in rows if r.sweep is None]
     for row in rows:
         claim = _cell(row.preset.claim)
         name = row.preset.name
@@ -130,11 +131,12 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
             lines.append(f"| {name} | {claim} | | | | {_cell(row.note)} |")
             continue
         s = row.sweep
-        done = (
-            f"{s.n_done} runs"
-            if s.n_done == s.n_runs
-            else f"{s.n_done}/{s.n_runs} runs, {s.status}"
-        )
+        if s.n_done < s.n_runs:  # a verdict on part of a grid would rest on a biased subset
+            note = f"unfinished: {s.n_done}/{s.n_runs} runs (`hypertui report {name}` resumes it)"
+            lines.append(f"| {name} (sweep {s.id}) | {claim} | | | | {note} |")
+            missing.append(name)
+            continue
+        done = f"{s.n_done} runs"
         budget = f", {row.epochs:.2g} epochs in its time budget" if row.epochs is not None else ""
         name += f" ({done}{budget}, sweep {s.id})"
         for i, v in enumerate(row.verdicts):
@@ -145,7 +147,6 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
                 f"{v.study or '-'} | {ours(v)} | **{v.verdict}**: {_cell(v.detail)} |"
             )
     total = ", ".join(f"{n} {k}" for k, n in counts.items())
-    missing = [r.preset.name for r in rows if r.sweep is None]
     lines += ["", f"{sum(counts.values())} checks: {total}."]
     if missing:
         lines.append(f"Not run here: {', '.join(missing)}.")

@@ -61,3 +61,12 @@ def test_study_presets_are_every_shipped_preset():
     assert "house-study-grid" in names and "mnist-best" in names and len(names) == 19
     with pytest.raises(ConfigError):
         study_presets(["nope"])
+
+
+def test_an_unfinished_sweep_gets_no_verdict(tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    preset = find_preset("quickstart")
+    sweep_id = create_sweep(store, preset)
+    text = markdown(collect(store, [preset], run=False))
+    assert f"| quickstart (sweep {sweep_id}) |" in text and "unfinished: 0/8 runs" in text
+    assert "0 checks" in text and "Not run here: quickstart." in text
