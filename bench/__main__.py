@@ -1,6 +1,6 @@
 import sys
 
-from bench import analysis, grid, mnist_fast, overhead, population, tui_latency
+from bench import analysis, attach, grid, mnist_fast, overhead, population, tui_latency
 from bench.common import machine
 
 BENCHMARKS = {
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "grid": grid.main,
     "mnist": mnist_fast.main,
     "analysis": analysis.main,
+    "attach": attach.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)
