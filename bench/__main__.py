@@ -1,6 +1,6 @@
 import sys
 
-from bench import attach, grid, mnist_fast, overhead, population, tui_latency, ui_stalls
+from bench import analysis, attach, grid, mnist_fast, overhead, population, tui_latency, ui_stalls
 from bench.common import machine
 
 BENCHMARKS = {
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "stalls": ui_stalls.main,
     "grid": grid.main,
     "mnist": mnist_fast.main,
+    "analysis": analysis.main,
     "attach": attach.main,
 }
 

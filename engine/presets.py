@@ -41,6 +41,7 @@ TOP_KEYS = (
     "name",
     "description",
     "claim",
+    "checks",
     "seeds",
     "trials",
     "sweep_seed",
@@ -94,6 +95,7 @@ class Preset:
     full_note: str = ""
     source: str = ""  # the file it came from, or "" for built in code
     shipped: bool = True
+    checks: tuple[str, ...] = ()  # the claim in checkable form (engine/claims.py)
 
     @property
     def problem(self) -> str:
@@ -274,11 +276,28 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         full_note=doc.get("full_note", "").strip(),
         source=source,
         shipped=shipped,
+        checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
     )
     preset.expand()  # every combination must make a valid config
     if preset.full:
         preset.with_overrides(full=True)
     return preset
+
+
+def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...]:
+    from engine.claims import parse_check
+
+    if isinstance(checks, str):
+        checks = [checks]
+    if not isinstance(checks, list):
+        raise fail(f"checks must be a list of strings, got {checks!r}")
+    problem = make_config(tables["config"]).problem
+    for text in checks:
+        try:
+            parse_check(text, problem, axes)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+    return tuple(" ".join(c.split()) for c in checks)
 
 
 def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
@@ -405,6 +424,8 @@ def preset_to_toml(preset: Preset) -> str:
     doc: dict[str, Any] = {"name": preset.name, "description": preset.description}
     if preset.claim:
         doc["claim"] = preset.claim
+    if preset.checks:
+        doc["checks"] = list(preset.checks)
     doc["seeds"] = preset.seeds
     if any(isinstance(a, RandomAxis) for a in preset.axes.values()):
         doc |= {"trials": preset.trials, "sweep_seed": preset.sweep_seed}

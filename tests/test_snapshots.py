@@ -93,6 +93,17 @@ def test_results(snap_compare, app, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_analysis(snap_compare, app, size):
+    async def run_before(pilot):
+        await pilot.app.push_screen(ResultsScreen(app.store_path, "5eed0001"))
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_history(snap_compare, app, size):
     async def run_before(pilot):
         await pilot.app.push_screen(HistoryScreen(app.store_path))

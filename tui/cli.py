@@ -136,6 +136,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("analyze", help="which swept fields matter, slices, top configs, verdicts")
+    p.add_argument("sweep_id", nargs="?", help="default: the newest sweep")
+    p.add_argument("--metric", help="default: the problem's main metric (val_mse or val_acc)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_analyze)
+
+    p = sub.add_parser("report", help="judge every shipped preset's claim; write a Markdown table")
+    p.add_argument("presets", nargs="*", metavar="PRESET", help="default: every shipped preset")
+    p.add_argument("--out", type=Path, default=Path("STUDY.md"), help="default: STUDY.md")
+    p.add_argument(
+        "--no-run", dest="run", action="store_false", help="only collect sweeps already stored"
+    )
+    p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_report)
     return parser
 
 
@@ -396,6 +413,28 @@ def cmd_export(args) -> int:
     out = args.out or export_path(sweep.preset, sweep.id, kind, args.format)
     path = write_atomic(out, text)
     print(f"wrote {path} ({kind}, {len(runs)} runs of sweep {sweep.id})")
+    return EXIT_OK
+
+
+def cmd_analyze(args) -> int:
+    from tui.analysis_report import print_analysis
+
+    store = open_store(args)
+    sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
+    print_analysis(store, sweep, args.metric, args.json)
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from engine.export import write_atomic
+    from engine.study import collect, markdown, study_presets
+
+    presets = study_presets(args.presets)
+    store = open_store(args, create=args.run)  # running presets makes a store, like `run`
+    rows = collect(store, presets, args.run, lambda line: print(line, flush=True), args.data_dir)
+    command = " ".join(["hypertui report", *args.presets, *([] if args.run else ["--no-run"])])
+    path = write_atomic(args.out, markdown(rows, command))
+    print(f"wrote {path} ({sum(len(r.verdicts) for r in rows)} checks, {len(rows)} presets)")
     return EXIT_OK
 
 

@@ -23,7 +23,7 @@ from engine.export import fmt
 from engine.runner import run_watched
 from engine.store import Store
 from tui.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from tui.report import comparison_table, describe_point
+from tui.report import comparison_table, describe_point, print_verdicts
 from tui.safe import escape
 
 
@@ -195,8 +195,11 @@ def run_headless(store: Store, sweep_id: str, as_json: bool, retry_failed: bool 
     if as_json:
         print(json.dumps(summary(store, sweep_id)), flush=True)
     else:
-        comp = compare(store.runs(sweep_id), sweep.swept, sweep.problem)
-        out.print(comparison_table(comp, title=f"{escape(sweep.preset)} (sweep {sweep_id})"))
+        runs = store.runs(sweep_id)
+        comp = compare(runs, sweep.swept, sweep.problem)
+        title = f"{escape(sweep.preset)} (sweep {sweep_id})"
+        out.print(comparison_table(comp, title=title, runs=runs))
+        print_verdicts(out, sweep, runs)
         counts = ", ".join(f"{n} {s}" for s, n in sorted(sweep.counts.items()))
         out.print(
             f"sweep {sweep_id}: {counts}. Export: hypertui export {sweep_id} --out results.csv",

@@ -40,18 +40,27 @@ DROP_ORDER = ("duration_s", "val_nll", "best_val_acc", "best_val_mse", "test_acc
 
 
 def comparison_table(
-    comp: Comparison, title: str = "", width: int | None = None, top: int | None = TOP_ROWS
+    comp: Comparison,
+    title: str = "",
+    width: int | None = None,
+    top: int | None = TOP_ROWS,
+    runs: list | None = None,
 ) -> Table:
     """mean±std of the metrics that matter most, `width` columns wide at most.
 
     Numbers are never cut: when the table is too wide, the least important metric columns
-    go (the caption names them; the export has every one), and swept values wrap.
+    go (the caption names them; the export has every one), and swept values wrap. With
+    `runs`, a "vs#1" column says whether each row differs from the best by a test
+    (engine/significance.py): "=" marks a row statistically tied with the best.
     """
+    from engine.significance import versus_best
+
+    versus = versus_best(comp, runs) if runs is not None else None
     shown = [m for m in TERMINAL_METRICS if any(m in g.stats for g in comp.groups)]
     width = width or Console().width
     dropped: list[str] = []
     while True:
-        table = _comparison_table(comp, title, shown, dropped, top)
+        table = _comparison_table(comp, title, shown, dropped, top, versus)
         if Console(width=10_000).measure(table).maximum <= width:
             return table
         drop = next((m for m in DROP_ORDER if m in shown), None)
@@ -61,7 +70,13 @@ def comparison_table(
         dropped.append(TERMINAL_METRICS[drop])
 
 
-def _comparison_table(comp, title, shown, dropped, top) -> Table:
+def _versus_cell(v) -> str:
+    if v is None or v.test == "best":
+        return "-"
+    return "n/a" if v.tied is None else "=≠"[not v.tied]
+
+
+def _comparison_table(comp, title, shown, dropped, top, versus=None) -> Table:
     troubled = any(g.n_diverged or g.n_failed for g in comp.groups)
     arrow = "↑" if comp.higher_is_better else "↓"
     groups = comp.groups if top is None else comp.groups[:top]
@@ -99,6 +114,9 @@ def _comparison_table(comp, title, shown, dropped, top) -> Table:
             )
     if "duration_s" in shown:
         table.add_column("time s", justify="right", no_wrap=True)  # mean wall s per run
+    if versus is not None:
+        table.add_column("vs#1", no_wrap=True, min_width=4)
+        table.caption = (table.caption or "") + "; vs#1: = tied with #1, ≠ differs (Holm p<.05)"
     for rank, g in enumerate(groups, 1):
         cells = [str(rank), *(plain(cell(g.point[f])) for f in comp.swept), str(g.n_finished)]
         if troubled:
@@ -112,6 +130,8 @@ def _comparison_table(comp, title, shown, dropped, top) -> Table:
         if "duration_s" in shown:
             duration = g.stats.get("duration_s")
             cells.append(fmt(duration.mean, 3) if duration else "-")
+        if versus is not None:
+            cells.append(_versus_cell(versus[rank - 1]))
         table.add_row(*cells)
     return table
 
@@ -172,8 +192,19 @@ def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
         highlight=False,
     )
     console.print(table)
-    comp = compare(store.runs(sweep.id), sweep.swept, sweep.problem)
-    console.print(comparison_table(comp, top=top))
+    runs = store.runs(sweep.id)
+    comp = compare(runs, sweep.swept, sweep.problem)
+    console.print(comparison_table(comp, top=top, runs=runs))
+    print_verdicts(console, sweep, runs)
+
+
+def print_verdicts(console: Console, sweep, runs: list) -> None:
+    """The claim's checks and their verdicts (engine/claims.py), one line each."""
+    from engine.claims import judge_sweep
+
+    for v in judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept):
+        line = f"check: {v.check} → {v.verdict} ({v.detail})"
+        console.print(plain(line), highlight=False)
 
 
 def sparkline(values: list[float], width: int = 40) -> str:

@@ -259,6 +259,7 @@ class EditorScreen(Screen):
             name=self.preset.name if name in ("", self.initial_name) else name,
             description=self.preset.description,
             claim=self.preset.claim,
+            checks=self.preset.checks,
             base={k: v for k, v in base.items() if v is not None},
             axes=axes,
             seeds=counts["seeds"],

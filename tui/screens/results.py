@@ -11,10 +11,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from engine.claims import claim_of_toml, judge_sweep
 from engine.compare import Comparison, compare, run_metrics
 from engine.errors import HypertuiError
 from engine.export import cell, fmt, grouped_csv, grouped_markdown, mean_std, runs_csv, write_atomic
 from engine.paths import export_path
+from engine.significance import versus_best
 from engine.store import Store
 from tui.safe import clean, escape, plain
 
@@ -27,17 +29,47 @@ def with_n(stat, n_group: int) -> str:
     return f"{text} (n={stat.n})" if stat is not None and stat.n < n_group else text
 
 
-def table_rows(comp: Comparison) -> tuple[list[str], list[dict[str, Any]], list[dict[str, str]]]:
-    """Column keys, raw values per row (for sorting) and display text per row."""
-    columns = [*comp.swept, "n", "diverged", "failed", *comp.metrics, "min", "max"]
+VERDICT_STYLE = {"holds": "green", "does not hold": "red", "inconclusive": "yellow"}
+
+
+def claim_text(sweep, runs: list) -> str:
+    """The preset's claim, then each checkable form of it with its verdict."""
+    lines = [f"claim: {escape(claim)}"] if (claim := claim_of_toml(sweep.preset_toml)) else []
+    for v in judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept):
+        style = VERDICT_STYLE[v.verdict]
+        lines.append(f"[{style}]{v.verdict}[/{style}]: {escape(v.check)} — {escape(v.detail)}")
+    return "\n".join(lines)
+
+
+def table_rows(
+    comp: Comparison, versus: list | None = None
+) -> tuple[list[str], list[dict[str, Any]], list[dict[str, str]]]:
+    """Column keys, raw values per row (for sorting) and display text per row.
+
+    `versus` (engine/significance.py, one per group) adds "vs best": "=" marks a row tied
+    with the best, else its Holm-adjusted p; "n/a" with one run.
+    """
+    columns = [*comp.swept, "n", "vs best", "diverged", "failed", *comp.metrics, "min", "max"]
+    columns.append("Δ vs best")  # the row minus the best, 95% interval: last, it is wide
+    versus = versus or [None] * len(comp.groups)
     raw, text = [], []
-    for g in comp.groups:
+    for g, v in zip(comp.groups, versus, strict=True):
         main = g.stats.get(comp.main)
         r: dict[str, Any] = {f: cell(g.point[f]) for f in comp.swept}
         r |= {"n": g.n_finished, "diverged": g.n_diverged, "failed": g.n_failed}
         r |= {m: (g.stats[m].mean if m in g.stats else None) for m in comp.metrics}
         r |= {"min": main.min if main else None, "max": main.max if main else None}
-        t = {k: str(v) for k, v in r.items() if k in comp.swept or k in ("n", "diverged", "failed")}
+        # sort order: the best, then by p, then n/a, then rows with nothing finished
+        r["vs best"] = (
+            3.0 if v is None else -1.0 if v.test == "best" else 2.0 if v.tied is None else v.p
+        )
+        t = {k: str(x) for k, x in r.items() if k in comp.swept or k in ("n", "diverged", "failed")}
+        t["vs best"] = v.marker if v else "-"
+        r["Δ vs best"] = v.diff if v else None
+        t["Δ vs best"] = (
+            "" if v is None or v.test == "best"
+            else f"{v.diff:+.3g}" + ("" if v.tied is None else f" [{v.low:+.3g}, {v.high:+.3g}]")
+        )  # fmt: skip
         t |= {m: with_n(g.stats.get(m), g.n_finished) for m in comp.metrics}
         t |= {"min": fmt(r["min"]), "max": fmt(r["max"])}
         raw.append(r | {"_group": g})
@@ -54,6 +86,7 @@ class ResultsScreen(Screen):
         Binding("a", "all_columns", "All columns"),
         Binding("e", "export_table", "Export table"),
         Binding("x", "export_runs", "Export runs CSV"),
+        Binding("i", "analysis", "Analysis"),
         Binding("enter", "open", "Open runs", priority=True),
         Binding("escape", "back", "Back"),
     ]
@@ -69,6 +102,7 @@ class ResultsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="results-title")
+        yield Static(id="results-claim")
         yield DataTable(id="results", cursor_type="cell", zebra_stripes=True)
         yield Static("", id="results-status")
         yield Footer()
@@ -96,7 +130,9 @@ class ResultsScreen(Screen):
         self.runs = store.runs(self.sweep_id)
         store.close()
         self.comp = compare(self.runs, self.sweep.swept, self.sweep.problem)
-        self.columns, self.raw, self.text = table_rows(self.comp)
+        versus = versus_best(self.comp, self.runs)
+        self.columns, self.raw, self.text = table_rows(self.comp, versus)
+        self.query_one("#results-claim", Static).update(claim_text(self.sweep, self.runs))
         self.title = f"Results · {clean(self.sweep.preset)} · sweep {self.sweep.id}"
         self.fill()
 
@@ -118,7 +154,7 @@ class ResultsScreen(Screen):
             return self.columns
         # Constant config and count columns hide; metrics never do (a seeds-only sweep has
         # one group, and its metrics are the point of it).
-        always = {*self.comp.metrics, "n", "min", "max"}
+        always = {*self.comp.metrics, "n", "min", "max", "vs best"}
         return [c for c in self.columns if c in always or len({t[c] for t in self.text}) > 1]
 
     def fill(self) -> None:
@@ -204,6 +240,11 @@ class ResultsScreen(Screen):
         group = self.raw[int(row_key.value)]["_group"]
         runs = [r for r in self.runs if r.id in group.run_ids]
         self.app.push_screen(RunsScreen(self.store_path, runs, self.comp.main))
+
+    def action_analysis(self) -> None:
+        from tui.screens.analysis import AnalysisScreen
+
+        self.app.push_screen(AnalysisScreen(self.store_path, self.sweep_id))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,0 +1,85 @@
+"""The Analysis screen: opened from Results, importance, slices and a keyboard-picked pivot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.store import Store
+from tests.fakes import make_sweep
+from tui.app import HypertuiApp
+from tui.screens.analysis import AnalysisScreen
+from tui.screens.results import ResultsScreen
+
+
+@pytest.fixture
+def store_path(tmp_path) -> Path:
+    path = tmp_path / "runs.sqlite"
+    make_sweep(Store(path), "5eed0001")
+    return path
+
+
+def text(screen, selector: str) -> str:
+    return str(screen.query_one(selector).render())
+
+
+async def test_results_opens_analysis_and_keys_change_slice_and_pivot(store_path):
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.push_screen(ResultsScreen(store_path, "5eed0001"))
+        await pilot.pause()
+        await pilot.press("i")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AnalysisScreen)
+        method = text(screen, "#analysis-method")
+        assert "complete grid: 6 cells, 12 runs" in method and "4 diverged" in method
+        importance = text(screen, "#analysis-importance")
+        assert importance.index("lr") < importance.index("activation")  # lr 2.0 diverged
+        assert "seeds" in importance
+        assert "slice: val_mse by lr (log x)" in text(screen, "#analysis-slice")
+        await pilot.press("f")
+        assert "by activation" in text(screen, "#analysis-slice")
+        assert screen.pivot_fields() == ("lr", "activation")
+        await pilot.press("r")  # rows onto activation: the axes swap
+        assert screen.pivot_fields() == ("activation", "lr")
+        await pilot.press("c")
+        assert screen.pivot_fields() == ("lr", "activation")
+        top = text(screen, "#analysis-top")
+        assert "best: lr=0.01 activation=relu" in top
+        await pilot.press("escape")
+        assert isinstance(app.screen, ResultsScreen)
+
+
+async def test_results_shows_the_vs_best_marker(store_path):
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.push_screen(ResultsScreen(store_path, "5eed0001"))
+        await pilot.pause()
+        screen = app.screen
+        markers = [t["vs best"] for t in screen.text]
+        assert markers[0] == "best" and markers[-2:] == ["-", "-"]  # lr 2.0: none finished
+        # The fake's seeds shift every config alike, so the paired test sees exact gaps.
+        assert markers[1:-2] == ["p 0"] * 3
+        # relu lr 0.01 is best; tanh at lr 0.01 trains 0.01 worse in every pair of seeds
+        assert screen.text[1]["Δ vs best"] == "+0.01 [+0.01, +0.01]"
+
+
+async def test_results_shows_the_claim_and_its_verdict(tmp_path):
+    from engine.presets import find_preset
+    from engine.sweep import create_sweep
+    from tests.test_study import finish_all
+
+    path = tmp_path / "runs.sqlite"
+    store = Store(path)
+    sweep_id = create_sweep(store, find_preset("quickstart"))
+    finish_all(store, sweep_id, lambda r: 0.08 + 0.03 * (r.point["activation"] == "tanh"))
+    app = HypertuiApp(store_path=path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.push_screen(ResultsScreen(path, sweep_id))
+        await pilot.pause()
+        claim = text(app.screen, "#results-claim")
+        assert claim.startswith("claim: A first look: tanh is as good as ReLU")
+        # tanh is 0.03 worse in every pair: far outside the claimed ± 0.01
+        assert "does not hold: tanh ≈ relu on val_mse ± 0.01 — paired t, n = 4" in claim

@@ -1,0 +1,105 @@
+"""Checkable claims: parsed and validated at preset load, judged on a sweep's runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.claims import judge, judge_sweep, parse_check
+from engine.errors import ConfigError
+from engine.presets import catalogue, parse_preset
+from tests.test_analysis import fake_run
+
+AXES = {"optimizer": ["sgd", "adam", "rmsprop"], "lr": [2.0, 0.01]}
+
+
+def sweep(means: dict[str, float], seeds: int, noise: float = 0.01, diverged=()):
+    """Runs of an optimizer x activation grid; `means` per optimizer."""
+    rng = np.random.default_rng(0)
+    runs = []
+    for opt, mean in means.items():
+        for act in ("relu", "tanh"):
+            for s in range(seeds):
+                point = {"optimizer": opt, "activation": act}
+                status = "diverged" if opt in diverged else "finished"
+                value = None if status == "diverged" else mean + noise * rng.normal()
+                runs.append(fake_run(len(runs), point, s, value, status))
+    return runs
+
+
+def verdict(text: str, runs, swept=("optimizer", "activation")) -> str:
+    return judge(parse_check(text, "house", AXES), runs, list(swept)).verdict
+
+
+def test_order_holds_fails_or_is_inconclusive():
+    clear = sweep({"rmsprop": 0.08, "sgd": 0.12}, seeds=3)
+    assert verdict("rmsprop < sgd on val_mse", clear) == "holds"
+    assert verdict("rmsprop > sgd on val_mse", clear) == "does not hold"
+    assert verdict("rmsprop < sgd on val_mse by >= 0.1", clear) == "does not hold"
+    close = sweep({"rmsprop": 0.10, "sgd": 0.1001}, seeds=3, noise=0.02)
+    assert verdict("rmsprop < sgd on val_mse", close) == "inconclusive"
+
+
+def test_pairs_by_seed_and_other_fields_and_says_so():
+    runs = sweep({"rmsprop": 0.08, "sgd": 0.12}, seeds=3)
+    v = judge(
+        parse_check("rmsprop < sgd on val_mse", "house", AXES), runs, ["optimizer", "activation"]
+    )
+    assert v.detail.startswith("paired t, n = 6: sgd − rmsprop = ")  # 2 activations x 3 seeds
+    assert v.mean == pytest.approx(0.04, abs=0.02)
+
+
+def test_one_seed_per_point_is_inconclusive_not_a_p_value():
+    runs = sweep({"rmsprop": 0.08, "sgd": 0.12}, seeds=1)
+    v = judge(parse_check("rmsprop < sgd on val_mse", "house", AXES), runs, ["optimizer"])
+    assert v.verdict == "inconclusive" and "n = 1" in v.detail and "p =" not in v.detail
+
+
+def test_diverges_and_value_and_equal():
+    runs = sweep({"sgd": 0.1, "adam": 0.1}, seeds=2, diverged=("sgd",))
+    assert verdict("sgd diverges", runs) == "holds"
+    assert verdict("adam diverges", runs) == "does not hold"
+    assert verdict("adam: val_mse ≈ 0.1 ± 0.02", runs) == "holds"
+    assert verdict("adam: val_mse ≈ 0.2", runs) == "does not hold"
+    runs = sweep({"sgd": 0.1, "adam": 0.1}, seeds=5, noise=0.001)
+    assert verdict("sgd ≈ adam on val_mse ± 0.01", runs) == "holds"
+    assert verdict("sgd ≈ adam on val_mse +- 0.0000001", runs) != "holds"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("rmsprop << sgd on val_mse", "cannot read"),
+        ("rmsprop < sgd on val_mce", "did you mean 'val_mse'"),
+        ("rmsprop < sgd on val_acc", "unknown metric"),  # a house preset
+        ("lrr=0.1 diverges", "unknown field 'lrr'"),
+        ("lr=fast diverges", "lr"),
+        ("relu diverges", "no swept field has the value 'relu'"),
+    ],
+)
+def test_bad_checks_are_refused_with_the_reason(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_check(text, "house", AXES)
+
+
+def test_a_preset_with_a_bad_check_names_the_file():
+    text = 'description = "x"\nchecks = ["tanh < relu on val_mse"]\n[sweep]\nlr = [0.1, 0.01]\n'
+    with pytest.raises(ConfigError, match=r"^my\.toml: checks: .*no swept field has"):
+        parse_preset(text, "my.toml")
+    good = parse_preset(text.replace("tanh < relu", "lr=0.1 < lr=0.01"), "my.toml")
+    assert good.checks == ("lr=0.1 < lr=0.01 on val_mse",)
+
+
+def test_every_study_preset_has_a_check():
+    presets = catalogue().presets.values()
+    assert presets and all(p.checks for p in presets if p.shipped)
+
+
+def test_checks_travel_with_the_sweep(tmp_path):
+    from engine.presets import find_preset, preset_to_toml
+
+    preset = find_preset("house-optimizer-activation")
+    runs = sweep({"rmsprop": 0.08, "sgd": 0.12, "adam": 0.09}, seeds=2)
+    verdicts = judge_sweep(preset_to_toml(preset), "house", runs, ["optimizer", "activation"])
+    assert [v.check for v in verdicts] == list(preset.checks)
+    assert verdicts[0].verdict == "holds"

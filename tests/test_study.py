@@ -1,0 +1,72 @@
+"""The study report: collects stored sweeps of the shipped presets and judges their checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import ConfigError
+from engine.events import Finished
+from engine.presets import find_preset
+from engine.store import Store
+from engine.study import collect, find_sweep, markdown, study_presets
+from engine.sweep import create_sweep
+from tui.cli import main
+
+
+def finish_all(store: Store, sweep_id: str, value_of) -> None:
+    """Record every run of a sweep as finished with a made-up val_mse (no training)."""
+    for run in store.runs(sweep_id):
+        v = value_of(run)
+        m = {"val_mse": v, "val_loss": v}
+        store.run_ended(Finished(run.id, "finished", 20, 1, 1, 1.0, 1.0, m, m, 20, {}))
+    store.end_sweep(sweep_id, "done")
+
+
+def test_report_judges_a_stored_sweep_and_lists_the_ones_not_run(tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    preset = find_preset("quickstart")
+    sweep_id = create_sweep(store, preset)
+    finish_all(store, sweep_id, lambda r: 0.08 + 0.001 * r.seed)
+    assert find_sweep(store, preset).id == sweep_id
+    rows = collect(store, [preset, find_preset("house-best")], run=False)
+    text = markdown(rows)
+    assert f"quickstart (8 runs, sweep {sweep_id})" in text
+    assert "| tanh ≈ relu on val_mse ± 0.01 | - | Δ 0 [0, 0] | **holds**: paired t, n = 4" in text
+    assert "| house-best |" in text and "not run" in text
+    assert "1 checks: 1 holds, 0 does not hold, 0 inconclusive." in text
+
+
+def test_a_sweep_of_another_version_of_the_preset_is_not_collected(tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    preset = find_preset("quickstart")
+    other = preset.with_overrides({"epochs": 3})
+    finish_all(store, create_sweep(store, other), lambda r: 0.1)
+    assert find_sweep(store, preset) is None
+
+
+def test_report_command_writes_the_file(tmp_path, capsys):
+    store_path = tmp_path / "runs.sqlite"
+    store = Store(store_path)
+    finish_all(store, create_sweep(store, find_preset("quickstart")), lambda r: 0.08)
+    out = tmp_path / "STUDY.md"
+    args = ["--store", str(store_path), "report", "quickstart", "--no-run", "--out", str(out)]
+    assert main(args) == 0
+    assert "**holds**" in out.read_text()
+    assert main(["--store", str(store_path), "report", "quickstrat", "--no-run"]) == 2
+    assert "did you mean 'quickstart'" in capsys.readouterr().err
+
+
+def test_study_presets_are_every_shipped_preset():
+    names = [p.name for p in study_presets()]
+    assert "house-study-grid" in names and "mnist-best" in names and len(names) == 19
+    with pytest.raises(ConfigError):
+        study_presets(["nope"])
+
+
+def test_an_unfinished_sweep_gets_no_verdict(tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    preset = find_preset("quickstart")
+    sweep_id = create_sweep(store, preset)
+    text = markdown(collect(store, [preset], run=False))
+    assert f"| quickstart (sweep {sweep_id}) |" in text and "unfinished: 0/8 runs" in text
+    assert "0 checks" in text and "Not run here: quickstart." in text
