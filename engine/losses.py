@@ -6,12 +6,14 @@ with softplus plus a floor, so the NLL can never divide by zero.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from engine.config import Config
+from engine.data import target_stats
 
 VAR_FLOOR = 1e-6  # smallest predicted variance, in (target units)^2
 EVAL_CHUNK = 2048  # examples per forward pass when evaluating
@@ -23,7 +25,7 @@ def mean_and_var(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_loss(config: Config) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    if config.problem == "mnist":
+    if config.classifies:
         if config.loss == "cross_entropy":
             return F.cross_entropy
         # MSE between the raw outputs and one-hot targets, as in the study
@@ -54,7 +56,7 @@ def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.T
     it, and every evaluation (single runs too, as K = 1) measures with it.
     """
     k, b, c = out.shape
-    if config.problem == "mnist":
+    if config.classifies:
         if config.loss == "cross_entropy":
             flat = F.cross_entropy(out.reshape(k * b, c), y.reshape(-1), reduction="none")
             return flat.view(k, b).mean(1)
@@ -67,19 +69,23 @@ def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.T
 
 def member_metrics(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """Each metric of K models' outputs [K, B, outputs] against y [K, B, ...], as [K]:
-    loss, then acc (mnist) or mse (house; plus nll and var for gaussian_nll)."""
+    loss, then acc (classification) or mse (regression; plus nll and var for gaussian_nll).
+
+    A table's target is standardised for training; mse, nll and var are reported in the
+    target's own units (loss stays standardised, as the training loss is)."""
     values = {"loss": member_losses(config, out, y)}
-    if config.problem == "mnist":
+    _, std = target_stats(config)
+    if config.classifies:
         values["acc"] = (out.argmax(2) == y).float().mean(1)
     elif config.loss == "gaussian_nll":
         mean, var = mean_and_var(out)
         values |= {
-            "mse": ((mean - y) ** 2).mean(dim=(1, 2)),
-            "nll": values["loss"],
-            "var": var.mean(dim=(1, 2)),
+            "mse": ((mean - y) ** 2).mean(dim=(1, 2)) * std**2,
+            "nll": values["loss"] + math.log(std),  # 0.5 log(var std^2) = 0.5 log var + log std
+            "var": var.mean(dim=(1, 2)) * std**2,
         }
     else:
-        values["mse"] = values["loss"]
+        values["mse"] = values["loss"] * std**2
     return values
 
 
@@ -110,15 +116,16 @@ def analyse(config: Config, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
 
 def analyse_outputs(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict:
     """`analyse` from a model's outputs on the validation set."""
-    if config.problem == "mnist":
+    if config.classifies:
         pred = out.argmax(1)
         confusion = torch.zeros(out.shape[1], out.shape[1], dtype=torch.long, device=out.device)
         confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
         return {"confusion": confusion.tolist()}
+    shift, std = target_stats(config)
     if config.loss == "gaussian_nll":
         mean, var = mean_and_var(out)
-        return {"pred": _rounded(mean), "var": _rounded(var)}
-    return {"pred": _rounded(out[:, :1])}
+        return {"pred": _rounded(mean * std + shift), "var": _rounded(var * std**2)}
+    return {"pred": _rounded(out[:, :1] * std + shift)}
 
 
 def _rounded(t: torch.Tensor) -> list[float]:

@@ -45,6 +45,17 @@ def diverged(train_loss: float, metrics: dict[str, float], first_loss: float | N
     return ""
 
 
+def own_model_notes(config: Config) -> tuple[str, ...]:
+    """A user model trains alone (no population): the run says so."""
+    from engine.config import MODELS
+
+    if config.model in MODELS:
+        return ()
+    from engine.usermodel import NOTE
+
+    return (f"model {config.model}: {NOTE}",)
+
+
 def new_run_id() -> str:
     return new_id(12)
 
@@ -91,7 +102,7 @@ def run(
             device_name=describe(device),
             n_params=n_params,
             sizes=data.sizes,
-            notes=data.notes,
+            notes=data.notes + own_model_notes(config),
             env=environment(device),
         )
         try:
