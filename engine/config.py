@@ -61,7 +61,7 @@ class Config:
     seed: int = 0  # initialisation and batch order; same seed, same CPU result bit for bit
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
     precision: str = "fp32"  # fp32 | bf16 (bf16 autocast forward; weights and loss stay fp32)
-    features: tuple[str, ...] = DEFAULT_FEATURES  # house: input columns of the Ames table
+    features: tuple[str, ...] = DEFAULT_FEATURES  # house: Ames input columns; table: input columns, () = all but the target
     target_scale: float = 1e5  # house: SalePrice is divided by this, as in the study
     path: str = ""  # table: a .csv/.parquet file; images: a folder (made absolute when set)
     target: str = ""  # table: the column to predict, e.g. "SalePrice"
@@ -151,7 +151,7 @@ ALLOWED: dict[str, str] = {
     "seed": "an int",
     "device": "auto | cpu | cuda | cuda:N | mps",
     "precision": " | ".join(PRECISIONS),
-    "features": "a non-empty list of numeric Ames column names",
+    "features": "house: a non-empty list of numeric Ames columns; table: columns, [] = all",
     "target_scale": "a float > 0",
     "path": "an existing .csv/.parquet file (table) or folder (images)",
     "target": "a column name of the table",
@@ -305,7 +305,7 @@ def _check_combination(c: Config) -> None:
             f"images has at most {MAX_CNN_BLOCKS} blocks (each maxpool halves: 28, 14, 7, 3, 1)"
         )
     if c.problem == "house" and not c.features:
-        raise ConfigError(f"features = []: the house problem needs at least one feature")
+        raise ConfigError("features = []: the house problem needs a non-empty list of columns")
     if c.problem == "table" and c.loss not in TASK_LOSSES[c.task]:
         raise ConfigError(
             f"loss = {c.loss!r} does not fit a {c.task} table; "
@@ -353,8 +353,11 @@ def _model_args(value: Any) -> tuple:
             return tuple(check(key, x) for x in v)
         if isinstance(v, (str, int, float, bool)):  # bool is an int; both are fine
             return v
-        raise ConfigError(_bad("model_args", {key: v}, f"{key}: only strings, numbers, "
-                                                       "booleans and lists of them"))
+        raise ConfigError(
+            _bad(
+                "model_args", {key: v}, f"{key}: only strings, numbers, booleans and lists of them"
+            )
+        )
 
     for key in value:
         if not isinstance(key, str) or not key.isidentifier():

@@ -200,6 +200,10 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
     for key in tables["config"]:
         if key not in FIELDS:
             raise fail(f"[config] {_unknown(key, FIELDS, 'config key')}")
+    where = tables["config"].get("path")
+    if isinstance(where, str) and where and Path(source).is_file():
+        # a relative data path is read from the preset's folder, wherever hypertui runs
+        tables["config"]["path"] = str(Path(source).resolve().parent / Path(where).expanduser())
     for key in tables["full"]:
         if key not in FIELDS and key not in ("seeds", "trials"):
             raise fail(f"[full] {_unknown(key, [*FIELDS, 'seeds', 'trials'], 'key')}")
@@ -350,6 +354,8 @@ def preset_to_toml(preset: Preset) -> str:
             return "true" if v else "false"
         if isinstance(v, str):
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, dict):  # model_args, an inline table
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
         return repr(v)
 
     lines = [f"name = {value(preset.name)}", f"description = {value(preset.description)}"]

@@ -90,9 +90,10 @@ def print_sweeps(store: Store) -> None:
 
 
 def print_runs(store: Store, sweep) -> None:
-    main, _ = main_metric(sweep.problem)
+    runs = store.runs(sweep.id)
+    main, _ = main_metric(sweep.problem, next((r.config.get("task", "") for r in runs), ""))
     table = Table("#", "run", *sweep.swept, "seed", "status", main, "epochs", "time s", box=None)
-    for r in store.runs(sweep.id):
+    for r in runs:
         m = run_metrics(r)
         table.add_row(
             str(r.idx),
@@ -160,7 +161,7 @@ def print_run(store: Store, run_id: str) -> None:
     console.print(metrics)
     points = store.points(r.id)
     if points:
-        main = main_metric(r.config["problem"])[0]
+        main = main_metric(r.config["problem"], r.config.get("task", ""))[0]
         for key in ("train_loss", "val_loss", main):
             series = [p.get(key) for p in points if p.get(key) is not None]
             if series:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
+from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
 from engine.config import CHOICES, FIELDS, Config, field_docs, parse_value
@@ -24,11 +26,34 @@ from engine.estimate import estimate_seconds, human
 from engine.presets import RANDOM_KINDS, Preset, RandomAxis
 from tui.report import describe_point
 
-NOT_SWEPT = ("problem", "seed", "device", "features")  # seeds has its own count
+# seeds has its own count; a data set (path, target...) is one per preset, not an axis
+NOT_SWEPT = ("problem", "seed", "device", "features", "path", "target", "task", "model_args")
+TEXT_FIELDS = ("model",)  # a choice, or your own "package.module:build": typed, not picked
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def value_text(value: Any) -> str:
+class PathSuggester(Suggester):
+    """Completes a typed file or folder path from the file system (the `path` field)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        typed = Path(value).expanduser()
+        folder, stem = (typed, "") if value.endswith("/") else (typed.parent, typed.name)
+        try:
+            names = sorted(p.name for p in folder.iterdir() if p.name.startswith(stem))
+        except OSError:
+            return None
+        names = [n for n in names if not n.startswith(".") or stem.startswith(".")]
+        return value + names[0][len(stem) :] if names else None
+
+
+def value_text(value: Any, name: str = "") -> str:
+    if name == "model_args":  # (key, value) pairs, shown as the TOML table a preset holds
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value) + "}"
     if value is None:
         return "none"
     if isinstance(value, (list, tuple)):
@@ -36,6 +61,16 @@ def value_text(value: Any) -> str:
             return ", ".join(value)
         return "[" + ", ".join(str(v) for v in value) + "]"
     return str(value)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return repr(v)
 
 
 def sweep_text(axis: list | RandomAxis | None) -> str:
@@ -161,9 +196,10 @@ class EditorScreen(Screen):
                             classes="field-value",
                             compact=True,
                         )
-                    elif name in CHOICES:
+                    elif name in CHOICES and name not in TEXT_FIELDS:
+                        infer = [("infer", "")] if name == "task" else []  # "" = inferred
                         yield Select(
-                            [(c, c) for c in CHOICES[name]],
+                            infer + [(c, c) for c in CHOICES[name]],
                             value=value,
                             allow_blank=False,
                             id=f"value-{name}",
@@ -172,10 +208,11 @@ class EditorScreen(Screen):
                         )
                     else:
                         yield Input(
-                            value_text(value),
+                            value_text(value, name),
                             id=f"value-{name}",
                             classes="field-value",
                             compact=True,
+                            suggester=PathSuggester() if name == "path" else None,
                         )
                     yield Input(
                         sweep_text(p.axes.get(name)),
@@ -211,6 +248,8 @@ class EditorScreen(Screen):
         for name in FIELDS:
             try:
                 value = parse_value(name, self._value(name))
+                if name == "model_args":
+                    value = Config(model_args=value).to_dict()["model_args"]
                 base[name] = list(value) if isinstance(value, tuple) else value
             except ConfigError as exc:
                 errors[name] = str(exc)
@@ -305,7 +344,7 @@ class EditorScreen(Screen):
             widget.value = (
                 getattr(base, name)
                 if isinstance(widget, Select)
-                else value_text(getattr(base, name))
+                else value_text(getattr(base, name), name)
             )
             if name not in NOT_SWEPT:
                 self.query_one(f"#sweep-{name}", Input).value = sweep_text(source.axes.get(name))

@@ -146,7 +146,8 @@ class LiveScreen(Screen):
         store = Store(self.store_path)
         sweep = store.sweep(self.sweep_id)
         self.sweep = sweep
-        self.metric, self.higher = main_metric(sweep.problem)
+        task = next((r.config.get("task", "") for r in store.runs(sweep.id)), "")
+        self.metric, self.higher = main_metric(sweep.problem, task)
         self.title = f"Live · {sweep.preset} · sweep {sweep.id}"
         groups: dict[str, str] = {}
         self.trials: dict[str, TrialView] = {}

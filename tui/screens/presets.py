@@ -16,7 +16,12 @@ from engine.estimate import estimate_seconds, human
 from engine.presets import Catalogue, Preset, RandomAxis, catalogue
 from tui.report import describe_point
 
-PROBLEM_TITLES = {"house": "House prices (Ames)", "mnist": "MNIST digits"}
+PROBLEM_TITLES = {
+    "house": "House prices (Ames)",
+    "mnist": "MNIST digits",
+    "table": "Your tables",
+    "images": "Your images",
+}
 
 
 def axis_text(axis) -> str:
