@@ -61,7 +61,9 @@ class Config:
     seed: int = 0  # initialisation and batch order; same seed, same CPU result bit for bit
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
     precision: str = "fp32"  # fp32 | bf16 (bf16 autocast forward; weights and loss stay fp32)
-    features: tuple[str, ...] = DEFAULT_FEATURES  # house: Ames input columns; table: input columns, () = all but the target
+    features: tuple[str, ...] = (
+        DEFAULT_FEATURES  # house: Ames columns; table: inputs, () = all but target
+    )
     target_scale: float = 1e5  # house: SalePrice is divided by this, as in the study
     path: str = ""  # table: a .csv/.parquet file; images: a folder (made absolute when set)
     target: str = ""  # table: the column to predict, e.g. "SalePrice"

@@ -59,6 +59,11 @@ def build_own_model(config, input_shape: tuple[int, ...], n_outputs: int) -> nn.
             f"model = {config.model!r}: calling it with (config, input_shape, n_outputs"
             f"{', ' + ', '.join(kwargs) if kwargs else ''}) failed: {exc}"
         ) from None
+    except Exception as exc:  # the user's code failing is bad input, not a hypertui crash
+        raise ConfigError(
+            f"model = {config.model!r} failed while building "
+            f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]})"
+        ) from None
     if not isinstance(model, nn.Module):
         raise ConfigError(
             f"model = {config.model!r} returned {type(model).__name__}, not a torch.nn.Module"

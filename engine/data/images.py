@@ -91,7 +91,7 @@ def load_images(path: Path, size: int, seed: int):
         note = f"{where}: its test split; {n_val} training images held out (seed {seed})"
 
     def to_tensor(images: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(images).float().div_(255.0)  # [N, C, H, W]
+        t = torch.from_numpy(images.astype(np.float32)).div_(255.0)  # [N, C, H, W], a copy
         if t.shape[-1] != size or t.shape[-2] != size:
             t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True)
         return t
