@@ -56,6 +56,8 @@ def metrics_table(run: RunRow) -> Table:
     ]
     for label, value in info:
         table.add_row(label, str(value if value is not None else "-"), "")
+    for note in run.env.get("notes", []):  # what loading did: rows dropped, task inferred...
+        table.add_row("note", note, "")
     return table
 
 
