@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -372,12 +373,10 @@ def _path(value: Any) -> str:
         raise ConfigError(_bad("path", value, "not a string"))
     if not value:
         return ""
-    from pathlib import Path
-
-    path = Path(value).expanduser()
-    if not path.exists():
+    path = os.path.abspath(os.path.expanduser(value))  # os.path: a sweep builds many configs
+    if not os.path.exists(path):
         raise ConfigError(f"path = {value!r}: no such file or folder")
-    return str(path.resolve())
+    return path
 
 
 def _check_own_data(c: Config) -> None:

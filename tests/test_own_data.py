@@ -14,7 +14,7 @@ import torch
 from engine.config import make_config, parse_value
 from engine.data import load_dataset
 from engine.data.mnist import write_idx
-from engine.errors import ConfigError
+from engine.errors import ConfigError, HypertuiError
 from engine.events import Finished, RunStarted
 from engine.population import Member, population_key, run_population
 from engine.presets import parse_preset, preset_to_toml
@@ -326,3 +326,54 @@ def test_bad_image_folders_get_one_clear_message(tmp_path):
         make_config(problem="images", path=str(tmp_path / "imgs"), image_size=8)
     with pytest.raises(ConfigError, match="image_size"):
         make_config(problem="images", path=str(tmp_path / "imgs"), image_size=4)
+
+
+def test_the_readme_presets_and_model_run_as_written(tmp_path, monkeypatch):
+    """The two presets and the module of README's "Your own data" section, on a toy sales.csv."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+    tomls = re.findall(r"```toml\n(.*?)```", section, re.S)
+    module = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(tomls) == 2 and len(module) == 1
+    rng = np.random.default_rng(0)
+    n = 120
+    sales = pd.DataFrame({"rooms": rng.integers(1, 6, n), "area": rng.normal(80, 20, n)})
+    sales["district"] = rng.choice(["north", "south"], n)
+    sales["price"] = sales.area * 1000 + rng.normal(0, 500, n)
+    sales.to_csv(tmp_path / "sales.csv", index=False)
+    (tmp_path / "mymodels.py").write_text(module[0])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for i, text in enumerate(tomls):
+        source = tmp_path / f"readme{i}.toml"
+        source.write_text(text)
+        preset = parse_preset(text, str(source)).with_overrides({"epochs": 1})
+        config = preset.expand()[0].config
+        assert config.task == ("regression", "classification")[i]
+        assert list(run(config))[-1].status == "finished"
+    sys.modules.pop("mymodels", None)
+
+
+def test_cifar10_python_batches_load_and_a_hostile_pickle_is_refused(tmp_path):
+    import os
+    import pickle
+
+    folder = tmp_path / "c" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 255, (4, 3072), dtype=np.uint8), b"labels": [0, 1, 2, 3]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))  # as the real files are
+    config = make_config(problem="images", path=str(tmp_path / "c"), image_size=32)
+    data = load_dataset(config, CPU)
+    assert data.train.x.shape[1:] == (3, 32, 32) and data.sizes["test"] == 4
+
+    class Hostile:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": Hostile()}, protocol=2))
+    with pytest.raises(HypertuiError, match="refusing to unpickle"):
+        load_dataset(config.replace(image_size=16, channels=[8]), CPU)

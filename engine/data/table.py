@@ -80,10 +80,19 @@ def feature_columns(table, target: str, features: tuple[str, ...]) -> list[str]:
 
 
 def check_table(path: str, target: str, features: tuple[str, ...], task: str) -> str:
-    """Refuse what cannot train (clear messages); return the task, inferred when empty."""
+    """Refuse what cannot train (clear messages); return the task, inferred when empty.
+
+    Every Config of a table comes here (a sweep builds hundreds): cached per file version."""
+    read_table(path)  # a missing file is refused here, before the cache key needs its stat
+    stat = Path(path).stat()
+    return _check(path, stat.st_mtime_ns, stat.st_size, target, tuple(features), task)
+
+
+@functools.lru_cache(maxsize=64)
+def _check(path: str, mtime_ns: int, size: int, target: str, features: tuple, task: str) -> str:
     import pandas as pd
 
-    table = read_table(path)
+    table = _read(path, mtime_ns, size)
     columns = [str(c) for c in table.columns]
     if not target:
         raise ConfigError(
