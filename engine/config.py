@@ -62,9 +62,7 @@ class Config:
     seed: int = 0  # initialisation and batch order; same seed, same CPU result bit for bit
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
     precision: str = "fp32"  # fp32 | bf16 (bf16 autocast forward; weights and loss stay fp32)
-    features: tuple[str, ...] = (
-        DEFAULT_FEATURES  # house: Ames columns; table: inputs, () = all but target
-    )
+    features: tuple[str, ...] = DEFAULT_FEATURES  # house: Ames columns; table: () = all
     target_scale: float = 1e5  # house: SalePrice is divided by this, as in the study
     path: str = ""  # table: a .csv/.parquet file; images: a folder (made absolute when set)
     target: str = ""  # table: the column to predict, e.g. "SalePrice"
@@ -396,11 +394,9 @@ def _check_own_data(c: Config) -> None:
 
         object.__setattr__(c, "task", check_table(c.path, c.target, c.features, c.task))
     if c.problem == "images":
-        from pathlib import Path
+        from engine.data.images import check_images
 
-        from engine.data.images import describe_layout
-
-        describe_layout(Path(c.path))
+        check_images(c.path)
         if c.features:
             raise ConfigError("features apply to tables; images use every pixel")
     if c.model not in MODELS:

@@ -139,9 +139,9 @@ async def test_presets_screen_groups_user_tables_and_the_editor_checks_the_path(
         set_field(editor, "value-target", "yy")
         await pilot.pause()
         assert "target = 'yy' is not a column" in str(editor.query_one("#err-target").render())
-        set_field(editor, "value-target", "y")
+        set_field(editor, "value-target", "kind")  # the task stays "infer": classification now
         await pilot.pause()
-        assert not run.disabled
+        assert not run.disabled and editor.current.base_config.task == "classification"
 
 
 async def test_run_detail_of_a_regression_table_shows_predictions_and_variance(tmp_path):

@@ -14,7 +14,9 @@ per channel with the training split's mean and std.
 
 from __future__ import annotations
 
+import functools
 import io
+import os
 import pickle
 from pathlib import Path
 
@@ -41,6 +43,16 @@ FASHION_CLASSES = (
 CIFAR_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
+
+
+def check_images(path: str) -> str:
+    """describe_layout, cached per folder version: every Config of an image sweep asks."""
+    return _layout(path, os.stat(path).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _layout(path: str, mtime_ns: int) -> str:
+    return describe_layout(Path(path))
 
 
 def describe_layout(path: Path) -> str:

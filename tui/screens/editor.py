@@ -180,6 +180,8 @@ class EditorScreen(Screen):
             )
             for name in FIELDS:
                 value = getattr(base, name)
+                if name == "task":  # as written: an inferred task stays "infer" when editing
+                    value = p.base.get("task", "")
                 with Horizontal(classes="field-row"):
                     yield Label(name, classes="field-name", id=f"label-{name}")
                     if name == "device":
@@ -342,7 +344,7 @@ class EditorScreen(Screen):
         for name in FIELDS:
             widget = self.query_one(f"#value-{name}")
             widget.value = (
-                getattr(base, name)
+                (source.base.get("task", "") if name == "task" else getattr(base, name))
                 if isinstance(widget, Select)
                 else value_text(getattr(base, name), name)
             )
