@@ -117,15 +117,18 @@ def test_few_whole_numbers_are_inferred_as_classes_and_the_task_can_be_set(table
     assert "task = regression (set in the config)" in notes
 
 
-def test_a_table_population_trains_like_the_house_one(table):
-    config = table_config(table, target="y", epochs=3)
+@pytest.mark.parametrize("target", ["y", "kind"])
+def test_a_table_population_trains_like_the_house_one(table, target):
+    config = table_config(table, target=target, epochs=3)
     assert population_key(config) is not None
     members = [Member(f"m{i}", config.replace(lr=lr)) for i, lr in enumerate((0.01, 0.001))]
     events = list(run_population(members))
     done = [e for e in events if isinstance(e, Finished)]
     single = list(run(members[0].config))[-1]
     assert [d.status for d in done] == ["finished", "finished"]
-    assert done[0].final["val_mse"] == pytest.approx(single.final["val_mse"], rel=1e-3)
+    main = config.main_metric  # val_mse in the target's units, or val_acc
+    assert done[0].final[main] == pytest.approx(single.final[main], rel=1e-3)
+    assert done[0].analysis.keys() == single.analysis.keys()
 
 
 def test_a_parquet_file_is_read_or_refused_with_a_clear_message(tmp_path, table):

@@ -166,3 +166,29 @@ async def test_run_detail_of_a_regression_table_shows_predictions_and_variance(t
         rows = console.export_text().splitlines()
         true, pred = (float(v) for v in rows[2].split()[:2])
         assert 90 < true < 115 and 90 < pred < 115  # in the target's units, not standardised
+
+
+async def test_the_path_field_completes_file_names(tmp_path):
+    from tui.screens.editor import PathSuggester
+
+    (tmp_path / "sales-2024.csv").write_text("a\n1\n")
+    (tmp_path / "other").mkdir()
+    suggester = PathSuggester()
+    assert await suggester.get_suggestion(str(tmp_path / "sal")) == str(tmp_path / "sales-2024.csv")
+    assert await suggester.get_suggestion(str(tmp_path / "oth")) == str(tmp_path / "other")
+    assert await suggester.get_suggestion(str(tmp_path / "zzz")) is None
+
+
+@pytest.mark.real_data
+def test_mnist_on_disk_trains_as_an_image_problem_resized(shared_data, tmp_path):
+    """The images problem on a real IDX set (MNIST in torchvision's layout), resized to 14."""
+    from engine.config import make_config
+    from engine.train import run
+
+    config = make_config(
+        problem="images", path=str(shared_data), image_size=14, channels=[8, 16],
+        train_samples=5000, batch_size=64, epochs=3, lr=0.003, device="cpu",
+    )  # fmt: skip
+    events = list(run(config))
+    assert events[0].sizes["val"] == 6000 and "resized to 14x14" in " ".join(events[0].notes)
+    assert events[-1].test["test_acc"] > 0.85
