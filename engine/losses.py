@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.config import Config
-from engine.data import target_stats
+from engine.data import class_names, target_stats
 
 VAR_FLOOR = 1e-6  # smallest predicted variance, in (target units)^2
 EVAL_CHUNK = 2048  # examples per forward pass when evaluating
@@ -120,7 +120,8 @@ def analyse_outputs(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict:
         pred = out.argmax(1)
         confusion = torch.zeros(out.shape[1], out.shape[1], dtype=torch.long, device=out.device)
         confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
-        return {"confusion": confusion.tolist()}
+        names = class_names(config)  # your own classes: the detail view labels rows with them
+        return {"confusion": confusion.tolist(), **({"classes": list(names)} if names else {})}
     shift, std = target_stats(config)
     if config.loss == "gaussian_nll":
         mean, var = mean_and_var(out)

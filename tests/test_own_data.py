@@ -107,6 +107,7 @@ def test_classification_table_beats_the_majority_class_with_a_confusion_matrix(t
     assert done.test["test_acc"] > majority + 0.2
     confusion = np.array(done.analysis["confusion"])
     assert confusion.shape == (2, 2) and confusion.sum() == len(data.val)
+    assert done.analysis["classes"] == ["hi", "lo"]  # row i of the matrix is class i
 
 
 def test_few_whole_numbers_are_inferred_as_classes_and_the_task_can_be_set(table):

@@ -192,3 +192,21 @@ def test_mnist_on_disk_trains_as_an_image_problem_resized(shared_data, tmp_path)
     events = list(run(config))
     assert events[0].sizes["val"] == 6000 and "resized to 14x14" in " ".join(events[0].notes)
     assert events[-1].test["test_acc"] > 0.85
+
+
+async def test_run_detail_of_a_classification_table_names_its_classes(tmp_path):
+    user_table_preset(tmp_path, target="kind", features=["a", "b"])
+    store_path = tmp_path / "runs.sqlite"
+    assert main(["run", "my-table", "--store", str(store_path)]) == 0
+    store = Store(store_path)
+    run = store.runs(store.sweeps()[0].id)[0]
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(RunDetailScreen(store_path, run.id))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        matrix = app.screen.query_one("#tab-confusion Static", Static).content
+        assert [c.header for c in matrix.columns] == ["true\\pred", "hi", "lo", "acc"]
+        summary = list(app.screen.query("#tab-summary Static").results(Static))[1].content
+        console = Console(width=300, record=True, file=io.StringIO())
+        console.print(summary)  # the metrics table ends with the run's notes
+        assert "task = classification (inferred: it holds text" in console.export_text()

@@ -94,6 +94,13 @@ def target_stats(config: Config) -> tuple[float, float]:
     return ds.target_mean, ds.target_std
 
 
+def class_names(config: Config) -> tuple[str, ...]:
+    """A classification table's or image set's class names, in label order; () otherwise."""
+    if config.problem not in ("table", "images"):
+        return ()
+    return _on_cpu(_data_key(config, None)).classes
+
+
 def _data_key(config: Config, data_dir: Path | None) -> tuple:
     if config.problem == "table":
         stamp = _stamp(config.path)  # a changed file is read again

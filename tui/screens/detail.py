@@ -26,6 +26,7 @@ from engine.store import RunRow, Store
 from tui.widgets.chart import Chart, Line
 
 N_OUTLIERS = 8
+CLASS_WIDTH = 10  # characters of a class name in the confusion matrix
 OUTLIER_COLUMNS = 12  # input columns beside the worst outliers (a table may have hundreds)
 VAR_FEATURES = 6  # variance charts for a table's inputs (it may have hundreds)
 
@@ -61,10 +62,12 @@ def metrics_table(run: RunRow) -> Table:
     return table
 
 
-def confusion_table(confusion: list[list[int]]) -> Table:
+def confusion_table(confusion: list[list[int]], classes: list[str] | None = None) -> Table:
+    labels = [str(c)[:CLASS_WIDTH] for c in classes] if classes else []
+    labels = labels if len(labels) == len(confusion) else [str(i) for i in range(len(confusion))]
     table = Table(
         "true\\pred",
-        *[str(i) for i in range(len(confusion))],
+        *labels,
         "acc",
         box=None,
         title="validation confusion matrix",
@@ -76,7 +79,7 @@ def confusion_table(confusion: list[list[int]]) -> Table:
             f"[b]{v}[/b]" if j == i else (f"[red]{v}[/red]" if v else "·")
             for j, v in enumerate(row)
         ]
-        table.add_row(str(i), *cells, f"{100 * row[i] / total:.1f}%")
+        table.add_row(labels[i], *cells, f"{100 * row[i] / total:.1f}%")
     return table
 
 
@@ -123,7 +126,7 @@ class RunDetailScreen(Screen):
                 with TabPane("Confusion", id="tab-confusion"), VerticalScroll():
                     confusion = self.run.analysis.get("confusion")
                     yield Static(
-                        confusion_table(confusion)
+                        confusion_table(confusion, self.run.analysis.get("classes"))
                         if confusion
                         else "No confusion matrix: the run did not finish."
                     )
