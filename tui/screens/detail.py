@@ -133,7 +133,7 @@ class RunDetailScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"Run {self.run.id} · trial {self.run.idx} · {self.run.status}"
+        self.title = f"Run {self.run.id} · trial {self.run.idx + 1} · {self.run.status}"
         config = self.run.config
         metric = main_metric(config["problem"], config.get("task", ""))[0]
         n_train = (self.run.env.get("sizes") or {}).get("train") or 1
