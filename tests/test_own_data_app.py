@@ -210,3 +210,23 @@ async def test_run_detail_of_a_classification_table_names_its_classes(tmp_path):
         console = Console(width=300, record=True, file=io.StringIO())
         console.print(summary)  # the metrics table ends with the run's notes
         assert "task = classification (inferred: it holds text" in console.export_text()
+
+
+async def test_your_own_model_runs_from_the_app_in_the_detached_runner(tmp_path, monkeypatch):
+    """The runner is its own process in the package's folder: it must still import the
+    user's module from the folder hypertui was started in."""
+    from tests.test_own_data import OWN
+    from tui.screens.live import LiveScreen
+
+    (tmp_path / "own_app_models.py").write_text(textwrap.dedent(OWN))
+    monkeypatch.chdir(tmp_path)
+    user_table_preset(tmp_path, target="kind", model="own_app_models:build", epochs=2)
+    app = HypertuiApp(store_path=tmp_path / "runs.sqlite")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_preset(pilot, app, "my-table")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live = app.screen
+        await wait_for(pilot, lambda: live.ended)
+        assert live.metric == "val_acc"  # a classification table ranks by accuracy
+        assert [v.status for v in live.trials.values()] == ["finished"]
