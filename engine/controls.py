@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -16,6 +17,15 @@ class Controls:
     stop: threading.Event = field(default_factory=threading.Event)  # cancel the sweep
     pause: threading.Event = field(default_factory=threading.Event)  # hold between two steps
     skip: threading.Event = field(default_factory=threading.Event)  # end the current unit
+    # Called by the training loop before every step (cheap: a clock read). A runner sets
+    # it to read requests and beat its heartbeat from the training thread itself, which a
+    # watch thread starved of the GIL on a loaded machine cannot be relied on to do.
+    tick: Callable[[], None] = lambda: None
+
+    def halted(self) -> bool:
+        """Whether the current unit should stop now (a cancel or a skip)."""
+        self.tick()
+        return self.stop.is_set() or self.skip.is_set()
 
     def cancel(self) -> None:
         self.stop.set()

@@ -10,9 +10,12 @@ the runner's watch thread reads every CONTROL_POLL_S and turns into `Controls`, 
 training loop obeys between two steps. The same thread refreshes the sweep's heartbeat:
 a sweep whose heartbeat stops is shown as interrupted and can be resumed.
 
-Start-up order matters: signal handlers, then the claim and the watch thread, and only
-then torch (a second or more to import), so a request made in the runner's first moments
-is already in force when training starts.
+Start-up order matters. Signal handlers come first, so a signal in the first moment never
+kills the runner. Then torch is imported (seconds on a loaded machine, holding the GIL
+while it loads its libraries, so no heartbeat could be written meanwhile); the sweep stays
+`pending` until the claim that follows, which starts the heartbeat and reads every request
+already made, so a pause or cancel sent in the runner's first moments is in force before
+its first step.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from engine.controls import Controls
 from engine.errors import HypertuiError
 from engine.store import HEARTBEAT_S, Store
 
-CONTROL_POLL_S = 0.1  # how often the runner reads viewers' requests
+CONTROL_POLL_S = 0.1  # how often the watch thread reads viewers' requests
+TICK_S = 0.5  # how often the training thread does the same between two steps
 
 
 @dataclass(frozen=True)
@@ -78,23 +82,42 @@ class Watch:
         self.sweep_id = sweep_id
         self.controls = controls
         self.skips_seen: int | None = None
+        self.lock = threading.Lock()  # two threads poll: each skip request acts once
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="hypertui-watch", daemon=True)
 
     def start(self) -> Watch:
-        self.store = Store(self.store_path)
-        self.poll()  # requests made before this runner existed are in force from step one
-        self.store.close()
+        self.main_store = Store(self.store_path)  # the training thread's own connection
+        self.poll(self.main_store)  # requests made before this runner existed: from step one
+        self.last_tick = time.monotonic()
+        self.controls.tick = self.tick
         self.thread.start()
         return self
 
     def stop(self) -> None:
         self.done.set()
+        self.controls.tick = lambda: None
         if self.thread.is_alive():
             self.thread.join(timeout=5)
+        self.main_store.close()
 
-    def poll(self) -> None:
-        control, skips = self.store.controls(self.sweep_id)
+    def tick(self) -> None:
+        """From the training loop, before a step: every TICK_S, read requests and beat."""
+        now = time.monotonic()
+        if now - self.last_tick < TICK_S:
+            return
+        self.last_tick = now
+        try:
+            self.poll(self.main_store)
+            self.main_store.beat(self.sweep_id, self.controls.pause.is_set())
+        except HypertuiError as exc:  # a busy or full store: the watch thread tries too
+            print(f"hypertui runner: {exc}", file=sys.stderr, flush=True)
+
+    def poll(self, store: Store) -> None:
+        with self.lock:
+            self._apply(*store.controls(self.sweep_id))
+
+    def _apply(self, control: str, skips: int) -> None:
         if control == "cancel":
             self.controls.cancel()
         elif control == "pause":
@@ -110,7 +133,7 @@ class Watch:
         last_beat, last_paused = 0.0, False
         while not self.done.wait(CONTROL_POLL_S):
             try:
-                self.poll()
+                self.poll(self.store)
                 paused = self.controls.pause.is_set()
                 if paused != last_paused or time.monotonic() - last_beat > HEARTBEAT_S:
                     self.store.beat(self.sweep_id, paused)
@@ -126,12 +149,12 @@ def run_watched(
     """Claim a sweep, watch for requests, then train it with the options it was stored with.
 
     Yields the sweep's events (engine.sweep.SweepEvent) as they are recorded."""
+    from engine.sweep import run_sweep  # torch: before the claim starts the heartbeat
+
     sweep = store.sweep(sweep_id)
     pending = store.claim_sweep(sweep.id, retry_failed=retry_failed)
     watch = Watch(store.path, sweep.id, controls).start()
     try:
-        from engine.sweep import run_sweep  # torch: only now
-
         options = sweep.options
         data_dir = Path(options["data_dir"]) if options.get("data_dir") else None
         yield from run_sweep(

@@ -28,7 +28,10 @@ from engine.events import Finished, Progress, RunStarted
 FINAL_STATUSES = ("finished", "diverged", "failed")  # a resumed sweep never reruns these
 UNFINISHED = ("pending", "running", "cancelled")
 HEARTBEAT_S = 2.0  # a runner refreshes its sweep's heartbeat this often
-STALE_S = 5 * HEARTBEAT_S  # older than this, the runner is gone: the sweep is interrupted
+# Older than this, the runner is gone: the sweep is interrupted. (On this host a dead pid
+# says so at once; the heartbeat is what tells for other hosts and reused pids. Generous,
+# because a loaded machine can hold a runner's threads off the CPU for many seconds.)
+STALE_S = 15 * HEARTBEAT_S
 UI_LOCK_WAIT_S = 0.25  # a viewer waits this long for the write lock, then says "busy"
 WRITER_LOCK_WAIT_S = 60.0  # a runner waits this long before it gives up a write
 
@@ -215,13 +218,15 @@ class Store:
             )
         if self.path.exists() and not self.path.is_file():
             raise HypertuiError(f"run store {self.path} is not a file")
+        if self.path.exists() and self.path.stat().st_size and not _is_sqlite(self.path):
+            raise HypertuiError(f"{self.path} is not a hypertui run store (not an SQLite file)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise HypertuiError(f"cannot create the run store's folder: {exc}") from None
         try:
             self.db = self._connect(lock_wait_s)
-            self._upgrade()
+            self._upgrade(create)
         except sqlite3.DatabaseError as exc:
             raise HypertuiError(f"{self.path} is not a usable hypertui run store: {exc}") from None
 
@@ -259,13 +264,15 @@ class Store:
         ).fetchone()
         return row is not None
 
-    def _upgrade(self) -> None:
+    def _upgrade(self, create: bool) -> None:
         version = self._version()
         if version > SCHEMA_VERSION:
             raise HypertuiError(
                 f"{self.path} was written by a newer hypertui (schema {version}, "
                 f"this one reads {SCHEMA_VERSION}); upgrade hypertui or use --store"
             )
+        if version == 0 and not create:
+            raise HypertuiError(f"{self.path} is not a hypertui run store (no schema in it)")
         if version < SCHEMA_VERSION:
             if self.readonly:
                 raise HypertuiError(
@@ -280,6 +287,11 @@ class Store:
                     for statement in _statements(MIGRATIONS[n]):
                         self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                # Kept too for hypertui releases before user_version: they refuse a newer store.
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
         if not self.readonly:
             self.db.execute("PRAGMA synchronous=NORMAL")
         missing = [t for t in TABLES if not self._has_table(t)]
@@ -683,6 +695,14 @@ def _run_row(row: sqlite3.Row) -> RunRow:
     return RunRow(**values)
 
 
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
 def _live(sweep: dict[str, Any]) -> bool:
     """Whether a `running` sweep's runner is alive: its heartbeat is fresh, and on this
     host its process still exists. A live pid alone proves nothing (it may have been
@@ -729,15 +749,19 @@ class _Transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             if issubclass(exc_type, sqlite3.OperationalError):
                 raise _store_error(self.path, exc) from None
             return
         try:
             self.db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise _store_error(self.path, exc) from None
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:  # sqlite already rolled back after some errors (disk full)
+            self.db.execute("ROLLBACK")
 
 
 def _store_error(path: Path, exc: sqlite3.Error) -> HypertuiError:

@@ -133,7 +133,7 @@ class LocalBackend:
 
 def train_unit(unit: list[RunRow], controls: Controls, data_dir: Path | None) -> Iterator[Event]:
     """One unit: a single trial, or trials that train as one population."""
-    halt = lambda: controls.stop.is_set() or controls.skip.is_set()  # noqa: E731
+    halt = controls.halted
     if len(unit) == 1:
         row = unit[0]
         return run(

@@ -65,8 +65,8 @@ def test_version_and_help():
         (["run", "quickstart", "--device", "tpu"], "device = 'tpu' is not allowed"),
         (["run", "--resume", "nosuchid"], "no sweep 'nosuchid'"),
         (["run"], "name a preset"),
-        (["show", "nosuchrun"], "no run 'nosuchrun'"),
-        (["export"], "no sweeps in"),
+        (["show", "nosuchrun"], "no run store at"),
+        (["export"], "no run store at"),
         (["run", "quickstart", "--bogus"], "unrecognized arguments: --bogus"),
     ],
 )

@@ -285,7 +285,8 @@ def test_skip_ends_only_the_current_trial(store):
     runs = store.runs(sweep_id)
     assert runs[7].status == "cancelled" and runs[7].reason == "skipped"
     assert [r.status for r in runs[8:]] == ["finished"] * 4
-    assert store.sweep(sweep_id).status == "done"
+    sweep = store.sweep(sweep_id)
+    assert sweep.status == "incomplete" and sweep.resumable  # the skipped trial is left
 
 
 def test_pause_holds_training_without_charging_the_time_budget(monkeypatch):

@@ -7,6 +7,7 @@ failure during a run, 130 interrupted (the message says how to resume).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -125,12 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OPENED: list = []  # stores this command opened: their damaged rows are named at the end
+
+
 def open_store(args, create: bool = False):
     """The run store; only `run` creates one, a read command on a wrong path says so."""
     from engine.paths import default_store_path
     from engine.store import Store
 
-    return Store(args.store or default_store_path(), create=create)
+    store = Store(args.store or default_store_path(), create=create)
+    _OPENED.append(store)
+    return store
+
+
+def warn_damaged() -> None:
+    for store in _OPENED:
+        for line in dict.fromkeys(store.damaged):
+            print(f"hypertui: skipped a damaged row of {store.path}: {line}", file=sys.stderr)
 
 
 def parse_sets(pairs: list[str]) -> dict:
@@ -346,12 +358,15 @@ def main(argv: list[str] | None = None) -> int:
             from tui.app import HypertuiApp
 
             return run_app(HypertuiApp(store_path=args.store))
-        return args.handler(args)
+        code = args.handler(args)
     except HypertuiError as exc:
         print(f"hypertui: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        code = EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `hypertui run --json | head`
-        sys.stderr.close()
-        return EXIT_OK
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:  # `hypertui runs | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_OK
+    warn_damaged()
+    return code

@@ -137,7 +137,8 @@ class LiveScreen(Screen):
         self.sweep: SweepRow | None = None
         self.done_by_runner = 0
         self.neighbours: tuple[tuple[str, str], ...] = ()
-        self.device = ""
+        self.device = ""  # as shown: "CPU (1 thread)", "cuda:0 NVIDIA H200"
+        self.device_key = ""
         self.cpu = CpuMeter()
         self.gpu = ""
         self.opened = time.monotonic()
@@ -228,7 +229,8 @@ class LiveScreen(Screen):
             view.budget = e.config.get("time_budget_s")
             view.total = view.budget or e.config.get("epochs", 1)
             self.current = view
-            self.device = f"{e.device} · {e.device_name}"
+            self.device_key = e.device  # cpu, cuda:0, mps
+            self.device = e.device_name if e.device == "cpu" else f"{e.device} {e.device_name}"
             if log:
                 self.log_line(f"trial {view.index + 1}: {view.label} seed={view.seed} started")
         elif isinstance(e, Progress):
@@ -307,33 +309,40 @@ class LiveScreen(Screen):
         )
 
     def update_status(self) -> None:
+        """One line, most important first (a narrow terminal cuts the end): the sweep's
+        state, a shared device, then device, the runner's CPU and the current trial."""
         view, sweep = self.current, self.sweep
-        trial = f"trial {view.index + 1}: {view.label} seed={view.seed}" if view else ""
+        state = ""
+        if sweep and sweep.running and sweep.control == "pause":
+            state = "[b]PAUSED[/b] (p resumes)" if sweep.paused else "pausing…"
+        elif sweep and sweep.running and sweep.control == "cancel":
+            state = "cancelling…"
+        elif sweep and not self.running:
+            state = f"[b]{sweep.status}[/b]"
+        elif sweep and sweep.status == "pending":
+            late = time.monotonic() - self.opened > 90
+            state = "[red]the runner has not started: see its log[/red]" if late else "starting…"
+        parts = [state, self.shared_device()]
         here = sweep and sweep.running and sweep.host == socket.gethostname()
-        runner = sweep.pid if here else None
-        parts = [self.device or "starting…", self.cpu.percent(runner), trial]
-        if "cuda" in self.device:
+        parts += [self.device, self.cpu.percent(sweep.pid if here else None)]
+        if self.device_key.startswith("cuda"):
             self.poll_gpu()
             parts.append(self.gpu)
-        if sweep and sweep.running and sweep.control == "pause":
-            parts.append("[b]PAUSED[/b] (p resumes)" if sweep.paused else "pausing…")
-        elif sweep and sweep.running and sweep.control == "cancel":
-            parts.append("cancelling…")
-        elif sweep and not self.running:
-            parts.append(sweep.status)
-        elif sweep and sweep.status == "pending" and time.monotonic() - self.opened > 15:
-            parts.append("[red]the runner has not started: see its log[/red]")
-        if self.neighbours:
-            mine = self.device.split(" ")[0]
-            shared = [sid for sid, dev in self.neighbours if _same_device(dev, mine)]
-            if shared:
-                what = "the CPU cores" if mine.startswith("cpu") else mine
-                parts.append(f"[yellow]shares {what} with sweep {', '.join(shared)}[/yellow]")
+        if view:
+            parts.append(f"trial {view.index + 1}: {view.label} seed={view.seed}")
         self.query_one("#status-line", Static).update(" · ".join(p for p in parts if p))
+
+    def shared_device(self) -> str:
+        mine = self.device_key
+        shared = [sid for sid, dev in self.neighbours if _same_device(dev, mine)]
+        if not shared:
+            return ""
+        what = "the CPU cores" if mine.startswith("cpu") else mine
+        return f"[yellow]shares {what} with sweep {', '.join(shared)}[/yellow]"
 
     @work(thread=True, exclusive=True, group="gpu")
     def poll_gpu(self) -> None:
-        self.gpu = gpu_status(self.device.split(" ")[0])
+        self.gpu = gpu_status(self.device_key)
 
     @property
     def xlabel(self) -> str:
