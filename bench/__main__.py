@@ -1,6 +1,6 @@
 import sys
 
-from bench import grid, mnist_fast, overhead, population, tui_latency
+from bench import attach, grid, mnist_fast, overhead, population, tui_latency
 from bench.common import machine
 
 BENCHMARKS = {
@@ -9,6 +9,7 @@ BENCHMARKS = {
     "tui": tui_latency.main,
     "grid": grid.main,
     "mnist": mnist_fast.main,
+    "attach": attach.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)

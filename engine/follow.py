@@ -49,12 +49,36 @@ class Trial:
 
 
 class Follower:
-    def __init__(self, store: Store, sweep_id: str):
+    def __init__(self, store: Store, sweep_id: str, replay_points: bool = True):
+        """`replay_points=False`: the first poll replays every trial's start and end but
+        none of the curve points already stored (a sweep of 648 trials holds 130k); a
+        viewer reads `latest` for all and `curve` for the few it draws."""
         self.store = store
         self.sweep_id = store.sweep(sweep_id).id
         self.status: dict[str, str] = {}  # run id -> status last seen
         self.index: dict[str, int] = {}  # run id -> trial index
         self.last_point = 0  # rowid of the last curve point seen
+        if not replay_points:
+            (last,) = store.db.execute("SELECT MAX(rowid) FROM points").fetchone()
+            self.last_point = last or 0
+        self.replayed = self.last_point  # points up to here come from `curve`, not `poll`
+
+    def latest(self, metric: str) -> dict[str, tuple[float, float]]:
+        """Each trial's latest stored point up to the replay: (samples, metric value).
+        (Decoded here, not with sqlite's json_extract: a diverged run's NaN is not JSON.)"""
+        rows = self.store.db.execute(
+            "SELECT p.run_id, p.samples, p.metrics FROM points p"
+            " JOIN (SELECT run_id, MAX(seq) AS seq FROM points WHERE run_id IN"
+            " (SELECT id FROM runs WHERE sweep_id=?) GROUP BY run_id) m"
+            " ON m.run_id = p.run_id AND m.seq = p.seq WHERE p.rowid <= ?",
+            (self.sweep_id, self.replayed),
+        ).fetchall()
+        values = ((r, n, _obj(m).get(metric)) for r, n, m in rows)
+        return {r: (n, v) for r, n, v in values if isinstance(v, (int, float))}
+
+    def curve(self, run_id: str) -> list[Progress]:
+        """A trial's stored curve up to the replay (later points come through `poll`)."""
+        return stored_curve(self.store, run_id, self.replayed)
 
     def trials(self) -> list[Trial]:
         rows = self.store.db.execute(
@@ -124,21 +148,37 @@ class Follower:
         return {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
 
     def _new_points(self) -> list[Progress]:
+        # By rowid alone: a range read of what was added since, whatever the sweep's size
+        # (a join on the sweep's runs made sqlite walk every stored point of the sweep).
         rows = self.store.db.execute(
-            "SELECT p.rowid, p.run_id, p.epoch, p.step, p.samples, p.elapsed_s, p.train_loss,"
-            " p.metrics, p.end_of_epoch FROM points p JOIN runs r ON r.id = p.run_id"
-            " WHERE r.sweep_id=? AND p.rowid > ? ORDER BY p.rowid",
-            (self.sweep_id, self.last_point),
+            "SELECT rowid, run_id, epoch, step, samples, elapsed_s, train_loss, metrics,"
+            " end_of_epoch FROM points WHERE rowid > ? ORDER BY rowid",
+            (self.last_point,),
         ).fetchall()
         events = []
         for rowid, run_id, epoch, step, samples, elapsed, loss, metrics, eoe in rows:
             self.last_point = rowid
+            if run_id not in self.index:
+                continue  # another sweep's point
             try:
                 values = json.loads(metrics)
             except ValueError:
                 continue  # a damaged point: the rest of the curve stays readable
             events.append(Progress(run_id, epoch, step, samples, elapsed, loss, values, bool(eoe)))
         return events
+
+
+def stored_curve(store: Store, run_id: str, upto: int) -> list[Progress]:
+    """A trial's curve points with rowid <= `upto`, as Progress events, in order."""
+    rows = store.db.execute(
+        "SELECT epoch, step, samples, elapsed_s, train_loss, metrics, end_of_epoch"
+        " FROM points WHERE run_id=? AND rowid <= ? ORDER BY seq",
+        (run_id, upto),
+    ).fetchall()
+    return [
+        Progress(run_id, e, st, n, t, loss, _obj(m), bool(eoe))
+        for e, st, n, t, loss, m, eoe in rows
+    ]
 
 
 def _obj(text: str | None) -> dict:

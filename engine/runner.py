@@ -21,6 +21,7 @@ its first step.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -34,8 +35,8 @@ from engine.controls import Controls
 from engine.errors import HypertuiError
 from engine.store import HEARTBEAT_S, Store
 
-CONTROL_POLL_S = 0.1  # how often the watch thread reads viewers' requests
-TICK_S = 0.5  # how often the training thread does the same between two steps
+TICK_S = 0.25  # how often the training thread reads viewers' requests, between two steps
+CONTROL_POLL_S = 0.5  # the watch thread, for the moments with no steps (loading, pause)
 
 
 @dataclass(frozen=True)
@@ -149,13 +150,15 @@ def run_watched(
     """Claim a sweep, watch for requests, then train it with the options it was stored with.
 
     Yields the sweep's events (engine.sweep.SweepEvent) as they are recorded."""
+    from engine.backends import make_backend
     from engine.sweep import run_sweep  # torch: before the claim starts the heartbeat
 
     sweep = store.sweep(sweep_id)
+    options = sweep.options
+    backend = make_backend(options)  # Ray: connected before the claim; missing: one line
     pending = store.claim_sweep(sweep.id, retry_failed=retry_failed)
     watch = Watch(store.path, sweep.id, controls).start()
     try:
-        options = sweep.options
         data_dir = Path(options["data_dir"]) if options.get("data_dir") else None
         yield from run_sweep(
             store,
@@ -163,20 +166,11 @@ def run_watched(
             controls,
             data_dir=data_dir,
             population=options.get("population", True),
-            backend=make_backend(options),
+            backend=backend,
             pending=pending,
         )
     finally:
         watch.stop()
-
-
-def make_backend(options: dict):
-    """The backend a sweep's options name: this process unless they say otherwise."""
-    if options.get("backend", "local") == "local":
-        return None
-    from engine.ray_backend import make_backend as ray_backend
-
-    return ray_backend(options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,17 +184,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{started} runner {os.getpid()} for sweep {args.sweep_id}", flush=True)
     try:
         store = Store(args.store)
-        n_trials, done = 0, 0
         for item in run_watched(store, args.sweep_id, controls):
-            n_trials = item.n_trials
             if type(item.event).__name__ in ("Finished", "Failed"):
-                done += 1
                 status = getattr(item.event, "status", "failed")
                 reason = getattr(item.event, "reason", "")
-                print(f"trial {item.trial + 1}/{n_trials}: {status} {reason}".rstrip(), flush=True)
+                line = f"trial {item.trial + 1}/{item.n_trials}: {status} {reason}"
+                print(line.rstrip(), flush=True)
         sweep = store.sweep(args.sweep_id)
     except HypertuiError as exc:
         print(f"hypertui: {exc}", flush=True)
+        with contextlib.suppress(HypertuiError):
+            Store(args.store).failed_to_start(args.sweep_id, str(exc))  # viewers say why
         return 2
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} sweep {sweep.id} {sweep.status}", flush=True)
     return 0

@@ -376,6 +376,16 @@ class Store:
             )
         return [r for r in self.runs(sweep.id) if r.status == "pending"]
 
+    def failed_to_start(self, sweep_id: str, error: str) -> None:
+        """A runner that stopped before it claimed the sweep: say why on the sweep (left
+        alone if another runner has it)."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE sweeps SET status='interrupted', error=? WHERE id LIKE ?"
+                " AND status='pending'",
+                (error, sweep_id + "%"),
+            )
+
     def beat(self, sweep_id: str, paused: bool) -> None:
         """The runner's heartbeat: it is alive (and whether it holds on a pause)."""
         with self._tx():
@@ -405,11 +415,12 @@ class Store:
 
     def request(self, sweep_id: str, action: str) -> None:
         """A viewer's request, read by the runner between steps: pause, resume, skip,
-        cancel; or `clear` before a resume (a new runner starts with no old request)."""
+        cancel; or `clear` as a runner is launched for a resume: no old request holds, and
+        the sweep reads `pending` (starting) until the runner claims it."""
         sql = {
             "pause": "control='pause'",
             "resume": "control=''",
-            "clear": "control='', paused=0",
+            "clear": "control='', paused=0, status='pending', pid=NULL, error=''",
             "cancel": "control='cancel'",
             "skip": "skip_seq=skip_seq+1",
         }[action]
@@ -448,6 +459,11 @@ class Store:
         HypertuiError, such as missing data, runs afresh once the user fixed it)."""
         with self._tx():
             self._reset(self._ids(sweep_id, "running"))
+
+    def reset_runs(self, run_ids: Iterable[str]) -> None:
+        """These runs back to `pending`, partial curves deleted (a unit retried on Ray)."""
+        with self._tx():
+            self._reset(list(run_ids))
 
     def _ids(self, sweep_id: str, status: str) -> list[str]:
         rows = self.db.execute(

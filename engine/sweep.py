@@ -13,6 +13,7 @@ leaves the rest `pending`; `resume` is simply `run_sweep` again on the same id.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -83,6 +84,11 @@ def run_sweep(
     points = _PointBuffer(store, units)
     try:
         for event in backend.run(units, controls, data_dir):
+            if isinstance(event, UnitRestarted):  # a Ray retry: its first attempt never was
+                points.flush()
+                store.reset_runs(event.run_ids)
+                points.forget(event.run_ids)
+                continue
             if isinstance(event, Progress):
                 points.add(event)
             else:
@@ -109,12 +115,21 @@ def run_sweep(
         store.end_sweep(sweep_id, end_status, error)
 
 
+@dataclass(frozen=True)
+class UnitRestarted:
+    """A backend trains a unit again from its start (its worker died): the driver resets the
+    unit's runs, so that the store holds each trial once, from the attempt that ends."""
+
+    run_ids: tuple[str, ...]
+    reason: str
+
+
 class Backend(Protocol):
     """Trains a sweep's units and yields their events, in the order they happen."""
 
     def run(
         self, units: list[list[RunRow]], controls: Controls, data_dir: Path | None
-    ) -> Iterator[Event]: ...
+    ) -> Iterator[Event | UnitRestarted]: ...
 
 
 class LocalBackend:
@@ -167,6 +182,10 @@ class _PointBuffer:
 
     def ended(self, run_id: str) -> None:
         self.running.get(self.unit_of[run_id], set()).discard(run_id)
+
+    def forget(self, run_ids: tuple[str, ...]) -> None:
+        for run_id in run_ids:
+            self.ended(run_id)
 
     def add(self, event: Progress) -> None:
         unit = self.unit_of[event.run_id]

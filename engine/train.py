@@ -61,7 +61,7 @@ def new_run_id() -> str:
 
 
 def environment(device: torch.device) -> dict[str, str]:
-    env = {"python": platform.python_version(), "torch": torch.__version__}
+    env = {"python": platform.python_version(), "torch": str(torch.__version__)}
     if device.type == "cuda":
         env["cuda"] = str(torch.version.cuda)
     return env

@@ -270,7 +270,7 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path):
 
 def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path):
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
-    with pytest.raises(HypertuiError, match="not a usable hypertui run store"):
+    with pytest.raises(HypertuiError, match="not a hypertui run store"):
         Store(tmp_path / "junk.sqlite")
 
 

@@ -6,7 +6,7 @@ import time
 
 import pandas as pd
 import pytest
-from textual.widgets import Button, DataTable, Input, OptionList, Static
+from textual.widgets import Button, DataTable, Input, OptionList, Select, Static
 
 from engine.paths import exports_dir
 from engine.store import Store
@@ -75,6 +75,19 @@ async def test_quickstart_run_results_export(store_path):
         assert len(pd.read_csv(grouped[0])) == 4
         assert len(pd.read_csv(runs[0])) == 8
         assert str(runs[0]) in str(results.query_one("#results-status", Static).render())
+
+
+async def test_the_editor_trains_on_ray_only_where_ray_answers(store_path):
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "quickstart")
+        editor.query_one("#backend", Select).value = "ray"
+        set_field(editor, "address", "127.0.0.1:1")  # nothing listens there
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app._notifications, timeout=30)
+        said = " ".join(str(n.message) for n in app._notifications)
+        assert "127.0.0.1:1" in said and isinstance(app.screen, EditorScreen)
+    assert not store_path.exists() or not Store(store_path).sweeps()  # nothing was started
 
 
 async def test_invalid_value_shows_its_message_and_disables_run(store_path):

@@ -40,9 +40,10 @@ class HypertuiApp(App):
         self.farewell = ""  # printed after the app exits: sweeps that go on without it
 
     def on_mount(self) -> None:
-        self.push_screen(PresetsScreen())
-        if self.attach:
+        if self.attach:  # straight to the sweep; Presets only once the user goes back
             self.open_live(self.attach)
+        else:
+            self.push_screen(PresetsScreen())
 
     def open_live(self, sweep_id: str) -> None:
         from tui.screens.live import LiveScreen
@@ -80,6 +81,13 @@ class HypertuiApp(App):
 
         if not isinstance(self.screen, HistoryScreen):
             self.push_screen(HistoryScreen(self.store_path))
+
+    def back_from(self, screen: Screen) -> None:
+        """Leave a screen; the app opened on it (`attach`) goes on to Presets."""
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+        else:
+            self.switch_screen(PresetsScreen())
 
     def action_presets(self) -> None:
         while len(self.screen_stack) > 2 and not isinstance(self.screen, PresetsScreen):

@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="train trials one by one instead of as stacked populations",
     )
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        help="where trials train: this process (default) or Ray workers (hypertui[ray])",
+    )
+    p.add_argument(
+        "--address",
+        help="with --backend ray: an existing cluster (auto | HOST:PORT | ray://HOST:PORT); "
+        "default: a local Ray instance on this machine",
+    )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_run)
 
@@ -178,6 +188,7 @@ def cmd_presets(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from engine.backends import check_backend
     from engine.presets import find_preset
     from engine.sweep import create_sweep
 
@@ -196,6 +207,9 @@ def cmd_run(args) -> int:
             )
         sweep_id = sweep.id
         options = {**sweep.options, **run_options(args, resumed=True)}
+        if args.backend == "local":  # back from Ray: the cluster's address goes too
+            options.pop("address", None)
+        check_backend(options)  # Ray missing, no cluster: one line, nothing changed
         store.set_options(sweep_id, options)
         if args.device:
             store.set_device(sweep_id, parse_sets([f"device={args.device}"])["device"])
@@ -211,6 +225,7 @@ def cmd_run(args) -> int:
         if args.seeds is not None and args.seeds < 1:
             raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
         preset = find_preset(args.preset).with_overrides(values, args.seeds, args.full)
+        check_backend(run_options(args))  # before the sweep: no Ray, no sweep
         sweep_id = create_sweep(store, preset, run_options(args))
     if args.detach:
         return detach(store, sweep_id, args.retry_failed)
@@ -226,6 +241,10 @@ def run_options(args, resumed: bool = False) -> dict:
         options["population"] = args.population
     if args.data_dir:
         options["data_dir"] = str(args.data_dir.resolve())
+    if args.backend:
+        options["backend"] = args.backend
+    if args.address:
+        options["address"] = args.address
     return options
 
 

@@ -11,6 +11,7 @@ Widgets never call the engine: screens own a SweepFollower and react to its mess
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual.message import Message
@@ -24,17 +25,28 @@ from engine.store import UI_LOCK_WAIT_S, Store, SweepRow
 POLL_S = 0.25  # new points, trial starts and ends show within this (plus a redraw tick)
 
 
+@dataclass(frozen=True)
+class Replay:
+    """What a viewer attaching to a sweep gets instead of every stored point: each trial's
+    latest (samples, value) of the ranking metric, and the rowid up to which curves are
+    read on demand (engine.follow.stored_curve) for the few trials it draws."""
+
+    upto: int
+    latest: dict[str, tuple[float, float]]
+
+
 class SweepFollower:
     class Update(Message):
         """What was committed since the last poll: the sweep's row, its new events, and
         what a viewer shows beside them (engine.follow.Update)."""
 
-        def __init__(self, update: Update) -> None:
+        def __init__(self, update: Update, replay: Replay | None = None) -> None:
             super().__init__()
             self.sweep: SweepRow = update.sweep
             self.events: list[SweepEvent] = update.events
             self.done_by_runner = update.done_by_runner
             self.neighbours = update.neighbours
+            self.replay = replay  # with the first update only
 
     class Lost(Message):
         """The store cannot be read any more (deleted, damaged): say so once."""
@@ -43,8 +55,9 @@ class SweepFollower:
             super().__init__()
             self.error = error
 
-    def __init__(self, target: Widget, store_path: Path, sweep_id: str):
+    def __init__(self, target: Widget, store_path: Path, sweep_id: str, metric: str = ""):
         self.target = target
+        self.metric = metric  # the metric whose latest value ranks trials on attach
         self.store_path = store_path
         self.sweep_id = sweep_id
         self.stopped = False
@@ -58,16 +71,21 @@ class SweepFollower:
     def _follow(self) -> None:
         try:
             store = Store(self.store_path, create=False, lock_wait_s=UI_LOCK_WAIT_S)
-            follower = Follower(store, self.sweep_id)
-            last_sweep = None
+            follower = Follower(store, self.sweep_id, replay_points=False)
+            update = follower.poll()
+            replay = Replay(follower.replayed, follower.latest(self.metric))
+            self.target.post_message(self.Update(update, replay))
+            last_sweep = update.sweep
             while not self.stopped:
+                time.sleep(POLL_S)
                 update = follower.poll()
                 if update.events or update.sweep != last_sweep:
                     self.target.post_message(self.Update(update))
                     last_sweep = update.sweep
-                time.sleep(POLL_S)
         except HypertuiError as exc:
             self.target.post_message(self.Lost(str(exc)))
+        except Exception as exc:  # a bug or a damaged row: say it, never die in silence
+            self.target.post_message(self.Lost(f"{type(exc).__name__}: {exc}"))
 
     def request(self, action: str) -> str:
         """Ask the sweep's runner to pause, resume, skip or cancel; '' or why it failed."""

@@ -169,6 +169,24 @@ class EditorScreen(Screen):
                     compact=True,
                 )
             yield Static("", id="err-meta", classes="field-error")
+            with Horizontal(classes="field-row"):
+                yield Label("train on", classes="field-name")
+                yield Select(
+                    [("this machine", "local"), ("Ray (hypertui[ray])", "ray")],
+                    value="local",
+                    id="backend",
+                    allow_blank=False,
+                    compact=True,
+                    classes="field-value",
+                )
+                yield Label("address", classes="field-name short")
+                yield Input(
+                    "",
+                    id="address",
+                    placeholder="Ray: auto, HOST:PORT or ray://HOST:PORT (empty: a local Ray)",
+                    classes="field-value",
+                    compact=True,
+                )
             if p.full:
                 yield Checkbox(
                     f"full version: {p.full_note or 'the preset [full] table'}", id="full"
@@ -365,17 +383,26 @@ class EditorScreen(Screen):
         if self.current is None:
             self.notify("Fix the fields marked in red first.", severity="error")
             return
+        from engine.backends import check_backend
         from engine.store import UI_LOCK_WAIT_S, Store
         from engine.sweep import create_sweep
 
+        options = {**self.app.run_options(), **self.backend_options()}
         try:
+            check_backend(options)  # Ray missing, nothing at the address: say so, start nothing
             store = Store(self.app.store_path, lock_wait_s=UI_LOCK_WAIT_S * 4)
-            sweep_id = create_sweep(store, self.current, self.app.run_options())
+            sweep_id = create_sweep(store, self.current, options)
             store.close()
         except HypertuiError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
         self.app.start_sweep(sweep_id)
+
+    def backend_options(self) -> dict:
+        """Where the sweep trains: this machine, or Ray (a local instance or a cluster)."""
+        backend = self.query_one("#backend", Select).value
+        address = self.query_one("#address", Input).value.strip()
+        return {"backend": backend, **({"address": address} if address else {})}
 
     def action_save(self) -> None:
         self.validate()

@@ -57,6 +57,8 @@ class TrialView:
     wall_s: float | None = None
     total: float = 1.0  # epochs, or budget seconds
     budget: float | None = None
+    latest: float | None = None  # the main metric's latest value: ranks the overlay
+    partial: bool = False  # curve holds only points since attaching; load the rest to draw
 
 
 class CpuMeter:
@@ -128,7 +130,8 @@ class LiveScreen(Screen):
         super().__init__()
         self.store_path = store_path
         self.sweep_id = sweep_id
-        self.follower = SweepFollower(self, store_path, sweep_id)
+        self.follower: SweepFollower | None = None
+        self.replayed = 0  # curve points up to this rowid are read on demand
         self.x_axis = X_AXES[0]
         self.ylog = False
         self.dirty = True
@@ -185,6 +188,7 @@ class LiveScreen(Screen):
                 trial.idx, trial.id, trial.point, trial.seed, "pending", color, label
             )
         self.query_one("#chart-metric", Chart).title = f"current trial: {self.metric}"
+        self.follower = SweepFollower(self, self.store_path, sweep.id, self.metric)
         self.log_line(
             f"sweep {sweep.id}: {sweep.preset} — {sweep.n_runs} trials, {sweep.n_done} already done"
         )
@@ -195,7 +199,8 @@ class LiveScreen(Screen):
         self.update_progress()
 
     def on_unmount(self) -> None:
-        self.follower.stop()
+        if self.follower:
+            self.follower.stop()
 
     # -- what the store says ----------------------------------------------------------
 
@@ -204,14 +209,53 @@ class LiveScreen(Screen):
         self.sweep = message.sweep
         self.done_by_runner = message.done_by_runner
         self.neighbours = message.neighbours
-        replay = len(message.events) > 50  # attaching: log only the last few lines
-        for i, item in enumerate(message.events):
-            self.take_event(item, log=not replay or i >= len(message.events) - 8)
+        replay = message.replay
+        n = len(message.events)
+        for i, item in enumerate(message.events):  # attaching: log only the last few lines
+            self.take_event(item, log=not replay or i >= n - 8)
+        if replay:
+            self.attached(replay)
         if was_running != self.running:
             self.refresh_bindings()
             if not self.running and self.sweep.status != "pending":
                 self.sweep_ended()
         self.dirty = True  # widgets update at the next redraw tick, not once per event
+
+    def attached(self, replay) -> None:
+        """The first update: stored trials replayed without their curves (a 648-trial sweep
+        holds 130k points); the current trial's and the drawn ones' curves load now."""
+        self.replayed = replay.upto
+        for view in self.trials.values():
+            if view.status != "pending":
+                view.partial = True
+                value = replay.latest.get(view.run_id)
+                view.latest = value[1] if value else None
+        if self.current:
+            self.load_curve(self.current)
+        self.redraw_now()  # at once, not on the next tick
+
+    def load_curve(self, view: TrialView) -> None:
+        """A trial's stored points before the replay, then those that came since."""
+        from engine.follow import stored_curve
+
+        if not view.partial:
+            return
+        view.partial = False
+        store = Store(self.store_path, create=False)
+        stored = stored_curve(store, view.run_id, self.replayed)
+        store.close()
+        since, view.curve = view.curve, Curve()
+        for e in stored:
+            self.add_point(view, e)
+        for point in since.points:
+            view.curve.add(*point)
+
+    def add_point(self, view: TrialView, e: Progress) -> None:
+        values = {"train_loss": e.train_loss, **e.metrics}
+        values = {k: v for k, v in values.items() if v is not None}
+        view.curve.add(e.samples / (view.n_train or 1), e.samples, e.elapsed_s, values)
+        if self.metric in values:
+            view.latest = values[self.metric]
 
     def on_sweep_follower_lost(self, message: SweepFollower.Lost) -> None:
         self.log_line(f"[red]cannot follow the sweep any more: {message.error}")
@@ -225,7 +269,7 @@ class LiveScreen(Screen):
         if isinstance(e, RunStarted):
             view.status = "running"
             view.n_train = e.sizes.get("train", 1)
-            view.curve = Curve()
+            view.curve, view.partial, view.latest = Curve(), False, None
             view.budget = e.config.get("time_budget_s")
             view.total = view.budget or e.config.get("epochs", 1)
             self.current = view
@@ -234,9 +278,7 @@ class LiveScreen(Screen):
             if log:
                 self.log_line(f"trial {view.index + 1}: {view.label} seed={view.seed} started")
         elif isinstance(e, Progress):
-            values = {"train_loss": e.train_loss, **e.metrics}
-            values = {k: v for k, v in values.items() if v is not None}
-            view.curve.add(e.samples / (view.n_train or 1), e.samples, e.elapsed_s, values)
+            self.add_point(view, e)
         elif isinstance(e, Finished):
             view.status, view.wall_s = e.status, e.wall_s
             if log:
@@ -375,19 +417,18 @@ class LiveScreen(Screen):
         if not self.overlay_dirty:
             return
         self.overlay_dirty = False
-        series = {v.run_id: v.curve.series(self.metric, self.x_axis) for v in self.trials.values()}
-        shown = [v for v in self.trials.values() if series[v.run_id][0]]
+        shown = [v for v in self.trials.values() if v.latest is not None or v.curve.points]
         title = f"all trials: {self.metric} by swept value"
         if len(shown) > OVERLAY_LINES:
-            shown = sorted(shown, key=lambda v: self._rank(v, series[v.run_id][1]))
-            shown = shown[:OVERLAY_LINES]
+            shown = sorted(shown, key=self._rank)[:OVERLAY_LINES]
             title = (
                 f"best {OVERLAY_LINES} of {len(self.trials)} trials: {self.metric} by swept value"
             )
             shown.sort(key=lambda v: v.index)
         overlay, labelled = [], set()
         for v in shown:
-            xs, ys = series[v.run_id]
+            self.load_curve(v)  # a trial drawn for the first time since attaching
+            xs, ys = v.curve.series(self.metric, self.x_axis)
             label = "" if v.label in labelled else v.label
             labelled.add(v.label)
             overlay.append(Line(label[:30], xs, ys, v.color))
@@ -395,10 +436,10 @@ class LiveScreen(Screen):
             overlay, self.xlabel, self.ylog and not self.higher, title=title
         )
 
-    def _rank(self, view: TrialView, ys: list[float]) -> float:
-        """Sort key, best first: the latest finite value (a diverged trial ranks last)."""
-        last = next((y for y in reversed(ys) if y is not None and math.isfinite(y)), None)
-        if last is None or view.status == "diverged":
+    def _rank(self, view: TrialView) -> float:
+        """Sort key, best first: the latest value (a diverged trial ranks last)."""
+        last = view.latest
+        if last is None or not math.isfinite(last) or view.status == "diverged":
             return math.inf
         return -last if self.higher else last
 
@@ -461,7 +502,7 @@ class LiveScreen(Screen):
     def action_back(self) -> None:
         if self.running:
             self.notify(f"Sweep {self.sweep_id} goes on; History (h) brings you back.")
-        self.app.pop_screen()
+        self.app.back_from(self)
 
 
 def _same_device(a: str, b: str) -> bool:
