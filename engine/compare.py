@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from engine.config import is_classification
 from engine.store import RunRow
 
 
@@ -45,13 +46,13 @@ class Comparison:
     groups: list[Group]  # ranked best first; groups with nothing finished last
 
 
-def main_metric(problem: str) -> tuple[str, bool]:
-    """The ranking metric and whether higher is better."""
-    return ("val_acc", True) if problem == "mnist" else ("val_mse", False)
+def main_metric(problem: str, task: str = "") -> tuple[str, bool]:
+    """The ranking metric and whether higher is better (`task`: a table's, from its config)."""
+    return ("val_acc", True) if is_classification(problem, task) else ("val_mse", False)
 
 
-def metric_names(problem: str, gaussian: bool) -> list[str]:
-    score = "acc" if problem == "mnist" else "mse"
+def metric_names(problem: str, gaussian: bool, task: str = "") -> list[str]:
+    score = "acc" if is_classification(problem, task) else "mse"
     names = [f"val_{score}", f"best_val_{score}", f"test_{score}", "val_loss", "train_loss"]
     if gaussian:
         names += ["val_nll", "val_var"]
@@ -86,8 +87,9 @@ def _key(value: Any) -> Any:
 
 def compare(runs: list[RunRow], swept: list[str], problem: str) -> Comparison:
     gaussian = any(r.config.get("loss") == "gaussian_nll" for r in runs)
-    metrics = metric_names(problem, gaussian)
-    main, higher = main_metric(problem)
+    task = next((r.config.get("task", "") for r in runs), "")  # one task per sweep
+    metrics = metric_names(problem, gaussian, task)
+    main, higher = main_metric(problem, task)
     buckets: dict[tuple, list[RunRow]] = {}
     for run in runs:
         buckets.setdefault(tuple(_key(run.point.get(f)) for f in swept), []).append(run)

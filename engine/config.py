@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -18,17 +19,24 @@ from typing import Any
 
 from engine.errors import ConfigError, suggest
 
-PROBLEMS = ("house", "mnist")
+PROBLEMS = ("house", "mnist", "table", "images")
 MODELS = ("mlp", "cnn")
+TASKS = ("regression", "classification")
+# your own model: "package.module:callable", imported (never eval'd) when the config is built
+MODEL_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
-LOSSES = {"house": ("mse", "gaussian_nll"), "mnist": ("cross_entropy", "mse")}
+LOSSES = {
+    "house": ("mse", "gaussian_nll"),
+    "mnist": ("cross_entropy", "mse"),
+    "images": ("cross_entropy", "mse"),
+    "table": ("mse", "gaussian_nll", "cross_entropy"),  # by task, see _check_combination
+}
+TASK_LOSSES = {"regression": ("mse", "gaussian_nll"), "classification": ("cross_entropy", "mse")}
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw")
 SCHEDULES = ("constant", "onecycle")
 PRECISIONS = ("fp32", "bf16")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 DEFAULT_FEATURES = ("Overall Qual", "Gr Liv Area", "Total Bsmt SF")
-MAX_LR = 1e6  # above this every optimizer overflows at once; the study's sweep stops near 10
-MAX_SEED = 2**32 - 1  # torch's CPU generator keeps 32 bits of a seed (0 and 2**32 are one run)
 MAX_CNN_BLOCKS = 4  # 28x28 inputs: 28 -> 14 -> 7 -> 3 -> 1 after four maxpools
 
 
@@ -38,7 +46,7 @@ class Config:
 
     problem: str = "house"  # "house" (Ames prices, regression) or "mnist" (digits)
     model: str = "mlp"  # "mlp", or "cnn" (mnist only)
-    hidden: tuple[int, ...] = (10, 10, 10, 10)  # MLP hidden widths; [] is a linear model
+    hidden: tuple[int, ...] = (10, 10, 10, 10)  # MLP hidden widths; () is a linear model
     channels: tuple[int, ...] = (16, 32, 64, 128)  # CNN blocks: conv3x3 -> act -> maxpool2
     activation: str = "relu"  # relu | tanh | sigmoid | gelu | leaky_relu
     loss: str = "mse"  # house: mse | gaussian_nll; mnist: cross_entropy | mse (one-hot)
@@ -54,19 +62,27 @@ class Config:
     seed: int = 0  # initialisation and batch order; same seed, same CPU result bit for bit
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
     precision: str = "fp32"  # fp32 | bf16 (bf16 autocast forward; weights and loss stay fp32)
-    features: tuple[str, ...] = DEFAULT_FEATURES  # house: input columns of the Ames table
+    features: tuple[str, ...] = DEFAULT_FEATURES  # house: Ames columns; table: () = all
     target_scale: float = 1e5  # house: SalePrice is divided by this, as in the study
+    path: str = ""  # table: a .csv/.parquet file; images: a folder (made absolute when set)
+    target: str = ""  # table: the column to predict, e.g. "SalePrice"
+    task: str = ""  # table: regression | classification; "" = inferred from the target
+    image_size: int = 28  # images: side in pixels every image is resized to, e.g. 28 or 32
+    model_args: tuple = ()  # your own model: extra keyword arguments, a TOML table of values
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name)))
+        _check_own_data(self)  # may fill in `task` (inferred from the table)
         _check_combination(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/TOML-ready values (tuples become lists)."""
-        # Fields are flat values and tuples: no deep copy needed (asdict costs 0.25 ms a call,
-        # which a 10^4-trial sweep pays several times over).
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+        out = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+        out["model_args"] = {k: _plain(v) for k, v in self.model_args}
+        return out
 
     def replace(self, **changes: Any) -> Config:
         unknown = [k for k in changes if k not in FIELDS]
@@ -75,9 +91,19 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     @property
+    def classifies(self) -> bool:
+        """True when the model predicts a class (mnist, images, classification tables)."""
+        return is_classification(self.problem, self.task)
+
+    @property
     def main_metric(self) -> str:
         """The validation metric that ranks runs of this problem."""
-        return "val_acc" if self.problem == "mnist" else "val_mse"
+        return "val_acc" if self.classifies else "val_mse"
+
+
+def is_classification(problem: str, task: str = "") -> bool:
+    """Whether runs of this problem (and table task) predict classes: rank by accuracy."""
+    return problem in ("mnist", "images") or (problem == "table" and task == "classification")
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
@@ -85,6 +111,16 @@ FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Co
 # Defaults that differ by problem: applied by `make_config` when the key is not given.
 PROBLEM_DEFAULTS: dict[str, dict[str, Any]] = {
     "house": {},
+    "table": {"features": ()},  # every column but the target
+    "images": {
+        "features": (),
+        "model": "cnn",
+        "hidden": (128,),
+        "loss": "cross_entropy",
+        "optimizer": "adam",
+        "batch_size": 64,
+        "epochs": 1,
+    },
     "mnist": {
         "model": "cnn",
         "hidden": (128,),
@@ -98,13 +134,14 @@ PROBLEM_DEFAULTS: dict[str, dict[str, Any]] = {
 # What each field accepts, in words, for error messages and the TUI editor.
 ALLOWED: dict[str, str] = {
     "problem": " | ".join(PROBLEMS),
-    "model": " | ".join(MODELS),
+    "model": " | ".join(MODELS) + " | your own, package.module:build",
     "hidden": "a list of positive ints, e.g. [10, 10] or 10-10; [] for a linear model",
     "channels": "a non-empty list of positive ints, e.g. [16, 32, 64, 128]",
     "activation": " | ".join(ACTIVATIONS),
-    "loss": "house: mse | gaussian_nll; mnist: cross_entropy | mse",
+    "loss": "house, regression tables: mse | gaussian_nll; "
+    "mnist, images, classification tables: cross_entropy | mse",
     "optimizer": " | ".join(OPTIMIZERS),
-    "lr": f"a float in (0, {MAX_LR:g}]",
+    "lr": "a float > 0",
     "momentum": "a float in [0, 1)",
     "weight_decay": "a float >= 0",
     "schedule": " | ".join(SCHEDULES),
@@ -112,11 +149,16 @@ ALLOWED: dict[str, str] = {
     "epochs": "an int >= 1",
     "time_budget_s": "a float > 0, or none",
     "train_samples": "an int >= 1, or none",
-    "seed": f"an int in [0, {MAX_SEED}] (torch keeps 32 bits: seed 0 and 2**32 would be one run)",
+    "seed": "an int",
     "device": "auto | cpu | cuda | cuda:N | mps",
     "precision": " | ".join(PRECISIONS),
-    "features": "a non-empty list of numeric Ames column names",
+    "features": "house: a non-empty list of numeric Ames columns; table: columns, [] = all",
     "target_scale": "a float > 0",
+    "path": "an existing .csv/.parquet file (table) or folder (images)",
+    "target": "a column name of the table",
+    "task": " | ".join(TASKS) + ", or empty to infer it",
+    "image_size": "an int from 8 to 512",
+    "model_args": "a TOML table of plain values, e.g. { width = 64, dropout = 0.1 }",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -127,10 +169,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": OPTIMIZERS,
     "schedule": SCHEDULES,
     "precision": PRECISIONS,
+    "task": TASKS,
 }
 
 _INT_LISTS = ("hidden", "channels")
-_INTS = ("batch_size", "epochs", "seed", "train_samples")
+_INTS = ("batch_size", "epochs", "seed", "train_samples", "image_size")
 _FLOATS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")
 _OPTIONAL = ("time_budget_s", "train_samples")
 
@@ -147,7 +190,13 @@ def make_config(values: Mapping[str, Any] | None = None, **more: Any) -> Config:
     problem = merged.get("problem", "house")
     if problem not in PROBLEMS:
         raise ConfigError(_bad("problem", problem))
-    return Config(**{**PROBLEM_DEFAULTS[problem], **merged})
+    defaults = dict(PROBLEM_DEFAULTS[problem])
+    if problem == "table" and "loss" not in merged:
+        # the loss follows the task, which may only be known once the table is read
+        draft = Config(**{**defaults, **merged, "loss": "mse"}) if merged.get("path") else None
+        if draft is not None and draft.task == "classification":
+            defaults["loss"] = "cross_entropy"
+    return Config(**{**defaults, **merged})
 
 
 def parse_value(key: str, text: str) -> Any:
@@ -158,16 +207,16 @@ def parse_value(key: str, text: str) -> Any:
     if key in _OPTIONAL and raw.lower() in ("", "none", "null"):
         return None
     if key in _INT_LISTS:
-        if raw in ("", "[]", "()", "-"):  # "()" as the docs once spelled it
+        if raw in ("", "[]", "-"):
             return ()
         if re.fullmatch(r"\d+(-\d+)*", raw):  # the CSV spelling, 10-10-10
             return _coerce(key, [int(p) for p in raw.split("-")])
+    if key in ("path", "target", "task", "model") and not raw.startswith('"'):
+        return _coerce(key, raw)  # file paths and names need no TOML quotes
     if key == "features" and not raw.startswith("["):
         return _coerce(key, [p.strip() for p in raw.split(",") if p.strip()])
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except RecursionError:
-        raise ConfigError(f"{key} = {raw[:40]!r}...: nested too deeply") from None
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word such as relu
     return _coerce(key, value)
@@ -195,12 +244,18 @@ def _coerce(name: str, value: Any) -> Any:
         if name == "channels" and not value:
             raise ConfigError(_bad(name, value, "a CNN needs at least one block"))
         return tuple(value)
+    if name == "model_args":
+        return _model_args(value)
+    if name == "path":
+        return _path(value)
+    if name == "target" and isinstance(value, str):
+        return value
+    if name == "task" and value == "":
+        return value
+    if name == "model" and isinstance(value, str) and MODEL_PATH.match(value):
+        return value  # imported and checked by _check_own_data
     if name == "features":
-        if (
-            not isinstance(value, (list, tuple))
-            or not value
-            or not all(isinstance(v, str) and v for v in value)
-        ):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
             raise ConfigError(_bad(name, value))
         if len(set(value)) != len(value):
             raise ConfigError(_bad(name, value, "a feature is listed twice"))
@@ -210,8 +265,8 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(_bad(name, value, "not an integer"))
         if name != "seed" and value < 1:
             raise ConfigError(_bad(name, value))
-        if name == "seed" and not 0 <= value <= MAX_SEED:
-            raise ConfigError(_bad(name, value, "out of range"))
+        if name == "image_size" and not 8 <= value <= 512:
+            raise ConfigError(_bad(name, value))
         return value
     if name in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -220,7 +275,6 @@ def _coerce(name: str, value: Any) -> Any:
         ok = math.isfinite(value) and {
             "momentum": 0.0 <= value < 1.0,
             "weight_decay": value >= 0.0,
-            "lr": 0.0 < value <= MAX_LR,
         }.get(name, value > 0.0)
         if not ok:
             raise ConfigError(_bad(name, value))
@@ -236,16 +290,27 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _check_combination(c: Config) -> None:
-    from engine.memory import too_big  # memory reads Config fields; it cannot import us first
-
-    if why := too_big(c):
-        raise ConfigError(why)
-    if c.model == "cnn" and c.problem != "mnist":
-        raise ConfigError(f"model = 'cnn' needs problem = 'mnist' (got problem = {c.problem!r})")
-    if c.model == "cnn" and len(c.channels) > MAX_CNN_BLOCKS:
+    if c.model == "cnn" and c.problem not in ("mnist", "images"):
+        raise ConfigError(
+            f"model = 'cnn' needs problem = 'mnist' or 'images' (got problem = {c.problem!r})"
+        )
+    if c.model == "cnn" and c.problem == "images" and 2 ** len(c.channels) > c.image_size:
+        raise ConfigError(
+            f"channels = {list(c.channels)} has {len(c.channels)} blocks; {c.image_size}x"
+            f"{c.image_size} images allow at most {int(math.log2(c.image_size))} (each maxpool "
+            "halves the side)"
+        )
+    if c.model == "cnn" and c.problem == "mnist" and len(c.channels) > MAX_CNN_BLOCKS:
         raise ConfigError(
             f"channels = {list(c.channels)} has {len(c.channels)} blocks; a CNN on 28x28 "
             f"images has at most {MAX_CNN_BLOCKS} blocks (each maxpool halves: 28, 14, 7, 3, 1)"
+        )
+    if c.problem == "house" and not c.features:
+        raise ConfigError("features = []: the house problem needs a non-empty list of columns")
+    if c.problem == "table" and c.loss not in TASK_LOSSES[c.task]:
+        raise ConfigError(
+            f"loss = {c.loss!r} does not fit a {c.task} table; "
+            f"allowed for {c.task}: {' | '.join(TASK_LOSSES[c.task])}"
         )
     if c.loss not in LOSSES[c.problem]:
         raise ConfigError(
@@ -269,6 +334,77 @@ def _check_combination(c: Config) -> None:
                 )
         if "SalePrice" in c.features:
             raise ConfigError("features: 'SalePrice' is the target, not a feature")
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _model_args(value: Any) -> tuple:
+    """A TOML table of plain values -> sorted (key, value) pairs (hashable, lists as tuples)."""
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 for p in value
+    ):
+        value = dict(value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(_bad("model_args", value, "not a table"))
+
+    def check(key: str, v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return tuple(check(key, x) for x in v)
+        if isinstance(v, (str, int, float, bool)):  # bool is an int; both are fine
+            return v
+        raise ConfigError(
+            _bad(
+                "model_args", {key: v}, f"{key}: only strings, numbers, booleans and lists of them"
+            )
+        )
+
+    for key in value:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ConfigError(_bad("model_args", key, "keys must be Python identifiers"))
+    return tuple(sorted((k, check(k, v)) for k, v in value.items()))
+
+
+def _path(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(_bad("path", value, "not a string"))
+    if not value:
+        return ""
+    path = os.path.abspath(os.path.expanduser(value))  # os.path: a sweep builds many configs
+    if not os.path.exists(path):
+        raise ConfigError(f"path = {value!r}: no such file or folder")
+    return path
+
+
+def _check_own_data(c: Config) -> None:
+    """Table, image and own-model settings: the file exists, the target is a column, etc."""
+    own = {"path": c.path, "target": c.target, "task": c.task}
+    if c.problem not in ("table", "images"):
+        for key in ("path", "target", "task"):
+            if own[key]:
+                raise ConfigError(f"{key} applies to problem = 'table' or 'images' only")
+    if c.problem == "images" and (c.target or c.task):
+        raise ConfigError("target and task apply to problem = 'table' only; images are classified")
+    if c.problem in ("table", "images") and not c.path:
+        what = "a .csv or .parquet file" if c.problem == "table" else "an image folder"
+        raise ConfigError(f"problem = {c.problem!r} needs path = {what}")
+    if c.problem == "table":
+        from engine.data.table import check_table
+
+        object.__setattr__(c, "task", check_table(c.path, c.target, c.features, c.task))
+    if c.problem == "images":
+        from engine.data.images import check_images
+
+        check_images(c.path)
+        if c.features:
+            raise ConfigError("features apply to tables; images use every pixel")
+    if c.model not in MODELS:
+        from engine.usermodel import find_builder
+
+        find_builder(c.model)  # raises ConfigError when it does not import
+    elif c.model_args:
+        raise ConfigError("model_args apply to your own model (model = 'package.module:build')")
 
 
 def field_docs() -> dict[str, str]:

@@ -18,13 +18,18 @@ MNIST_TRAIN = 50_000
 STEP_S = {"cpu": 0.55e-3, "accelerator": 0.3e-3}  # per MLP step, small batches
 CNN_EXAMPLE_S = {"cpu": 0.25e-3, "accelerator": 0.01e-3}
 FC_EXAMPLE_S = {"cpu": 0.03e-3, "accelerator": 0.005e-3}
-SETUP_S = {"house": 0.2, "mnist": 3.0}  # model, data on device, final and test evaluation
+SETUP_S = {
+    "house": 0.2,
+    "table": 0.5,
+    "mnist": 3.0,
+    "images": 3.0,
+}  # model, data on device, final and test evaluation
 STARTUP_S = 3.0  # once per sweep: the process imports torch and loads the data
 
 
 def trial_seconds(config: Config, device_kind: str) -> float:
     kind = "cpu" if device_kind == "cpu" else "accelerator"
-    if config.problem == "house":
+    if config.problem in ("house", "table"):  # tables: sized like the Ames one, unread
         n = min(HOUSE_TRAIN, config.train_samples or HOUSE_TRAIN)
         steps = math.ceil(n / config.batch_size) * config.epochs
         per_step = STEP_S[kind] * (1 + config.batch_size / 200)

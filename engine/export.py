@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.compare import Comparison, Stat, run_metrics
-from engine.config import FIELDS
+from engine.config import FIELDS, is_classification
 from engine.errors import HypertuiError
 from engine.store import RunRow
 
@@ -41,7 +41,7 @@ def run_record(run: RunRow) -> dict[str, Any]:
     """One CSV row for a run: every config field, then ids, status and metrics."""
     config = {name: run.config.get(name) for name in FIELDS}
     problem = run.config.get("problem")
-    score = "acc" if problem == "mnist" else "mse"
+    score = "acc" if is_classification(problem, run.config.get("task", "")) else "mse"
     metrics = run_metrics(run)
     row = {
         **config,

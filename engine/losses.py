@@ -1,10 +1,7 @@
 """Training losses and evaluation metrics for both problems.
 
 Gaussian likelihood (house): the model's second output is a raw variance, made positive
-with softplus plus a floor, so the NLL can never divide by zero. `val_nll` is the full
-negative log-likelihood per example, -log N(y | mean, var) in target units (the floor of
-1e-6 on the variance applies); `val_loss` is the training objective, which omits the
-constant 1/2 log(2 pi).
+with softplus plus a floor, so the NLL can never divide by zero.
 """
 
 from __future__ import annotations
@@ -16,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.config import Config
+from engine.data import class_names, target_stats
 
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)  # the constant term of the Gaussian NLL
 VAR_FLOOR = 1e-6  # smallest predicted variance, in (target units)^2
 EVAL_CHUNK = 2048  # examples per forward pass when evaluating
 
@@ -28,7 +25,7 @@ def mean_and_var(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_loss(config: Config) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    if config.problem == "mnist":
+    if config.classifies:
         if config.loss == "cross_entropy":
             return F.cross_entropy
         # MSE between the raw outputs and one-hot targets, as in the study
@@ -59,7 +56,7 @@ def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.T
     it, and every evaluation (single runs too, as K = 1) measures with it.
     """
     k, b, c = out.shape
-    if config.problem == "mnist":
+    if config.classifies:
         if config.loss == "cross_entropy":
             flat = F.cross_entropy(out.reshape(k * b, c), y.reshape(-1), reduction="none")
             return flat.view(k, b).mean(1)
@@ -72,21 +69,23 @@ def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.T
 
 def member_metrics(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """Each metric of K models' outputs [K, B, outputs] against y [K, B, ...], as [K]:
-    loss, then acc (mnist) or mse (house; plus nll and var for gaussian_nll)."""
+    loss, then acc (classification) or mse (regression; plus nll and var for gaussian_nll).
+
+    A table's target is standardised for training; mse, nll and var are reported in the
+    target's own units (loss stays standardised, as the training loss is)."""
     values = {"loss": member_losses(config, out, y)}
-    if config.problem == "mnist":
+    _, std = target_stats(config)
+    if config.classifies:
         values["acc"] = (out.argmax(2) == y).float().mean(1)
     elif config.loss == "gaussian_nll":
         mean, var = mean_and_var(out)
         values |= {
-            "mse": ((mean - y) ** 2).mean(dim=(1, 2)),
-            # The full Gaussian NLL per example, with the 1/2 log(2 pi) that the training
-            # loss (gaussian_nll_loss, full=False) leaves out, so it compares with others'.
-            "nll": values["loss"] + HALF_LOG_2PI,
-            "var": var.mean(dim=(1, 2)),
+            "mse": ((mean - y) ** 2).mean(dim=(1, 2)) * std**2,
+            "nll": values["loss"] + math.log(std),  # 0.5 log(var std^2) = 0.5 log var + log std
+            "var": var.mean(dim=(1, 2)) * std**2,
         }
     else:
-        values["mse"] = values["loss"]
+        values["mse"] = values["loss"] * std**2
     return values
 
 
@@ -117,15 +116,17 @@ def analyse(config: Config, model: torch.nn.Module, x: torch.Tensor, y: torch.Te
 
 def analyse_outputs(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict:
     """`analyse` from a model's outputs on the validation set."""
-    if config.problem == "mnist":
+    if config.classifies:
         pred = out.argmax(1)
         confusion = torch.zeros(out.shape[1], out.shape[1], dtype=torch.long, device=out.device)
         confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
-        return {"confusion": confusion.tolist()}
+        names = class_names(config)  # your own classes: the detail view labels rows with them
+        return {"confusion": confusion.tolist(), **({"classes": list(names)} if names else {})}
+    shift, std = target_stats(config)
     if config.loss == "gaussian_nll":
         mean, var = mean_and_var(out)
-        return {"pred": _rounded(mean), "var": _rounded(var)}
-    return {"pred": _rounded(out[:, :1])}
+        return {"pred": _rounded(mean * std + shift), "var": _rounded(var * std**2)}
+    return {"pred": _rounded(out[:, :1] * std + shift)}
 
 
 def _rounded(t: torch.Tensor) -> list[float]:

@@ -1,4 +1,5 @@
-"""The study's two model families: an MLP (house and mnist) and a small CNN (mnist)."""
+"""The study's two model families: an MLP (every problem) and a small CNN (images), or
+the user's own (`model = "package.module:build"`, see engine/usermodel.py)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,28 @@ IMAGE_SIDE = 28  # MNIST
 N_CLASSES = 10
 
 
+def input_shape(config: Config) -> tuple[int, ...]:
+    """One example's shape: (features,) for tables, (channels, side, side) for images."""
+    if config.problem == "mnist":
+        return (1, IMAGE_SIDE, IMAGE_SIDE)
+    if config.problem == "house":
+        return (len(config.features),)
+    from engine.data import shapes
+
+    return shapes(config)[0]
+
+
 def input_size(config: Config) -> int:
-    return IMAGE_SIDE * IMAGE_SIDE if config.problem == "mnist" else len(config.features)
+    return math.prod(input_shape(config))
 
 
 def output_size(config: Config) -> int:
     if config.problem == "mnist":
         return N_CLASSES
+    if config.problem in ("table", "images") and config.classifies:
+        from engine.data import shapes
+
+        return shapes(config)[1]
     return 2 if config.loss == "gaussian_nll" else 1  # gaussian: mean and raw variance
 
 
@@ -40,19 +56,32 @@ def mlp(in_features: int, hidden: tuple[int, ...], out: int, activation: str) ->
     return nn.Sequential(*layers)
 
 
-def cnn(channels: tuple[int, ...], activation: str) -> nn.Sequential:
-    """conv3x3 (padding 1) -> activation -> maxpool2 per block, then one dense layer to 10."""
+def cnn(
+    channels: tuple[int, ...],
+    activation: str,
+    in_channels: int = 1,
+    side: int = IMAGE_SIDE,
+    n_classes: int = N_CLASSES,
+) -> nn.Sequential:
+    """conv3x3 (padding 1) -> activation -> maxpool2 per block, then one dense layer."""
     layers: list[nn.Module] = []
-    c_in, side = 1, IMAGE_SIDE
+    c_in = in_channels
     for c in channels:
         layers += [nn.Conv2d(c_in, c, 3, padding=1), ACTIVATIONS[activation](), nn.MaxPool2d(2)]
         c_in, side = c, side // 2
-    layers += [nn.Flatten(), nn.Linear(c_in * side * side, N_CLASSES)]
+    layers += [nn.Flatten(), nn.Linear(c_in * side * side, n_classes)]
     return nn.Sequential(*layers)
 
 
 def build_model(config: Config) -> nn.Module:
     """A freshly initialised model; call under `torch.manual_seed` for reproducible weights."""
+    if config.model not in ("mlp", "cnn"):
+        from engine.usermodel import build_own_model
+
+        return build_own_model(config, input_shape(config), output_size(config))
+    if config.model == "cnn" and config.problem == "images":
+        c, side, _ = input_shape(config)
+        return cnn(config.channels, config.activation, c, side, output_size(config))
     if config.model == "cnn":
         return cnn(config.channels, config.activation)
     return mlp(input_size(config), config.hidden, output_size(config), config.activation)

@@ -56,7 +56,9 @@ def launch(store_path: Path, sweep_id: str) -> Launched:
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     root = str(Path(__file__).resolve().parents[1])  # the runner imports this very engine
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    # the user's working directory last: `model = "mymodels:build"` imports from there
+    paths = (root, env.get("PYTHONPATH"), os.getcwd())
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     with open(log, "a") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "engine.runner", "--store", str(store_path), sweep_id],

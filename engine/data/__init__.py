@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -46,21 +46,21 @@ class Dataset:
     # house: train-set mean and std of each raw feature, to plot against real units
     feature_mean: tuple[float, ...] = field(default=())
     feature_std: tuple[float, ...] = field(default=())
+    # regression tables: the target's train mean and std (tensors hold it standardised)
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    classes: tuple[str, ...] = ()  # classification tables and image folders: class names
 
     @property
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
     def to(self, device: torch.device) -> Dataset:
-        return Dataset(
-            self.problem,
-            self.train.to(device),
-            self.val.to(device),
-            self.test.to(device),
-            self.feature_names,
-            self.notes,
-            self.feature_mean,
-            self.feature_std,
+        return replace(
+            self,
+            train=self.train.to(device),
+            val=self.val.to(device),
+            test=self.test.to(device),
         )
 
 
@@ -80,7 +80,33 @@ def load_dataset(config: Config, device: torch.device, data_dir: Path | None = N
     return ds
 
 
+def shapes(config: Config) -> tuple[tuple[int, ...], int]:
+    """(one example's input shape, number of classes or 0) of the config's data set."""
+    ds = _on_cpu(_data_key(config, None))
+    return tuple(ds.train.x.shape[1:]), len(ds.classes)
+
+
+def target_stats(config: Config) -> tuple[float, float]:
+    """(mean, std) that turn a table's standardised target back into its own units."""
+    if config.problem != "table":
+        return 0.0, 1.0
+    ds = _on_cpu(_data_key(config, None))
+    return ds.target_mean, ds.target_std
+
+
+def class_names(config: Config) -> tuple[str, ...]:
+    """A classification table's or image set's class names, in label order; () otherwise."""
+    if config.problem not in ("table", "images"):
+        return ()
+    return _on_cpu(_data_key(config, None)).classes
+
+
 def _data_key(config: Config, data_dir: Path | None) -> tuple:
+    if config.problem == "table":
+        stamp = _stamp(config.path)  # a changed file is read again
+        return ("table", config.path, stamp, config.target, config.features, config.task)
+    if config.problem == "images":
+        return ("images", config.path, _stamp(config.path), config.image_size)
     if config.problem == "house":
         return ("house", config.features, config.target_scale)
     return ("mnist", str((data_dir or default_data_dir()).resolve()))
@@ -93,6 +119,14 @@ def _on_device(key: tuple, device: str) -> Dataset:
 
 @functools.lru_cache(maxsize=4)
 def _on_cpu(key: tuple) -> Dataset:
+    if key[0] == "table":
+        from engine.data.table import load_table
+
+        return load_table(key[1], key[3], key[4], key[5], seed=SPLIT_SEED)
+    if key[0] == "images":
+        from engine.data.images import load_images
+
+        return load_images(Path(key[1]), key[3], seed=SPLIT_SEED)
     if key[0] == "house":
         from engine.data.house import load_house
 
@@ -100,3 +134,10 @@ def _on_cpu(key: tuple) -> Dataset:
     from engine.data.mnist import load_mnist
 
     return load_mnist(Path(key[1]), seed=SPLIT_SEED)
+
+
+def _stamp(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0

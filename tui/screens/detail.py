@@ -1,9 +1,10 @@
 """Run detail: the resolved config, the curves, and what the final model predicts.
 
-House runs show predictions against the truth on the validation set with the worst
-outliers listed; Gaussian-likelihood runs add the predicted variance (log scale) against
-each feature and against the prediction (the study's figures 5 and 6). MNIST runs show
-the confusion matrix and per-class accuracy.
+House runs (and regression tables) show predictions against the truth on the validation
+set with the worst outliers listed; Gaussian-likelihood runs add the predicted variance
+(log scale) against each feature (a table's first VAR_FEATURES inputs) and against the
+prediction (the study's figures 5 and 6). MNIST, image and classification-table runs
+show the confusion matrix and per-class accuracy.
 """
 
 from __future__ import annotations
@@ -19,18 +20,21 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from engine.compare import main_metric
+from engine.config import is_classification
 from engine.export import cell, fmt
 from engine.store import RunRow, Store
-from tui.safe import plain
 from tui.widgets.chart import Chart, Line
 
 N_OUTLIERS = 8
+CLASS_WIDTH = 10  # characters of a class name in the confusion matrix
+OUTLIER_COLUMNS = 12  # input columns beside the worst outliers (a table may have hundreds)
+VAR_FEATURES = 6  # variance charts for a table's inputs (it may have hundreds)
 
 
 def config_table(run: RunRow) -> Table:
     table = Table("field", "value", box=None, title="config", title_justify="left")
     for k, v in run.config.items():
-        table.add_row(k, plain(cell(v)))
+        table.add_row(k, str(cell(v)))
     return table
 
 
@@ -52,14 +56,18 @@ def metrics_table(run: RunRow) -> Table:
         ("git", run.git_rev),
     ]
     for label, value in info:
-        table.add_row(label, plain(value if value is not None else "-"), "")
+        table.add_row(label, str(value if value is not None else "-"), "")
+    for note in run.env.get("notes", []):  # what loading did: rows dropped, task inferred...
+        table.add_row("note", note, "")
     return table
 
 
-def confusion_table(confusion: list[list[int]]) -> Table:
+def confusion_table(confusion: list[list[int]], classes: list[str] | None = None) -> Table:
+    labels = [str(c)[:CLASS_WIDTH] for c in classes] if classes else []
+    labels = labels if len(labels) == len(confusion) else [str(i) for i in range(len(confusion))]
     table = Table(
         "true\\pred",
-        *[str(i) for i in range(len(confusion))],
+        *labels,
         "acc",
         box=None,
         title="validation confusion matrix",
@@ -71,7 +79,7 @@ def confusion_table(confusion: list[list[int]]) -> Table:
             f"[b]{v}[/b]" if j == i else (f"[red]{v}[/red]" if v else "·")
             for j, v in enumerate(row)
         ]
-        table.add_row(str(i), *cells, f"{100 * row[i] / total:.1f}%")
+        table.add_row(labels[i], *cells, f"{100 * row[i] / total:.1f}%")
     return table
 
 
@@ -88,6 +96,7 @@ class RunDetailScreen(Screen):
         self.points = store.points(self.run.id)
         store.close()
         problem = self.run.config["problem"]
+        task = self.run.config.get("task", "")
         yield Header()
         with TabbedContent(id="detail-tabs"):
             with TabPane("Summary", id="tab-summary"), Horizontal():
@@ -97,21 +106,27 @@ class RunDetailScreen(Screen):
                     yield Static(metrics_table(self.run))
             with TabPane("Curves", id="tab-curves"):
                 yield Chart("loss", id="detail-loss")
-                yield Chart(main_metric(problem)[0], id="detail-metric")
-            if problem == "house":
+                yield Chart(main_metric(problem, task)[0], id="detail-metric")
+            if not is_classification(problem, task):
+                title = (
+                    "validation: predicted vs true price (x1e5)"
+                    if problem == "house"
+                    else f"validation: predicted vs true {self.run.config.get('target')}"
+                )
                 with TabPane("Predictions", id="tab-predictions"), Horizontal():
-                    yield Chart("validation: predicted vs true price (x1e5)", id="detail-pred")
+                    yield Chart(title, id="detail-pred")
                     with VerticalScroll(id="outliers-box"):
                         yield Static("loading the validation set…", id="outliers")
                 if self.run.config.get("loss") == "gaussian_nll":
                     with TabPane("Variance", id="tab-variance"), Grid(id="variance-grid"):
-                        for i in range(len(self.run.config["features"]) + 1):
+                        n = len(self.run.config["features"]) if problem == "house" else VAR_FEATURES
+                        for i in range(n + 1):
                             yield Chart("", id=f"detail-var-{i}")
             else:
                 with TabPane("Confusion", id="tab-confusion"), VerticalScroll():
                     confusion = self.run.analysis.get("confusion")
                     yield Static(
-                        confusion_table(confusion)
+                        confusion_table(confusion, self.run.analysis.get("classes"))
                         if confusion
                         else "No confusion matrix: the run did not finish."
                     )
@@ -119,7 +134,8 @@ class RunDetailScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = f"Run {self.run.id} · trial {self.run.idx + 1} · {self.run.status}"
-        metric = main_metric(self.run.config["problem"])[0]
+        config = self.run.config
+        metric = main_metric(config["problem"], config.get("task", ""))[0]
         n_train = (self.run.env.get("sizes") or {}).get("train") or 1
         xs = [p["samples"] / n_train for p in self.points]  # epochs, fractional inside one
         loss = [
@@ -130,7 +146,7 @@ class RunDetailScreen(Screen):
         self.query_one("#detail-metric", Chart).show(
             [Line(metric, xs, [p.get(metric) for p in self.points], "green")], "epoch"
         )
-        if self.run.config["problem"] == "house":
+        if not is_classification(config["problem"], config.get("task", "")):
             self.load_house()
 
     @work(thread=True, exclusive=True)
@@ -143,7 +159,8 @@ class RunDetailScreen(Screen):
 
         config = make_config(self.run.config).replace(device="cpu")
         data = load_dataset(config, torch.device("cpu"))
-        truth = data.val.y.flatten().tolist()
+        # a table's target is standardised in the tensors; predictions are in its units
+        truth = (data.val.y.flatten() * data.target_std + data.target_mean).tolist()
         mean, std = data.feature_mean, data.feature_std
         features = [
             [v * s + m for v, s, m in zip(row, std, mean, strict=True)]
@@ -167,23 +184,28 @@ class RunDetailScreen(Screen):
             ylabel="predicted",
         )
         worst = sorted(range(len(truth)), key=lambda i: -abs(pred[i] - truth[i]))[:N_OUTLIERS]
+        cols = names[:OUTLIER_COLUMNS]
         table = Table(
-            "true", "pred", "sq err", *names, box=None, title="worst outliers", title_justify="left"
+            "true", "pred", "sq err", *cols, box=None, title="worst outliers", title_justify="left"
         )
         for i in worst:
             table.add_row(
                 fmt(truth[i], 3),
                 fmt(pred[i], 3),
                 fmt((pred[i] - truth[i]) ** 2, 3),
-                *(fmt(v, 4) for v in features[i]),
+                *(fmt(v, 4) for v in features[i][: len(cols)]),
             )
         outliers.update(table)
         var = self.run.analysis.get("var")
         if var:
             columns = list(zip(*features, strict=True))
-            for i, name in enumerate([*names, "prediction"]):
-                xs = list(columns[i]) if i < len(names) else pred
-                self.query_one(f"#detail-var-{i}", Chart).show(
+            charts = list(self.query("#variance-grid Chart").results(Chart))
+            shown = names[: len(charts) - 1]
+            for chart in charts[len(shown) + 1 :]:  # a table with fewer inputs than charts
+                chart.remove()
+            for i, name in enumerate([*shown, "prediction"]):
+                xs = list(columns[i]) if i < len(shown) else pred
+                charts[i].show(
                     [Line("", xs, var, "magenta", scatter=True)],
                     name,
                     ylog=True,

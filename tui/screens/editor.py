@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
+from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
 from engine.config import CHOICES, FIELDS, Config, field_docs, parse_value
@@ -24,14 +25,35 @@ from engine.errors import ConfigError, HypertuiError
 from engine.estimate import estimate_seconds, human
 from engine.presets import RANDOM_KINDS, Preset, RandomAxis
 from tui.report import describe_point
-from tui.safe import escape, plain
 
-NOT_SWEPT = ("problem", "seed", "device", "features")  # seeds has its own count
-VALIDATE_AFTER_S = 0.2  # typing pause after which the form is checked
+# seeds has its own count; a data set (path, target...) is one per preset, not an axis
+NOT_SWEPT = ("problem", "seed", "device", "features", "path", "target", "task", "model_args")
+TEXT_FIELDS = ("model",)  # a choice, or your own "package.module:build": typed, not picked
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def value_text(value: Any) -> str:
+class PathSuggester(Suggester):
+    """Completes a typed file or folder path from the file system (the `path` field)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        typed = Path(value).expanduser()
+        folder, stem = (typed, "") if value.endswith("/") else (typed.parent, typed.name)
+        try:
+            names = sorted(p.name for p in folder.iterdir() if p.name.startswith(stem))
+        except OSError:
+            return None
+        names = [n for n in names if not n.startswith(".") or stem.startswith(".")]
+        return value + names[0][len(stem) :] if names else None
+
+
+def value_text(value: Any, name: str = "") -> str:
+    if name == "model_args":  # (key, value) pairs, shown as the TOML table a preset holds
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value) + "}"
     if value is None:
         return "none"
     if isinstance(value, (list, tuple)):
@@ -39,6 +61,16 @@ def value_text(value: Any) -> str:
             return ", ".join(value)
         return "[" + ", ".join(str(v) for v in value) + "]"
     return str(value)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return repr(v)
 
 
 def sweep_text(axis: list | RandomAxis | None) -> str:
@@ -109,7 +141,6 @@ class EditorScreen(Screen):
         self.preset = preset
         self.current: Preset | None = preset
         self.docs = field_docs()
-        self._pending = None  # the validation timer while typing
         self.initial_name = f"{preset.name}-mine" if preset.shipped else preset.name
 
     def compose(self) -> ComposeResult:
@@ -120,7 +151,7 @@ class EditorScreen(Screen):
         available = available_devices()
         yield Header()
         with VerticalScroll(id="form"):
-            yield Static(f"[b]{escape(p.name)}[/b] — {escape(p.description)}", id="editor-title")
+            yield Static(f"[b]{p.name}[/b] — {p.description}", id="editor-title")
             with Horizontal(classes="field-row"):
                 yield Label("save as", classes="field-name")
                 yield Input(self.initial_name, id="name", classes="field-value", compact=True)
@@ -167,6 +198,8 @@ class EditorScreen(Screen):
             )
             for name in FIELDS:
                 value = getattr(base, name)
+                if name == "task":  # as written: an inferred task stays "infer" when editing
+                    value = p.base.get("task", "")
                 with Horizontal(classes="field-row"):
                     yield Label(name, classes="field-name", id=f"label-{name}")
                     if name == "device":
@@ -183,9 +216,10 @@ class EditorScreen(Screen):
                             classes="field-value",
                             compact=True,
                         )
-                    elif name in CHOICES:
+                    elif name in CHOICES and name not in TEXT_FIELDS:
+                        infer = [("infer", "")] if name == "task" else []  # "" = inferred
                         yield Select(
-                            [(c, c) for c in CHOICES[name]],
+                            infer + [(c, c) for c in CHOICES[name]],
                             value=value,
                             allow_blank=False,
                             id=f"value-{name}",
@@ -194,10 +228,11 @@ class EditorScreen(Screen):
                         )
                     else:
                         yield Input(
-                            value_text(value),
+                            value_text(value, name),
                             id=f"value-{name}",
                             classes="field-value",
                             compact=True,
+                            suggester=PathSuggester() if name == "path" else None,
                         )
                     yield Input(
                         sweep_text(p.axes.get(name)),
@@ -233,6 +268,8 @@ class EditorScreen(Screen):
         for name in FIELDS:
             try:
                 value = parse_value(name, self._value(name))
+                if name == "model_args":
+                    value = Config(model_args=value).to_dict()["model_args"]
                 base[name] = list(value) if isinstance(value, tuple) else value
             except ConfigError as exc:
                 errors[name] = str(exc)
@@ -259,7 +296,6 @@ class EditorScreen(Screen):
             name=self.preset.name if name in ("", self.initial_name) else name,
             description=self.preset.description,
             claim=self.preset.claim,
-            checks=self.preset.checks,
             base={k: v for k, v in base.items() if v is not None},
             axes=axes,
             seeds=counts["seeds"],
@@ -283,24 +319,23 @@ class EditorScreen(Screen):
         return preset, {}, ""
 
     def validate(self) -> None:
-        if self._pending is not None:
-            self._pending.stop()
-            self._pending = None
         preset, errors, general = self.read()
         self.current = preset
         for name in FIELDS:
             help_line = self.query_one(f"#err-{name}", Static)
             if name in errors:
-                help_line.update(plain(errors[name], "red"))
+                help_line.update(f"[red]{errors[name]}[/red]")
                 help_line.add_class("invalid")
             else:
                 help_line.update(self.docs.get(name, ""))
                 help_line.remove_class("invalid")
-        self.query_one("#err-meta", Static).update(plain(errors.get("meta", ""), "red"))
+        self.query_one("#err-meta", Static).update(f"[red]{errors.get('meta', '')}[/red]")
         status = self.query_one("#editor-status", Static)
         if preset is None:
             problems = len(errors) + bool(general)
-            status.update(plain(general or f"{problems} invalid field(s): fix them to run", "red"))
+            status.update(
+                f"[red]{general or f'{problems} invalid field(s): fix them to run'}[/red]"
+            )
         else:
             kind = (
                 "cpu" if preset.base_config.device in ("cpu", "auto") and not self._gpu() else "gpu"
@@ -316,11 +351,7 @@ class EditorScreen(Screen):
         return available_devices()[0] != "cpu"
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        # Validating expands every trial (~100 ms for a 648-trial grid): once typing pauses,
-        # not on every key. Run and save validate first, so nothing stale is ever used.
-        if self._pending is not None:
-            self._pending.stop()
-        self._pending = self.set_timer(VALIDATE_AFTER_S, self.validate)
+        self.validate()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.validate()
@@ -331,9 +362,9 @@ class EditorScreen(Screen):
         for name in FIELDS:
             widget = self.query_one(f"#value-{name}")
             widget.value = (
-                getattr(base, name)
+                (source.base.get("task", "") if name == "task" else getattr(base, name))
                 if isinstance(widget, Select)
-                else value_text(getattr(base, name))
+                else value_text(getattr(base, name), name)
             )
             if name not in NOT_SWEPT:
                 self.query_one(f"#sweep-{name}", Input).value = sweep_text(source.axes.get(name))
@@ -388,10 +419,7 @@ class EditorScreen(Screen):
             return
         existing = catalogue().presets.get(name)
         path = user_presets_dir() / f"{name}.toml"
-        reopened = not self.preset.shipped and name == self.preset.name and self.preset.source
-        if reopened:  # the user preset this editor opened: save back into its own file
-            path = Path(self.preset.source)
-        elif existing is not None and (existing.shipped or path.exists()):
+        if existing is not None and (existing.shipped or path.exists()):
             self.notify(
                 f"A preset named {name!r} exists already: choose another name.", severity="error"
             )
@@ -399,9 +427,9 @@ class EditorScreen(Screen):
         try:
             write_atomic(path, preset_to_toml(replace(self.current, name=name)))
         except HypertuiError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(str(exc), severity="error")
             return
-        self.notify(f"Saved {path}", title="Preset saved", timeout=6, markup=False)
+        self.notify(f"Saved {path}", title="Preset saved", timeout=6)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -17,7 +17,12 @@ from engine.presets import Catalogue, Preset, RandomAxis, catalogue
 from tui.report import describe_point
 from tui.safe import clean, plain
 
-PROBLEM_TITLES = {"house": "House prices (Ames)", "mnist": "MNIST digits"}
+PROBLEM_TITLES = {
+    "house": "House prices (Ames)",
+    "mnist": "MNIST digits",
+    "table": "Your tables",
+    "images": "Your images",
+}
 
 
 def axis_text(axis) -> str:

@@ -1,0 +1,212 @@
+"""Your own images, loaded once into tensors (no DataLoader in the training loop).
+
+`path` may be any of:
+  - a folder of class subfolders (torchvision's ImageFolder layout): path/cat/1.png, ...;
+    split 70/15/15 with the fixed seed;
+  - FashionMNIST (or any MNIST-style IDX set) in torchvision's layout: path/FashionMNIST/raw/
+    or path/raw/ or path itself holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz];
+  - CIFAR-10 in torchvision's layout: path/cifar-10-batches-py/ (read with an unpickler that
+    admits numpy arrays only) or the binary path/cifar-10-batches-bin/.
+Standard sets keep their test split; 10% of their training images are held out for
+validation. Every image is resized to `image_size` (antialiased bilinear) and normalised
+per channel with the training split's mean and std.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.data.mnist import _idx_path, _NumpyOnlyUnpickler, read_idx
+from engine.errors import ConfigError, DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
+FRACTIONS = (0.70, 0.15)
+VAL_FRACTION = 0.10  # of a standard set's training images
+IDX_NAMES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+CIFAR_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+
+def check_images(path: str) -> str:
+    """describe_layout, cached per folder version: every Config of an image sweep asks."""
+    return _layout(path, os.stat(path).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _layout(path: str, mtime_ns: int) -> str:
+    return describe_layout(Path(path))
+
+
+def describe_layout(path: Path) -> str:
+    """Which layout `path` holds ("idx", "cifar-py", "cifar-bin", "folder"), or a ConfigError."""
+    if not path.is_dir():
+        raise ConfigError(f"path = {str(path)!r}: images need a folder")
+    if _idx_folder(path) is not None:
+        return "idx"
+    if _cifar_folder(path, "py") is not None:
+        return "cifar-py"
+    if _cifar_folder(path, "bin") is not None:
+        return "cifar-bin"
+    classes = _class_folders(path)
+    if not classes:
+        raise ConfigError(
+            f"path = {str(path)!r}: no images found; expected class subfolders holding "
+            f"{', '.join(sorted(IMAGE_SUFFIXES))} files (path/cat/1.png, path/dog/2.png), "
+            "FashionMNIST/raw/ or cifar-10-batches-py/"
+        )
+    if len(classes) < 2:
+        raise ConfigError(
+            f"path = {str(path)!r}: only one class folder with images ({classes[0][0]!r}); "
+            "classification needs at least two"
+        )
+    return "folder"
+
+
+def load_images(path: Path, size: int, seed: int):
+    from engine.data import Dataset, Split
+
+    layout = describe_layout(path)
+    rng = np.random.default_rng(seed)
+    if layout == "folder":
+        x, y, classes = _read_folder(path, size)
+        order = rng.permutation(len(y))
+        n_train, n_val = int(FRACTIONS[0] * len(y)), max(1, int(FRACTIONS[1] * len(y)))
+        parts = np.split(order, [n_train, n_train + n_val])
+        if min(len(p) for p in parts) == 0:
+            raise DataError(f"{path}: {len(y)} images are too few for a 70/15/15 split")
+        train, val, test = ((x[p], y[p]) for p in parts)
+        note = f"image folder {path}: {len(classes)} classes, split 70/15/15 with seed {seed}"
+    else:
+        (train_x, train_y), test, classes, where = _read_standard(path, layout)
+        order = rng.permutation(len(train_y))
+        n_val = int(VAL_FRACTION * len(train_y))
+        val = (train_x[order[:n_val]], train_y[order[:n_val]])
+        train = (train_x[order[n_val:]], train_y[order[n_val:]])
+        note = f"{where}: its test split; {n_val} training images held out (seed {seed})"
+
+    def to_tensor(images: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(images.astype(np.float32)).div_(255.0)  # [N, C, H, W], a copy
+        if t.shape[-1] != size or t.shape[-2] != size:
+            t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True)
+        return t
+
+    tx = to_tensor(train[0])
+    mean, std = tx.mean(dim=(0, 2, 3), keepdim=True), tx.std(dim=(0, 2, 3), keepdim=True)
+    std = std.clamp_min(1e-6)
+
+    def split(images: np.ndarray, labels: np.ndarray, t: torch.Tensor | None = None) -> Split:
+        t = to_tensor(images) if t is None else t
+        return Split((t - mean) / std, torch.from_numpy(labels.astype(np.int64)))
+
+    return Dataset(
+        "images",
+        split(*train, tx),
+        split(*val),
+        split(*test),
+        notes=(note, f"{tx.shape[1]} channel(s), resized to {size}x{size}"),
+        classes=tuple(classes),
+    )
+
+
+# -- layouts ---------------------------------------------------------------------------------
+
+
+def _idx_folder(path: Path) -> Path | None:
+    for candidate in (path / "FashionMNIST" / "raw", path / "MNIST" / "raw", path / "raw", path):
+        if all(_idx_path(candidate, n) for n in IDX_NAMES):
+            return candidate
+    return None
+
+
+def _cifar_folder(path: Path, kind: str) -> Path | None:
+    suffix = ".bin" if kind == "bin" else ""
+    for candidate in (path / f"cifar-10-batches-{kind}", path):
+        if (candidate / f"test_batch{suffix}").is_file() and (
+            candidate / f"data_batch_1{suffix}"
+        ).is_file():
+            return candidate
+    return None
+
+
+def _class_folders(path: Path) -> list[tuple[str, list[Path]]]:
+    out = []
+    for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(
+            f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+        )
+        if files:
+            out.append((folder.name, files))
+    return out
+
+
+def _read_folder(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from PIL import Image, UnidentifiedImageError
+
+    classes = _class_folders(path)
+    files = [(f, i) for i, (_, fs) in enumerate(classes) for f in fs]
+    images = []
+    with Image.open(files[0][0]) as first:
+        mode = "L" if first.mode in ("L", "1", "I;16", "I") else "RGB"  # the first one decides
+    for f, _ in files:
+        try:
+            with Image.open(f) as im:
+                im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+                images.append(np.asarray(im, dtype=np.uint8))
+        except (OSError, UnidentifiedImageError) as exc:
+            raise DataError(f"{f}: not a readable image ({exc})") from None
+    x = np.stack(images)
+    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # [N, C, H, W]
+    return x, np.array([i for _, i in files]), [name for name, _ in classes]
+
+
+def _read_standard(path: Path, layout: str):
+    if layout == "idx":
+        raw = _idx_folder(path)
+        arrays = [read_idx(_idx_path(raw, n)) for n in IDX_NAMES]
+        train = (arrays[0][:, None], arrays[1])
+        test = (arrays[2][:, None], arrays[3])
+        fashion = "fashion" in str(raw).lower()
+        classes = FASHION_CLASSES if fashion else tuple(str(i) for i in range(10))
+        return train, test, classes, f"{'FashionMNIST' if fashion else 'IDX images'} in {raw}"
+    kind = "py" if layout == "cifar-py" else "bin"
+    folder = _cifar_folder(path, kind)
+    suffix = ".bin" if kind == "bin" else ""
+    read = _cifar_bin if kind == "bin" else _cifar_pickle
+    parts = [read(folder / f"data_batch_{i}{suffix}") for i in range(1, 6)]
+    train = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    return train, read(folder / f"test_batch{suffix}"), CIFAR_CLASSES, f"CIFAR-10 in {folder}"
+
+
+def _cifar_bin(file: Path) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.frombuffer(file.read_bytes(), dtype=np.uint8)
+    if raw.size % 3073:
+        raise DataError(f"{file}: not a CIFAR-10 binary batch (records of 1 + 3072 bytes)")
+    records = raw.reshape(-1, 3073)
+    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].astype(np.int64)
+
+
+def _cifar_pickle(file: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        batch = _NumpyOnlyUnpickler(io.BytesIO(file.read_bytes()), encoding="bytes").load()
+        data, labels = batch[b"data"], batch[b"labels"]
+    except (pickle.UnpicklingError, DataError, KeyError, TypeError, EOFError) as exc:
+        raise DataError(f"{file}: not a CIFAR-10 batch ({exc})") from None
+    return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels)

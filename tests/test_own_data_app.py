@@ -1,0 +1,232 @@
+"""Own data through the CLI and the app: real-table presets end to end, the presets list,
+the editor's path check and the run detail of a regression table."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+from rich.console import Console
+from textual.widgets import Button, OptionList, Static
+
+from engine.paths import user_presets_dir
+from engine.store import Store
+from tests.test_own_data import write_table
+from tests.test_tui import SIZE, open_preset, set_field, wait_for
+from tui.app import HypertuiApp
+from tui.cli import main
+from tui.screens.detail import RunDetailScreen
+from tui.widgets.chart import Chart
+
+
+def run_cli(preset, store) -> list[dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+@pytest.mark.real_data
+def test_real_table_regression_and_classification_beat_the_mean_and_the_majority(
+    shared_data, tmp_path
+):
+    """Ames with another target: living area (regression) and kitchen quality (5 classes)."""
+    ames = shared_data / "ames_housing.csv"
+    table = pd.read_csv(ames)
+    reg = tmp_path / "area.toml"
+    reg.write_text(
+        textwrap.dedent(f"""
+        description = "Ames: living area from rooms, baths, neighbourhood, style, year"
+        [config]
+        problem = "table"
+        path = "{ames}"
+        target = "Gr Liv Area"
+        features = ["TotRms AbvGrd", "Bedroom AbvGr", "Full Bath", "Half Bath",
+                    "Neighborhood", "House Style", "Year Built"]
+        hidden = [32, 32]
+        optimizer = "adam"
+        lr = 0.003
+        batch_size = 64
+        epochs = 12
+        """)
+    )
+    cls = tmp_path / "kitchen.toml"
+    cls.write_text(
+        textwrap.dedent(f"""
+        description = "Ames: kitchen quality from every other column"
+        [config]
+        problem = "table"
+        path = "{ames}"
+        target = "Kitchen Qual"
+        hidden = [64]
+        optimizer = "adam"
+        lr = 0.001
+        batch_size = 64
+        epochs = 8
+        """)
+    )
+    store = tmp_path / "runs.sqlite"
+    reg_records = run_cli(reg, store)
+    cls_records = run_cli(cls, store)
+    runs = {r.config["target"]: r for s in Store(store).sweeps() for r in Store(store).runs(s.id)}
+
+    area = runs["Gr Liv Area"]
+    assert area.status == "finished" and area.config["task"] == "regression"
+    # in square feet squared: predicting the mean scores the target's variance
+    assert area.test["test_mse"] < 0.5 * table["Gr Liv Area"].var()
+    assert reg_records[-1]["main_metric"] == "val_mse"
+
+    kitchen = runs["Kitchen Qual"]
+    assert kitchen.config["task"] == "classification"  # inferred: the column is text
+    majority = table["Kitchen Qual"].value_counts(normalize=True).max()
+    assert kitchen.test["test_acc"] > majority + 0.15
+    assert len(kitchen.analysis["confusion"]) == table["Kitchen Qual"].nunique()
+    assert cls_records[-1]["main_metric"] == "val_acc"
+
+
+def user_table_preset(tmp_path, name="my-table", **config) -> None:
+    write_table(tmp_path / "t.csv")
+    folder = user_presets_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    values = {"target": "y", "epochs": 3, "optimizer": "adam", "lr": 0.01, **config}
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
+    (folder / f"{name}.toml").write_text(
+        f'description = "my own table"\n[config]\nproblem = "table"\n'
+        f'path = "{tmp_path / "t.csv"}"\n{lines}\n'
+    )
+
+
+def test_presets_command_lists_a_user_table_preset_with_its_problem(tmp_path, capsys):
+    user_table_preset(tmp_path)
+    assert main(["presets"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "my-table" in x)
+    assert "table" in line.split("my-table", 1)[1]
+
+
+def test_a_missing_table_file_exits_2_with_one_line(tmp_path, capsys):
+    preset = tmp_path / "p.toml"
+    preset.write_text('description = "x"\n[config]\nproblem = "table"\npath = "gone.csv"\n')
+    assert main(["run", str(preset), "--store", str(tmp_path / "s.sqlite")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "path = " in err[0] and "no such file" in err[0]
+
+
+async def test_presets_screen_groups_user_tables_and_the_editor_checks_the_path(tmp_path):
+    user_table_preset(tmp_path)
+    app = HypertuiApp(store_path=tmp_path / "runs.sqlite")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        listing = app.screen.query_one(OptionList)
+        titles = [str(listing.get_option_at_index(i).prompt) for i in range(listing.option_count)]
+        assert "Your tables" in titles
+        editor = await open_preset(pilot, app, "my-table")
+        run = editor.query_one("#run", Button)
+        assert not run.disabled
+        set_field(editor, "value-path", str(tmp_path / "nope.csv"))
+        await pilot.pause()
+        assert run.disabled
+        assert "no such file" in str(editor.query_one("#err-path").render())
+        set_field(editor, "value-path", str(tmp_path / "t.csv"))
+        set_field(editor, "value-target", "yy")
+        await pilot.pause()
+        assert "target = 'yy' is not a column" in str(editor.query_one("#err-target").render())
+        set_field(editor, "value-target", "kind")  # the task stays "infer": classification now
+        await pilot.pause()
+        assert not run.disabled and editor.current.base_config.task == "classification"
+
+
+async def test_run_detail_of_a_regression_table_shows_predictions_and_variance(tmp_path):
+    user_table_preset(tmp_path, loss="gaussian_nll", features=["a", "b", "color"])
+    store_path = tmp_path / "runs.sqlite"
+    assert main(["run", "my-table", "--store", str(store_path)]) == 0
+    store = Store(store_path)
+    run = store.runs(store.sweeps()[0].id)[0]
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(RunDetailScreen(store_path, run.id))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        outliers = app.screen.query_one("#outliers", Static)
+        await wait_for(
+            pilot, lambda: getattr(outliers.content, "title", "") == "worst outliers", timeout=30
+        )
+        # a, b and the one-hot colours (blue, green, missing, red): 6 charts, then "prediction"
+        charts = list(app.screen.query("#variance-grid Chart").results(Chart))
+        assert len(charts) == 7
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(outliers.content)
+        rows = console.export_text().splitlines()
+        true, pred = (float(v) for v in rows[2].split()[:2])
+        assert 90 < true < 115 and 90 < pred < 115  # in the target's units, not standardised
+
+
+async def test_the_path_field_completes_file_names(tmp_path):
+    from tui.screens.editor import PathSuggester
+
+    (tmp_path / "sales-2024.csv").write_text("a\n1\n")
+    (tmp_path / "other").mkdir()
+    suggester = PathSuggester()
+    assert await suggester.get_suggestion(str(tmp_path / "sal")) == str(tmp_path / "sales-2024.csv")
+    assert await suggester.get_suggestion(str(tmp_path / "oth")) == str(tmp_path / "other")
+    assert await suggester.get_suggestion(str(tmp_path / "zzz")) is None
+
+
+@pytest.mark.real_data
+def test_mnist_on_disk_trains_as_an_image_problem_resized(shared_data, tmp_path):
+    """The images problem on a real IDX set (MNIST in torchvision's layout), resized to 14."""
+    from engine.config import make_config
+    from engine.train import run
+
+    config = make_config(
+        problem="images", path=str(shared_data), image_size=14, channels=[8, 16],
+        train_samples=5000, batch_size=64, epochs=3, lr=0.003, device="cpu",
+    )  # fmt: skip
+    events = list(run(config))
+    assert events[0].sizes["val"] == 6000 and "resized to 14x14" in " ".join(events[0].notes)
+    assert events[-1].test["test_acc"] > 0.85
+
+
+async def test_run_detail_of_a_classification_table_names_its_classes(tmp_path):
+    user_table_preset(tmp_path, target="kind", features=["a", "b"])
+    store_path = tmp_path / "runs.sqlite"
+    assert main(["run", "my-table", "--store", str(store_path)]) == 0
+    store = Store(store_path)
+    run = store.runs(store.sweeps()[0].id)[0]
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(RunDetailScreen(store_path, run.id))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        matrix = app.screen.query_one("#tab-confusion Static", Static).content
+        assert [c.header for c in matrix.columns] == ["true\\pred", "hi", "lo", "acc"]
+        summary = list(app.screen.query("#tab-summary Static").results(Static))[1].content
+        console = Console(width=300, record=True, file=io.StringIO())
+        console.print(summary)  # the metrics table ends with the run's notes
+        assert "task = classification (inferred: it holds text" in console.export_text()
+
+
+async def test_your_own_model_runs_from_the_app_in_the_detached_runner(tmp_path, monkeypatch):
+    """The runner is its own process in the package's folder: it must still import the
+    user's module from the folder hypertui was started in."""
+    from tests.test_own_data import OWN
+    from tui.screens.live import LiveScreen
+
+    (tmp_path / "own_app_models.py").write_text(textwrap.dedent(OWN))
+    monkeypatch.chdir(tmp_path)
+    user_table_preset(tmp_path, target="kind", model="own_app_models:build", epochs=2)
+    app = HypertuiApp(store_path=tmp_path / "runs.sqlite")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_preset(pilot, app, "my-table")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live = app.screen
+        await wait_for(pilot, lambda: live.ended)
+        assert live.metric == "val_acc"  # a classification table ranks by accuracy
+        assert [v.status for v in live.trials.values()] == ["finished"]
