@@ -1,7 +1,10 @@
 """Training losses and evaluation metrics for both problems.
 
 Gaussian likelihood (house): the model's second output is a raw variance, made positive
-with softplus plus a floor, so the NLL can never divide by zero.
+with softplus plus a floor, so the NLL can never divide by zero. `val_nll` is the full
+negative log-likelihood per example, -log N(y | mean, var) in target units (the floor of
+1e-6 on the variance applies); `val_loss` is the training objective, which omits the
+constant 1/2 log(2 pi).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch.nn.functional as F
 from engine.config import Config
 from engine.data import class_names, target_stats
 
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)  # the constant term of the Gaussian NLL
 VAR_FLOOR = 1e-6  # smallest predicted variance, in (target units)^2
 EVAL_CHUNK = 2048  # examples per forward pass when evaluating
 
@@ -81,7 +85,10 @@ def member_metrics(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict[s
         mean, var = mean_and_var(out)
         values |= {
             "mse": ((mean - y) ** 2).mean(dim=(1, 2)) * std**2,
-            "nll": values["loss"] + math.log(std),  # 0.5 log(var std^2) = 0.5 log var + log std
+            # The full Gaussian NLL per example in the target's own units: the 1/2 log(2 pi)
+            # that the training loss (gaussian_nll_loss, full=False) leaves out, and log std
+            # for a standardised target (0.5 log(var std^2) = 0.5 log var + log std).
+            "nll": values["loss"] + HALF_LOG_2PI + math.log(std),
             "var": var.mean(dim=(1, 2)) * std**2,
         }
     else:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import FIELDS, Config, make_config
+from engine.config import FIELDS, MAX_SEED, Config, make_config
 from engine.errors import ConfigError, suggest
 from engine.paths import user_presets_dir
 
@@ -39,6 +41,7 @@ TOP_KEYS = (
     "name",
     "description",
     "claim",
+    "checks",
     "seeds",
     "trials",
     "sweep_seed",
@@ -48,6 +51,12 @@ TOP_KEYS = (
     "full",
 )
 RANDOM_KINDS = ("log_uniform", "uniform")
+# A name becomes part of file names (exports): letters, digits, '.', '_' and '-' only, so it
+# can never name a folder or leave the exports folder.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# The most trials one sweep may hold. Each is a stored row; 10^4 start training within about
+# a second, 10^6 would take minutes and a gigabyte just to be listed.
+MAX_TRIALS = 20_000
 RANDOM_FIELDS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")
 
 
@@ -86,6 +95,7 @@ class Preset:
     full_note: str = ""
     source: str = ""  # the file it came from, or "" for built in code
     shipped: bool = True
+    checks: tuple[str, ...] = ()  # the claim in checkable form (engine/claims.py)
 
     @property
     def problem(self) -> str:
@@ -105,12 +115,28 @@ class Preset:
         grid = math.prod(len(v) for v in self.axes.values() if isinstance(v, list))
         return grid * self.trials * self.seeds
 
+    def check_size(self) -> None:
+        """Refuse a sweep too large to store or run, counted before anything is expanded."""
+        n = self.n_trials
+        if n > MAX_TRIALS:
+            raise ConfigError(
+                f"{self.source or self.name}: {n:,} trials (grid x trials x seeds); "
+                f"a sweep holds at most {MAX_TRIALS:,}: fewer values, trials or seeds"
+            )
+        last_seed = self.base.get("seed", 0) + self.seeds - 1
+        if isinstance(last_seed, int) and last_seed > MAX_SEED:
+            raise ConfigError(
+                f"{self.source or self.name}: seeds {self.seeds} from seed "
+                f"{self.base.get('seed', 0)} reach {last_seed}, past the largest seed {MAX_SEED}"
+            )
+
     def expand(self) -> list[Trial]:
         """Every trial: grid points x random draws x seeds, seeds innermost."""
+        self.check_size()
         grid_axes = {k: v for k, v in self.axes.items() if isinstance(v, list)}
         random_axes = {k: v for k, v in self.axes.items() if isinstance(v, RandomAxis)}
         rng = np.random.default_rng(self.sweep_seed)
-        base = self.base_config
+        base = self.base_config.to_dict()
         trials: list[Trial] = []
         for combo in itertools.product(*grid_axes.values()):
             for _ in range(self.trials):
@@ -118,7 +144,7 @@ class Preset:
                 point |= {k: axis.draw(rng) for k, axis in random_axes.items()}
                 point = {k: point[k] for k in self.axes}  # keep the file's axis order
                 for s in range(self.seeds):
-                    config = _make(self, {**base.to_dict(), **point, "seed": base.seed + s})
+                    config = _make(self, {**base, **point, "seed": base["seed"] + s})
                     trials.append(Trial(len(trials), config, point))
         return trials
 
@@ -147,10 +173,20 @@ class Preset:
                 "trials": extra.get("trials", self.trials),
             }
         )
-        _make(preset, base)
         if seeds is not None and seeds < 1:
             raise ConfigError(f"--seeds {seeds}: must be at least 1")
-        preset.expand()  # validates every combination now, not mid-sweep
+        try:
+            _make(preset, base)
+            preset.check_size()
+            if values or full:  # new combinations: validate each now, not mid-sweep
+                preset.expand()
+        except ConfigError as exc:
+            if not values:
+                raise
+            # The file was valid on its own: the message must name the changes, not blame it.
+            message = str(exc).removeprefix(f"{self.source or self.name}: ")
+            changes = " ".join(f"{k}={v}" for k, v in values.items())
+            raise ConfigError(f"{self.name} with {changes}: {message}") from None
         return preset
 
 
@@ -171,6 +207,8 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested bracket
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
 
     def fail(message: str) -> ConfigError:
         return ConfigError(f"{source}: {message}")
@@ -192,6 +230,8 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
             or (key != "sweep_seed" and value < 1)
         ):
             raise fail(f"{key} = {value!r}: must be an integer >= 1")
+        if key == "sweep_seed" and not 0 <= value <= MAX_SEED:
+            raise fail(f"sweep_seed = {value!r}: must be an integer in [0, {MAX_SEED}]")
     tables = {}
     for key in ("config", "sweep", "full"):
         tables[key] = doc.get(key, {})
@@ -221,8 +261,14 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
     if has_random and "trials" not in doc:
         raise fail("a random [sweep] axis needs trials = N (how many draws)")
 
+    name = doc.get("name") or Path(source).stem
+    if not NAME_PATTERN.fullmatch(name):
+        raise fail(
+            f"name = {name[:80]!r}: a preset name is 1-64 letters, digits, '.', '_' or '-' "
+            "(it becomes part of file names)"
+        )
     preset = Preset(
-        name=doc.get("name") or Path(source).stem,
+        name=name,
         description=doc["description"].strip(),
         claim=doc.get("claim", "").strip(),
         base=tables["config"],
@@ -234,11 +280,28 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         full_note=doc.get("full_note", "").strip(),
         source=source,
         shipped=shipped,
+        checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
     )
     preset.expand()  # every combination must make a valid config
     if preset.full:
         preset.with_overrides(full=True)
     return preset
+
+
+def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...]:
+    from engine.claims import parse_check
+
+    if isinstance(checks, str):
+        checks = [checks]
+    if not isinstance(checks, list):
+        raise fail(f"checks must be a list of strings, got {checks!r}")
+    problem = make_config(tables["config"]).problem
+    for text in checks:
+        try:
+            parse_check(text, problem, axes)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+    return tuple(" ".join(c.split()) for c in checks)
 
 
 def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
@@ -288,6 +351,8 @@ def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
 
 def load_preset_file(path: Path, shipped: bool = False) -> Preset:
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the read forever
+            raise ConfigError(f"{path}: not a regular file")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read preset: {exc}") from None
@@ -343,32 +408,37 @@ def find_preset(name_or_path: str, user_dir: Path | None = None) -> Preset:
 
 
 def preset_to_toml(preset: Preset) -> str:
-    """TOML text for a preset (the TUI's "save as"); parse_preset reads it back unchanged."""
+    """TOML text for a preset (the TUI's "save as"); parse_preset reads it back unchanged.
 
-    def value(v: Any) -> str:
+    Written by tomli-w, never by string formatting: a hand-written writer emitted invalid
+    TOML for a two-line description.
+    """
+    import tomli_w
+
+    def value(v: Any) -> Any:
         if isinstance(v, RandomAxis):
-            return f"{{ {v.kind} = [{value(v.low)}, {value(v.high)}] }}"
+            return {v.kind: [v.low, v.high]}
         if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, dict):  # model_args, an inline table
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        return repr(v)
+            return [value(x) for x in v]
+        if isinstance(v, dict):  # model_args: an inline table
+            return {k: value(x) for k, x in v.items()}
+        return v
 
-    lines = [f"name = {value(preset.name)}", f"description = {value(preset.description)}"]
+    def table(items: dict[str, Any]) -> dict[str, Any]:
+        return {k: value(v) for k, v in items.items() if v is not None}  # TOML has no null
+
+    doc: dict[str, Any] = {"name": preset.name, "description": preset.description}
     if preset.claim:
-        lines.append(f"claim = {value(preset.claim)}")
-    lines.append(f"seeds = {preset.seeds}")
+        doc["claim"] = preset.claim
+    if preset.checks:
+        doc["checks"] = list(preset.checks)
+    doc["seeds"] = preset.seeds
     if any(isinstance(a, RandomAxis) for a in preset.axes.values()):
-        lines += [f"trials = {preset.trials}", f"sweep_seed = {preset.sweep_seed}"]
+        doc |= {"trials": preset.trials, "sweep_seed": preset.sweep_seed}
     if preset.full_note:
-        lines.append(f"full_note = {value(preset.full_note)}")
-    for table, items in (("config", preset.base), ("sweep", preset.axes), ("full", preset.full)):
-        if items or table == "config":
-            lines += ["", f"[{table}]"] + [
-                f"{k} = {value(v)}" for k, v in items.items() if v is not None
-            ]
-    return "\n".join(lines) + "\n"
+        doc["full_note"] = preset.full_note
+    doc["config"] = table(preset.base)
+    for name, items in (("sweep", preset.axes), ("full", preset.full)):
+        if items:
+            doc[name] = table(items)
+    return tomli_w.dumps(doc)

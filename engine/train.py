@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from engine.clock import TrainClock
+from engine.clock import TrainClock, budget_env
 from engine.config import Config
 from engine.data import Dataset, load_dataset
 from engine.devices import describe, resolve_device
@@ -28,6 +28,7 @@ from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.ids import new_id
 from engine.losses import analyse, evaluate, make_loss
+from engine.memory import check_fits
 from engine.models import build_model, build_optimizer, count_parameters
 from engine.schedule import lr_factor, planned_steps
 
@@ -87,6 +88,9 @@ def run(
     device = resolve_device(config.device)
     data = load_dataset(config, device, data_dir)
     wall0 = time.perf_counter()
+    if why := check_fits(config, device):  # before building: an OOM mid-build is a traceback
+        yield Failed(run_id, why)
+        return
     with restore_settings():
         torch.manual_seed(config.seed)
         model = build_model(config).to(device)
@@ -103,7 +107,7 @@ def run(
             n_params=n_params,
             sizes=data.sizes,
             notes=data.notes + own_model_notes(config),
-            env=environment(device),
+            env={**environment(device), **budget_env(config.time_budget_s, device)},
         )
         try:
             yield from _train(config, model, data, device, should_stop, should_pause, run_id, wall0)

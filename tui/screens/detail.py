@@ -23,6 +23,7 @@ from engine.compare import main_metric
 from engine.config import is_classification
 from engine.export import cell, fmt
 from engine.store import RunRow, Store
+from tui.safe import plain
 from tui.widgets.chart import Chart, Line
 
 N_OUTLIERS = 8
@@ -34,7 +35,7 @@ VAR_FEATURES = 6  # variance charts for a table's inputs (it may have hundreds)
 def config_table(run: RunRow) -> Table:
     table = Table("field", "value", box=None, title="config", title_justify="left")
     for k, v in run.config.items():
-        table.add_row(k, str(cell(v)))
+        table.add_row(k, plain(cell(v)))
     return table
 
 
@@ -56,9 +57,9 @@ def metrics_table(run: RunRow) -> Table:
         ("git", run.git_rev),
     ]
     for label, value in info:
-        table.add_row(label, str(value if value is not None else "-"), "")
+        table.add_row(label, plain(value if value is not None else "-"), "")
     for note in run.env.get("notes", []):  # what loading did: rows dropped, task inferred...
-        table.add_row("note", note, "")
+        table.add_row("note", plain(note), "")
     return table
 
 

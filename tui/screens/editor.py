@@ -25,10 +25,12 @@ from engine.errors import ConfigError, HypertuiError
 from engine.estimate import estimate_seconds, human
 from engine.presets import RANDOM_KINDS, Preset, RandomAxis
 from tui.report import describe_point
+from tui.safe import escape, plain
 
 # seeds has its own count; a data set (path, target...) is one per preset, not an axis
 NOT_SWEPT = ("problem", "seed", "device", "features", "path", "target", "task", "model_args")
 TEXT_FIELDS = ("model",)  # a choice, or your own "package.module:build": typed, not picked
+VALIDATE_AFTER_S = 0.2  # typing pause after which the form is checked
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -141,6 +143,7 @@ class EditorScreen(Screen):
         self.preset = preset
         self.current: Preset | None = preset
         self.docs = field_docs()
+        self._pending = None  # the validation timer while typing
         self.initial_name = f"{preset.name}-mine" if preset.shipped else preset.name
 
     def compose(self) -> ComposeResult:
@@ -151,7 +154,7 @@ class EditorScreen(Screen):
         available = available_devices()
         yield Header()
         with VerticalScroll(id="form"):
-            yield Static(f"[b]{p.name}[/b] — {p.description}", id="editor-title")
+            yield Static(f"[b]{escape(p.name)}[/b] — {escape(p.description)}", id="editor-title")
             with Horizontal(classes="field-row"):
                 yield Label("save as", classes="field-name")
                 yield Input(self.initial_name, id="name", classes="field-value", compact=True)
@@ -296,6 +299,7 @@ class EditorScreen(Screen):
             name=self.preset.name if name in ("", self.initial_name) else name,
             description=self.preset.description,
             claim=self.preset.claim,
+            checks=self.preset.checks,
             base={k: v for k, v in base.items() if v is not None},
             axes=axes,
             seeds=counts["seeds"],
@@ -319,23 +323,24 @@ class EditorScreen(Screen):
         return preset, {}, ""
 
     def validate(self) -> None:
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
         preset, errors, general = self.read()
         self.current = preset
         for name in FIELDS:
             help_line = self.query_one(f"#err-{name}", Static)
             if name in errors:
-                help_line.update(f"[red]{errors[name]}[/red]")
+                help_line.update(plain(errors[name], "red"))
                 help_line.add_class("invalid")
             else:
                 help_line.update(self.docs.get(name, ""))
                 help_line.remove_class("invalid")
-        self.query_one("#err-meta", Static).update(f"[red]{errors.get('meta', '')}[/red]")
+        self.query_one("#err-meta", Static).update(plain(errors.get("meta", ""), "red"))
         status = self.query_one("#editor-status", Static)
         if preset is None:
             problems = len(errors) + bool(general)
-            status.update(
-                f"[red]{general or f'{problems} invalid field(s): fix them to run'}[/red]"
-            )
+            status.update(plain(general or f"{problems} invalid field(s): fix them to run", "red"))
         else:
             kind = (
                 "cpu" if preset.base_config.device in ("cpu", "auto") and not self._gpu() else "gpu"
@@ -351,7 +356,11 @@ class EditorScreen(Screen):
         return available_devices()[0] != "cpu"
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.validate()
+        # Validating expands every trial (~100 ms for a 648-trial grid): once typing pauses,
+        # not on every key. Run and save validate first, so nothing stale is ever used.
+        if self._pending is not None:
+            self._pending.stop()
+        self._pending = self.set_timer(VALIDATE_AFTER_S, self.validate)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.validate()
@@ -419,7 +428,10 @@ class EditorScreen(Screen):
             return
         existing = catalogue().presets.get(name)
         path = user_presets_dir() / f"{name}.toml"
-        if existing is not None and (existing.shipped or path.exists()):
+        reopened = not self.preset.shipped and name == self.preset.name and self.preset.source
+        if reopened:  # the user preset this editor opened: save back into its own file
+            path = Path(self.preset.source)
+        elif existing is not None and (existing.shipped or path.exists()):
             self.notify(
                 f"A preset named {name!r} exists already: choose another name.", severity="error"
             )
@@ -427,9 +439,9 @@ class EditorScreen(Screen):
         try:
             write_atomic(path, preset_to_toml(replace(self.current, name=name)))
         except HypertuiError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
-        self.notify(f"Saved {path}", title="Preset saved", timeout=6)
+        self.notify(f"Saved {path}", title="Preset saved", timeout=6, markup=False)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -32,6 +32,7 @@ from engine.store import Store, SweepRow
 from tui.curves import X_AXES, Curve
 from tui.follow import SweepFollower
 from tui.report import describe_point
+from tui.safe import clean, escape
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.chart import PALETTE, Chart, Line
 
@@ -177,7 +178,7 @@ class LiveScreen(Screen):
         self.metric, self.higher = main_metric(
             sweep.problem, first.config.get("task", "") if first else ""
         )
-        self.title = f"Live · {sweep.preset} · sweep {sweep.id}"
+        self.title = f"Live · {clean(sweep.preset)} · sweep {sweep.id}"
         groups: dict[str, str] = {}
         self.trials: dict[str, TrialView] = {}
         for trial in trials:
@@ -190,7 +191,8 @@ class LiveScreen(Screen):
         self.query_one("#chart-metric", Chart).title = f"current trial: {self.metric}"
         self.follower = SweepFollower(self, self.store_path, sweep.id, self.metric)
         self.log_line(
-            f"sweep {sweep.id}: {sweep.preset} — {sweep.n_runs} trials, {sweep.n_done} already done"
+            f"sweep {sweep.id}: {escape(sweep.preset)} — {sweep.n_runs} trials,"
+            f" {sweep.n_done} already done"
         )
         self.follower.start()  # its first update replays what the store already holds
         self.set_interval(REDRAW_S, self.redraw)
@@ -258,8 +260,8 @@ class LiveScreen(Screen):
             view.latest = values[self.metric]
 
     def on_sweep_follower_lost(self, message: SweepFollower.Lost) -> None:
-        self.log_line(f"[red]cannot follow the sweep any more: {message.error}")
-        self.notify(message.error, severity="error")
+        self.log_line(f"[red]cannot follow the sweep any more: {escape(message.error)}")
+        self.notify(escape(message.error), severity="error")
 
     def take_event(self, item: SweepEvent, log: bool) -> None:
         e = item.event
@@ -276,7 +278,8 @@ class LiveScreen(Screen):
             self.device_key = e.device  # cpu, cuda:0, mps
             self.device = e.device_name if e.device == "cpu" else f"{e.device} {e.device_name}"
             if log:
-                self.log_line(f"trial {view.index + 1}: {view.label} seed={view.seed} started")
+                label = escape(view.label)
+                self.log_line(f"trial {view.index + 1}: {label} seed={view.seed} started")
         elif isinstance(e, Progress):
             self.add_point(view, e)
         elif isinstance(e, Finished):
@@ -284,21 +287,21 @@ class LiveScreen(Screen):
             if log:
                 value = fmt(e.final.get(self.metric))
                 style = {"finished": "green", "diverged": "yellow"}.get(e.status, "dim")
-                reason = f" ({e.reason})" if e.reason and e.status != "finished" else ""
+                reason = f" ({escape(e.reason)})" if e.reason and e.status != "finished" else ""
                 self.log_line(
                     f"[{style}]trial {view.index + 1} {e.status}[/{style}]: "
-                    f"{view.label} seed={view.seed} {self.metric} {value}{reason}"
+                    f"{escape(view.label)} seed={view.seed} {self.metric} {value}{reason}"
                 )
         elif isinstance(e, Failed):
             view.status = "failed"
             if log:
-                self.log_line(f"[red]trial {view.index + 1} failed[/red]: {e.reason}")
+                self.log_line(f"[red]trial {view.index + 1} failed[/red]: {escape(e.reason)}")
 
     def sweep_ended(self) -> None:
         sweep = self.sweep
         if sweep.error:
-            self.log_line(f"[red]the sweep stopped: {sweep.error}")
-            self.notify(sweep.error, severity="error", timeout=10)
+            self.log_line(f"[red]the sweep stopped: {escape(sweep.error)}")
+            self.notify(escape(sweep.error), severity="error", timeout=10)
         elif sweep.status == "interrupted":
             self.log_line("the sweep's runner stopped: r resumes it from History")
         else:
@@ -371,7 +374,7 @@ class LiveScreen(Screen):
             self.poll_gpu()
             parts.append(self.gpu)
         if view:
-            parts.append(f"trial {view.index + 1}: {view.label} seed={view.seed}")
+            parts.append(f"trial {view.index + 1}: {escape(view.label)} seed={view.seed}")
         self.query_one("#status-line", Static).update(" · ".join(p for p in parts if p))
 
     def shared_device(self) -> str:
