@@ -35,7 +35,7 @@ from engine.devices import describe, resolve_device
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.losses import analyse_outputs, member_losses, member_metrics, metric_rows
-from engine.models import ACTIVATIONS, build_model, count_parameters
+from engine.models import ACTIVATIONS, mlp_weights
 from engine.schedule import lr_factor, planned_steps
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_settings
 
@@ -71,19 +71,24 @@ class StackedMLP(nn.Module):
     activation: each activation is applied where a per-member mask selects it.
     """
 
-    def __init__(self, models: list[nn.Sequential], activations: list[str], device):
+    def __init__(
+        self,
+        layers: list[list[tuple[torch.Tensor, torch.Tensor]]],
+        activations: list[str],
+        device,
+    ):
+        """`layers[k]` is member k's (weight [out, in], bias [out]) per layer."""
         super().__init__()
-        linears = [[m for m in model if isinstance(m, nn.Linear)] for model in models]
-        k = len(models)
-        size = sum(layer.weight.numel() + layer.bias.numel() for layer in linears[0])
+        k = len(layers)
+        size = sum(w.numel() + b.numel() for w, b in layers[0])
         self.flat = torch.empty(k, size, device=device)
         self.flat_grad = torch.zeros(k, size, device=device)
         weights, biases, offset = [], [], 0
-        for i, layer in enumerate(linears[0]):
-            n_in, n_out = layer.in_features, layer.out_features
+        for i, (w0, _) in enumerate(layers[0]):
+            n_out, n_in = w0.shape
             for shape, parts, store in (
-                ((n_in, n_out), [ls[i].weight.detach().t() for ls in linears], weights),
-                ((1, n_out), [ls[i].bias.detach() for ls in linears], biases),
+                ((n_in, n_out), [member[i][0].t() for member in layers], weights),
+                ((1, n_out), [member[i][1] for member in layers], biases),
             ):
                 n = shape[0] * shape[1]
                 rows = slice(offset, offset + n)
@@ -226,14 +231,14 @@ def run_population(
     data = load_dataset(base, device, data_dir)
     wall0 = time.perf_counter()
     with restore_settings():
-        models = []
+        layers = []
         for m in members:
-            # The same initial weights as a single run (built on the CPU: seeding only its
+            # The same initial weights as a single run (drawn on the CPU: seeding only its
             # generator skips torch.manual_seed's ~1 ms of lazy CUDA/XPU seeding per member).
             torch.default_generator.manual_seed(m.config.seed)
-            models.append(build_model(m.config))
-        n_params = count_parameters(models[0])
-        model = StackedMLP(models, [m.config.activation for m in members], device)
+            layers.append(mlp_weights(m.config))
+        n_params = sum(w.numel() + b.numel() for w, b in layers[0])
+        model = StackedMLP(layers, [m.config.activation for m in members], device)
         if device.type == "cpu":
             torch.set_num_threads(1)  # as single tiny runs: 2 threads measured no faster
             # at K=256 (2.8-3.6 ms vs 2.7-4.2 ms a step) and contend with the UI process
