@@ -24,6 +24,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
 LOSSES = {"house": ("mse", "gaussian_nll"), "mnist": ("cross_entropy", "mse")}
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw")
 SCHEDULES = ("constant", "onecycle")
+PRUNES = ("none", "halving")
 PRECISIONS = ("fp32", "bf16")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 DEFAULT_FEATURES = ("Overall Qual", "Gr Liv Area", "Total Bsmt SF")
@@ -54,6 +55,7 @@ class Config:
     precision: str = "fp32"  # fp32 | bf16 (bf16 autocast forward; weights and loss stay fp32)
     features: tuple[str, ...] = DEFAULT_FEATURES  # house: input columns of the Ames table
     target_scale: float = 1e5  # house: SalePrice is divided by this, as in the study
+    prune: str = "none"  # none | halving: a population keeps its best third at epochs 1, 3, 9...
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -116,6 +118,7 @@ ALLOWED: dict[str, str] = {
     "precision": " | ".join(PRECISIONS),
     "features": "a non-empty list of numeric Ames column names",
     "target_scale": "a float > 0",
+    "prune": " | ".join(PRUNES),
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -126,6 +129,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": OPTIMIZERS,
     "schedule": SCHEDULES,
     "precision": PRECISIONS,
+    "prune": PRUNES,
 }
 
 _INT_LISTS = ("hidden", "channels")

@@ -26,7 +26,7 @@ from engine.errors import HypertuiError
 from engine.events import Finished, Progress, RunStarted
 
 SCHEMA_VERSION = 1
-FINAL_STATUSES = ("finished", "diverged", "failed")  # a resumed sweep never reruns these
+FINAL_STATUSES = ("finished", "diverged", "failed", "pruned")  # a resumed sweep never reruns these
 UNFINISHED = ("pending", "running", "cancelled")
 
 SCHEMA = """

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
 from engine.compare import main_metric
 from engine.export import fmt
-from engine.store import Store
+from engine.store import FINAL_STATUSES, Store
 from tui.curves import X_AXES, Curve
 from tui.report import describe_point
 from tui.runner import SweepRunner
@@ -163,7 +163,7 @@ class LiveScreen(Screen):
                 describe_point(run.point),
                 wall_s=run.wall_s,
             )
-            if run.status in ("finished", "diverged"):  # a resumed sweep: show what exists
+            if run.status in ("finished", "diverged", "pruned"):  # resumed: show what exists
                 n = (run.env.get("sizes") or {}).get("train", 1)
                 for p in store.points(run.id):
                     view.curve.add(p["samples"] / n, p["samples"], p["elapsed_s"], p)
@@ -205,7 +205,12 @@ class LiveScreen(Screen):
         elif kind == "finished" and view:
             view.status, view.wall_s = r["status"], r["wall_s"]
             value = fmt((r["final"] or {}).get(self.metric))
-            style = {"finished": "green", "diverged": "yellow", "cancelled": "dim"}[r["status"]]
+            style = {
+                "finished": "green",
+                "diverged": "yellow",
+                "pruned": "cyan",
+                "cancelled": "dim",
+            }[r["status"]]
             reason = f" ({r['reason']})" if r["reason"] and r["status"] != "finished" else ""
             self.log_line(
                 f"[{style}]trial {view.index + 1} {r['status']}[/{style}]: "
@@ -236,7 +241,7 @@ class LiveScreen(Screen):
         self.query_one("#event-log", RichLog).write(text)
 
     def update_progress(self) -> None:
-        done = sum(v.status in ("finished", "diverged", "failed") for v in self.trials.values())
+        done = sum(v.status in FINAL_STATUSES for v in self.trials.values())
         total = len(self.trials)
         self.query_one("#sweep-bar", ProgressBar).update(total=total, progress=done)
         self.query_one("#sweep-label", Static).update(f"sweep {done}/{total}")

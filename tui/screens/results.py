@@ -19,15 +19,18 @@ from engine.store import Store
 
 def table_rows(comp: Comparison) -> tuple[list[str], list[dict[str, Any]], list[dict[str, str]]]:
     """Column keys, raw values per row (for sorting) and display text per row."""
-    columns = [*comp.swept, "n", "diverged", "failed", *comp.metrics, "min", "max"]
+    pruned = ["pruned"] if any(g.n_pruned for g in comp.groups) else []  # halving sweeps
+    columns = [*comp.swept, "n", "diverged", *pruned, "failed", *comp.metrics, "min", "max"]
     raw, text = [], []
     for g in comp.groups:
         main = g.stats.get(comp.main)
         r: dict[str, Any] = {f: cell(g.point[f]) for f in comp.swept}
-        r |= {"n": g.n_finished, "diverged": g.n_diverged, "failed": g.n_failed}
+        r |= {"n": g.n_finished, "diverged": g.n_diverged, "pruned": g.n_pruned}
+        r |= {"failed": g.n_failed}
         r |= {m: (g.stats[m].mean if m in g.stats else None) for m in comp.metrics}
         r |= {"min": main.min if main else None, "max": main.max if main else None}
-        t = {k: str(v) for k, v in r.items() if k in comp.swept or k in ("n", "diverged", "failed")}
+        counts = ("n", "diverged", "pruned", "failed")
+        t = {k: str(v) for k, v in r.items() if k in comp.swept or k in counts}
         t |= {m: mean_std(g.stats.get(m)) for m in comp.metrics}
         t |= {"min": fmt(r["min"]), "max": fmt(r["max"])}
         raw.append(r | {"_group": g})
