@@ -90,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser(
+        "replay-halving",
+        help="what successive halving would have stopped in a sweep that ran in full",
+    )
+    p.add_argument("sweep_id")
+    p.add_argument(
+        "--seeds-per-replay",
+        type=int,
+        metavar="N",
+        help="also replay each group of N seeds on its own (10 seeds, N=1: 10 replays)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_replay_halving)
     return parser
 
 
@@ -196,6 +211,14 @@ def cmd_export(args) -> int:
     path = write_atomic(out, text)
     print(f"wrote {path} ({kind}, {len(runs)} runs of sweep {sweep.id})")
     return EXIT_OK
+
+
+def cmd_replay_halving(args) -> int:
+    from tui.halving_report import cmd_replay_halving as replay
+
+    if args.seeds_per_replay is not None and args.seeds_per_replay < 1:
+        raise ConfigError(f"--seeds-per-replay {args.seeds_per_replay}: must be at least 1")
+    return replay(args, open_store(args))
 
 
 def main(argv: list[str] | None = None) -> int:

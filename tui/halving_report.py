@@ -1,0 +1,100 @@
+"""`hypertui replay-halving SWEEP_ID`: what successive halving would have done to a sweep
+that ran in full, printed (or as one JSON object)."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+
+from engine import halving
+from engine.compare import main_metric
+from engine.config import make_config
+from engine.errors import ConfigError
+from engine.export import fmt
+from engine.population import population_key
+from engine.store import Store
+from tui.cli import EXIT_OK
+from tui.report import describe_point
+
+
+def replay_sweep(store: Store, sweep_id: str, per_replay: int | None) -> dict:
+    """The replay of the whole sweep and, with `per_replay`, of each group of its seeds."""
+    sweep = store.sweep(sweep_id)
+    runs = store.runs(sweep.id)
+    unfinished = [r for r in runs if r.status not in ("finished", "diverged")]
+    if unfinished:
+        statuses = sorted({r.status for r in unfinished})
+        raise ConfigError(
+            f"sweep {sweep.id} has {len(unfinished)} runs that did not run in full "
+            f"({', '.join(statuses)}); replay needs a finished sweep without halving"
+        )
+    epochs = {r.config["epochs"] for r in runs}
+    if len(epochs) != 1:
+        raise ConfigError(f"sweep {sweep.id} mixes epochs {sorted(epochs)}; replay needs one")
+    (n_epochs,) = epochs
+    _, higher = main_metric(sweep.problem)
+    trials = halving.trials_from_store(
+        store, sweep.id, lambda c: population_key(make_config(c)) or repr(c)
+    )
+    points = {halving.config_key(r.config): r.point for r in runs}
+    groups = [trials] + (halving.split_by_seed(trials, per_replay) if per_replay else [])
+    if per_replay and len(groups) == 1:
+        raise ConfigError(f"--seeds-per-replay {per_replay}: the sweep has fewer seeds")
+    replays = []
+    for group in groups:
+        r = halving.replay(group, n_epochs, higher)
+        replays.append(
+            {
+                "seeds": list(r.seeds),
+                "trials": r.n_trials,
+                "rungs": list(r.rungs),
+                "stopped_per_rung": {
+                    str(e): sum(v == e for v in r.stopped_at.values()) for e in r.rungs
+                },
+                "model_epochs_full": r.model_epochs_full,
+                "model_epochs_halving": r.model_epochs_halving,
+                "saving": r.saving,
+                "best_point": points[r.best_config],
+                "best_score": r.best_score,
+                "best_survived": r.best_survived,
+            }
+        )
+    return {
+        "sweep": sweep.id,
+        "preset": sweep.preset,
+        "metric": main_metric(sweep.problem)[0],
+        "populations": len({t.population for t in trials}),
+        "all_seeds": replays[0],
+        "per_seed_group": replays[1:],
+    }
+
+
+def cmd_replay_halving(args, store: Store) -> int:
+    result = replay_sweep(store, args.sweep_id, args.seeds_per_replay)
+    if args.json:
+        print(json.dumps(result))
+        return EXIT_OK
+    console = Console(highlight=False)
+    whole = result["all_seeds"]
+    console.print(
+        f"sweep {result['sweep']} ({result['preset']}): {whole['trials']} trials in "
+        f"{result['populations']} population(s); halving at epochs "
+        f"{', '.join(map(str, whole['rungs'])) or '(none: one epoch)'}, keeping the best "
+        f"third of configs by mean {result['metric']} over seeds"
+    )
+    for replay in [whole, *result["per_seed_group"]]:
+        stopped = ", ".join(f"{n} at epoch {e}" for e, n in replay["stopped_per_rung"].items())
+        verdict = "[green]survives[/]" if replay["best_survived"] else "[red]would be STOPPED[/]"
+        console.print(
+            f"seeds {replay['seeds']}: stopped {stopped or 'none'}; model-epochs "
+            f"{fmt(replay['model_epochs_full'])} -> {fmt(replay['model_epochs_halving'])} "
+            f"({replay['saving']:.1f}x fewer); best config "
+            f"{describe_point(replay['best_point'])} ({result['metric']} "
+            f"{fmt(replay['best_score'])}) {verdict}"
+        )
+    groups = result["per_seed_group"]
+    if groups:
+        kept = sum(r["best_survived"] for r in groups)
+        console.print(f"best config survived in {kept} of {len(groups)} per-seed replays")
+    return EXIT_OK
