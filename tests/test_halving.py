@@ -78,7 +78,7 @@ def test_halving_stops_all_but_the_best_configs_and_survivors_train_as_alone():
     for row, i in enumerate(survivors):
         single: dict = {}
         single_events = list(
-            run(cs[i], inspect=lambda m: single.setdefault("p", list(m.parameters())))
+            run(cs[i], inspect=lambda m, got=single: got.setdefault("p", list(m.parameters())))
         )
         for a, b in zip(model.member_parameters(row), single["p"], strict=True):
             torch.testing.assert_close(a, b.detach(), rtol=1e-4, atol=1e-5)
