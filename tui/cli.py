@@ -105,6 +105,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_replay_halving)
+
+    p = sub.add_parser(
+        "lr-find", help="learning-rate range test of a preset; writes a preset with the lr"
+    )
+    p.add_argument("preset", help="preset name or path to a .toml file")
+    p.add_argument("--steps", type=int, default=100, help="steps of rising lr (default 100)")
+    p.add_argument("--start", type=float, default=1e-7, help="first lr (default 1e-7)")
+    p.add_argument("--end", type=float, default=10.0, help="last lr (default 10)")
+    p.add_argument(
+        "--spread",
+        type=float,
+        help="write lr as a sweep [lr/S, lr, lr*S] instead of one value (e.g. 3)",
+    )
+    p.add_argument("--no-write", action="store_true", help="print only; write no preset")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a config field first (repeatable)",
+    )
+    p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
+    p.set_defaults(handler=cmd_lr_find)
     return parser
 
 
@@ -219,6 +243,12 @@ def cmd_replay_halving(args) -> int:
     if args.seeds_per_replay is not None and args.seeds_per_replay < 1:
         raise ConfigError(f"--seeds-per-replay {args.seeds_per_replay}: must be at least 1")
     return replay(args, open_store(args))
+
+
+def cmd_lr_find(args) -> int:
+    from tui.lr_find_report import cmd_lr_find as lr_find
+
+    return lr_find(args)
 
 
 def main(argv: list[str] | None = None) -> int:
