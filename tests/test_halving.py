@@ -159,3 +159,27 @@ def test_replay_reports_a_best_config_that_halving_would_have_stopped():
     assert result.stopped_at == {"late0": 1, "late1": 1, "y0": 1, "y1": 1}
     assert result.model_epochs_halving == 4 * 1 + 2 * 9
     assert [len(g) for g in halving.split_by_seed(trials, 1)] == [3, 3]
+
+
+def test_cli_replay_reports_savings_and_refuses_a_halving_sweep(tmp_path, capsys):
+    from tui.cli import main
+
+    store_path = tmp_path / "runs.sqlite"
+    for prune in ("none", "halving"):
+        preset = tmp_path / f"{prune}.toml"
+        preset.write_text(SWEEP.format(prune=prune))
+        assert main(["--store", str(store_path), "run", str(preset), "--json"]) == 0
+    capsys.readouterr()
+    store = Store(store_path)
+    live = next(s.id for s in store.sweeps() if s.preset == "halving")
+    full = next(s.id for s in store.sweeps() if s.preset == "none")
+
+    assert (
+        main(["--store", str(store_path), "replay-halving", full, "--seeds-per-replay", "1"]) == 0
+    )
+    out = capsys.readouterr().out.replace("\n", " ")
+    assert "stopped 8 at epoch 1, 2 at epoch 3" in out and "model-epochs 48 -> 22" in out
+    assert "per-seed replays" in out and out.count("seeds [") == 3
+
+    assert main(["--store", str(store_path), "replay-halving", live]) == 2
+    assert "already ran with halving" in capsys.readouterr().err

@@ -21,22 +21,29 @@ from tui.report import describe_point
 def replay_sweep(store: Store, sweep_id: str, per_replay: int | None) -> dict:
     """The replay of the whole sweep and, with `per_replay`, of each group of its seeds."""
     sweep = store.sweep(sweep_id)
-    runs = store.runs(sweep.id)
-    unfinished = [r for r in runs if r.status not in ("finished", "diverged")]
-    if unfinished:
-        statuses = sorted({r.status for r in unfinished})
+    all_runs = store.runs(sweep.id)
+    if any(r.status == "pruned" for r in all_runs):
+        raise ConfigError(f"sweep {sweep.id} already ran with halving; replay needs a full sweep")
+
+    def population(config: dict) -> str:
+        return population_key(make_config(config)) or repr(config)
+
+    # Populations with a run that did not run in full (a cancelled sweep) are left out.
+    incomplete = {
+        population(r.config) for r in all_runs if r.status not in ("finished", "diverged")
+    }
+    runs = [r for r in all_runs if population(r.config) not in incomplete]
+    if not runs:
         raise ConfigError(
-            f"sweep {sweep.id} has {len(unfinished)} runs that did not run in full "
-            f"({', '.join(statuses)}); replay needs a finished sweep without halving"
+            f"sweep {sweep.id}: no population ran in full; replay needs a finished sweep"
         )
     epochs = {r.config["epochs"] for r in runs}
     if len(epochs) != 1:
         raise ConfigError(f"sweep {sweep.id} mixes epochs {sorted(epochs)}; replay needs one")
     (n_epochs,) = epochs
     _, higher = main_metric(sweep.problem)
-    trials = halving.trials_from_store(
-        store, sweep.id, lambda c: population_key(make_config(c)) or repr(c)
-    )
+    kept = {r.id for r in runs}
+    trials = [t for t in halving.trials_from_store(store, sweep.id, population) if t.run_id in kept]
     points = {halving.config_key(r.config): r.point for r in runs}
     groups = [trials] + (halving.split_by_seed(trials, per_replay) if per_replay else [])
     if per_replay and len(groups) == 1:
@@ -65,6 +72,7 @@ def replay_sweep(store: Store, sweep_id: str, per_replay: int | None) -> dict:
         "preset": sweep.preset,
         "metric": main_metric(sweep.problem)[0],
         "populations": len({t.population for t in trials}),
+        "populations_left_out": len(incomplete),
         "all_seeds": replays[0],
         "per_seed_group": replays[1:],
     }
@@ -83,6 +91,11 @@ def cmd_replay_halving(args, store: Store) -> int:
         f"{', '.join(map(str, whole['rungs'])) or '(none: one epoch)'}, keeping the best "
         f"third of configs by mean {result['metric']} over seeds"
     )
+    if result["populations_left_out"]:
+        console.print(
+            f"[yellow]{result['populations_left_out']} population(s) left out: "
+            "they did not run in full[/]"
+        )
     for replay in [whole, *result["per_seed_group"]]:
         stopped = ", ".join(f"{n} at epoch {e}" for e, n in replay["stopped_per_rung"].items())
         verdict = "[green]survives[/]" if replay["best_survived"] else "[red]would be STOPPED[/]"
