@@ -65,6 +65,16 @@ class Failed:
 Event = RunStarted | Progress | Finished | Failed
 
 
+@dataclass(frozen=True)
+class SweepEvent:
+    """An engine event with its place in a sweep: what runners yield and viewers follow."""
+
+    sweep_id: str
+    trial: int  # the trial's index in the sweep, 0-based (shown 1-based: "trial 1")
+    n_trials: int  # trials in the whole sweep, finished ones included
+    event: Event
+
+
 def event_to_dict(event: Event) -> dict[str, Any]:
     """A JSON-ready dict with the event's kind first: {"event": "progress", ...}.
 

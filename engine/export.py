@@ -46,7 +46,7 @@ def run_record(run: RunRow) -> dict[str, Any]:
         **config,
         "sweep_id": run.sweep_id,
         "run_id": run.id,
-        "trial": run.idx,
+        "trial": run.idx + 1,  # 1-based, as the app and `runs` number trials
         "status": run.status,
         "reason": run.reason,
         "epochs_done": run.epochs_done,

@@ -12,14 +12,14 @@ leaves the rest `pending`; `resume` is simply `run_sweep` again on the same id.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from engine.config import make_config
+from engine.controls import Controls
 from engine.errors import HypertuiError
-from engine.events import Event, Failed, Finished, Progress, RunStarted
+from engine.events import Event, Failed, Finished, Progress, RunStarted, SweepEvent
 from engine.ids import new_id
 from engine.population import Member, population_key, run_population
 from engine.presets import Preset, preset_to_toml
@@ -29,16 +29,11 @@ from engine.train import new_run_id, run
 MAX_MEMBERS = 4096  # trials per population (memory stays small for the study's MLPs)
 
 
-@dataclass(frozen=True)
-class SweepEvent:
-    sweep_id: str
-    trial: int  # the trial's index in the sweep, 0-based
-    n_trials: int  # trials in the whole sweep, finished ones included
-    event: Event
+def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> str:
+    """Record a preset's expanded trials as pending runs; return the new sweep's id.
 
-
-def create_sweep(store: Store, preset: Preset) -> str:
-    """Record a preset's expanded trials as pending runs; return the new sweep's id."""
+    `options` say how a runner trains it (population, data_dir, backend), so a runner
+    started later, elsewhere or detached trains it the same way."""
     trials = preset.expand()
     sweep_id = new_id(8)
     store.create_sweep(
@@ -51,17 +46,9 @@ def create_sweep(store: Store, preset: Preset) -> str:
             (new_run_id(), t.index, t.config.seed, t.config.to_dict(), t.point) for t in trials
         ],
         preset_toml=preset_to_toml(preset),
+        options=options,
     )
     return sweep_id
-
-
-@dataclass
-class Controls:
-    """Switches a UI, a signal handler or a test flips while a sweep runs (thread-safe)."""
-
-    stop: threading.Event = field(default_factory=threading.Event)  # cancel the sweep
-    pause: threading.Event = field(default_factory=threading.Event)  # hold between two steps
-    skip: threading.Event = field(default_factory=threading.Event)  # end the current trial
 
 
 def run_sweep(
@@ -70,71 +57,131 @@ def run_sweep(
     controls: Controls | None = None,
     data_dir: Path | None = None,
     population: bool = True,
+    backend: Backend | None = None,
+    pending: list[RunRow] | None = None,
 ) -> Iterator[SweepEvent]:
     """Run the sweep's unfinished trials, recording everything in `store`.
 
     With `population` (the default), MLP trials that differ only in lr, momentum, weight
     decay, seed, activation and optimizer train together as one stacked model
-    (engine/population.py); their events are the same as one by one. `controls.skip`
-    ends the current trial, or the current population, as cancelled (run again on resume).
-    A HypertuiError (data missing, device unavailable) stops the sweep and propagates; the
-    trials it hit stay pending so that a resume after the fix runs them.
+    (engine/population.py); their events are the same as one by one. The units (a
+    population, or a single trial) are trained by `backend`: this process by default,
+    or Ray workers (engine/ray_backend.py). `controls.skip` ends the current unit as
+    cancelled (run again on resume). A HypertuiError (data missing, device unavailable)
+    stops the sweep and propagates; the trials it hit stay pending so that a resume after
+    the fix runs them. `pending` is what `store.claim_sweep` returned when the caller
+    claimed the sweep itself (a runner claims before it imports torch).
     """
     controls = controls or Controls()
-    stop, skip = controls.stop, controls.skip
-    pending = store.claim_sweep(sweep_id)
+    backend = backend or LocalBackend()
+    if pending is None:
+        pending = store.claim_sweep(sweep_id)
     n_trials = store.sweep(sweep_id).n_runs
     index = {row.id: row.idx for row in pending}
-    end_status = "interrupted"  # unless the loop below says otherwise
-    current: list[str] = []
+    end_status, error = "interrupted", ""  # unless the loop below says otherwise
+    units = _batches(pending, population)
+    points = _PointBuffer(store, units)
     try:
-        for batch in _batches(pending, population):
-            if stop.is_set():
-                end_status = "cancelled"
-                return
-            skip.clear()
-            current = [row.id for row in batch]
-            halt = lambda: stop.is_set() or skip.is_set()  # noqa: E731
-            if len(batch) == 1:
-                row = batch[0]
-                events = run(
-                    make_config(row.config),
-                    should_stop=halt,
-                    run_id=row.id,
-                    data_dir=data_dir,
-                    should_pause=controls.pause.is_set,
-                )
+        for event in backend.run(units, controls, data_dir):
+            if isinstance(event, Progress):
+                points.add(event)
             else:
-                members = [Member(row.id, make_config(row.config)) for row in batch]
-                events = run_population(
-                    members, should_stop=halt, data_dir=data_dir, should_pause=controls.pause.is_set
-                )
-            points: list[Progress] = []
-            for event in events:
-                if isinstance(event, Progress):
-                    points.append(event)
-                    if len(points) >= len(batch):  # one transaction per report
-                        store.add_points(points)
-                        points = []
+                points.flush()
+                if isinstance(event, RunStarted):
+                    points.started(event.run_id)
                 else:
-                    store.add_points(points)
-                    points = []
-                    _record(store, event, skipped=skip.is_set() and not stop.is_set())
-                yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
-            store.add_points(points)
-            current = []
-            if stop.is_set():
-                end_status = "cancelled"
-                return
-        end_status = "done"
-    except HypertuiError:
-        store.reset_runs(current)
-        current = []
+                    points.ended(event.run_id)
+                skipped = controls.skip.is_set() and not controls.stop.is_set()
+                _record(store, event, skipped)
+            yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
+        points.flush()
+        end_status = "cancelled" if controls.stop.is_set() else "done"
+        if end_status == "done" and store.sweep(sweep_id).n_done < n_trials:
+            end_status = "incomplete"  # skipped trials: a resume runs them
+    except HypertuiError as exc:
+        points.flush()
+        store.reset_running(sweep_id)
+        error = str(exc)
         raise
     finally:
-        for run_id in current:  # interrupted mid-trial: Ctrl-C, a closed generator
-            store.run_interrupted(run_id)
-        store.end_sweep(sweep_id, end_status)
+        points.flush()
+        store.interrupt_running(sweep_id)  # Ctrl-C, a closed generator: rerun on resume
+        store.end_sweep(sweep_id, end_status, error)
+
+
+class Backend(Protocol):
+    """Trains a sweep's units and yields their events, in the order they happen."""
+
+    def run(
+        self, units: list[list[RunRow]], controls: Controls, data_dir: Path | None
+    ) -> Iterator[Event]: ...
+
+
+class LocalBackend:
+    """Every unit in this process, one after another."""
+
+    def run(
+        self, units: list[list[RunRow]], controls: Controls, data_dir: Path | None
+    ) -> Iterator[Event]:
+        stop, skip = controls.stop, controls.skip
+        for unit in units:
+            if stop.is_set():
+                return
+            skip.clear()
+            yield from train_unit(unit, controls, data_dir)
+
+
+def train_unit(unit: list[RunRow], controls: Controls, data_dir: Path | None) -> Iterator[Event]:
+    """One unit: a single trial, or trials that train as one population."""
+    halt = controls.halted
+    if len(unit) == 1:
+        row = unit[0]
+        return run(
+            make_config(row.config),
+            should_stop=halt,
+            run_id=row.id,
+            data_dir=data_dir,
+            should_pause=controls.pause.is_set,
+        )
+    members = [Member(row.id, make_config(row.config)) for row in unit]
+    return run_population(
+        members, should_stop=halt, data_dir=data_dir, should_pause=controls.pause.is_set
+    )
+
+
+class _PointBuffer:
+    """Curve points written one transaction per report of a unit (all its running members'
+    points), never per step, so a viewer sees each report as soon as it is complete."""
+
+    MAX_POINTS = 1024  # a bound on what a transaction holds, whatever the units do
+
+    def __init__(self, store: Store, units: list[list[RunRow]]):
+        self.store = store
+        self.unit_of = {row.id: u for u, unit in enumerate(units) for row in unit}
+        self.running: dict[int, set[str]] = {}  # unit -> its started, not ended runs
+        self.points: list[Progress] = []
+        self.counts: dict[int, int] = {}  # unit -> its points in the buffer
+
+    def started(self, run_id: str) -> None:
+        self.running.setdefault(self.unit_of[run_id], set()).add(run_id)
+
+    def ended(self, run_id: str) -> None:
+        self.running.get(self.unit_of[run_id], set()).discard(run_id)
+
+    def add(self, event: Progress) -> None:
+        unit = self.unit_of[event.run_id]
+        self.points.append(event)
+        self.counts[unit] = self.counts.get(unit, 0) + 1
+        if self.counts[unit] >= len(self.running.get(unit, ())) or (
+            len(self.points) >= self.MAX_POINTS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.points:
+            self.store.add_points(self.points)
+            self.points = []
+            self.counts = {}
 
 
 def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:

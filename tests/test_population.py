@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from engine.config import make_config
+from engine.controls import Controls
 from engine.events import Finished, Progress, RunStarted
 from engine.population import Member, population_key, run_population
 from engine.presets import parse_preset
 from engine.store import Store
-from engine.sweep import Controls, create_sweep, run_sweep
+from engine.sweep import create_sweep, run_sweep
 from engine.train import run
 
 STEPS_300 = {"epochs": 3, "batch_size": 21}  # 98 steps an epoch: ~300 steps

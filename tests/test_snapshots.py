@@ -14,7 +14,6 @@ import pytest
 from engine.store import Store
 from tests.fakes import make_sweep
 from tui.app import HypertuiApp
-from tui.runner import SweepRunner
 from tui.screens.detail import RunDetailScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.live import CpuMeter, LiveScreen
@@ -25,7 +24,7 @@ SIZES = [(80, 24), (120, 40)]
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    monkeypatch.setattr(CpuMeter, "percent", lambda self: "CPU 50%")
+    monkeypatch.setattr(CpuMeter, "percent", lambda self, pid: "runner CPU 50%")
     monkeypatch.chdir(tmp_path)  # History shows the store's path: keep it the same everywhere
     store_path = Path("runs.sqlite")
     store = Store(store_path)
@@ -71,34 +70,10 @@ def test_editor_with_an_invalid_value(snap_compare, app, size):
 @pytest.mark.parametrize("size", SIZES)
 def test_live(snap_compare, app, size):
     async def run_before(pilot):
-        live = LiveScreen(app.store_path, "5eed0001", start=False)
+        live = LiveScreen(app.store_path, "5eed0001")
         await pilot.app.push_screen(live)
-        config = {"time_budget_s": None, "epochs": 5}
-        live.post_message(
-            SweepRunner.Event(
-                {
-                    "event": "started",
-                    "run_id": "0001r002",
-                    "sizes": {"train": 2050},
-                    "config": config,
-                    "device": "cpu",
-                    "device_name": "CPU (1 thread)",
-                }
-            )
-        )
-        for epoch in (1, 2, 3):
-            live.post_message(
-                SweepRunner.Event(
-                    {
-                        "event": "progress",
-                        "run_id": "0001r002",
-                        "samples": 2050 * epoch,
-                        "elapsed_s": 0.1 * epoch,
-                        "train_loss": 0.6 / epoch,
-                        "metrics": {"val_loss": 0.09 + 0.3 / epoch, "val_mse": 0.09 + 0.3 / epoch},
-                    }
-                )
-            )
+        while not (live.ended and live.current):  # the follower's replay of the store
+            await pilot.pause(0.05)
         await settle(pilot)
         live.redraw()
         live.redraw_overlay()

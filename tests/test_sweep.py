@@ -12,11 +12,12 @@ import pytest
 
 from engine import ids
 from engine.compare import compare
+from engine.controls import Controls
 from engine.errors import HypertuiError
 from engine.export import cell, grouped_csv, grouped_markdown, runs_csv, write_atomic
 from engine.presets import parse_preset
 from engine.store import SCHEMA_VERSION, Store
-from engine.sweep import Controls, create_sweep, run_sweep
+from engine.sweep import create_sweep, run_sweep
 
 TINY = """
 description = "tiny sweep with one diverging learning rate"
@@ -62,7 +63,7 @@ def test_store_records_every_trial_with_its_curve(store, done):
         else:
             assert r.point["lr"] == 1e6 and r.test == {}
     assert {e.event.run_id for e in events} == {r.id for r in runs}
-    assert tuple(store.db.execute("SELECT value FROM meta").fetchone()) == (str(SCHEMA_VERSION),)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_grouping_maths_matches_numpy_and_diverged_runs_are_not_averaged(store, done):
@@ -261,7 +262,7 @@ def test_runs_stored_before_a_config_field_existed_read_back_with_its_default(st
 
 def test_a_store_from_a_newer_version_is_refused(tmp_path):
     store = Store(tmp_path / "s.sqlite")
-    store.db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    store.db.execute("PRAGMA user_version=99")
     store.close()
     with pytest.raises(HypertuiError, match="newer hypertui"):
         Store(tmp_path / "s.sqlite")
@@ -269,7 +270,7 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path):
 
 def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path):
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
-    with pytest.raises(HypertuiError, match="cannot open run store"):
+    with pytest.raises(HypertuiError, match="not a usable hypertui run store"):
         Store(tmp_path / "junk.sqlite")
 
 
@@ -284,7 +285,8 @@ def test_skip_ends_only_the_current_trial(store):
     runs = store.runs(sweep_id)
     assert runs[7].status == "cancelled" and runs[7].reason == "skipped"
     assert [r.status for r in runs[8:]] == ["finished"] * 4
-    assert store.sweep(sweep_id).status == "done"
+    sweep = store.sweep(sweep_id)
+    assert sweep.status == "incomplete" and sweep.resumable  # the skipped trial is left
 
 
 def test_pause_holds_training_without_charging_the_time_budget(monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pandas as pd
@@ -146,6 +145,12 @@ async def test_cancel_a_running_sweep(store_path):
     async with app.run_test(size=SIZE) as pilot:
         live = await start_long_quickstart(pilot, app)
         await pilot.press("c")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ConfirmScreen"  # cancel asks first
+        await pilot.press("n")
+        await pilot.pause(1.0)
+        assert app.screen is live and live.running
+        await pilot.press("c", "y")
         await wait_for(pilot, lambda: live.ended, timeout=30)
         store = Store(store_path)
         sweep = store.sweeps()[0]
@@ -159,9 +164,11 @@ async def test_the_all_trials_chart_draws_the_best_eight_when_there_are_more(sto
     make_sweep(store, "5eed0001")  # 12 trials; the four at lr 2.0 diverged
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
-        live = LiveScreen(store_path, "5eed0001", start=False)
+        live = LiveScreen(store_path, "5eed0001")
         await app.push_screen(live)
+        await wait_for(pilot, lambda: live.ended and live.current is not None)
         live.redraw_now()
+        live.redraw_overlay()
         await pilot.pause()
         chart = live.query_one("#chart-all", Chart)
         assert chart.title == "best 8 of 12 trials: val_mse by swept value"
@@ -290,23 +297,32 @@ async def test_run_detail_mnist_shows_confusion_matrix(store_path, shared_data):
     assert sum(map(sum, run.analysis["confusion"])) == 10_000
 
 
-async def test_quit_while_running_asks_first(store_path):
+async def test_a_sweep_started_in_the_app_outlives_it(store_path):
+    """Quit at once, no question: the runner trains on, and a new app attaches to it."""
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
-        live = await start_long_quickstart(pilot, app)
-        assert live.runner.running
+        editor = await open_preset(pilot, app, "quickstart")
+        set_field(editor, "value-epochs", "60")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live = app.screen
+        await wait_for(pilot, lambda: live.current is not None and live.current.curve.points)
         await pilot.press("q")
-        await pilot.pause()
-        assert app.screen.__class__.__name__ == "ConfirmScreen"
-        await pilot.press("n")
-        await pilot.pause()
-        assert app.screen is live and live.runner.running
-        await pilot.press("ctrl+q")
-        await pilot.press("y")
-        await asyncio.sleep(0.5)
+    sweep_id = live.sweep_id
+    assert f"sweep {sweep_id}" in app.farewell and f"attach {sweep_id}" in app.farewell
     store = Store(store_path)
-    statuses = [r.status for r in store.runs(store.sweeps()[0].id)]
-    assert statuses == ["cancelled"] * 8  # quickstart's one population
+    assert store.sweep(sweep_id).running  # the app is gone, the sweep is not
+
+    again = HypertuiApp(store_path=store_path, attach=sweep_id)
+    async with again.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(again.screen, LiveScreen))
+        live = again.screen
+        await wait_for(pilot, lambda: live.ended, timeout=120)
+        assert all(v.status == "finished" for v in live.trials.values())
+        assert all(len(v.curve.points) == 60 for v in live.trials.values())  # whole curves
+    runs = store.runs(sweep_id)
+    assert [r.status for r in runs] == ["finished"] * 8
+    assert all(len(store.points(r.id)) == 60 for r in runs)  # every point stored once
 
 
 async def test_typing_filters_presets_and_invalid_user_presets_are_listed(store_path):

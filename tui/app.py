@@ -9,8 +9,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from engine.errors import HypertuiError
 from engine.paths import default_store_path
-from tui.screens.dialogs import ConfirmScreen, HelpScreen
+from tui.screens.dialogs import HelpScreen
 from tui.screens.presets import PresetsScreen
 
 
@@ -26,13 +27,43 @@ class HypertuiApp(App):
         Binding("h", "history", "History", show=False),
     ]
 
-    def __init__(self, store_path: Path | None = None, data_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        store_path: Path | None = None,
+        data_dir: Path | None = None,
+        attach: str | None = None,
+    ) -> None:
         super().__init__()
         self.store_path = Path(store_path or default_store_path())
         self.data_dir = data_dir
+        self.attach = attach  # a sweep to open live at start (`hypertui attach`)
+        self.farewell = ""  # printed after the app exits: sweeps that go on without it
 
     def on_mount(self) -> None:
         self.push_screen(PresetsScreen())
+        if self.attach:
+            self.open_live(self.attach)
+
+    def open_live(self, sweep_id: str) -> None:
+        from tui.screens.live import LiveScreen
+
+        self.push_screen(LiveScreen(self.store_path, sweep_id))
+
+    def start_sweep(self, sweep_id: str) -> None:
+        """Train a stored sweep in a runner of its own (it outlives this app) and follow it."""
+        from engine.runner import launch
+
+        try:
+            launched = launch(self.store_path, sweep_id)
+        except OSError as exc:
+            self.notify(f"cannot start the runner: {exc}", severity="error")
+            return
+        self.notify(f"Sweep {sweep_id} runs in the background (log: {launched.log}).")
+        self.open_live(sweep_id)
+
+    def run_options(self) -> dict:
+        """How sweeps started from the app train (stored with each sweep)."""
+        return {"data_dir": str(self.data_dir.resolve())} if self.data_dir else {}
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -52,33 +83,25 @@ class HypertuiApp(App):
 
     def action_presets(self) -> None:
         while len(self.screen_stack) > 2 and not isinstance(self.screen, PresetsScreen):
-            if self.running_sweep() and self.screen is self.running_sweep():
-                break
             self.pop_screen()
 
-    def running_sweep(self):
-        from tui.screens.live import LiveScreen
-
-        for screen in self.screen_stack:
-            if isinstance(screen, LiveScreen) and screen.runner.running:
-                return screen
-        return None
-
     async def action_quit(self) -> None:
-        live = self.running_sweep()
-        if live is None:
-            self.exit()
-            return
+        """Quit at once: sweeps train in runners of their own and go on without the app."""
+        self.farewell = self.goodbye()
+        self.exit()
 
-        def answer(stop: bool | None) -> None:
-            if stop:
-                live.runner.wait(timeout=10)
-                self.exit()
+    def goodbye(self) -> str:
+        from engine.store import Store
 
-        self.push_screen(
-            ConfirmScreen(
-                "A sweep is running. Stop it and quit?\n"
-                "Finished trials are saved; the rest can be resumed from History."
-            ),
-            answer,
+        try:
+            store = Store(self.store_path, create=False)
+            running = store.running_sweeps()
+            store.close()
+        except HypertuiError:
+            return ""
+        store_arg = "" if self.store_path == default_store_path() else f" --store {self.store_path}"
+        return "\n".join(
+            f"sweep {s.id} ({s.preset}, {s.n_done}/{s.n_runs} done) goes on in the background;"
+            f" come back with: hypertui{store_arg} attach {s.id}"
+            for s in running
         )

@@ -7,6 +7,7 @@ failure during a run, 130 interrupted (the message says how to resume).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -55,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--full", action="store_true", help="the preset's full version (its [full] table)"
     )
     p.add_argument("--resume", metavar="SWEEP_ID", help="run the unfinished trials of a sweep")
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a background runner that outlives this terminal; print how to attach",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: run failed trials again too (by default they stay failed)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
     p.add_argument(
@@ -65,6 +76,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("attach", help="open the app on a running sweep (default: the newest)")
+    p.add_argument("sweep_id", nargs="?")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_attach)
+
+    for action, text in (
+        ("pause", "hold a running sweep between two steps"),
+        ("resume", "go on with a paused sweep (`run --resume` restarts an interrupted one)"),
+        ("skip", "end the running trial (or population) of a sweep; it reruns on resume"),
+        ("cancel", "stop a sweep; finished trials stay, the rest can be resumed"),
+    ):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("sweep_id")
+        p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.set_defaults(handler=cmd_control, action=action)
+
+    p = sub.add_parser("delete", help="delete a sweep with its runs and curves")
+    p.add_argument("sweep_id")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_delete)
 
     p = sub.add_parser("runs", help="list sweeps, or the runs of one sweep")
     p.add_argument("sweep_id", nargs="?")
@@ -132,11 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_store(args):
+_OPENED: list = []  # stores this command opened: their damaged rows are named at the end
+
+
+def open_store(args, create: bool = False):
+    """The run store; only `run` creates one, a read command on a wrong path says so."""
     from engine.paths import default_store_path
     from engine.store import Store
 
-    return Store(args.store or default_store_path())
+    store = Store(args.store or default_store_path(), create=create)
+    _OPENED.append(store)
+    return store
+
+
+def warn_damaged() -> None:
+    for store in _OPENED:
+        for line in dict.fromkeys(store.damaged):
+            print(f"hypertui: skipped a damaged row of {store.path}: {line}", file=sys.stderr)
 
 
 def parse_sets(pairs: list[str]) -> dict:
@@ -174,28 +219,136 @@ def cmd_presets(args) -> int:
 def cmd_run(args) -> int:
     from engine.presets import find_preset
     from engine.sweep import create_sweep
-    from tui.headless import run_headless
 
-    store = open_store(args)
+    store = open_store(args, create=True)
     if args.resume:
-        if args.preset or args.sets or args.seeds or args.device or args.full:
+        if args.preset or args.sets or args.seeds or args.full:
             raise ConfigError(
-                "--resume runs a sweep as it was created; drop the preset and options"
+                "--resume runs a sweep as it was created; drop the preset, --set, --seeds"
+                " and --full (--device, --no-population and --retry-failed apply)"
             )
-        sweep_id = store.sweep(args.resume).id
+        sweep = store.sweep(args.resume)
+        if sweep.running:
+            raise HypertuiError(
+                f"sweep {sweep.id} is running (process {sweep.pid} on {sweep.host});"
+                f" `hypertui attach {sweep.id}` follows it"
+            )
+        sweep_id = sweep.id
+        options = {**sweep.options, **run_options(args, resumed=True)}
+        store.set_options(sweep_id, options)
+        if args.device:
+            store.set_device(sweep_id, parse_sets([f"device={args.device}"])["device"])
+        store.request(sweep_id, "clear")  # a resume is a fresh start: no old cancel holds
     else:
         if not args.preset:
             raise ConfigError("name a preset (`hypertui presets` lists them) or use --resume ID")
+        if args.retry_failed:
+            raise ConfigError("--retry-failed goes with --resume SWEEP_ID")
         values = parse_sets(args.sets)
         if args.device:
             values["device"] = parse_sets([f"device={args.device}"])["device"]
         if args.seeds is not None and args.seeds < 1:
             raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
         preset = find_preset(args.preset).with_overrides(values, args.seeds, args.full)
-        sweep_id = create_sweep(store, preset)
-    return run_headless(
-        store, sweep_id, as_json=args.json, data_dir=args.data_dir, population=args.population
+        sweep_id = create_sweep(store, preset, run_options(args))
+    if args.detach:
+        return detach(store, sweep_id, args.retry_failed)
+    from tui.headless import run_headless
+
+    return run_headless(store, sweep_id, as_json=args.json, retry_failed=args.retry_failed)
+
+
+def run_options(args, resumed: bool = False) -> dict:
+    """How the sweep's runner trains it, stored with the sweep (a resume may change them)."""
+    options: dict = {}
+    if not resumed or not args.population:
+        options["population"] = args.population
+    if args.data_dir:
+        options["data_dir"] = str(args.data_dir.resolve())
+    return options
+
+
+def detach(store, sweep_id: str, retry_failed: bool) -> int:
+    from engine.runner import launch
+
+    if retry_failed:
+        store.reset_failed(sweep_id)
+    launched = launch(store.path, sweep_id)
+    store_arg = f" --store {store.path}" if store.path != _default_store() else ""
+    print(
+        f"sweep {sweep_id} runs in the background (runner pid {launched.pid}); it goes on"
+        f" when this terminal closes.\n"
+        f"  log:     {launched.log}\n"
+        f"  attach:  hypertui{store_arg} attach {sweep_id}\n"
+        f"  control: hypertui{store_arg} pause|resume|skip|cancel {sweep_id}"
     )
+    return EXIT_OK
+
+
+def _default_store() -> Path:
+    from engine.paths import default_store_path
+
+    return default_store_path()
+
+
+def cmd_attach(args) -> int:
+    store = open_store(args)
+    if args.sweep_id:
+        sweep = store.sweep(args.sweep_id)
+    else:
+        running = store.running_sweeps()
+        if not running:
+            raise HypertuiError(
+                f"no sweep is running in {store.path}; `hypertui runs` lists them,"
+                " `hypertui attach SWEEP_ID` opens any of them"
+            )
+        sweep = running[0]
+    store.close()
+    from tui.app import HypertuiApp
+
+    return run_app(HypertuiApp(store_path=store.path, attach=sweep.id))
+
+
+def run_app(app) -> int:
+    """Run the app; then say which sweeps go on without it and how to come back."""
+    app.run()
+    if app.farewell:
+        print(app.farewell)
+    return EXIT_OK
+
+
+def cmd_control(args) -> int:
+    from engine.store import UI_LOCK_WAIT_S, Store
+
+    store = Store(args.store or _default_store(), create=False, lock_wait_s=UI_LOCK_WAIT_S * 8)
+    sweep = store.sweep(args.sweep_id)
+    if not sweep.running:
+        hint = f"; `hypertui run --resume {sweep.id}` restarts it" if sweep.resumable else ""
+        raise HypertuiError(f"sweep {sweep.id} is not running (it is {sweep.status}){hint}")
+    store.request(sweep.id, args.action)
+    said = {
+        "pause": "pause requested: the runner holds before its next step",
+        "resume": "resume requested: the runner goes on",
+        "skip": "skip requested: the running trial ends as cancelled and reruns on resume",
+        "cancel": "cancel requested: the running trial stops, the rest stay pending",
+    }[args.action]
+    print(f"sweep {sweep.id}: {said}")
+    return EXIT_OK
+
+
+def cmd_delete(args) -> int:
+    store = open_store(args)
+    sweep = store.sweep(args.sweep_id)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise HypertuiError(f"delete sweep {sweep.id}: add --yes to confirm (no terminal)")
+        answer = input(f"Delete sweep {sweep.id} ({sweep.preset}, {sweep.n_runs} runs)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return EXIT_OK
+    store.delete_sweep(sweep.id)
+    print(f"deleted sweep {sweep.id} ({sweep.n_runs} runs)")
+    return EXIT_OK
 
 
 def cmd_runs(args) -> int:
@@ -257,14 +410,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             from tui.app import HypertuiApp
 
-            HypertuiApp(store_path=args.store).run()
-            return EXIT_OK
-        return args.handler(args)
+            return run_app(HypertuiApp(store_path=args.store))
+        code = args.handler(args)
     except HypertuiError as exc:
         print(f"hypertui: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        code = EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `hypertui run --json | head`
-        sys.stderr.close()
-        return EXIT_OK
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:  # `hypertui runs | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_OK
+    warn_damaged()
+    return code

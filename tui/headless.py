@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import json
 import math
-import signal
+import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engine.compare import compare
-from engine.events import Failed, Finished, RunStarted, event_to_dict
+from engine.controls import Controls
+from engine.events import Failed, Finished, RunStarted, SweepEvent, event_to_dict
 from engine.events import Progress as ProgressEvent
 from engine.export import fmt
+from engine.runner import run_watched
 from engine.store import Store
-from engine.sweep import Controls, SweepEvent, run_sweep
 from tui.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from tui.report import comparison_table, describe_point
 
@@ -43,7 +43,7 @@ def json_line(item: SweepEvent) -> str:
     head = {
         "event": kind,
         "sweep_id": item.sweep_id,
-        "trial": item.trial,
+        "trial": item.trial + 1,  # 1-based, as everywhere a trial is shown
         "n_trials": item.n_trials,
     }
     line = json.dumps({**head, **data})
@@ -151,47 +151,41 @@ class _Display:
         )
 
 
-def install_signal_controls(controls: Controls) -> None:
-    """SIGTERM/SIGHUP cancel gracefully, SIGUSR1 toggles pause, SIGUSR2 skips the trial.
-
-    The TUI drives its child process with these; a closed terminal (SIGHUP) or `kill`
-    ends the running trial within a batch and leaves the store consistent.
-    """
-
-    def cancel(signum, frame):
-        controls.stop.set()
-        controls.pause.clear()
-
-    def toggle_pause(signum, frame):
-        (controls.pause.clear if controls.pause.is_set() else controls.pause.set)()
-
-    signal.signal(signal.SIGTERM, cancel)
-    signal.signal(signal.SIGHUP, cancel)
-    signal.signal(signal.SIGUSR1, toggle_pause)
-    signal.signal(signal.SIGUSR2, lambda signum, frame: controls.skip.set())
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: Python's exit would flush the closed pipe and fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def resume_hint(store: Store, sweep_id: str) -> str:
     return f"  hypertui run --resume {sweep_id} --store {store.path}"
 
 
-def run_headless(
-    store: Store, sweep_id: str, as_json: bool, data_dir: Path | None, population: bool = True
-) -> int:
+def run_headless(store: Store, sweep_id: str, as_json: bool, retry_failed: bool = False) -> int:
+    """Train a sweep in this process (a runner in the foreground), showing its progress.
+
+    It claims the sweep and beats its heartbeat like a detached runner, so `hypertui
+    pause|skip|cancel` and the app control it too; kill -TERM cancels, kill -USR1 toggles
+    pause, kill -USR2 skips. A closed stdout (`--json | head`) cancels the sweep."""
     controls = Controls()
-    install_signal_controls(controls)
+    controls.install_signals()
     out = Console()
     try:
         if as_json:
-            for item in run_sweep(store, sweep_id, controls, data_dir, population):
+            for item in run_watched(store, sweep_id, controls, retry_failed):
                 print(json_line(item), flush=True)
         else:
             with _Display(store, sweep_id) as display:
-                for item in run_sweep(store, sweep_id, controls, data_dir, population):
+                for item in run_watched(store, sweep_id, controls, retry_failed):
                     display.show(item)
     except KeyboardInterrupt:
         hint = resume_hint(store, sweep_id)
         print(f"\ninterrupted; finished trials are saved. Resume with:\n{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away: nobody sees the rest, stop cleanly
+        _quiet_stdout()
+        hint = resume_hint(store, sweep_id)
+        print(f"output closed; the sweep stopped. Resume with:\n{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
     sweep = store.sweep(sweep_id)

@@ -75,18 +75,28 @@ def when(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
+def sweep_status(s) -> str:
+    """A sweep's status as users read it: a running one says whether it holds."""
+    if s.running and s.paused:
+        return "running (paused)"
+    return s.status
+
+
 def print_sweeps(store: Store) -> None:
     table = Table("sweep", "preset", "problem", "created", "status", "runs", box=None)
-    for s in store.sweeps():
+    sweeps = store.sweeps()
+    for s in sweeps:
         table.add_row(
-            s.id, s.preset, s.problem, when(s.created_at), s.status, f"{s.n_done}/{s.n_runs}"
+            s.id, s.preset, s.problem, when(s.created_at), sweep_status(s), f"{s.n_done}/{s.n_runs}"
         )
     console = Console()
     console.print(table if table.row_count else f"no sweeps in {store.path} yet")
-    if any(s.resumable for s in store.sweeps()):
+    if any(s.resumable for s in sweeps):
         console.print(
             "resume an unfinished sweep with: hypertui run --resume SWEEP_ID", highlight=False
         )
+    if any(s.running for s in sweeps):
+        console.print("follow a running sweep with: hypertui attach SWEEP_ID", highlight=False)
 
 
 def print_runs(store: Store, sweep) -> None:
@@ -95,7 +105,7 @@ def print_runs(store: Store, sweep) -> None:
     for r in store.runs(sweep.id):
         m = run_metrics(r)
         table.add_row(
-            str(r.idx),
+            str(r.idx + 1),
             r.id,
             *(str(cell(r.point.get(f))) for f in sweep.swept),
             str(r.seed),
@@ -128,7 +138,7 @@ def print_run(store: Store, run_id: str) -> None:
     r = store.run(run_id)
     console = Console()
     console.print(
-        f"run {r.id} — trial {r.idx} of sweep {r.sweep_id}: {r.status}"
+        f"run {r.id} — trial {r.idx + 1} of sweep {r.sweep_id}: {r.status}"
         + (f" ({r.reason})" if r.reason else ""),
         highlight=False,
     )

@@ -117,7 +117,7 @@ class RunDetailScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"Run {self.run.id} · trial {self.run.idx} · {self.run.status}"
+        self.title = f"Run {self.run.id} · trial {self.run.idx + 1} · {self.run.status}"
         metric = main_metric(self.run.config["problem"])[0]
         n_train = (self.run.env.get("sizes") or {}).get("train") or 1
         xs = [p["samples"] / n_train for p in self.points]  # epochs, fractional inside one

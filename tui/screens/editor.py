@@ -324,18 +324,17 @@ class EditorScreen(Screen):
         if self.current is None:
             self.notify("Fix the fields marked in red first.", severity="error")
             return
-        from engine.store import Store
+        from engine.store import UI_LOCK_WAIT_S, Store
         from engine.sweep import create_sweep
-        from tui.screens.live import LiveScreen
 
         try:
-            store = Store(self.app.store_path)
-            sweep_id = create_sweep(store, self.current)
+            store = Store(self.app.store_path, lock_wait_s=UI_LOCK_WAIT_S * 4)
+            sweep_id = create_sweep(store, self.current, self.app.run_options())
             store.close()
         except HypertuiError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
-        self.app.push_screen(LiveScreen(self.app.store_path, sweep_id, self.app.data_dir))
+        self.app.start_sweep(sweep_id)
 
     def action_save(self) -> None:
         self.validate()

@@ -1,11 +1,19 @@
-"""Live: watch a sweep train — curves of the current trial, all trials overlaid, progress."""
+"""Live: follow a sweep from the store — curves of the current trial, all trials, progress.
+
+The sweep trains in a runner process of its own (engine/runner.py); this screen only reads
+the store (tui/follow.py) and asks for pause, skip and cancel through it. Leaving the
+screen or quitting the app never stops the sweep: any viewer can come back to it.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,11 +25,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
 from engine.compare import main_metric
+from engine.events import Failed, Finished, Progress, RunStarted, SweepEvent
 from engine.export import fmt
-from engine.store import FINAL_STATUSES, Store
+from engine.follow import Follower
+from engine.store import FINAL_STATUSES, Store, SweepRow
 from tui.curves import X_AXES, Curve
+from tui.follow import SweepFollower
 from tui.report import describe_point
-from tui.runner import SweepRunner
+from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.chart import PALETTE, Chart, Line
 
 REDRAW_S = 0.5  # current-trial charts redraw at most twice a second
@@ -49,36 +60,46 @@ class TrialView:
 
 
 class CpuMeter:
-    """System CPU utilisation from /proc/stat deltas (Linux); '' elsewhere."""
+    """CPU use of one process (the sweep's runner) from /proc/PID/stat deltas (Linux).
+
+    The machine's total would stay at 100% while the sweep is paused if anything else
+    runs; the runner's own share is what says whether training is at work."""
 
     def __init__(self) -> None:
-        self.last = self._read()
+        self.pid: int | None = None
+        self.last: tuple[float, float] | None = None
 
-    @staticmethod
-    def _read() -> tuple[int, int] | None:
+    def _read(self) -> float | None:
         try:
-            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        except (OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             return None
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime+stime
 
-    def percent(self) -> str:
-        now = self._read()
-        if now is None or self.last is None or now[0] == self.last[0]:
+    def percent(self, pid: int | None) -> str:
+        if pid != self.pid:
+            self.pid, self.last = pid, None
+        if pid is None:
             return ""
-        total, idle = now[0] - self.last[0], now[1] - self.last[1]
-        self.last = now
-        return f"CPU {100 * (1 - idle / total):.0f}%"
+        used, now = self._read(), time.monotonic()
+        if used is None:
+            return ""
+        last, self.last = self.last, (used, now)
+        if last is None or now == last[1]:
+            return ""
+        return f"runner CPU {100 * (used - last[0]) / (now - last[1]):.0f}%"
 
 
-def gpu_status() -> str:
-    """Utilisation and memory of GPU 0 from nvidia-smi, or '' without one."""
+def gpu_status(device: str) -> str:
+    """Utilisation and memory of the sweep's GPU (cuda:N) from nvidia-smi, or ''."""
     if not shutil.which("nvidia-smi"):
         return ""
+    index = device.partition(":")[2] or "0"
     try:
         out = subprocess.run(
             [
                 "nvidia-smi",
+                f"--id={index}",
                 "--query-gpu=utilization.gpu,memory.used,memory.total",
                 "--format=csv,noheader,nounits",
             ],
@@ -87,7 +108,7 @@ def gpu_status() -> str:
             timeout=3,
         ).stdout.splitlines()[0]
         util, used, total = (v.strip() for v in out.split(","))
-        return f"GPU {util}% · {int(used) / 1024:.1f}/{int(total) / 1024:.0f} GiB"
+        return f"GPU {index} {util}% · {int(used) / 1024:.1f}/{int(total) / 1024:.0f} GiB"
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
         return ""
 
@@ -103,24 +124,24 @@ class LiveScreen(Screen):
         Binding("escape", "back", "Back"),
     ]
 
-    def __init__(
-        self, store_path: Path, sweep_id: str, data_dir: Path | None = None, start: bool = True
-    ) -> None:
+    def __init__(self, store_path: Path, sweep_id: str) -> None:
         super().__init__()
         self.store_path = store_path
         self.sweep_id = sweep_id
-        self.data_dir = data_dir
-        self.start_runner = start
-        self.runner = SweepRunner(self, store_path, sweep_id, data_dir)
+        self.follower = SweepFollower(self, store_path, sweep_id)
         self.x_axis = X_AXES[0]
         self.ylog = False
         self.dirty = True
         self.overlay_dirty = True
         self.current: TrialView | None = None
-        self.ended = False
-        self.device = ""
+        self.sweep: SweepRow | None = None
+        self.done_by_runner = 0
+        self.neighbours: tuple[tuple[str, str], ...] = ()
+        self.device = ""  # as shown: "CPU (1 thread)", "cuda:0 NVIDIA H200"
+        self.device_key = ""
         self.cpu = CpuMeter()
         self.gpu = ""
+        self.opened = time.monotonic()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -143,97 +164,112 @@ class LiveScreen(Screen):
     # -- setup -----------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        store = Store(self.store_path)
+        store = Store(self.store_path, create=False)
+        follower = Follower(store, self.sweep_id)
         sweep = store.sweep(self.sweep_id)
+        trials = follower.trials()
+        store.close()
         self.sweep = sweep
         self.metric, self.higher = main_metric(sweep.problem)
         self.title = f"Live · {sweep.preset} · sweep {sweep.id}"
         groups: dict[str, str] = {}
         self.trials: dict[str, TrialView] = {}
-        for run in store.runs(sweep.id):
-            key = json.dumps(run.point, sort_keys=True)
+        for trial in trials:
+            key = json.dumps(trial.point, sort_keys=True)
             color = groups.setdefault(key, PALETTE[len(groups) % len(PALETTE)])
-            view = TrialView(
-                run.idx,
-                run.id,
-                run.point,
-                run.seed,
-                run.status,
-                color,
-                describe_point(run.point),
-                wall_s=run.wall_s,
+            label = describe_point(trial.point)
+            self.trials[trial.id] = TrialView(
+                trial.idx, trial.id, trial.point, trial.seed, "pending", color, label
             )
-            if run.status in ("finished", "diverged", "pruned"):  # resumed: show what exists
-                n = (run.env.get("sizes") or {}).get("train", 1)
-                for p in store.points(run.id):
-                    view.curve.add(p["samples"] / n, p["samples"], p["elapsed_s"], p)
-            self.trials[run.id] = view
-        store.close()
         self.query_one("#chart-metric", Chart).title = f"current trial: {self.metric}"
         self.log_line(
             f"sweep {sweep.id}: {sweep.preset} — {sweep.n_runs} trials, {sweep.n_done} already done"
         )
-        if self.start_runner:
-            self.runner.start()
+        self.follower.start()  # its first update replays what the store already holds
         self.set_interval(REDRAW_S, self.redraw)
         self.set_interval(OVERLAY_S, self.redraw_overlay)
         self.set_interval(1.0, self.update_status)
         self.update_progress()
 
-    # -- events from the runner ---------------------------------------------------------
+    def on_unmount(self) -> None:
+        self.follower.stop()
 
-    def on_sweep_runner_event(self, message: SweepRunner.Event) -> None:
-        r = message.record
-        kind = r["event"]
-        view = self.trials.get(r.get("run_id", ""))
-        if kind == "started" and view:
-            view.status = "running"
-            view.n_train = r["sizes"]["train"]
-            view.curve = Curve()
-            view.budget = r["config"]["time_budget_s"]
-            view.total = view.budget or r["config"]["epochs"]
-            self.current = view
-            self.device = f"{r['device']} · {r['device_name']}"
-            self.log_line(f"trial {view.index + 1}: {view.label} seed={view.seed} started")
-        elif kind == "progress" and view:
-            n = view.n_train or 1
-            values = {
-                "train_loss": r["train_loss"],
-                **{k: v for k, v in r["metrics"].items() if v is not None},
-            }
-            view.curve.add(r["samples"] / n, r["samples"], r["elapsed_s"], values)
-        elif kind == "finished" and view:
-            view.status, view.wall_s = r["status"], r["wall_s"]
-            value = fmt((r["final"] or {}).get(self.metric))
-            style = {
-                "finished": "green",
-                "diverged": "yellow",
-                "pruned": "cyan",
-                "cancelled": "dim",
-            }[r["status"]]
-            reason = f" ({r['reason']})" if r["reason"] and r["status"] != "finished" else ""
-            self.log_line(
-                f"[{style}]trial {view.index + 1} {r['status']}[/{style}]: "
-                f"{view.label} seed={view.seed} {self.metric} {value}{reason}"
-            )
-        elif kind == "failed" and view:
-            view.status = "failed"
-            self.log_line(f"[red]trial {view.index + 1} failed[/red]: {r['reason']}")
-        elif kind == "summary":
-            self.log_line(f"sweep {r['status']}: press r for results")
+    # -- what the store says ----------------------------------------------------------
+
+    def on_sweep_follower_update(self, message: SweepFollower.Update) -> None:
+        was_running = self.running
+        self.sweep = message.sweep
+        self.done_by_runner = message.done_by_runner
+        self.neighbours = message.neighbours
+        replay = len(message.events) > 50  # attaching: log only the last few lines
+        for i, item in enumerate(message.events):
+            self.take_event(item, log=not replay or i >= len(message.events) - 8)
+        if was_running != self.running:
+            self.refresh_bindings()
+            if not self.running and self.sweep.status != "pending":
+                self.sweep_ended()
         self.dirty = True  # widgets update at the next redraw tick, not once per event
 
-    def on_sweep_runner_ended(self, message: SweepRunner.Ended) -> None:
-        self.ended = True
-        if message.returncode not in (0, 130):
-            self.log_line(
-                f"[red]the sweep stopped: {message.error or 'exit ' + str(message.returncode)}"
-            )
-            self.notify(message.error or "the sweep stopped with an error", severity="error")
+    def on_sweep_follower_lost(self, message: SweepFollower.Lost) -> None:
+        self.log_line(f"[red]cannot follow the sweep any more: {message.error}")
+        self.notify(message.error, severity="error")
+
+    def take_event(self, item: SweepEvent, log: bool) -> None:
+        e = item.event
+        view = self.trials.get(e.run_id)
+        if view is None:
+            return
+        if isinstance(e, RunStarted):
+            view.status = "running"
+            view.n_train = e.sizes.get("train", 1)
+            view.curve = Curve()
+            view.budget = e.config.get("time_budget_s")
+            view.total = view.budget or e.config.get("epochs", 1)
+            self.current = view
+            self.device_key = e.device  # cpu, cuda:0, mps
+            self.device = e.device_name if e.device == "cpu" else f"{e.device} {e.device_name}"
+            if log:
+                self.log_line(f"trial {view.index + 1}: {view.label} seed={view.seed} started")
+        elif isinstance(e, Progress):
+            values = {"train_loss": e.train_loss, **e.metrics}
+            values = {k: v for k, v in values.items() if v is not None}
+            view.curve.add(e.samples / (view.n_train or 1), e.samples, e.elapsed_s, values)
+        elif isinstance(e, Finished):
+            view.status, view.wall_s = e.status, e.wall_s
+            if log:
+                value = fmt(e.final.get(self.metric))
+                style = {"finished": "green", "diverged": "yellow", "pruned": "cyan"}.get(
+                    e.status, "dim"
+                )
+                reason = f" ({e.reason})" if e.reason and e.status != "finished" else ""
+                self.log_line(
+                    f"[{style}]trial {view.index + 1} {e.status}[/{style}]: "
+                    f"{view.label} seed={view.seed} {self.metric} {value}{reason}"
+                )
+        elif isinstance(e, Failed):
+            view.status = "failed"
+            if log:
+                self.log_line(f"[red]trial {view.index + 1} failed[/red]: {e.reason}")
+
+    def sweep_ended(self) -> None:
+        sweep = self.sweep
+        if sweep.error:
+            self.log_line(f"[red]the sweep stopped: {sweep.error}")
+            self.notify(sweep.error, severity="error", timeout=10)
+        elif sweep.status == "interrupted":
+            self.log_line("the sweep's runner stopped: r resumes it from History")
         else:
-            self.notify("Sweep ended. Press r for the results.")
-        self.refresh_bindings()
+            self.log_line(f"sweep {sweep.status}: press r for results")
+            self.notify(f"Sweep {sweep.status}. Press r for the results.")
         self.update_progress()
+
+    @property
+    def running(self) -> bool:
+        return self.sweep is not None and self.sweep.status in ("pending", "running")
+
+    @property
+    def ended(self) -> bool:
+        return self.sweep is not None and not self.running
 
     # -- drawing ------------------------------------------------------------------------
 
@@ -245,12 +281,17 @@ class LiveScreen(Screen):
         total = len(self.trials)
         self.query_one("#sweep-bar", ProgressBar).update(total=total, progress=done)
         self.query_one("#sweep-label", Static).update(f"sweep {done}/{total}")
-        walls = [v.wall_s for v in self.trials.values() if v.wall_s and v.status != "cancelled"]
-        eta = ""
-        if walls and done < total and not self.ended:
-            left = (total - done) * sum(walls) / len(walls)
-            eta = f"ETA {int(left // 60)}:{int(left % 60):02d}"
-        self.query_one("#eta", Static).update(eta)
+        self.query_one("#eta", Static).update(self.eta(total - done))
+
+    def eta(self, left: int) -> str:
+        """Time left at the pace of this runner so far: trials it ended per second. (A
+        mean of trial durations is K times too high for populations, whose members all
+        report the population's duration.)"""
+        sweep = self.sweep
+        if not left or not self.running or not self.done_by_runner or not sweep.runner_started:
+            return ""
+        seconds = left * (time.time() - sweep.runner_started) / self.done_by_runner
+        return f"ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
 
     def update_trial_bar(self) -> None:
         view = self.current
@@ -267,21 +308,40 @@ class LiveScreen(Screen):
         )
 
     def update_status(self) -> None:
-        view = self.current
-        trial = f"trial {view.index + 1}: {view.label} seed={view.seed}" if view else ""
-        parts = [self.device or "starting…", self.cpu.percent(), trial]
-        if "cuda" in self.device:
+        """One line, most important first (a narrow terminal cuts the end): the sweep's
+        state, a shared device, then device, the runner's CPU and the current trial."""
+        view, sweep = self.current, self.sweep
+        state = ""
+        if sweep and sweep.running and sweep.control == "pause":
+            state = "[b]PAUSED[/b] (p resumes)" if sweep.paused else "pausing…"
+        elif sweep and sweep.running and sweep.control == "cancel":
+            state = "cancelling…"
+        elif sweep and not self.running:
+            state = f"[b]{sweep.status}[/b]"
+        elif sweep and sweep.status == "pending":
+            late = time.monotonic() - self.opened > 90
+            state = "[red]the runner has not started: see its log[/red]" if late else "starting…"
+        parts = [state, self.shared_device()]
+        here = sweep and sweep.running and sweep.host == socket.gethostname()
+        parts += [self.device, self.cpu.percent(sweep.pid if here else None)]
+        if self.device_key.startswith("cuda"):
             self.poll_gpu()
             parts.append(self.gpu)
-        if self.runner.paused:
-            parts.append("[b]PAUSED[/b] (p to resume)")
-        if self.ended:
-            parts.append("ended")
+        if view:
+            parts.append(f"trial {view.index + 1}: {view.label} seed={view.seed}")
         self.query_one("#status-line", Static).update(" · ".join(p for p in parts if p))
+
+    def shared_device(self) -> str:
+        mine = self.device_key
+        shared = [sid for sid, dev in self.neighbours if _same_device(dev, mine)]
+        if not shared:
+            return ""
+        what = "the CPU cores" if mine.startswith("cpu") else mine
+        return f"[yellow]shares {what} with sweep {', '.join(shared)}[/yellow]"
 
     @work(thread=True, exclusive=True, group="gpu")
     def poll_gpu(self) -> None:
-        self.gpu = gpu_status()
+        self.gpu = gpu_status(self.device_key)
 
     @property
     def xlabel(self) -> str:
@@ -345,21 +405,37 @@ class LiveScreen(Screen):
 
     def check_action(self, action: str, parameters) -> bool | None:
         if action in ("pause", "skip", "cancel"):
-            return self.runner.running
+            return self.running
         return True
 
+    def ask(self, action: str, said: str) -> None:
+        error = self.follower.request(action)
+        if error:
+            self.notify(error, severity="warning")
+        else:
+            self.log_line(said)
+
     def action_pause(self) -> None:
-        paused = self.runner.toggle_pause()
-        self.log_line("paused" if paused else "resumed")
-        self.update_status()
+        if self.sweep.control == "pause":
+            self.ask("resume", "resume requested")
+        else:
+            self.ask("pause", "pause requested: the runner holds before its next step")
 
     def action_skip(self) -> None:
-        self.runner.skip()
-        self.log_line("skipping the current trial…")
+        self.ask("skip", "skipping the current trial…")
 
     def action_cancel(self) -> None:
-        self.runner.cancel()
-        self.log_line("cancelling: the running trial stops, the rest stay pending")
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.ask("cancel", "cancelling: the running trial stops, the rest stay pending")
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Cancel sweep {self.sweep_id}?\n"
+                "The running trial stops; finished trials stay and the rest can be resumed."
+            ),
+            answer,
+        )
 
     def action_log_y(self) -> None:
         self.ylog = not self.ylog
@@ -382,7 +458,12 @@ class LiveScreen(Screen):
         self.app.push_screen(ResultsScreen(self.store_path, self.sweep_id))
 
     def action_back(self) -> None:
-        if self.runner.running:
-            self.notify("The sweep is still running: c cancels it, q quits.", severity="warning")
-            return
+        if self.running:
+            self.notify(f"Sweep {self.sweep_id} goes on; History (h) brings you back.")
         self.app.pop_screen()
+
+
+def _same_device(a: str, b: str) -> bool:
+    """cpu and cpu share cores; cuda and cuda:0 are the same GPU."""
+    norm = {"cuda": "cuda:0"}
+    return bool(a and b) and norm.get(a, a) == norm.get(b, b)

@@ -38,6 +38,9 @@ def table_rows(comp: Comparison) -> tuple[list[str], list[dict[str, Any]], list[
     return columns, raw, text
 
 
+REFRESH_S = 2.0  # how often Results looks for trials a running sweep ended
+
+
 class ResultsScreen(Screen):
     BINDINGS = [
         Binding("s", "sort", "Sort by column"),
@@ -64,7 +67,24 @@ class ResultsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        store = Store(self.store_path)
+        self.load()
+        self.set_interval(REFRESH_S, self.refresh_if_moved)
+
+    def refresh_if_moved(self) -> None:
+        """A running sweep's results move on: reload when a trial ended (cursor kept)."""
+        if not self.sweep.running:
+            return
+        store = Store(self.store_path, create=False)
+        now = store.sweep(self.sweep_id)
+        store.close()
+        if (now.status, now.counts) != (self.sweep.status, self.sweep.counts):
+            table = self.query_one("#results", DataTable)
+            cursor = table.cursor_coordinate
+            self.load()
+            table.cursor_coordinate = cursor
+
+    def load(self) -> None:
+        store = Store(self.store_path, create=False)
         self.sweep = store.sweep(self.sweep_id)
         self.runs = store.runs(self.sweep_id)
         store.close()

@@ -1,0 +1,232 @@
+"""The store under concurrency and damage: migrations, lock waits, bad files and rows."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import HypertuiError
+from engine.follow import Follower
+from engine.presets import parse_preset
+from engine.store import MIGRATIONS, SCHEMA_VERSION, UI_LOCK_WAIT_S, Store, StoreBusy
+from engine.sweep import create_sweep, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = parse_preset(
+    'name = "tiny"\ndescription = "d"\n[config]\nhidden = [3]\nepochs = 2\nbatch_size = 512\n'
+    "[sweep]\nlr = [0.01, 0.1]\n",
+    "tiny.toml",
+)
+
+
+def hypertui(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+
+
+def a_store_of_the_first_release(path: Path) -> None:
+    """A store as hypertui wrote it before numbered migrations: schema 1 in `meta`."""
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    db.execute(
+        "INSERT INTO sweeps (id, preset, problem, swept, created_at, updated_at, status)"
+        " VALUES ('0ld5weep', 'quickstart', 'house', '[\"lr\"]', 1, 1, 'done')"
+    )
+    db.commit()
+    db.close()
+
+
+def test_an_old_store_is_migrated_in_place_and_keeps_its_sweeps(tmp_path):
+    path = tmp_path / "old.sqlite"
+    a_store_of_the_first_release(path)
+    store = Store(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    sweep = store.sweep("0ld5weep")
+    assert (sweep.preset, sweep.status, sweep.control, sweep.options) == (
+        "quickstart",
+        "done",
+        "",
+        {},
+    )
+    Store(path)  # a second open finds nothing to do
+
+
+def test_readers_never_wait_for_the_write_lock(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    sweep_id = create_sweep(store, TINY)
+    list(run_sweep(store, sweep_id))
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writes (and holds the lock)
+    t0 = time.monotonic()
+    viewer = Store(store.path, create=False, lock_wait_s=UI_LOCK_WAIT_S)
+    assert viewer.sweeps()[0].status == "done"
+    assert len(Follower(viewer, sweep_id).poll().events) > 4
+    assert time.monotonic() - t0 < UI_LOCK_WAIT_S  # no read waited on the lock
+    with pytest.raises(StoreBusy, match="busy"):  # a write waits a quarter second, no more
+        viewer.request(sweep_id, "pause")
+    assert time.monotonic() - t0 < 2.0
+    holder.execute("ROLLBACK")
+    viewer.request(sweep_id, "pause")
+
+
+def test_a_busy_store_is_one_clear_line_from_the_cli(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    sweep_id = create_sweep(store, TINY)
+    store.claim_sweep(sweep_id)  # running in this process, beating
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    done = hypertui("--store", str(path), "pause", sweep_id)
+    holder.execute("ROLLBACK")
+    assert done.returncode == 2 and "is busy" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    first = create_sweep(store, TINY)
+    (pages,) = store.db.execute("PRAGMA page_count").fetchone()
+    store.db.execute(f"PRAGMA max_page_count={pages}")  # the disk is full now
+    big = parse_preset(
+        'name = "big"\ndescription = "d"\nseeds = 50\n[config]\nhidden = [3]\n'
+        "[sweep]\nlr = [0.1, 0.01, 0.001, 0.0001]\n",
+        "big.toml",
+    )
+    with pytest.raises(HypertuiError, match="disk is full"):
+        create_sweep(store, big)
+    assert [s.id for s in store.sweeps()] == [first]  # the half-made sweep is not kept
+    assert len(store.runs(first)) == 2
+
+
+def test_a_damaged_run_row_is_skipped_and_named(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    sweep_id = create_sweep(store, TINY)
+    list(run_sweep(store, sweep_id))
+    bad = store.runs(sweep_id)[0].id
+    store.db.execute("UPDATE runs SET final='{not json' WHERE id=?", (bad,))
+    runs = store.runs(sweep_id)
+    assert len(runs) == 1 and bad not in {r.id for r in runs}
+    assert any(bad in line for line in store.damaged)
+    done = hypertui("--store", str(store.path), "runs", sweep_id)
+    assert done.returncode == 0 and "damaged" in done.stderr and bad in done.stderr
+    assert "Traceback" not in done.stderr
+    out = tmp_path / "runs.csv"
+    exported = hypertui("--store", str(store.path), "export", sweep_id, "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+
+
+def test_a_damaged_sweep_row_is_skipped_in_the_list(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    good = create_sweep(store, TINY)
+    bad = create_sweep(store, TINY)
+    store.db.execute("UPDATE sweeps SET swept='[oops' WHERE id=?", (bad,))
+    assert [s.id for s in store.sweeps()] == [good]
+    done = hypertui("--store", str(store.path), "runs")
+    assert done.returncode == 0 and good in done.stdout and bad in done.stderr
+    one = hypertui("--store", str(store.path), "runs", bad)
+    assert one.returncode == 2 and "damaged" in one.stderr
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_bytes(b"garbage " * 1000), "not a hypertui run store"),
+        (lambda p: p.write_bytes(b"SQLite format 3\x00" + b"x" * 2000), "not a usable"),
+        (
+            lambda p: _sql(p, "PRAGMA user_version=0; UPDATE meta SET value='two'"),
+            "schema version 'two' is not a number",
+        ),
+        (lambda p: _sql(p, "DROP TABLE points"), "table points is missing"),
+        (lambda p: _sql(p, "PRAGMA user_version=99"), "newer hypertui"),
+    ],
+)
+def test_a_damaged_store_file_is_one_clear_line(tmp_path, damage, message):
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    damage(path)
+    with pytest.raises(HypertuiError, match=message):
+        Store(path)
+    done = hypertui("--store", str(path), "runs")
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def _sql(path: Path, script: str) -> None:
+    db = sqlite3.connect(path)
+    db.executescript(script)
+    db.commit()
+    db.close()
+
+
+def test_a_store_under_or_at_a_regular_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for args in (
+        ("--store", str(tmp_path / "file" / "runs.sqlite"), "run", "quickstart"),
+        ("--store", str(tmp_path / "file"), "runs"),
+    ):
+        done = hypertui(*args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert (tmp_path / "file").read_text() == "x"  # never written over
+
+
+def test_an_ambiguous_id_prefix_says_so(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    store.create_sweep("abc1aaaa", "p", "house", "", [], [])
+    store.create_sweep("abc2bbbb", "p", "house", "", [], [])
+    with pytest.raises(HypertuiError, match="ambiguous"):
+        store.sweep("abc")
+    assert store.sweep("abc2").id == "abc2bbbb"
+
+
+def test_delete_removes_a_sweep_and_refuses_a_running_one(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    keep = create_sweep(store, TINY)
+    gone = create_sweep(store, TINY)
+    list(run_sweep(store, gone))
+    no_tty = hypertui("--store", str(store.path), "delete", gone)
+    assert no_tty.returncode == 2 and "--yes" in no_tty.stderr
+    done = hypertui("--store", str(store.path), "delete", gone, "--yes")
+    assert done.returncode == 0
+    assert [s.id for s in store.sweeps()] == [keep]
+    assert store.db.execute("SELECT COUNT(*) FROM points").fetchone()[0] == 0
+    store.claim_sweep(keep)
+    with pytest.raises(HypertuiError, match="cancel it first"):
+        store.delete_sweep(keep)
+
+
+def test_resume_can_move_a_sweep_to_another_device_and_keep_its_options(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    path = str(store.path)
+    created = hypertui(
+        "--store", path, "run", "quickstart", "--set", "epochs=1", "--device", "cuda:7",
+        "--no-population",
+    )  # fmt: skip
+    assert created.returncode == 2 and "Traceback" not in created.stderr  # no such GPU here
+    sweep_id = store.sweeps()[0].id
+    assert store.sweep(sweep_id).n_done == 0
+    assert store.sweep(sweep_id).options["population"] is False
+    done = hypertui("--store", path, "run", "--resume", sweep_id, "--device", "cpu", "--json")
+    assert done.returncode == 0, done.stderr
+    runs = store.runs(sweep_id)
+    assert {r.status for r in runs} == {"finished"} and {r.device for r in runs} == {"cpu"}
+    assert store.sweep(sweep_id).options["population"] is False  # --no-population stayed
+    assert len({r.wall_s for r in runs}) == len(runs)  # one by one, not one population
+
+
+def test_failed_trials_stay_failed_unless_retried(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    sweep_id = create_sweep(store, TINY)
+    list(run_sweep(store, sweep_id))
+    failed = store.runs(sweep_id)[0].id
+    store.db.execute(
+        "UPDATE runs SET status='failed', reason='CUDA out of memory' WHERE id=?", (failed,)
+    )
+    assert store.claim_sweep(sweep_id) == []  # by default a resume leaves it
+    store.end_sweep(sweep_id, "done")
+    assert [r.id for r in store.claim_sweep(sweep_id, retry_failed=True)] == [failed]

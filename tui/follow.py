@@ -1,0 +1,80 @@
+"""The one adapter between the store and the UI: a followed sweep, as Textual messages.
+
+A thread worker polls the store every POLL_S through engine.follow.Follower (only reads:
+a viewer never takes the write lock) and posts one `SweepFollower.Update` per poll that
+found something new, with the engine's typed events. Requests (pause, skip, cancel) are
+written to the store with a short lock wait, so the UI never hangs on a busy store.
+
+Widgets never call the engine: screens own a SweepFollower and react to its messages.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual.message import Message
+from textual.widget import Widget
+
+from engine.errors import HypertuiError
+from engine.events import SweepEvent
+from engine.follow import Follower, Update
+from engine.store import UI_LOCK_WAIT_S, Store, SweepRow
+
+POLL_S = 0.25  # new points, trial starts and ends show within this (plus a redraw tick)
+
+
+class SweepFollower:
+    class Update(Message):
+        """What was committed since the last poll: the sweep's row, its new events, and
+        what a viewer shows beside them (engine.follow.Update)."""
+
+        def __init__(self, update: Update) -> None:
+            super().__init__()
+            self.sweep: SweepRow = update.sweep
+            self.events: list[SweepEvent] = update.events
+            self.done_by_runner = update.done_by_runner
+            self.neighbours = update.neighbours
+
+    class Lost(Message):
+        """The store cannot be read any more (deleted, damaged): say so once."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, target: Widget, store_path: Path, sweep_id: str):
+        self.target = target
+        self.store_path = store_path
+        self.sweep_id = sweep_id
+        self.stopped = False
+
+    def start(self) -> None:
+        self.target.run_worker(self._follow, thread=True, group="follow", exit_on_error=False)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def _follow(self) -> None:
+        try:
+            store = Store(self.store_path, create=False, lock_wait_s=UI_LOCK_WAIT_S)
+            follower = Follower(store, self.sweep_id)
+            last_sweep = None
+            while not self.stopped:
+                update = follower.poll()
+                if update.events or update.sweep != last_sweep:
+                    self.target.post_message(self.Update(update))
+                    last_sweep = update.sweep
+                time.sleep(POLL_S)
+        except HypertuiError as exc:
+            self.target.post_message(self.Lost(str(exc)))
+
+    def request(self, action: str) -> str:
+        """Ask the sweep's runner to pause, resume, skip or cancel; '' or why it failed."""
+        try:
+            store = Store(self.store_path, create=False, lock_wait_s=UI_LOCK_WAIT_S)
+            store.request(self.sweep_id, action)
+            store.close()
+        except HypertuiError as exc:
+            return f"{exc}; try again"
+        return ""
