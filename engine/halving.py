@@ -78,6 +78,7 @@ class Replay:
     best_config: str  # config_key of the full run's best config (mean over seeds)
     best_score: float
     best_survived: bool
+    survivor_score: float | None  # the full run's score of the best config halving keeps
 
     @property
     def saving(self) -> float:
@@ -115,6 +116,9 @@ def replay(trials: list[Trial], epochs: int, higher: bool, eta: int = ETA) -> Re
         (c for c in by_config if mean_score(by_config[c]) is not None),
         key=lambda c: -mean_score(by_config[c]) if higher else mean_score(by_config[c]),
     )
+    kept = [c for c in by_config if mean_score(by_config[c]) is not None]
+    kept = [c for c in kept if not any(stopped.get(t.run_id) for t in trials if t.config == c)]
+    survivor = min((mean_score(by_config[c]) * (-1 if higher else 1) for c in kept), default=None)
     full = sum(t.epochs_done for t in trials)
     halved = sum(min(t.epochs_done, stopped.get(t.run_id, epochs)) for t in trials)
     return Replay(
@@ -126,6 +130,7 @@ def replay(trials: list[Trial], epochs: int, higher: bool, eta: int = ETA) -> Re
         model_epochs_halving=halved,
         best_config=best,
         best_score=mean_score(by_config[best]),
+        survivor_score=None if survivor is None else survivor * (-1 if higher else 1),
         best_survived=not any(stopped.get(t.run_id) for t in trials if t.config == best),
     )
 

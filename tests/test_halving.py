@@ -156,6 +156,7 @@ def test_replay_reports_a_best_config_that_halving_would_have_stopped():
     ]
     result = halving.replay(trials, epochs=9, higher=False)
     assert result.best_config == "late" and not result.best_survived
+    assert result.best_score == 0.1 and result.survivor_score == 1.0  # what halving kept: x
     assert result.stopped_at == {"late0": 1, "late1": 1, "y0": 1, "y1": 1}
     assert result.model_epochs_halving == 4 * 1 + 2 * 9
     assert [len(g) for g in halving.split_by_seed(trials, 1)] == [3, 3]

@@ -65,6 +65,7 @@ def replay_sweep(store: Store, sweep_id: str, per_replay: int | None) -> dict:
                 "best_point": points[r.best_config],
                 "best_score": r.best_score,
                 "best_survived": r.best_survived,
+                "survivor_score": r.survivor_score,
             }
         )
     return {
@@ -104,7 +105,8 @@ def cmd_replay_halving(args, store: Store) -> int:
             f"{fmt(replay['model_epochs_full'])} -> {fmt(replay['model_epochs_halving'])} "
             f"({replay['saving']:.1f}x fewer); best config "
             f"{describe_point(replay['best_point'])} ({result['metric']} "
-            f"{fmt(replay['best_score'])}) {verdict}"
+            f"{fmt(replay['best_score'])}) {verdict}; the best config halving keeps "
+            f"scores {fmt(replay['survivor_score'])}"
         )
     groups = result["per_seed_group"]
     if groups:
