@@ -1,7 +1,8 @@
 """Grouped comparison of a sweep's runs: mean, std, n, min, max per group of swept values.
 
 Runs are grouped by the swept fields (seed excluded). Only `finished` runs enter the
-statistics; diverged and failed runs are counted per group and shown, never averaged in.
+statistics; diverged, pruned (halving) and failed runs are counted per group and shown,
+never averaged in.
 Groups are ranked by the problem's main metric (validation MSE or accuracy).
 std is the sample standard deviation (ddof=1), empty for a single run.
 """
@@ -35,6 +36,7 @@ class Group:
     n_failed: int
     n_unfinished: int  # pending, running or cancelled
     stats: dict[str, Stat]  # metric -> Stat over finished runs
+    n_pruned: int = 0  # stopped early by halving: shown apart, never averaged in
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def compare(runs: list[RunRow], swept: list[str], problem: str) -> Comparison:
                 n_failed=statuses.count("failed"),
                 n_unfinished=sum(s in ("pending", "running", "cancelled") for s in statuses),
                 stats=stats,
+                n_pruned=statuses.count("pruned"),
             )
         )
 

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-STATUSES = ("finished", "diverged", "cancelled")
+STATUSES = ("finished", "diverged", "pruned", "cancelled")  # pruned: halving stopped it
 
 
 @dataclass(frozen=True)

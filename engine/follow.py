@@ -121,7 +121,7 @@ class Follower:
             return 0
         (n,) = self.store.db.execute(
             "SELECT COUNT(*) FROM runs WHERE sweep_id=? AND ended_at >= ?"
-            " AND status IN ('finished', 'diverged', 'failed')",
+            " AND status IN ('finished', 'diverged', 'failed', 'pruned')",
             (self.sweep_id, sweep.runner_started),
         ).fetchone()
         return n

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -137,4 +138,10 @@ def analyse_outputs(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict:
 
 
 def _rounded(t: torch.Tensor) -> list[float]:
-    return [float(f"{v:.5g}") for v in t.flatten().tolist()]
+    """Five significant digits, as f"{v:.5g}" gives them, vectorised: a population of
+    65,536 members rounds 65,536 prediction lists, 0.8 ms each by string formatting."""
+    v = t.detach().flatten().double().cpu().numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(np.abs(v)))
+    scale = 10.0 ** (4 - np.where(np.isfinite(exponent), exponent, 0))
+    return (np.round(v * scale) / scale).tolist()

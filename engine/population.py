@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from engine import halving
 from engine.clock import TrainClock, budget_env
 from engine.config import Config
 from engine.data import load_dataset
@@ -37,7 +38,7 @@ from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.grouping import MEMBER_FIELDS, population_key  # noqa: F401 (re-exported)
 from engine.losses import analyse_outputs, member_losses, member_metrics, metric_rows
 from engine.memory import check_fits
-from engine.models import ACTIVATIONS, mlp_init
+from engine.models import ACTIVATIONS, mlp_weights
 from engine.schedule import lr_factor, planned_steps
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_settings
 
@@ -67,37 +68,55 @@ class StackedMLP(nn.Module):
 
     def __init__(
         self,
-        models: list[list[tuple[torch.Tensor, torch.Tensor]]],
+        layers: list[list[tuple[torch.Tensor, torch.Tensor]]],
         activations: list[str],
         device,
     ):
-        """`models`: each member's (weight [out, in], bias [out]) per layer (models.mlp_init)."""
+        """`layers[k]` is member k's (weight [out, in], bias [out]) per layer."""
         super().__init__()
-        k = len(models)
-        size = sum(w.numel() + b.numel() for w, b in models[0])
+        k = len(layers)
+        size = sum(w.numel() + b.numel() for w, b in layers[0])
         self.flat = torch.empty(k, size, device=device)
         self.flat_grad = torch.zeros(k, size, device=device)
-        weights, biases, offset = [], [], 0
-        for i, (weight, _) in enumerate(models[0]):
-            n_out, n_in = weight.shape
-            for shape, parts, store in (
-                ((n_in, n_out), [layers[i][0].t() for layers in models], weights),
-                ((1, n_out), [layers[i][1] for layers in models], biases),
+        self.layout: list[tuple[int, tuple[int, int]]] = []  # (offset, shape) per tensor
+        offset = 0
+        for i, (w0, _) in enumerate(layers[0]):
+            n_out, n_in = w0.shape
+            for shape, parts in (
+                ((n_in, n_out), [member[i][0].t() for member in layers]),
+                ((1, n_out), [member[i][1] for member in layers]),
             ):
                 n = shape[0] * shape[1]
-                rows = slice(offset, offset + n)
-                self.flat[:, rows] = torch.stack(parts).reshape(k, n).to(device)
-                param = nn.Parameter(self.flat[:, rows].view(k, *shape))
-                param.grad = self.flat_grad[:, rows].view(k, *shape)
-                store.append(param)
+                self.flat[:, offset : offset + n] = torch.stack(parts).reshape(k, n).to(device)
+                self.layout.append((offset, shape))
                 offset += n
-        self.weights, self.biases = nn.ParameterList(weights), nn.ParameterList(biases)
+        self._bind()
         names = list(dict.fromkeys(activations))  # in order of first use
         self.acts = [ACTIVATIONS[name]() for name in names]
         self.masks = [  # mask i selects the members whose activation is names[i]
             torch.tensor([a == name for a in activations], device=device).view(k, 1, 1)
             for name in names
         ]
+
+    def _bind(self) -> None:
+        """Make the layers' parameters (and their .grad) views of the flat buffers."""
+        k = self.flat.shape[0]
+        params = []
+        for offset, shape in self.layout:
+            rows = slice(offset, offset + shape[0] * shape[1])
+            param = nn.Parameter(self.flat[:, rows].view(k, *shape))
+            param.grad = self.flat_grad[:, rows].view(k, *shape)
+            params.append(param)
+        self.weights = nn.ParameterList(params[0::2])
+        self.biases = nn.ParameterList(params[1::2])
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only these members (row indices, ascending): the rest leave the model,
+        so every later step computes for fewer members."""
+        self.flat = self.flat[rows].contiguous()
+        self.flat_grad = torch.zeros_like(self.flat)
+        self.masks = [mask[rows] for mask in self.masks]
+        self._bind()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(2)
@@ -139,6 +158,13 @@ class _Group:
         rows = like[self.start : self.stop]
         self.s1, self.s2 = torch.zeros_like(rows), torch.zeros_like(rows)
 
+    def select(self, rows: torch.Tensor, start: int) -> None:
+        """Keep these of the group's rows (relative, ascending); the group now starts at
+        `start` of the population's rows."""
+        for name in ("lr", "momentum", "wd", "s1", "s2"):
+            setattr(self, name, getattr(self, name)[rows])
+        self.start, self.stop = start, start + len(rows)
+
     def update(self, p: torch.Tensor, g: torch.Tensor, t: int, lr_scale: float) -> None:
         """One step for rows p with gradients g, as torch.optim's foreach code does it."""
         s1, s2 = self.s1, self.s2
@@ -176,6 +202,7 @@ class StackedOptimizer:
     in a few operations on their rows of the flat buffer; `freeze` stops a member."""
 
     def __init__(self, model: StackedMLP, configs: list[Config]):
+        self.model = model
         self.params, self.grads = model.flat, model.flat_grad
         self.step_count = 0
         self.groups: list[_Group] = []
@@ -184,6 +211,20 @@ class StackedOptimizer:
             run = list(run)
             self.groups.append(_Group(kind, start, run, self.params))
             start += len(run)
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only these members' rows (ascending), with their state; see StackedMLP.keep."""
+        model_params, self.grads = self.model.flat, self.model.flat_grad
+        self.params = model_params
+        groups = []
+        start = 0
+        for g in self.groups:
+            mine = [r - g.start for r in rows if g.start <= r < g.stop]
+            if mine:
+                g.select(torch.tensor(mine, device=self.params.device), start)
+                groups.append(g)
+                start += len(mine)
+        self.groups = groups
 
     def freeze(self, k: int) -> None:
         group = next(g for g in self.groups if g.start <= k < g.stop)
@@ -248,14 +289,14 @@ def run_population(
             yield Failed(m.run_id, why)
         return
     with restore_settings():
-        models = []
+        layers = []
         for m in members:
-            # The same initial weights as a single run (built on the CPU: seeding only its
+            # The same initial weights as a single run (drawn on the CPU: seeding only its
             # generator skips torch.manual_seed's ~1 ms of lazy CUDA/XPU seeding per member).
             torch.default_generator.manual_seed(m.config.seed)
-            models.append(mlp_init(m.config))
-        n_params = sum(w.numel() + b.numel() for w, b in models[0])
-        model = StackedMLP(models, [m.config.activation for m in members], device)
+            layers.append(mlp_weights(m.config))
+        n_params = sum(w.numel() + b.numel() for w, b in layers[0])
+        model = StackedMLP(layers, [m.config.activation for m in members], device)
         if device.type == "cpu":
             torch.set_num_threads(1)  # as single tiny runs: 2 threads measured no faster
             # at K=256 (2.8-3.6 ms vs 2.7-4.2 ms a step) and contend with the UI process
@@ -295,30 +336,36 @@ def _train(
     gens = [torch.Generator(device=device).manual_seed(m.config.seed) for m in members]
     main = base.main_metric
     higher = main == "val_acc"
+    cuts = set(halving.rungs(base.epochs)) if base.prune == "halving" else set()
+    configs = [halving.config_key(m.config.to_dict()) for m in members]
 
     step = samples = 0
-    losses: list[torch.Tensor] = []  # [K] per step since the last report
-    first: list[float] | None = None  # each member's untrained first-batch loss
-    active = [True] * k  # False once diverged (frozen)
+    rows = list(range(k))  # the members still in the model: row r is member rows[r]
+    losses: list[torch.Tensor] = []  # [rows] per step since the last report
+    first: list[float | None] = [None] * k  # each member's untrained first-batch loss
+    active = [True] * k  # False once diverged (frozen) or pruned
     status = ["finished"] * k
     reasons = [""] * k
     best: list[dict[str, float]] = [{} for _ in range(k)]
     best_epoch: list[int | None] = [None] * k
     final: list[dict[str, float]] = [{} for _ in range(k)]
-    stopped_at: list[tuple[int, int, float] | None] = [None] * k  # where a member diverged
+    score = [math.nan] * k  # the main metric at the last full report
+    stopped_at: list[tuple[int, int, float] | None] = [None] * k  # diverged or pruned here
     stop = ""
 
     def report(epoch: int, end_of_epoch: bool, full: bool) -> Iterator[Event]:
-        nonlocal losses, first
-        stacked = torch.stack(losses)  # [steps, K]
-        if first is None:
-            first = stacked[0].tolist()
+        nonlocal losses
+        stacked = torch.stack(losses)  # [steps, rows]
+        for r, v in enumerate(stacked[0].tolist()):
+            if first[rows[r]] is None:
+                first[rows[r]] = v
         train = stacked.mean(0).tolist()
         losses = []
         val = data.val if full else data.val.head(INTERVAL_VAL_N)
         metrics, _ = evaluate_members(base, model, val.x, val.y, "val")
         train_s = round(clock.train_s, 6)
-        for i, m in enumerate(members):
+        for r, i in enumerate(rows):
+            m = members[i]
             if not active[i]:
                 continue
             p = Progress(
@@ -327,8 +374,8 @@ def _train(
                 step,
                 samples,
                 train_s,
-                train[i],
-                metrics[i],
+                train[r],
+                metrics[r],
                 end_of_epoch,
                 len(val),
             )
@@ -336,17 +383,57 @@ def _train(
             why = diverged(p.train_loss, p.metrics, first[i])
             if full:  # as a single run: the last full report is final, diverged or not
                 final[i] = {"train_loss": p.train_loss, **p.metrics}
+                score[i] = p.metrics[main] if not why else math.nan
             if full and not why:
-                score = p.metrics[main]
-                if not best[i] or (score > best[i][main] if higher else score < best[i][main]):
+                value = p.metrics[main]
+                if not best[i] or (value > best[i][main] if higher else value < best[i][main]):
                     best[i], best_epoch[i] = dict(p.metrics), epoch
             if why:
                 active[i], status[i], reasons[i] = False, "diverged", why
                 stopped_at[i] = (step, samples, clock.train_s)
-                opt.freeze(i)
+                opt.freeze(r)
+
+    def prune(epoch: int) -> Iterator[Event]:
+        """Halving's rung: stop the configs outside the best third, and drop their rows."""
+        nonlocal rows
+        scores: dict[str, list[float]] = {}
+        for i in rows:
+            if status[i] != "pruned":
+                scores.setdefault(configs[i], []).append(score[i])
+        keep = halving.survivors(scores, higher)
+        for i in rows:
+            if configs[i] not in keep and status[i] == "finished":
+                active[i], status[i] = False, "pruned"
+                reasons[i] = f"halving: not in the best third at epoch {epoch}"
+                stopped_at[i] = (step, samples, clock.train_s)
+                yield _finished(members[i], i, epoch)
+        # Diverged members leave too: they were frozen and are never reported again.
+        kept = [r for r, i in enumerate(rows) if active[i]]
+        if kept and len(kept) < len(rows):  # none left: the epoch loop ends anyway
+            model.keep(torch.tensor(kept, device=device))
+            opt.keep(kept)
+            rows = [rows[r] for r in kept]
+
+    def _finished(m: Member, i: int, epoch: int) -> Finished:
+        steps_i, samples_i, train_i = stopped_at[i] or (step, samples, clock.train_s)
+        return Finished(
+            run_id=m.run_id,
+            status=status[i],
+            epochs_done=round(samples_i / n, 4),
+            steps=steps_i,
+            samples=samples_i,
+            elapsed_s=round(train_i, 6),
+            wall_s=round(time.perf_counter() - wall0, 6),
+            final=final[i],
+            best=best[i],
+            best_epoch=best_epoch[i],
+            test={},
+            reason=reasons[i],
+            analysis={},
+        )
 
     for epoch in range(1, base.epochs + 1):
-        perms = torch.stack([torch.randperm(n, generator=g, device=device) for g in gens])
+        perms = torch.stack([torch.randperm(n, generator=gens[i], device=device) for i in rows])
         clock.start()
         for i in range(0, n, bs):
             clock.hold_while_paused()
@@ -377,6 +464,8 @@ def _train(
         if stop in ("cancelled", "diverged"):
             break
         yield from report(epoch, end_of_epoch=samples == epoch * n, full=True)
+        if epoch in cuts and stop != "budget":
+            yield from prune(epoch)
         clock.reported()
         if stop == "budget" or not any(active):
             break
@@ -384,12 +473,16 @@ def _train(
     test: list[dict[str, float]] = [{} for _ in range(k)]
     analysis: list[dict[str, list]] = [{} for _ in range(k)]
     if stop not in ("cancelled", "diverged"):
-        test, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
+        rows_test, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
         _, out = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
-        analysis = [analyse_outputs(base, out[i], data.val.y) for i in range(k)]
+        for r, i in enumerate(rows):
+            test[i] = rows_test[r]
+            analysis[i] = analyse_outputs(base, out[r], data.val.y)
     wall = round(time.perf_counter() - wall0, 6)
     budget_reason = clock.budget_reason if stop == "budget" else ""
     for i, m in enumerate(members):
+        if status[i] == "pruned":
+            continue  # its Finished went out at its rung
         # A member that diverged keeps that status and reason when the rest is cancelled or
         # skipped: it is final, and a resume must not train it again.
         state = "cancelled" if stop == "cancelled" and status[i] != "diverged" else status[i]

@@ -25,7 +25,7 @@ from engine.config import Config
 from engine.errors import HypertuiError
 from engine.events import Finished, Progress, RunStarted
 
-FINAL_STATUSES = ("finished", "diverged", "failed")  # a resumed sweep never reruns these
+FINAL_STATUSES = ("finished", "diverged", "failed", "pruned")  # a resume never reruns these
 UNFINISHED = ("pending", "running", "cancelled")
 HEARTBEAT_S = 2.0  # a runner refreshes its sweep's heartbeat this often
 # Older than this, the runner is gone: the sweep is interrupted. (On this host a dead pid
@@ -404,7 +404,8 @@ class Store:
         without the GPU it was created for); finished runs keep the device they used."""
         with self._tx():
             rows = self.db.execute(
-                "SELECT id, config FROM runs WHERE sweep_id=? AND status NOT IN (?,?,?)",
+                "SELECT id, config FROM runs WHERE sweep_id=? AND status NOT IN "
+                f"({','.join('?' * len(FINAL_STATUSES))})",
                 (sweep_id, *FINAL_STATUSES),
             ).fetchall()
             for run_id, config in rows:

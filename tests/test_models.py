@@ -1,9 +1,11 @@
+import math
+
 import pytest
 import torch
 
 from engine.config import make_config
-from engine.losses import evaluate, make_loss, mean_and_var, member_losses
-from engine.models import build_model, build_optimizer
+from engine.losses import _rounded, evaluate, make_loss, mean_and_var, member_losses
+from engine.models import build_model, build_optimizer, mlp_weights
 
 
 @pytest.mark.parametrize(
@@ -94,3 +96,32 @@ def test_member_losses_are_each_models_own_loss(values, outputs):
     together = member_losses(config, out, y)
     alone = torch.stack([make_loss(config)(out[k], y[k]) for k in range(3)])
     torch.testing.assert_close(together, alone)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"hidden": [10, 10, 10, 10]},
+        {"hidden": []},
+        {"loss": "gaussian_nll", "hidden": [7, 3]},
+        {"problem": "mnist", "model": "mlp", "hidden": [32]},
+    ],
+)
+def test_mlp_weights_are_the_numbers_build_model_draws(values):
+    # Populations draw their members' initial weights this way: any difference would make
+    # a member start (and end) elsewhere than the same trial trained alone.
+    config = make_config(values, seed=3)
+    torch.manual_seed(config.seed)
+    expected = [p.detach() for p in build_model(config).parameters()]
+    torch.manual_seed(config.seed)
+    got = [t for layer in mlp_weights(config) for t in layer]
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_rounded_predictions_keep_five_significant_digits():
+    values = torch.tensor([123456.0, 0.000123456, -9.87654321, 0.0, float("nan"), float("inf")])
+    got = _rounded(values)
+    assert got[:4] == [float(f"{v:.5g}") for v in values[:4].tolist()]
+    assert math.isnan(got[4]) and got[5] == math.inf

@@ -153,6 +153,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser(
+        "replay-halving",
+        help="what successive halving would have stopped in a sweep that ran in full",
+    )
+    p.add_argument("sweep_id")
+    p.add_argument(
+        "--seeds-per-replay",
+        type=int,
+        metavar="N",
+        help="also replay each group of N seeds on its own (10 seeds, N=1: 10 replays)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_replay_halving)
+
+    p = sub.add_parser(
+        "lr-find", help="learning-rate range test of a preset; writes a preset with the lr"
+    )
+    p.add_argument("preset", help="preset name or path to a .toml file")
+    p.add_argument("--steps", type=int, default=100, help="steps of rising lr (default 100)")
+    p.add_argument("--start", type=float, default=1e-7, help="first lr (default 1e-7)")
+    p.add_argument("--end", type=float, default=10.0, help="last lr (default 10)")
+    p.add_argument(
+        "--spread",
+        type=float,
+        help="write lr as a sweep [lr/S, lr, lr*S] instead of one value (e.g. 3)",
+    )
+    p.add_argument("--no-write", action="store_true", help="print only; write no preset")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a config field first (repeatable)",
+    )
+    p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
+    p.set_defaults(handler=cmd_lr_find)
     return parser
 
 
@@ -436,6 +475,20 @@ def cmd_report(args) -> int:
     path = write_atomic(args.out, markdown(rows, command))
     print(f"wrote {path} ({sum(len(r.verdicts) for r in rows)} checks, {len(rows)} presets)")
     return EXIT_OK
+
+
+def cmd_replay_halving(args) -> int:
+    from tui.halving_report import cmd_replay_halving as replay
+
+    if args.seeds_per_replay is not None and args.seeds_per_replay < 1:
+        raise ConfigError(f"--seeds-per-replay {args.seeds_per_replay}: must be at least 1")
+    return replay(args, open_store(args))
+
+
+def cmd_lr_find(args) -> int:
+    from tui.lr_find_report import cmd_lr_find as lr_find
+
+    return lr_find(args)
 
 
 def main(argv: list[str] | None = None) -> int:

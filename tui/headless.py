@@ -64,6 +64,7 @@ def summary(store: Store, sweep_id: str) -> dict[str, Any]:
                 "point": g.point,
                 "n": g.n_finished,
                 "diverged": g.n_diverged,
+                "pruned": g.n_pruned,
                 "failed": g.n_failed,
                 f"{comp.main}_mean": s.mean if s else None,
                 f"{comp.main}_std": s.std if s else None,
@@ -146,7 +147,9 @@ class _Display:
             return f"[red]✗ {head} failed[/red]: {escape(e.reason)}"
         metric = next((k for k in ("val_acc", "val_mse") if k in e.final), None)
         value = f"{metric} {fmt(e.final.get(metric))}" if metric else ""
-        colour = {"finished": "green", "diverged": "yellow", "cancelled": "dim"}[e.status]
+        colour = {"finished": "green", "diverged": "yellow", "pruned": "cyan", "cancelled": "dim"}[
+            e.status
+        ]
         reason = f" ({escape(e.reason)})" if e.reason and e.status != "finished" else ""
         return (
             f"[{colour}]{'✓' if e.status == 'finished' else '!'} {head} {e.status}[/{colour}]"

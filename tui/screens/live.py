@@ -28,7 +28,7 @@ from engine.compare import main_metric
 from engine.events import Failed, Finished, Progress, RunStarted, SweepEvent
 from engine.export import fmt
 from engine.follow import Follower
-from engine.store import Store, SweepRow
+from engine.store import FINAL_STATUSES, Store, SweepRow
 from tui.curves import X_AXES, Curve
 from tui.follow import SweepFollower
 from tui.report import describe_point
@@ -286,7 +286,9 @@ class LiveScreen(Screen):
             view.status, view.wall_s = e.status, e.wall_s
             if log:
                 value = fmt(e.final.get(self.metric))
-                style = {"finished": "green", "diverged": "yellow"}.get(e.status, "dim")
+                style = {"finished": "green", "diverged": "yellow", "pruned": "cyan"}.get(
+                    e.status, "dim"
+                )
                 reason = f" ({escape(e.reason)})" if e.reason and e.status != "finished" else ""
                 self.log_line(
                     f"[{style}]trial {view.index + 1} {e.status}[/{style}]: "
@@ -323,7 +325,7 @@ class LiveScreen(Screen):
         self.query_one("#event-log", RichLog).write(text)
 
     def update_progress(self) -> None:
-        done = sum(v.status in ("finished", "diverged", "failed") for v in self.trials.values())
+        done = sum(v.status in FINAL_STATUSES for v in self.trials.values())
         total = len(self.trials)
         self.query_one("#sweep-bar", ProgressBar).update(total=total, progress=done)
         self.query_one("#sweep-label", Static).update(f"sweep {done}/{total}")

@@ -49,21 +49,25 @@ def table_rows(
     `versus` (engine/significance.py, one per group) adds "vs best": "=" marks a row tied
     with the best, else its Holm-adjusted p; "n/a" with one run.
     """
-    columns = [*comp.swept, "n", "vs best", "diverged", "failed", *comp.metrics, "min", "max"]
+    pruned = ["pruned"] if any(g.n_pruned for g in comp.groups) else []  # halving sweeps
+    columns = [*comp.swept, "n", "vs best", "diverged", *pruned, "failed", *comp.metrics]
+    columns += ["min", "max"]
     columns.append("Δ vs best")  # the row minus the best, 95% interval: last, it is wide
     versus = versus or [None] * len(comp.groups)
     raw, text = [], []
     for g, v in zip(comp.groups, versus, strict=True):
         main = g.stats.get(comp.main)
         r: dict[str, Any] = {f: cell(g.point[f]) for f in comp.swept}
-        r |= {"n": g.n_finished, "diverged": g.n_diverged, "failed": g.n_failed}
+        r |= {"n": g.n_finished, "diverged": g.n_diverged, "pruned": g.n_pruned}
+        r |= {"failed": g.n_failed}
         r |= {m: (g.stats[m].mean if m in g.stats else None) for m in comp.metrics}
         r |= {"min": main.min if main else None, "max": main.max if main else None}
         # sort order: the best, then by p, then n/a, then rows with nothing finished
         r["vs best"] = (
             3.0 if v is None else -1.0 if v.test == "best" else 2.0 if v.tied is None else v.p
         )
-        t = {k: str(x) for k, x in r.items() if k in comp.swept or k in ("n", "diverged", "failed")}
+        counts = ("n", "diverged", "pruned", "failed")
+        t = {k: str(x) for k, x in r.items() if k in comp.swept or k in counts}
         t["vs best"] = v.marker if v else "-"
         r["Δ vs best"] = v.diff if v else None
         t["Δ vs best"] = (

@@ -1,0 +1,186 @@
+"""Successive halving inside a population: who is stopped, what survivors compute, replay."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine import halving
+from engine.config import make_config
+from engine.events import Finished, Progress
+from engine.population import Member, population_key, run_population
+from engine.presets import parse_preset
+from engine.store import Store
+from engine.sweep import create_sweep, run_sweep
+from engine.train import run
+
+LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # six configs; the larger lrs learn faster
+
+
+def test_rungs_are_powers_of_eta_below_the_last_epoch():
+    assert halving.rungs(200) == [1, 3, 9, 27, 81]
+    assert halving.rungs(4) == [1, 3]
+    assert halving.rungs(1) == []
+
+
+def test_survivors_are_the_best_third_by_mean_over_seeds_diverged_last():
+    scores = {"a": [1.0, 3.0], "b": [2.5, 2.4], "c": [0.1, math.nan], "d": [math.nan]}
+    # means: a 2.0, b 2.45, c 0.1 (the diverged seed left out), d none
+    assert halving.survivors(scores, higher=False) == {"c", "a"}
+    assert halving.survivors(scores, higher=True) == {"b", "a"}
+    assert halving.survivors({"d": [math.nan], "a": [5.0]}, higher=False) == {"a"}
+
+
+def configs(prune: str, epochs: int = 4):
+    return [
+        make_config(lr=lr, seed=seed, hidden=[8], batch_size=64, epochs=epochs, prune=prune)
+        for lr in LRS
+        for seed in (0, 1)
+    ]
+
+
+def run_members(cs):
+    got: dict = {}
+    members = [Member(f"m{i}", c) for i, c in enumerate(cs)]
+    events = list(run_population(members, inspect=lambda m: got.setdefault("m", m)))
+    return events, got["m"]
+
+
+def test_halving_stops_all_but_the_best_configs_and_survivors_train_as_alone():
+    cs = configs("halving")
+    events, model = run_members(cs)
+    done = {e.run_id: e for e in events if isinstance(e, Finished)}
+    status = [done[f"m{i}"].status for i in range(len(cs))]
+    # 6 configs -> 2 after epoch 1 -> 1 after epoch 3; both seeds of a config go together
+    assert status.count("pruned") == 10 and status.count("finished") == 2
+    survivors = [i for i, s in enumerate(status) if s == "finished"]
+    assert cs[survivors[0]].lr == cs[survivors[1]].lr
+    stopped = sorted(done[f"m{i}"].epochs_done for i, s in enumerate(status) if s == "pruned")
+    assert stopped == [1.0] * 8 + [3.0] * 2
+    # The survivors are what a full run ranks best at epoch 1, mean over seeds.
+    full_events, _ = run_members(configs("none"))
+    at_1 = {
+        e.run_id: e.metrics["val_mse"]
+        for e in full_events
+        if isinstance(e, Progress) and e.epoch == 1 and e.end_of_epoch
+    }
+    means = {lr: (at_1[f"m{2 * j}"] + at_1[f"m{2 * j + 1}"]) / 2 for j, lr in enumerate(LRS)}
+    assert set(sorted(means, key=means.get)[:2]) >= {cs[survivors[0]].lr}
+    # Curves are kept up to the rung, and nothing is reported after it.
+    for i, s in enumerate(status):
+        points = [e for e in events if isinstance(e, Progress) and e.run_id == f"m{i}"]
+        assert points and max(p.epoch for p in points) == done[f"m{i}"].epochs_done
+        assert done[f"m{i}"].final and (s == "finished") == bool(done[f"m{i}"].test)
+    # Stopped members left the stacked model; the two left are the same runs as alone.
+    assert model.flat.shape[0] == 2
+    for row, i in enumerate(survivors):
+        single: dict = {}
+        single_events = list(
+            run(cs[i], inspect=lambda m, got=single: got.setdefault("p", list(m.parameters())))
+        )
+        for a, b in zip(model.member_parameters(row), single["p"], strict=True):
+            torch.testing.assert_close(a, b.detach(), rtol=1e-4, atol=1e-5)
+        assert done[f"m{i}"].final["val_mse"] == pytest.approx(
+            single_events[-1].final["val_mse"], rel=1e-4
+        )
+
+
+def test_without_prune_every_member_trains_every_epoch():
+    events, model = run_members(configs("none", epochs=3))
+    assert {e.status for e in events if isinstance(e, Finished)} == {"finished"}
+    assert model.flat.shape[0] == 12
+
+
+SWEEP = """
+description = "halving in a sweep"
+seeds = 2
+[config]
+hidden = [8]
+batch_size = 64
+epochs = 4
+prune = "{prune}"
+[sweep]
+lr = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+"""
+
+
+def sweep_trials(store, sweep_id):
+    return halving.trials_from_store(
+        store, sweep_id, lambda c: population_key(make_config(c)) or "alone"
+    )
+
+
+def test_a_halving_sweep_stores_pruned_runs_and_replay_predicts_them(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    live = create_sweep(store, parse_preset(SWEEP.format(prune="halving"), "live"))
+    list(run_sweep(store, live))
+    runs = store.runs(live)
+    assert sorted(r.status for r in runs).count("pruned") == 10
+    assert all(store.points(r.id) for r in runs)  # curves kept
+    assert store.sweep(live).status == "done" and not store.sweep(live).resumable
+
+    full = create_sweep(store, parse_preset(SWEEP.format(prune="none"), "full"))
+    list(run_sweep(store, full))
+    result = halving.replay(sweep_trials(store, full), epochs=4, higher=False)
+    predicted = {(r.config["lr"], r.seed): result.stopped_at.get(r.id) for r in store.runs(full)}
+    observed = {
+        (r.config["lr"], r.seed): (int(r.epochs_done) if r.status == "pruned" else None)
+        for r in runs
+    }
+    assert predicted == observed
+    # 12 trials x 4 epochs in full; halving: 8 x 1 + 2 x 3 + 2 x 4
+    assert result.model_epochs_full == 48 and result.model_epochs_halving == 22
+    assert result.saving == pytest.approx(48 / 22)
+    assert result.best_survived == (
+        result.stopped_at.keys().isdisjoint(
+            {r.id for r in store.runs(full) if halving.config_key(r.config) == result.best_config}
+        )
+    )
+
+
+def test_replay_reports_a_best_config_that_halving_would_have_stopped():
+    def trial(name, config, seed, scores):
+        return halving.Trial(name, "pop", config, seed, 9.0, scores)
+
+    # 'late' is worst at epochs 1 and 3 but best at the end: halving loses it.
+    trials = [
+        trial(f"{c}{s}", c, s, {1: a, 3: b, 9: z})
+        for c, (a, b, z) in {
+            "late": (9.0, 9.0, 0.1),
+            "x": (1.0, 1.0, 1.0),
+            "y": (2.0, 2.0, 2.0),
+        }.items()
+        for s in (0, 1)
+    ]
+    result = halving.replay(trials, epochs=9, higher=False)
+    assert result.best_config == "late" and not result.best_survived
+    assert result.best_score == 0.1 and result.survivor_score == 1.0  # what halving kept: x
+    assert result.stopped_at == {"late0": 1, "late1": 1, "y0": 1, "y1": 1}
+    assert result.model_epochs_halving == 4 * 1 + 2 * 9
+    assert [len(g) for g in halving.split_by_seed(trials, 1)] == [3, 3]
+
+
+def test_cli_replay_reports_savings_and_refuses_a_halving_sweep(tmp_path, capsys):
+    from tui.cli import main
+
+    store_path = tmp_path / "runs.sqlite"
+    for prune in ("none", "halving"):
+        preset = tmp_path / f"{prune}.toml"
+        preset.write_text(SWEEP.format(prune=prune))
+        assert main(["--store", str(store_path), "run", str(preset), "--json"]) == 0
+    capsys.readouterr()
+    store = Store(store_path)
+    live = next(s.id for s in store.sweeps() if s.preset == "halving")
+    full = next(s.id for s in store.sweeps() if s.preset == "none")
+
+    assert (
+        main(["--store", str(store_path), "replay-halving", full, "--seeds-per-replay", "1"]) == 0
+    )
+    out = capsys.readouterr().out.replace("\n", " ")
+    assert "stopped 8 at epoch 1, 2 at epoch 3" in out and "model-epochs 48 -> 22" in out
+    assert "per-seed replays" in out and out.count("seeds [") == 3
+
+    assert main(["--store", str(store_path), "replay-halving", live]) == 2
+    assert "already ran with halving" in capsys.readouterr().err
