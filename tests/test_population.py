@@ -55,10 +55,15 @@ def test_members_end_with_the_same_parameters_as_single_runs(optimizer, loss):
         for lr, seed, wd in ((1e-3, 0, 0.0), (3e-3, 1, 1e-3), (1e-2, 2, 0.0))
     ]
     pop_events, model = population(configs)
+    # RMSprop divides by sqrt of a running mean of squared gradients: for a weight whose
+    # gradients stay near zero, float reassociation (a batched matmul against single ones)
+    # grows to ~1.5e-5 after 300 steps on this CPU's torch 2.14 kernels (1e-5 held on an
+    # H200 and on earlier CPUs). A wrong update is off by orders of magnitude more.
+    atol = 3e-5 if optimizer == "rmsprop" else 1e-5
     for k, config in enumerate(configs):
         single_events, params = single_params(config)
         for a, b in zip(model.member_parameters(k), params, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=atol)
         single_done = single_events[-1]
         member_done = [e for e in pop_events if isinstance(e, Finished)][k]
         assert member_done.steps == single_done.steps == 294
