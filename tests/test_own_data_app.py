@@ -132,15 +132,15 @@ async def test_presets_screen_groups_user_tables_and_the_editor_checks_the_path(
         run = editor.query_one("#run", Button)
         assert not run.disabled
         set_field(editor, "value-path", str(tmp_path / "nope.csv"))
-        await pilot.pause()
+        await pilot.pause(0.5)  # the form is checked once typing pauses
         assert run.disabled
         assert "no such file" in str(editor.query_one("#err-path").render())
         set_field(editor, "value-path", str(tmp_path / "t.csv"))
         set_field(editor, "value-target", "yy")
-        await pilot.pause()
+        await pilot.pause(0.5)
         assert "target = 'yy' is not a column" in str(editor.query_one("#err-target").render())
         set_field(editor, "value-target", "kind")  # the task stays "infer": classification now
-        await pilot.pause()
+        await pilot.pause(0.5)
         assert not run.disabled and editor.current.base_config.task == "classification"
 
 
