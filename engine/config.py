@@ -47,8 +47,8 @@ MAX_CNN_BLOCKS = 4  # 28x28 inputs: 28 -> 14 -> 7 -> 3 -> 1 after four maxpools
 class Config:
     """Everything that decides what a run computes (and where)."""
 
-    problem: str = "house"  # "house" (Ames prices, regression) or "mnist" (digits)
-    model: str = "mlp"  # "mlp", or "cnn" (mnist only)
+    problem: str = "house"  # house | mnist | table (a CSV) | images (a folder)
+    model: str = "mlp"  # "mlp", or "cnn" (mnist and images only)
     hidden: tuple[int, ...] = (10, 10, 10, 10)  # MLP hidden widths; [] is a linear model
     channels: tuple[int, ...] = (16, 32, 64, 128)  # CNN blocks: conv3x3 -> act -> maxpool2
     activation: str = "relu"  # relu | tanh | sigmoid | gelu | leaky_relu

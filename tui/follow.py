@@ -2,8 +2,10 @@
 
 A thread worker polls the store every POLL_S through engine.follow.Follower (only reads:
 a viewer never takes the write lock) and posts one `SweepFollower.Update` per poll that
-found something new, with the engine's typed events. Requests (pause, skip, cancel) are
-written to the store with a short lock wait, so the UI never hangs on a busy store.
+found something new, with the engine's typed events. It stops once the runner has ended
+the sweep; an `interrupted` one is still followed, since a starved runner may beat again.
+Requests (pause, skip, cancel) are written to the store with a short lock wait, so the UI
+never hangs on a busy store.
 
 Widgets never call the engine: screens own a SweepFollower and react to its messages.
 """
@@ -23,6 +25,7 @@ from engine.follow import Follower, Update
 from engine.store import UI_LOCK_WAIT_S, Store, SweepRow
 
 POLL_S = 0.25  # new points, trial starts and ends show within this (plus a redraw tick)
+ENDED = ("done", "incomplete", "cancelled")  # set by a runner as it leaves: nothing follows
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class SweepFollower:
             replay = Replay(follower.replayed, follower.latest(self.metric))
             self.target.post_message(self.Update(update, replay))
             last_sweep = update.sweep
-            while not self.stopped:
+            while not self.stopped and last_sweep.status not in ENDED:
                 time.sleep(POLL_S)
                 update = follower.poll()
                 if update.events or update.sweep != last_sweep:

@@ -175,7 +175,7 @@ class EditorScreen(Screen):
             with Horizontal(classes="field-row"):
                 yield Label("train on", classes="field-name")
                 yield Select(
-                    [("this machine", "local"), ("Ray (hypertui[ray])", "ray")],
+                    [("this machine", "local"), ("Ray", "ray")],
                     value="local",
                     id="backend",
                     allow_blank=False,
@@ -186,17 +186,20 @@ class EditorScreen(Screen):
                 yield Input(
                     "",
                     id="address",
-                    placeholder="Ray: auto, HOST:PORT or ray://HOST:PORT (empty: a local Ray)",
+                    placeholder="empty: Ray here",
+                    tooltip="a Ray cluster: auto, HOST:PORT or ray://HOST:PORT;"
+                    " empty starts Ray on this machine",
                     classes="field-value",
                     compact=True,
+                    disabled=True,  # until Ray is chosen
                 )
             if p.full:
                 yield Checkbox(
                     f"full version: {p.full_note or 'the preset [full] table'}", id="full"
                 )
             yield Static(
-                "[b]field           value                    sweep: a, b, c  or  "
-                "log_uniform LOW HIGH[/b]",
+                "[b]field           value                    sweep: a, b, c or "
+                "log_uniform LO HI[/b]",
                 id="form-head",
             )
             for name in FIELDS:
@@ -363,6 +366,9 @@ class EditorScreen(Screen):
         self._pending = self.set_timer(VALIDATE_AFTER_S, self.validate)
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "backend":
+            self.query_one("#address", Input).disabled = event.value != "ray"
+            return
         self.validate()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
@@ -410,7 +416,7 @@ class EditorScreen(Screen):
     def backend_options(self) -> dict:
         """Where the sweep trains: this machine, or Ray (a local instance or a cluster)."""
         backend = self.query_one("#backend", Select).value
-        address = self.query_one("#address", Input).value.strip()
+        address = self.query_one("#address", Input).value.strip() if backend == "ray" else ""
         return {"backend": backend, **({"address": address} if address else {})}
 
     def action_save(self) -> None:
