@@ -28,7 +28,7 @@ from engine.losses import make_loss, member_losses
 from engine.models import build_model, build_optimizer, mlp_weights
 from engine.population import StackedMLP, StackedOptimizer, population_key
 from engine.presets import Preset
-from engine.train import restore_settings
+from engine.train import native_bf16, restore_settings
 
 START_LR, END_LR, STEPS = 1e-7, 10.0, 100  # fastai's defaults
 BETA = 0.98  # EMA of the batch loss (fastai, torch-lr-finder)
@@ -201,7 +201,9 @@ def _single(config: Config, point: dict, lrs: list[float], data_dir) -> Curve:
     loss_fn = make_loss(config)
     x, y, n = data.train.x, data.train.y, len(data.train)
     batches = _batches(n, config.batch_size, config.seed, device, len(lrs))
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=config.precision == "bf16")
+    autocast = torch.autocast(
+        device.type, torch.bfloat16, enabled=config.precision == "bf16" and native_bf16(device)
+    )
     smoother = _Smoother(1)
     for t, lr in enumerate(lrs):
         for group in opt.param_groups:

@@ -47,7 +47,7 @@ def two_units(epochs: int = 3, slow: int = 64):
     return parse_preset(TWO_UNITS.format(epochs=epochs, slow=slow), "two.toml")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_address():
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)

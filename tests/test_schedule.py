@@ -81,7 +81,8 @@ def test_populations_follow_the_same_schedule():
     assert all(e.status == "finished" for e in events if isinstance(e, Finished))
 
 
-def test_bf16_autocasts_the_forward_pass_and_trains_alone():
+def test_bf16_autocasts_the_forward_pass_and_trains_alone(monkeypatch):
+    monkeypatch.setattr("engine.train.native_bf16", lambda device: True)  # emulated here or not
     bf16 = CONFIG.replace(precision="bf16")
     assert population_key(bf16) is None and population_key(CONFIG) is not None
     done16, params16 = trained(bf16)
@@ -90,3 +91,10 @@ def test_bf16_autocasts_the_forward_pass_and_trains_alone():
     assert all(p.dtype == torch.float32 for p in params16)  # the weights stay fp32
     assert done16.final["val_mse"] != done32.final["val_mse"]  # bf16 arithmetic did happen
     assert done16.final["val_mse"] == pytest.approx(done32.final["val_mse"], rel=0.1)
+
+
+def test_bf16_on_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(monkeypatch):
+    monkeypatch.setattr("engine.train.native_bf16", lambda device: False)
+    events = list(run(CONFIG.replace(precision="bf16")))
+    assert any("fp32, not bf16" in note for note in events[0].notes)
+    assert events[-1].final == list(run(CONFIG))[-1].final  # exactly the fp32 run

@@ -117,7 +117,7 @@ async def test_combination_errors_show_beside_the_field(store_path):
     async with app.run_test(size=SIZE) as pilot:
         editor = await open_preset(pilot, app, "quickstart")
         editor.query_one("#value-model").value = "cnn"
-        await pilot.pause()
+        await pilot.pause(0.4)  # the form is checked once typing pauses
         assert "needs problem = 'mnist'" in str(editor.query_one("#err-model").render())
         assert editor.query_one("#run", Button).disabled
 
