@@ -72,7 +72,9 @@ class Config:
     task: str = ""  # table: regression | classification; "" = inferred from the target
     image_size: int = 28  # images: side in pixels every image is resized to, e.g. 28 or 32
     model_args: tuple = ()  # your own model: extra keyword arguments, a TOML table of values
-    prune: str = "none"  # none | halving: a population keeps its best third at epochs 1, 3, 9...
+    prune: str = "none"  # none | halving: a population keeps its best configs at rungs (below)
+    prune_from: int = 1  # halving's first rung: the epoch of the first cut (then x prune_eta)
+    prune_eta: int = 3  # halving keeps the best 1/prune_eta of the configs at each rung
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -164,6 +166,8 @@ ALLOWED: dict[str, str] = {
     "image_size": "an int from 8 to 512",
     "model_args": "a TOML table of plain values, e.g. { width = 64, dropout = 0.1 }",
     "prune": " | ".join(PRUNES),
+    "prune_from": "an int >= 1 (an epoch)",
+    "prune_eta": "an int >= 2",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -179,7 +183,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 _INT_LISTS = ("hidden", "channels")
-_INTS = ("batch_size", "epochs", "seed", "train_samples", "image_size")
+_INTS = ("batch_size", "epochs", "seed", "train_samples", "image_size", "prune_from", "prune_eta")
 _FLOATS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")
 _OPTIONAL = ("time_budget_s", "train_samples")
 
@@ -276,6 +280,8 @@ def _coerce(name: str, value: Any) -> Any:
         if name == "seed" and not 0 <= value <= MAX_SEED:
             raise ConfigError(_bad(name, value, "out of range"))
         if name == "image_size" and not 8 <= value <= 512:
+            raise ConfigError(_bad(name, value))
+        if name == "prune_eta" and value < 2:
             raise ConfigError(_bad(name, value))
         return value
     if name in _FLOATS:

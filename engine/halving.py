@@ -22,9 +22,10 @@ from typing import Any
 ETA = 3  # keep 1/ETA of the configs at each rung; rungs at epochs 1, ETA, ETA^2, ...
 
 
-def rungs(epochs: int, eta: int = ETA) -> list[int]:
-    """The epochs after which a population is cut: 1, 3, 9, ... below its last epoch."""
-    out, epoch = [], 1
+def rungs(epochs: int, eta: int = ETA, first: int = 1) -> list[int]:
+    """The epochs after which a population is cut: first, first * eta, ... below its last
+    epoch (1, 3, 9, ... by default)."""
+    out, epoch = [], first
     while epoch < epochs:
         out.append(epoch)
         epoch *= eta
@@ -86,9 +87,11 @@ class Replay:
         return self.model_epochs_full / self.model_epochs_halving
 
 
-def replay(trials: list[Trial], epochs: int, higher: bool, eta: int = ETA) -> Replay:
+def replay(
+    trials: list[Trial], epochs: int, higher: bool, eta: int = ETA, first: int = 1
+) -> Replay:
     """Apply halving to trials that all ran in full (or until they diverged)."""
-    cut = rungs(epochs, eta)
+    cut = rungs(epochs, eta, first)
     stopped: dict[str, int] = {}
     by_population: dict[str, list[Trial]] = {}
     for t in trials:

@@ -336,7 +336,11 @@ def _train(
     gens = [torch.Generator(device=device).manual_seed(m.config.seed) for m in members]
     main = base.main_metric
     higher = main == "val_acc"
-    cuts = set(halving.rungs(base.epochs)) if base.prune == "halving" else set()
+    cuts = (
+        set(halving.rungs(base.epochs, base.prune_eta, base.prune_from))
+        if base.prune == "halving"
+        else set()
+    )
     configs = [halving.config_key(m.config.to_dict()) for m in members]
 
     step = samples = 0
@@ -400,11 +404,11 @@ def _train(
         for i in rows:
             if status[i] != "pruned":
                 scores.setdefault(configs[i], []).append(score[i])
-        keep = halving.survivors(scores, higher)
+        keep = halving.survivors(scores, higher, base.prune_eta)
         for i in rows:
             if configs[i] not in keep and status[i] == "finished":
                 active[i], status[i] = False, "pruned"
-                reasons[i] = f"halving: not in the best third at epoch {epoch}"
+                reasons[i] = f"halving: not in the best 1/{base.prune_eta} at epoch {epoch}"
                 stopped_at[i] = (step, samples, clock.train_s)
                 yield _finished(members[i], i, epoch)
         # Diverged members leave too: they were frozen and are never reported again.

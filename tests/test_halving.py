@@ -101,6 +101,8 @@ hidden = [8]
 batch_size = 64
 epochs = 4
 prune = "{prune}"
+prune_from = {first}
+prune_eta = {eta}
 [sweep]
 lr = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
 """
@@ -112,27 +114,34 @@ def sweep_trials(store, sweep_id):
     )
 
 
-def test_a_halving_sweep_stores_pruned_runs_and_replay_predicts_them(tmp_path):
+# 12 trials x 4 epochs in full. Rungs 1, 3 keeping a third: 8 x 1 + 2 x 3 + 2 x 4 = 22.
+# One rung at 2 keeping half (2 x 2 = 4 is the last epoch): 6 x 2 + 6 x 4 = 36.
+@pytest.mark.parametrize(
+    "first, eta, n_pruned, halved", [(1, 3, 10, 22), (2, 2, 6, 36)], ids=["default", "from-2-eta-2"]
+)
+def test_a_halving_sweep_stores_pruned_runs_and_replay_predicts_them(
+    tmp_path, first, eta, n_pruned, halved
+):
     store = Store(tmp_path / "s.sqlite")
-    live = create_sweep(store, parse_preset(SWEEP.format(prune="halving"), "live"))
+    text = SWEEP.format(prune="halving", first=first, eta=eta)
+    live = create_sweep(store, parse_preset(text, "live"))
     list(run_sweep(store, live))
     runs = store.runs(live)
-    assert sorted(r.status for r in runs).count("pruned") == 10
+    assert sorted(r.status for r in runs).count("pruned") == n_pruned
     assert all(store.points(r.id) for r in runs)  # curves kept
     assert store.sweep(live).status == "done" and not store.sweep(live).resumable
 
-    full = create_sweep(store, parse_preset(SWEEP.format(prune="none"), "full"))
+    full = create_sweep(store, parse_preset(SWEEP.format(prune="none", first=1, eta=3), "full"))
     list(run_sweep(store, full))
-    result = halving.replay(sweep_trials(store, full), epochs=4, higher=False)
+    result = halving.replay(sweep_trials(store, full), 4, False, eta, first)
     predicted = {(r.config["lr"], r.seed): result.stopped_at.get(r.id) for r in store.runs(full)}
     observed = {
         (r.config["lr"], r.seed): (int(r.epochs_done) if r.status == "pruned" else None)
         for r in runs
     }
     assert predicted == observed
-    # 12 trials x 4 epochs in full; halving: 8 x 1 + 2 x 3 + 2 x 4
-    assert result.model_epochs_full == 48 and result.model_epochs_halving == 22
-    assert result.saving == pytest.approx(48 / 22)
+    assert result.model_epochs_full == 48 and result.model_epochs_halving == halved
+    assert result.saving == pytest.approx(48 / halved)
     assert result.best_survived == (
         result.stopped_at.keys().isdisjoint(
             {r.id for r in store.runs(full) if halving.config_key(r.config) == result.best_config}
@@ -168,7 +177,7 @@ def test_cli_replay_reports_savings_and_refuses_a_halving_sweep(tmp_path, capsys
     store_path = tmp_path / "runs.sqlite"
     for prune in ("none", "halving"):
         preset = tmp_path / f"{prune}.toml"
-        preset.write_text(SWEEP.format(prune=prune))
+        preset.write_text(SWEEP.format(prune=prune, first=1, eta=3))
         assert main(["--store", str(store_path), "run", str(preset), "--json"]) == 0
     capsys.readouterr()
     store = Store(store_path)
@@ -181,6 +190,12 @@ def test_cli_replay_reports_savings_and_refuses_a_halving_sweep(tmp_path, capsys
     out = capsys.readouterr().out.replace("\n", " ")
     assert "stopped 8 at epoch 1, 2 at epoch 3" in out and "model-epochs 48 -> 22" in out
     assert "per-seed replays" in out and out.count("seeds [") == 3
+    args = ["--store", str(store_path), "replay-halving", full, "--from", "2", "--eta", "2"]
+    assert main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "halving at epochs 2, keeping the best 1/2" in out and "48 -> 36" in out
+    assert main([*args[:-1], "1"]) == 2  # eta 1 would keep everything
+    assert "--eta at least 2" in capsys.readouterr().err
 
     assert main(["--store", str(store_path), "replay-halving", live]) == 2
     assert "already ran with halving" in capsys.readouterr().err

@@ -165,6 +165,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also replay each group of N seeds on its own (10 seeds, N=1: 10 replays)",
     )
+    p.add_argument(
+        "--from",
+        dest="prune_from",
+        type=int,
+        default=1,
+        metavar="EPOCH",
+        help="the first rung, as prune_from in a preset (default 1)",
+    )
+    p.add_argument(
+        "--eta",
+        dest="prune_eta",
+        type=int,
+        default=3,
+        metavar="N",
+        help="keep the best 1/N at each rung, as prune_eta (default 3)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_replay_halving)
@@ -482,6 +498,8 @@ def cmd_replay_halving(args) -> int:
 
     if args.seeds_per_replay is not None and args.seeds_per_replay < 1:
         raise ConfigError(f"--seeds-per-replay {args.seeds_per_replay}: must be at least 1")
+    if args.prune_from < 1 or args.prune_eta < 2:
+        raise ConfigError("--from must be at least 1 and --eta at least 2")
     return replay(args, open_store(args))
 
 

@@ -18,8 +18,15 @@ from tui.cli import EXIT_OK
 from tui.report import describe_point
 
 
-def replay_sweep(store: Store, sweep_id: str, per_replay: int | None) -> dict:
-    """The replay of the whole sweep and, with `per_replay`, of each group of its seeds."""
+def replay_sweep(
+    store: Store,
+    sweep_id: str,
+    per_replay: int | None,
+    first: int = 1,
+    eta: int = halving.ETA,
+) -> dict:
+    """The replay of the whole sweep and, with `per_replay`, of each group of its seeds,
+    under the rule with rungs at epochs first, first * eta, ... keeping 1/eta."""
     sweep = store.sweep(sweep_id)
     all_runs = store.runs(sweep.id)
     if any(r.status == "pruned" for r in all_runs):
@@ -50,7 +57,7 @@ def replay_sweep(store: Store, sweep_id: str, per_replay: int | None) -> dict:
         raise ConfigError(f"--seeds-per-replay {per_replay}: the sweep has fewer seeds")
     replays = []
     for group in groups:
-        r = halving.replay(group, n_epochs, higher)
+        r = halving.replay(group, n_epochs, higher, eta, first)
         replays.append(
             {
                 "seeds": list(r.seeds),
@@ -72,6 +79,7 @@ def replay_sweep(store: Store, sweep_id: str, per_replay: int | None) -> dict:
         "sweep": sweep.id,
         "preset": sweep.preset,
         "metric": main_metric(sweep.problem)[0],
+        "eta": eta,
         "populations": len({t.population for t in trials}),
         "populations_left_out": len(incomplete),
         "all_seeds": replays[0],
@@ -80,7 +88,9 @@ def replay_sweep(store: Store, sweep_id: str, per_replay: int | None) -> dict:
 
 
 def cmd_replay_halving(args, store: Store) -> int:
-    result = replay_sweep(store, args.sweep_id, args.seeds_per_replay)
+    result = replay_sweep(
+        store, args.sweep_id, args.seeds_per_replay, args.prune_from, args.prune_eta
+    )
     if args.json:
         print(json.dumps(result))
         return EXIT_OK
@@ -89,8 +99,8 @@ def cmd_replay_halving(args, store: Store) -> int:
     console.print(
         f"sweep {result['sweep']} ({result['preset']}): {whole['trials']} trials in "
         f"{result['populations']} population(s); halving at epochs "
-        f"{', '.join(map(str, whole['rungs'])) or '(none: one epoch)'}, keeping the best "
-        f"third of configs by mean {result['metric']} over seeds"
+        f"{', '.join(map(str, whole['rungs'])) or '(none before the last epoch)'}, keeping the "
+        f"best 1/{result['eta']} of configs by mean {result['metric']} over seeds"
     )
     if result["populations_left_out"]:
         console.print(
