@@ -24,6 +24,12 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+def add_set_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="hypertui",
@@ -42,14 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a preset (or a preset file) headless")
     p.add_argument("preset", nargs="?", help="preset name or path to a .toml file")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fix a config field (repeatable); a swept field stops being swept",
-    )
+    add_set_option(p, "fix a config field (repeatable); a swept field stops being swept")
     p.add_argument("--seeds", type=int, help="seeds per point (overrides the preset)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument(
@@ -198,14 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write lr as a sweep [lr/S, lr, lr*S] instead of one value (e.g. 3)",
     )
     p.add_argument("--no-write", action="store_true", help="print only; write no preset")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fix a config field first (repeatable)",
-    )
+    add_set_option(p, "fix a config field first (repeatable)")
     p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
     p.set_defaults(handler=cmd_lr_find)
     return parser
