@@ -115,26 +115,19 @@ def is_classification(problem: str, task: str = "") -> bool:
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
 
 # Defaults that differ by problem: applied by `make_config` when the key is not given.
+_IMAGE_DEFAULTS: dict[str, Any] = {
+    "model": "cnn",
+    "hidden": (128,),
+    "loss": "cross_entropy",
+    "optimizer": "adam",
+    "batch_size": 64,
+    "epochs": 1,
+}
 PROBLEM_DEFAULTS: dict[str, dict[str, Any]] = {
     "house": {},
     "table": {"features": ()},  # every column but the target
-    "images": {
-        "features": (),
-        "model": "cnn",
-        "hidden": (128,),
-        "loss": "cross_entropy",
-        "optimizer": "adam",
-        "batch_size": 64,
-        "epochs": 1,
-    },
-    "mnist": {
-        "model": "cnn",
-        "hidden": (128,),
-        "loss": "cross_entropy",
-        "optimizer": "adam",
-        "batch_size": 64,
-        "epochs": 1,
-    },
+    "images": {"features": (), **_IMAGE_DEFAULTS},
+    "mnist": _IMAGE_DEFAULTS,
 }
 
 # What each field accepts, in words, for error messages and the TUI editor.

@@ -144,15 +144,21 @@ async def test_presets_screen_groups_user_tables_and_the_editor_checks_the_path(
         assert not run.disabled and editor.current.base_config.task == "classification"
 
 
-async def test_run_detail_of_a_regression_table_shows_predictions_and_variance(tmp_path):
-    user_table_preset(tmp_path, loss="gaussian_nll", features=["a", "b", "color"])
+def detail_of_my_table(tmp_path) -> tuple[HypertuiApp, RunDetailScreen]:
+    """Run the user preset `my-table` headless; the app, and the detail screen of its run."""
     store_path = tmp_path / "runs.sqlite"
     assert main(["run", "my-table", "--store", str(store_path)]) == 0
     store = Store(store_path)
     run = store.runs(store.sweeps()[0].id)[0]
-    app = HypertuiApp(store_path=store_path)
+    store.close()
+    return HypertuiApp(store_path=store_path), RunDetailScreen(store_path, run.id)
+
+
+async def test_run_detail_of_a_regression_table_shows_predictions_and_variance(tmp_path):
+    user_table_preset(tmp_path, loss="gaussian_nll", features=["a", "b", "color"])
+    app, detail = detail_of_my_table(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(RunDetailScreen(store_path, run.id))
+        await app.push_screen(detail)
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         outliers = app.screen.query_one("#outliers", Static)
         await wait_for(
@@ -196,13 +202,9 @@ def test_mnist_on_disk_trains_as_an_image_problem_resized(shared_data, tmp_path)
 
 async def test_run_detail_of_a_classification_table_names_its_classes(tmp_path):
     user_table_preset(tmp_path, target="kind", features=["a", "b"])
-    store_path = tmp_path / "runs.sqlite"
-    assert main(["run", "my-table", "--store", str(store_path)]) == 0
-    store = Store(store_path)
-    run = store.runs(store.sweeps()[0].id)[0]
-    app = HypertuiApp(store_path=store_path)
+    app, detail = detail_of_my_table(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(RunDetailScreen(store_path, run.id))
+        await app.push_screen(detail)
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         matrix = app.screen.query_one("#tab-confusion Static", Static).content
         assert [c.header for c in matrix.columns] == ["true\\pred", "hi", "lo", "acc"]
