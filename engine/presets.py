@@ -143,9 +143,9 @@ class Preset:
                 point = dict(zip(grid_axes, combo, strict=True))
                 point |= {k: axis.draw(rng) for k, axis in random_axes.items()}
                 point = {k: point[k] for k in self.axes}  # keep the file's axis order
+                config = _make(self, {**base, **point})  # validated once per point
                 for s in range(self.seeds):
-                    config = _make(self, {**base, **point, "seed": base["seed"] + s})
-                    trials.append(Trial(len(trials), config, point))
+                    trials.append(Trial(len(trials), config.with_seed(base["seed"] + s), point))
         return trials
 
     def with_overrides(

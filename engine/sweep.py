@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from engine.config import make_config
+from engine.config import make_config, make_configs
 from engine.controls import Controls
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted, SweepEvent
@@ -158,7 +158,8 @@ def train_unit(unit: list[RunRow], controls: Controls, data_dir: Path | None) ->
             data_dir=data_dir,
             should_pause=controls.pause.is_set,
         )
-    members = [Member(row.id, make_config(row.config)) for row in unit]
+    configs = make_configs([row.config for row in unit])
+    members = [Member(row.id, c) for row, c in zip(unit, configs, strict=True)]
     return run_population(
         members, should_stop=halt, data_dir=data_dir, should_pause=controls.pause.is_set
     )

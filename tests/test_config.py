@@ -122,3 +122,14 @@ def test_the_hidden_field_documents_the_spelling_that_works():
     doc = field_docs()["hidden"]
     assert "[] is a linear model" in doc and "()" not in doc
     assert parse_value("hidden", "[]") == () == parse_value("hidden", "()")
+
+
+def test_configs_built_per_seed_equal_configs_built_alone():
+    from engine.config import make_configs
+
+    stored = [make_config(lr=lr, seed=s, hidden=[4]).to_dict() for lr in (0.1, 0.2) for s in (0, 7)]
+    assert make_configs(stored) == [make_config(v) for v in stored]
+    with pytest.raises(ConfigError, match="seed"):
+        make_config().with_seed(-1)  # the seed alone is still checked
+    with pytest.raises(ConfigError, match="seed"):
+        make_configs([{"seed": 0}, {"seed": 2**40}])
