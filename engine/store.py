@@ -218,8 +218,6 @@ class Store:
             )
         if self.path.exists() and not self.path.is_file():
             raise HypertuiError(f"run store {self.path} is not a file")
-        if self.path.exists() and self.path.stat().st_size and not _is_sqlite(self.path):
-            raise HypertuiError(f"{self.path} is not a hypertui run store (not an SQLite file)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -228,6 +226,14 @@ class Store:
             self.db = self._connect(lock_wait_s)
             self._upgrade(create)
         except sqlite3.DatabaseError as exc:
+            # The header is checked by sqlite, never by reading the file here: closing any
+            # other descriptor of the file drops this process's sqlite locks (POSIX), and
+            # a viewer closing its connection then deleted a live runner's WAL.
+            if "not a database" in str(exc):
+                raise HypertuiError(
+                    f"{self.path} is not a hypertui run store (not an SQLite database,"
+                    " or a damaged one)"
+                ) from None
             raise HypertuiError(f"{self.path} is not a usable hypertui run store: {exc}") from None
 
     def _connect(self, lock_wait_s: float) -> sqlite3.Connection:
@@ -710,14 +716,6 @@ def _run_row(row: sqlite3.Row) -> RunRow:
     # (schedule and precision came later); fill it in so every row has every field.
     values["config"] = {**CONFIG_DEFAULTS, **values["config"]}
     return RunRow(**values)
-
-
-def _is_sqlite(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
 
 
 def _live(sweep: dict[str, Any]) -> bool:

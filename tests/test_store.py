@@ -138,7 +138,7 @@ def test_a_damaged_sweep_row_is_skipped_in_the_list(tmp_path):
     "damage, message",
     [
         (lambda p: p.write_bytes(b"garbage " * 1000), "not a hypertui run store"),
-        (lambda p: p.write_bytes(b"SQLite format 3\x00" + b"x" * 2000), "not a usable"),
+        (lambda p: p.write_bytes(b"SQLite format 3\x00" + b"x" * 2000), "or a damaged one"),
         (
             lambda p: _sql(p, "PRAGMA user_version=0; UPDATE meta SET value='two'"),
             "schema version 'two' is not a number",
@@ -230,3 +230,27 @@ def test_failed_trials_stay_failed_unless_retried(tmp_path):
     assert store.claim_sweep(sweep_id) == []  # by default a resume leaves it
     store.end_sweep(sweep_id, "done")
     assert [r.id for r in store.claim_sweep(sweep_id, retry_failed=True)] == [failed]
+
+
+def test_a_viewer_closing_its_connection_never_loses_a_runners_writes(tmp_path):
+    """A runner holds two connections (its watch thread has its own). Opening the second
+    once read the file's header with open()/close(), which drops every POSIX lock the
+    process holds on the file; a viewer closing then believed itself the last user,
+    checkpointed and deleted the WAL, and the runner went on writing into a deleted file
+    (a sweep that trained to the end but stored nothing more, then 'malformed')."""
+    path = tmp_path / "runs.sqlite"
+    runner = Store(path)
+    sweep_id = create_sweep(runner, TINY)
+    runner.claim_sweep(sweep_id)
+    watch = Store(path)  # the watch thread's connection, in the same process
+    viewer = "from engine.store import Store; Store({!r}, create=False).sweeps()"
+    subprocess.run([sys.executable, "-c", viewer.format(str(path))], check=True)
+    assert Path(f"{path}-wal").exists()  # the viewer left the runner's WAL alone
+    runner.request(sweep_id, "pause")  # a write after the viewer has gone
+    read = "from engine.store import Store; print(Store({!r}, create=False).sweeps()[0].control)"
+    seen = subprocess.run(
+        [sys.executable, "-c", read.format(str(path))], check=True, capture_output=True, text=True
+    )
+    assert seen.stdout.strip() == "pause"
+    watch.close()
+    runner.close()
