@@ -371,7 +371,10 @@ class LiveScreen(Screen):
             state = "[red]the runner has not started: see its log[/red]" if late else "starting…"
         parts = [state, self.shared_device()]
         here = sweep and sweep.running and sweep.host == socket.gethostname()
-        parts += [self.device, self.cpu.percent(sweep.pid if here else None)]
+        if sweep and sweep.options.get("backend") == "ray":  # the runner only records
+            parts += [self.device, "trains on Ray workers"]
+        else:
+            parts += [self.device, self.cpu.percent(sweep.pid if here else None)]
         if self.device_key.startswith("cuda"):
             self.poll_gpu()
             parts.append(self.gpu)
