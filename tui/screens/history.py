@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.cells import cell_len
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -120,9 +121,14 @@ class HistoryScreen(Screen):
 
     def show_best(self) -> None:
         table = self.query_one("#history", DataTable)
-        for s in self.sweeps.values():
-            if self.cell(s) and s.id in table.rows:
-                table.update_cell(s.id, "best", self.cell(s), update_width=True)
+        cells = {s.id: self.cell(s) for s in self.sweeps.values() if self.cell(s)}
+        # Widen the column before the cells change: DataTable widens it only when idle and
+        # keeps lines rendered in between, so at 80x24 "best" could stay cut to "val_".
+        column = table.columns["best"]
+        column.content_width = max(column.content_width, *map(cell_len, cells.values()), 0)
+        for sweep_id, cell in cells.items():
+            if sweep_id in table.rows:
+                table.update_cell(sweep_id, "best", cell, update_width=True)
 
     def selected(self) -> SweepRow | None:
         table = self.query_one("#history", DataTable)
