@@ -372,9 +372,10 @@ class LiveScreen(Screen):
         parts = [state, self.shared_device()]
         here = sweep and sweep.running and sweep.host == socket.gethostname()
         if sweep and sweep.options.get("backend") == "ray":  # the runner only records
-            parts += [self.device, "trains on Ray workers"]
+            runner = "trains on Ray workers"
         else:
-            parts += [self.device, self.cpu.percent(sweep.pid if here else None)]
+            runner = self.cpu.percent(sweep.pid if here else None)
+        parts += [self.device, runner]
         if self.device_key.startswith("cuda"):
             self.poll_gpu()
             parts.append(self.gpu)
