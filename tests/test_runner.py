@@ -117,7 +117,9 @@ def test_a_request_in_the_runners_first_100_ms_is_honoured(store):
     assert done.returncode == 0 and "resume requested" in done.stdout
     wait_until(lambda: store.sweep(sweep_id).status == "done")
     assert_every_trial_stored_once(store, sweep_id, 3)
-    assert launched.log.read_text().strip().endswith(f"sweep {sweep_id} done")
+    # The runner logs its end just after it records it in the store: wait for that line.
+    last_line = f"sweep {sweep_id} done"
+    wait_until(lambda: launched.log.read_text().strip().endswith(last_line), timeout=10)
 
 
 def test_a_cancel_in_the_first_moment_trains_nothing(store):
