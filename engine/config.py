@@ -8,7 +8,6 @@ that names the field, the value and what is allowed.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import os
@@ -94,8 +93,8 @@ class Config:
     def with_seed(self, seed: int) -> Config:
         """This config with another seed, only the seed checked: the rest is valid already
         (validating every field of 10^4 trials took seconds before a sweep started)."""
-        twin = copy.copy(self)
-        object.__setattr__(twin, "seed", _coerce("seed", seed))
+        twin = object.__new__(Config)  # copy.copy's reduce protocol: 7x slower
+        twin.__dict__.update(self.__dict__, seed=_coerce("seed", seed))
         return twin
 
     def replace(self, **changes: Any) -> Config:
@@ -216,7 +215,7 @@ def make_configs(values: list[Mapping[str, Any]]) -> list[Config]:
     built: dict[str, Config] = {}
     out = []
     for v in values:
-        key = repr(sorted((k, x) for k, x in v.items() if k != "seed"))
+        key = repr({**v, "seed": 0})  # a cache miss at worst: the order of the keys
         if key in built:
             out.append(built[key].with_seed(v.get("seed", 0)))
         else:

@@ -289,12 +289,14 @@ def run_population(
             yield Failed(m.run_id, why)
         return
     with restore_settings():
-        layers = []
+        drawn: dict[int, list] = {}  # members share their layer sizes: one draw per seed
         for m in members:
-            # The same initial weights as a single run (drawn on the CPU: seeding only its
-            # generator skips torch.manual_seed's ~1 ms of lazy CUDA/XPU seeding per member).
-            torch.default_generator.manual_seed(m.config.seed)
-            layers.append(mlp_weights(m.config))
+            if m.config.seed not in drawn:
+                # The same initial weights as a single run (drawn on the CPU: seeding only its
+                # generator skips torch.manual_seed's ~1 ms of lazy CUDA/XPU seeding a member).
+                torch.default_generator.manual_seed(m.config.seed)
+                drawn[m.config.seed] = mlp_weights(m.config)
+        layers = [drawn[m.config.seed] for m in members]
         n_params = sum(w.numel() + b.numel() for w, b in layers[0])
         model = StackedMLP(layers, [m.config.activation for m in members], device)
         if device.type == "cpu":

@@ -26,6 +26,7 @@ import math
 import re
 import stat
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -130,22 +131,34 @@ class Preset:
                 f"{self.base.get('seed', 0)} reach {last_seed}, past the largest seed {MAX_SEED}"
             )
 
-    def expand(self) -> list[Trial]:
-        """Every trial: grid points x random draws x seeds, seeds innermost."""
+    def points(self) -> Iterator[tuple[dict[str, Any], Config]]:
+        """Each grid point x random draw, with its config (seed: the base's), validated once.
+
+        A preset's values are checked here: expanding them per seed as well would check
+        the same config `seeds` times (10^4 trials took seconds before a sweep started)."""
         self.check_size()
         grid_axes = {k: v for k, v in self.axes.items() if isinstance(v, list)}
         random_axes = {k: v for k, v in self.axes.items() if isinstance(v, RandomAxis)}
         rng = np.random.default_rng(self.sweep_seed)
         base = self.base_config.to_dict()
-        trials: list[Trial] = []
         for combo in itertools.product(*grid_axes.values()):
             for _ in range(self.trials):
                 point = dict(zip(grid_axes, combo, strict=True))
                 point |= {k: axis.draw(rng) for k, axis in random_axes.items()}
                 point = {k: point[k] for k in self.axes}  # keep the file's axis order
-                config = _make(self, {**base, **point})  # validated once per point
-                for s in range(self.seeds):
-                    trials.append(Trial(len(trials), config.with_seed(base["seed"] + s), point))
+                yield point, _make(self, {**base, **point})
+
+    def validate(self) -> None:
+        """Raise ConfigError unless every combination of the preset makes a valid config."""
+        for _ in self.points():
+            pass
+
+    def expand(self) -> list[Trial]:
+        """Every trial: grid points x random draws x seeds, seeds innermost."""
+        trials: list[Trial] = []
+        for point, config in self.points():
+            for s in range(self.seeds):
+                trials.append(Trial(len(trials), config.with_seed(config.seed + s), point))
         return trials
 
     def with_overrides(
@@ -179,7 +192,7 @@ class Preset:
             _make(preset, base)
             preset.check_size()
             if values or full:  # new combinations: validate each now, not mid-sweep
-                preset.expand()
+                preset.validate()
         except ConfigError as exc:
             if not values:
                 raise
@@ -282,7 +295,7 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         shipped=shipped,
         checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
     )
-    preset.expand()  # every combination must make a valid config
+    preset.validate()  # every combination must make a valid config
     if preset.full:
         preset.with_overrides(full=True)
     return preset

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import subprocess
 import sys
@@ -152,6 +153,8 @@ def run_watched(
     Yields the sweep's events (engine.sweep.SweepEvent) as they are recorded."""
     from engine.backends import make_backend
     from engine.sweep import run_sweep  # torch: before the claim starts the heartbeat
+
+    gc.freeze()  # torch's objects live as long as we do: no collection need walk them again
 
     sweep = store.sweep(sweep_id)
     options = sweep.options

@@ -35,7 +35,12 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
 
     `options` say how a runner trains it (population, data_dir, backend), so a runner
     started later, elsewhere or detached trains it the same way."""
-    trials = preset.expand()
+    trials = []
+    for point, config in preset.points():  # every config dict built once per point
+        values = config.to_dict()
+        for s in range(preset.seeds):
+            seed = config.seed + s
+            trials.append((new_run_id(), len(trials), seed, {**values, "seed": seed}, point))
     sweep_id = new_id(8)
     store.create_sweep(
         sweep_id,
@@ -43,9 +48,7 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
         problem=preset.problem,
         description=preset.description,
         swept=preset.swept,
-        trials=[
-            (new_run_id(), t.index, t.config.seed, t.config.to_dict(), t.point) for t in trials
-        ],
+        trials=trials,
         preset_toml=preset_to_toml(preset),
         options=options,
     )
@@ -204,6 +207,9 @@ class _PointBuffer:
             self.counts = {}
 
 
+_NO_MEMBER_FIELDS = dict.fromkeys(MEMBER_FIELDS)
+
+
 def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
     """Trials that can train as one population, in sweep order; otherwise one by one."""
     if not population:
@@ -212,7 +218,7 @@ def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
     batches: list[list[RunRow]] = []
     keys: dict[str, str | None] = {}  # a key depends only on the non-member fields
     for row in pending:
-        shared = repr(sorted((k, v) for k, v in row.config.items() if k not in MEMBER_FIELDS))
+        shared = repr({**row.config, **_NO_MEMBER_FIELDS})
         if shared not in keys:
             keys[shared] = population_key(make_config(row.config))
         key = keys[shared]

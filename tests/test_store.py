@@ -254,3 +254,44 @@ def test_a_viewer_closing_its_connection_never_loses_a_runners_writes(tmp_path):
     assert seen.stdout.strip() == "pause"
     watch.close()
     runner.close()
+
+
+def test_runs_read_back_exactly_as_created_whatever_their_seeds(tmp_path):
+    """Rows are decoded once per config text without its seed: every run must still read
+    back its own seed and values, and its own dicts (a caller may change one)."""
+    preset = parse_preset(
+        'name = "seeds"\ndescription = "d"\nseeds = 12\n[config]\nhidden = [3]\nseed = 5\n'
+        "[sweep]\nlr = [0.01, 0.1]\n",
+        "seeds.toml",
+    )
+    store = Store(tmp_path / "s.sqlite")
+    sweep_id = create_sweep(store, preset)
+    expected = [t.config.to_dict() for t in preset.expand()]
+    runs = store.runs(sweep_id)
+    assert [r.config for r in runs] == expected
+    assert [r.seed for r in runs] == [c["seed"] for c in expected] == [*range(5, 17)] * 2
+    runs[0].config["lr"] = 99.0
+    runs[0].point["lr"] = 99.0
+    assert runs[12].config["lr"] == runs[13].config["lr"] == 0.1
+    assert [r.point for r in store.runs(sweep_id)] == [{"lr": 0.01}] * 12 + [{"lr": 0.1}] * 12
+    # a "seed" inside another field, a seed written last: decoded in full, never mixed up
+    odd = [
+        {**expected[0], "model_args": {"seed": 7}, "seed": 1},
+        {**expected[0], "model_args": {"seed": 7}, "seed": 2},
+        {"lr": 0.5, "seed": 11},
+        {"lr": 0.5, "seed": 1},
+    ]
+    store.create_sweep(
+        "0ddseeds",
+        "p",
+        "house",
+        "",
+        ["lr"],
+        [(f"r{i}", i, c["seed"], c, {}) for i, c in enumerate(odd)],
+    )
+    back = store.runs("0ddseeds")
+    assert [(r.config["seed"], r.config["model_args"]) for r in back[:2]] == [
+        (1, {"seed": 7}),
+        (2, {"seed": 7}),
+    ]
+    assert [(r.config["seed"], r.config["lr"]) for r in back[2:]] == [(11, 0.5), (1, 0.5)]

@@ -7,6 +7,7 @@ failure during a run, 130 interrupted (the message says how to resume).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
@@ -268,6 +269,7 @@ def cmd_run(args) -> int:
         check_backend(run_options(args))  # before the sweep: no Ray, no sweep
     from engine.sweep import create_sweep
 
+    gc.freeze()  # torch's objects live as long as we do: no collection need walk them again
     store = open_store(args, create=True)
     if args.resume:
         if args.preset or args.sets or args.seeds or args.full:

@@ -313,7 +313,7 @@ class EditorScreen(Screen):
         )
         try:
             Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in base.items()})
-            preset.expand()
+            preset.validate()
             from engine.devices import resolve_device
 
             resolve_device(base["device"])
