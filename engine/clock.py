@@ -86,8 +86,10 @@ class TrainClock:
         """Wait out a pause between two steps; the wait is not training time."""
         if self.should_pause() and not self.should_stop():
             self.stop()
+            held = time.perf_counter()
             while self.should_pause() and not self.should_stop():
                 time.sleep(PAUSE_POLL_S)
+            self.last_report += time.perf_counter() - held  # nor does it make a report due
             self.start()
 
     def after_step(self, step: int, last_batch: bool) -> str:

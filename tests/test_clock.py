@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import torch
@@ -26,6 +27,20 @@ def test_a_single_threaded_cpu_budget_counts_cpu_time_not_waiting():
         assert clock.train_s < 0.1
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_pause_makes_no_report_due():
+    """Reports come every report_every_s of unpaused time: a pause longer than that must not
+    add a point the moment training resumes (one CI run stored epoch 1 twice)."""
+    paused = [True]
+    clock = TrainClock(torch.device("cpu"), None, lambda: paused[0], lambda: False)
+    clock.report_every_s = 0.2
+    clock.start()
+    threading.Timer(0.4, lambda: paused.__setitem__(0, False)).start()
+    clock.hold_while_paused()
+    assert clock.after_step(1, last_batch=False) == ""
+    time.sleep(0.25)
+    assert clock.after_step(2, last_batch=False) == "report"
 
 
 def test_wall_time_stays_for_accelerators_and_several_threads():
