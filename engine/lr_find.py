@@ -14,6 +14,7 @@ longest stretch of falling loss, which lies below the divergence cliff more reli
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -182,11 +183,9 @@ def _population(group, lrs, data_dir) -> list[Curve]:
     smoother = _Smoother(len(group))
     for t, lr in enumerate(lrs):
         idx = torch.stack([b[t] for b in batches])
-        opt.zero_grad()
-        loss = member_losses(base, model(x[idx]), y[idx])
-        loss.sum().backward()
+        loss = model.gradients(x[idx], y[idx], functools.partial(member_losses, base))
         opt.step(lr)
-        smoother.add(t, loss.detach().tolist())
+        smoother.add(t, loss.tolist())
         if not any(smoother.live):
             break
     return [_curve(c, p, lrs, smoother.curves[i]) for i, (c, p) in enumerate(group)]

@@ -229,8 +229,12 @@ def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
             groups[key] = []
             batches.append(groups[key])
         groups[key].append(row)
-    # Members with the same optimizer side by side: each run of them is one update group.
-    return [sorted(b, key=lambda row: row.config["optimizer"]) for b in batches]
+    # Members with the same activation side by side, then the same optimizer: each run of
+    # them shares a kernel per layer, or an update group (engine/population.py).
+    return [
+        sorted(b, key=lambda row: (row.config["activation"], row.config["optimizer"]))
+        for b in batches
+    ]
 
 
 def _record(store: Store, event: Event, skipped: bool) -> None:

@@ -214,3 +214,26 @@ def test_pause_holds_a_population(monkeypatch):
     done = [e for e in run_population(members, should_pause=paused) if isinstance(e, Finished)]
     assert [d.status for d in done] == ["finished", "finished"]
     assert done[0].wall_s > done[0].elapsed_s + 0.3
+
+
+def test_members_that_stay_after_a_cut_keep_their_own_activation():
+    """keep() drops rows of a model whose members differ in activation: the rows left must
+    compute, forward and backward, exactly what they computed before."""
+    from engine.losses import member_losses
+    from engine.population import StackedMLP
+
+    torch.manual_seed(0)
+    acts = ["relu", "relu", "tanh", "sigmoid", "sigmoid"]
+    layers = [
+        [(torch.randn(6, 3), torch.randn(6)), (torch.randn(1, 6), torch.randn(1))] for _ in acts
+    ]
+    model = StackedMLP(layers, acts, "cpu")
+    x, y = torch.randn(len(acts), 7, 3), torch.randn(len(acts), 7, 1)
+    config = make_config()
+    loss = model.gradients(x, y, lambda out, t: member_losses(config, out, t))
+    rows = [1, 2, 4]
+    outputs, grads = model(x)[rows], model.flat_grad[rows].clone()
+    model.keep(torch.tensor(rows))
+    assert torch.equal(model(x[rows]), outputs)
+    kept = model.gradients(x[rows], y[rows], lambda out, t: member_losses(config, out, t))
+    assert torch.equal(kept, loss[rows]) and torch.equal(model.flat_grad, grads)
