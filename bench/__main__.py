@@ -1,6 +1,16 @@
 import sys
 
-from bench import analysis, attach, grid, mnist_fast, overhead, population, tui_latency, ui_stalls
+from bench import (
+    analysis,
+    attach,
+    grid,
+    grid_populations,
+    mnist_fast,
+    overhead,
+    population,
+    tui_latency,
+    ui_stalls,
+)
 from bench.common import machine
 
 BENCHMARKS = {
@@ -9,6 +19,7 @@ BENCHMARKS = {
     "tui": tui_latency.main,
     "stalls": ui_stalls.main,
     "grid": grid.main,
+    "gridpop": grid_populations.main,
     "mnist": mnist_fast.main,
     "analysis": analysis.main,
     "attach": attach.main,
