@@ -72,6 +72,24 @@ def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.T
     return ((out - y) ** 2).mean(dim=(1, 2))
 
 
+def member_loss_gradient(
+    config: Config, out: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each of K models' loss [K] (member_losses) and the gradient of their sum by the
+    outputs `out` [K, B, outputs]. MSE's is written out, 2 (out - y) / n as F.mse_loss's
+    backward computes it (autograd's graph for it was a tenth of a population's step);
+    the other losses go through autograd."""
+    if not config.classifies and config.loss == "mse":
+        diff = out - y
+        loss = diff.pow(2).mean(dim=(1, 2))
+        return loss, diff.mul_(2.0 / (diff.shape[1] * diff.shape[2]))
+    out = out.detach().requires_grad_()
+    with torch.enable_grad():
+        loss = member_losses(config, out, y)
+        (grad,) = torch.autograd.grad(loss.sum(), out)
+    return loss.detach(), grad
+
+
 def member_metrics(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """Each metric of K models' outputs [K, B, outputs] against y [K, B, ...], as [K]:
     loss, then acc (classification) or mse (regression; plus nll and var for gaussian_nll).

@@ -25,7 +25,7 @@ import torch
 from engine.config import Config
 from engine.data import load_dataset
 from engine.devices import resolve_device
-from engine.losses import make_loss, member_losses
+from engine.losses import make_loss, member_loss_gradient
 from engine.models import build_model, build_optimizer, mlp_weights
 from engine.population import StackedMLP, StackedOptimizer, population_key
 from engine.presets import Preset
@@ -183,7 +183,7 @@ def _population(group, lrs, data_dir) -> list[Curve]:
     smoother = _Smoother(len(group))
     for t, lr in enumerate(lrs):
         idx = torch.stack([b[t] for b in batches])
-        loss = model.gradients(x[idx], y[idx], functools.partial(member_losses, base))
+        loss = model.gradients(x[idx], y[idx], functools.partial(member_loss_gradient, base))
         opt.step(lr)
         smoother.add(t, loss.tolist())
         if not any(smoother.live):

@@ -36,7 +36,7 @@ from engine.devices import describe, resolve_device
 from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.grouping import MEMBER_FIELDS, population_key  # noqa: F401 (re-exported)
-from engine.losses import analyse_outputs, member_losses, member_metrics, metric_rows
+from engine.losses import analyse_outputs, member_loss_gradient, member_metrics, metric_rows
 from engine.memory import check_fits
 from engine.models import ACTIVATIONS, mlp_weights
 from engine.schedule import lr_factor, planned_steps
@@ -143,13 +143,11 @@ class StackedMLP:
         return self._forward(x)[1][-1].transpose(1, 2)
 
     def gradients(self, x: torch.Tensor, y: torch.Tensor, loss_of: Callable) -> torch.Tensor:
-        """Each member's loss [K] on x [K, B, ...], `loss_of(outputs [K, B, outputs], y)`;
-        the gradient of their sum goes to `flat_grad`, whatever was there before."""
+        """Each member's loss [K] on x [K, B, ...] and targets y; the gradient of their sum
+        goes to `flat_grad`, whatever was there before. `loss_of(outputs, y)` returns the
+        losses and their gradient by the outputs (engine.losses.member_loss_gradient)."""
         hs, zs = self._forward(x)
-        out = zs[-1].transpose(1, 2).detach().requires_grad_()
-        with torch.enable_grad():
-            loss = loss_of(out, y)
-            (g,) = torch.autograd.grad(loss.sum(), out)
+        loss, g = loss_of(zs[-1].transpose(1, 2), y)
         g = g.transpose(1, 2)  # [K, outputs, B], as the layers hold activations
         for i in reversed(range(len(self.weights))):
             # into the flat buffer by copy_: bmm's out= into a strided view costs 4x the bmm
@@ -159,7 +157,7 @@ class StackedMLP:
                 g = self._activate_backward(
                     torch.bmm(self.weights[i].transpose(1, 2), g), zs[i - 1], hs[i]
                 )
-        return loss.detach()
+        return loss
 
     def _forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Each layer's input [K, in, B] (x's, then the activations) and pre-activation."""
@@ -397,7 +395,7 @@ def _train(
         else set()
     )
     configs = [halving.config_key(m.config.to_dict()) for m in members]
-    member_loss = functools.partial(member_losses, base)
+    member_loss = functools.partial(member_loss_gradient, base)
 
     step = samples = 0
     rows = list(range(k))  # the members still in the model: row r is member rows[r]

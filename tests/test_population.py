@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
@@ -219,7 +220,7 @@ def test_pause_holds_a_population(monkeypatch):
 def test_members_that_stay_after_a_cut_keep_their_own_activation():
     """keep() drops rows of a model whose members differ in activation: the rows left must
     compute, forward and backward, exactly what they computed before."""
-    from engine.losses import member_losses
+    from engine.losses import member_loss_gradient
     from engine.population import StackedMLP
 
     torch.manual_seed(0)
@@ -229,11 +230,32 @@ def test_members_that_stay_after_a_cut_keep_their_own_activation():
     ]
     model = StackedMLP(layers, acts, "cpu")
     x, y = torch.randn(len(acts), 7, 3), torch.randn(len(acts), 7, 1)
-    config = make_config()
-    loss = model.gradients(x, y, lambda out, t: member_losses(config, out, t))
+    loss_of = functools.partial(member_loss_gradient, make_config())
+    loss = model.gradients(x, y, loss_of)
     rows = [1, 2, 4]
     outputs, grads = model(x)[rows], model.flat_grad[rows].clone()
     model.keep(torch.tensor(rows))
     assert torch.equal(model(x[rows]), outputs)
-    kept = model.gradients(x[rows], y[rows], lambda out, t: member_losses(config, out, t))
+    kept = model.gradients(x[rows], y[rows], loss_of)
     assert torch.equal(kept, loss[rows]) and torch.equal(model.flat_grad, grads)
+
+
+@pytest.mark.parametrize("loss", ["mse", "gaussian_nll", "cross_entropy"])
+def test_the_loss_gradient_is_autograds(loss):
+    """MSE's gradient is written out; it must be what autograd computes for every loss."""
+    from engine.losses import member_loss_gradient, member_losses
+
+    config = (
+        make_config(problem="mnist", loss=loss)
+        if loss == "cross_entropy"
+        else make_config(loss=loss)
+    )
+    torch.manual_seed(0)
+    out = torch.randn(4, 9, 10 if loss == "cross_entropy" else (2 if loss == "gaussian_nll" else 1))
+    y = torch.randint(0, 10, (4, 9)) if loss == "cross_entropy" else torch.randn(4, 9, 1)
+    loss_values, grad = member_loss_gradient(config, out, y)
+    leaf = out.clone().requires_grad_()
+    expected = member_losses(config, leaf, y)
+    expected.sum().backward()
+    torch.testing.assert_close(loss_values, expected.detach())
+    torch.testing.assert_close(grad, leaf.grad)
