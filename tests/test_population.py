@@ -71,10 +71,12 @@ def test_members_end_with_the_same_parameters_as_single_runs(optimizer, loss):
         assert member_done.final["val_mse"] == pytest.approx(single_done.final["val_mse"], rel=1e-4)
 
 
-def test_members_with_different_activations_and_optimizers_train_as_alone():
-    # Interleaved on purpose: an optimizer's members need not sit side by side.
+@pytest.mark.parametrize("steps", [STEPS_300, {"epochs": 3, "batch_size": 512}])
+def test_members_with_different_activations_and_optimizers_train_as_alone(steps):
+    # Interleaved on purpose: an optimizer's members need not sit side by side. Batch 21
+    # computes mixed activations by mask, batch 512 on each member's rows (MASKED_ELEMENTS).
     configs = [
-        make_config(optimizer=opt, activation=act, lr=lr, seed=seed, hidden=[10, 10], **STEPS_300)
+        make_config(optimizer=opt, activation=act, lr=lr, seed=seed, hidden=[10, 10], **steps)
         for opt, act, lr, seed in (
             ("adam", "tanh", 3e-3, 0),
             ("sgd", "relu", 1e-2, 1),
@@ -217,7 +219,8 @@ def test_pause_holds_a_population(monkeypatch):
     assert done[0].wall_s > done[0].elapsed_s + 0.3
 
 
-def test_members_that_stay_after_a_cut_keep_their_own_activation():
+@pytest.mark.parametrize("batch", [7, 4000])  # by mask, and on each member's rows
+def test_members_that_stay_after_a_cut_keep_their_own_activation(batch):
     """keep() drops rows of a model whose members differ in activation: the rows left must
     compute, forward and backward, exactly what they computed before."""
     from engine.losses import member_loss_gradient
@@ -229,7 +232,7 @@ def test_members_that_stay_after_a_cut_keep_their_own_activation():
         [(torch.randn(6, 3), torch.randn(6)), (torch.randn(1, 6), torch.randn(1))] for _ in acts
     ]
     model = StackedMLP(layers, acts, "cpu")
-    x, y = torch.randn(len(acts), 7, 3), torch.randn(len(acts), 7, 1)
+    x, y = torch.randn(len(acts), batch, 3), torch.randn(len(acts), batch, 1)
     loss_of = functools.partial(member_loss_gradient, make_config())
     loss = model.gradients(x, y, loss_of)
     rows = [1, 2, 4]
@@ -259,3 +262,46 @@ def test_the_loss_gradient_is_autograds(loss):
     expected.sum().backward()
     torch.testing.assert_close(loss_values, expected.detach())
     torch.testing.assert_close(grad, leaf.grad)
+
+
+def test_an_optimizer_whose_members_are_apart_updates_them_as_if_side_by_side():
+    """Members sorted by activation leave one optimizer's rows apart: the step gathers them.
+    Each row must get its own update, before and after a cut and a frozen member."""
+    from engine.population import StackedMLP, StackedOptimizer
+
+    opts = ["adam", "sgd", "rmsprop", "adam", "sgd", "rmsprop"]
+    configs = [
+        make_config(optimizer=o, lr=0.01 * (i + 1), momentum=0.9 if o == "sgd" else 0.0)
+        for i, o in enumerate(opts)
+    ]
+    torch.manual_seed(0)
+    layers = [[(torch.randn(4, 3), torch.randn(4))] for _ in configs]
+    together = sorted(range(len(configs)), key=lambda r: opts[r])  # side by side: no gather
+    apart = StackedMLP(layers, ["relu"] * 6, "cpu")
+    side = StackedMLP([layers[r] for r in together], ["relu"] * 6, "cpu")
+    opt_apart = StackedOptimizer(apart, configs)
+    opt_side = StackedOptimizer(side, [configs[r] for r in together])
+    assert opt_apart.order is not None and opt_side.order is None
+
+    def step(model, opt, grads):
+        model.flat_grad.copy_(grads)
+        opt.step()
+
+    for t in range(5):
+        grads = torch.randn(apart.flat.shape[0], apart.flat.shape[1])
+        step(apart, opt_apart, grads)
+        step(side, opt_side, grads[together])
+        torch.testing.assert_close(apart.flat[together], side.flat, rtol=0, atol=0)
+        if t == 1:  # original row 3 (an adam) stops
+            opt_apart.freeze(3)
+            opt_side.freeze(together.index(3))
+            frozen = apart.flat[3].clone()
+        if t == 2:  # rows 0, 2, 3, 5 stay
+            kept = [0, 2, 3, 5]
+            side_rows = sorted(together.index(r) for r in kept)
+            apart.keep(torch.tensor(kept))
+            opt_apart.keep(kept)
+            side.keep(torch.tensor(side_rows))
+            opt_side.keep(side_rows)
+            together = [kept.index(together[j]) for j in side_rows]
+    assert torch.equal(apart.flat[2], frozen)  # row 3, now 2: not moved since it stopped
