@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-from engine.config import make_config
 from engine.events import Finished
 from engine.population import Member, run_population
 from engine.presets import find_preset
@@ -20,26 +19,10 @@ EPOCHS = {10: 8, 50: 40, 200: 100}  # ~1,000-1,600 steps each
 
 
 def population(hidden: list[int], batch_size: int, epochs: int) -> list[Member]:
-    grid = find_preset("house-study-grid")
-    members = [
-        Member(
-            f"{act}-{opt}-{lr}-{seed}",
-            make_config(
-                problem="house",
-                hidden=hidden,
-                batch_size=batch_size,
-                epochs=epochs,
-                activation=act,
-                optimizer=opt,
-                lr=lr,
-                seed=seed,
-            ),
-        )
-        for act in grid.axes["activation"]
-        for opt in grid.axes["optimizer"]
-        for lr in grid.axes["lr"]
-        for seed in range(grid.seeds)
-    ]
+    """One of the grid's populations, its members in the order a sweep gives them."""
+    values = {"hidden": hidden, "batch_size": batch_size, "epochs": epochs}
+    trials = find_preset("house-study-grid").with_overrides(values).expand()
+    members = [Member(f"t{t.index}", t.config) for t in trials]
     return sorted(members, key=lambda m: (m.config.activation, m.config.optimizer))
 
 
