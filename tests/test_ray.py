@@ -27,7 +27,7 @@ from tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Two populations (batch sizes), 8 trials each; the batch-10 one trains for a few seconds.
+# Two populations (batch sizes), 8 trials each; the batch-SLOW one trains for a few seconds.
 TWO_UNITS = """
 description = "two populations"
 seeds = 2
@@ -41,6 +41,9 @@ batch_size = [{slow}, 256]
 lr = [0.05, 0.01]
 activation = ["relu", "tanh"]
 """
+
+
+SLOW = 2  # the slow population's batch: ~1,000 steps an epoch, seconds to act on mid-way
 
 
 def two_units(epochs: int = 3, slow: int = 64):
@@ -109,7 +112,7 @@ def _worker_pids(title: bytes) -> list[int]:
 @pytest.mark.ray
 def test_a_killed_worker_is_retried_and_nothing_is_stored_twice(tmp_path, backend):
     store = Store(tmp_path / "runs.sqlite")
-    sweep_id = create_sweep(store, two_units(epochs=12, slow=10))
+    sweep_id = create_sweep(store, two_units(epochs=12, slow=SLOW))
     starts: dict[str, int] = {}
     killed = []
     for item in run_sweep(store, sweep_id, backend=backend):
@@ -118,14 +121,14 @@ def test_a_killed_worker_is_retried_and_nothing_is_stored_twice(tmp_path, backen
             starts[event.run_id] = starts.get(event.run_id, 0) + 1
         if isinstance(event, Progress) and event.epoch == 2 and not killed:
             row = store.run(event.run_id)
-            if row.config["batch_size"] == 10:  # the slow population, mid-way
+            if row.config["batch_size"] == SLOW:  # the slow population, mid-way
                 killed = _worker_pids(b"ray::hypertui unit 0 ")
                 assert len(killed) == 1
                 os.kill(killed[0], signal.SIGKILL)
     assert killed, "the slow unit was never seen training"
     runs = store.runs(sweep_id)
     assert store.sweep(sweep_id).counts == {"finished": 16}
-    slow = [r for r in runs if r.config["batch_size"] == 10]
+    slow = [r for r in runs if r.config["batch_size"] == SLOW]
     assert all(starts[r.id] == 2 for r in slow)  # trained twice...
     for r in runs:  # ...but stored once: one curve of 12 epochs, its final metrics its last
         points = store.points(r.id)
@@ -230,15 +233,15 @@ def test_skip_and_cancel_end_the_running_units_and_resume_finishes(tmp_path, bac
     from engine.sweep import Controls
 
     store = Store(tmp_path / "runs.sqlite")
-    sweep_id = create_sweep(store, two_units(epochs=12, slow=10))
+    sweep_id = create_sweep(store, two_units(epochs=12, slow=SLOW))
     controls = Controls()
     for item in run_sweep(store, sweep_id, controls, backend=backend):
         event = item.event
         if isinstance(event, Progress) and event.epoch == 2 and not controls.stop.is_set():
-            if store.run(event.run_id).config["batch_size"] == 10:
+            if store.run(event.run_id).config["batch_size"] == SLOW:
                 controls.stop.set()  # as `hypertui cancel` or SIGTERM would
     assert store.sweep(sweep_id).status == "cancelled"
-    slow = [r for r in store.runs(sweep_id) if r.config["batch_size"] == 10]
+    slow = [r for r in store.runs(sweep_id) if r.config["batch_size"] == SLOW]
     assert {r.status for r in slow} == {"cancelled"}
     assert all(r.epochs_done < 12 for r in slow)  # ended early, not trained to the end
 
@@ -251,7 +254,7 @@ def test_skip_and_cancel_end_the_running_units_and_resume_finishes(tmp_path, bac
             skipped = True
     runs = store.runs(sweep_id)
     assert store.sweep(sweep_id).status == "incomplete" and not controls.skip.is_set()
-    assert {(r.status, r.reason) for r in runs if r.config["batch_size"] == 10} == {
+    assert {(r.status, r.reason) for r in runs if r.config["batch_size"] == SLOW} == {
         ("cancelled", "skipped")
     }
     list(run_sweep(store, sweep_id, backend=backend))  # skipped trials run on resume
