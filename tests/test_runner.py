@@ -36,6 +36,9 @@ hidden = [[4], [6]]
 """
 
 
+LONG = 5000  # epochs no test waits for: it acts on the runner mid-way, then cancels
+
+
 def preset(epochs: int):
     return parse_preset(SLOW.format(epochs=epochs), "slow.toml")
 
@@ -131,7 +134,7 @@ def test_a_cancel_in_the_first_moment_trains_nothing(store):
 
 
 def test_a_paused_runner_with_no_viewer_is_cancelled_from_the_cli(store):
-    sweep_id = create_sweep(store, preset(epochs=400))
+    sweep_id = create_sweep(store, preset(epochs=LONG))
     launch(store.path, sweep_id)
     wait_until(lambda: store.db.execute("SELECT COUNT(*) FROM points").fetchone()[0] > 0)
     assert hypertui("pause", sweep_id, store=store.path).returncode == 0
@@ -147,7 +150,7 @@ def test_a_paused_runner_with_no_viewer_is_cancelled_from_the_cli(store):
 
 
 def test_skip_from_the_cli_ends_the_running_unit_only(store):
-    sweep_id = create_sweep(store, preset(epochs=400))
+    sweep_id = create_sweep(store, preset(epochs=LONG))
     launch(store.path, sweep_id)
     wait_until(lambda: store.db.execute("SELECT COUNT(*) FROM points").fetchone()[0] > 0)
     assert hypertui("skip", sweep_id, store=store.path).returncode == 0
@@ -195,7 +198,7 @@ def test_two_viewers_see_the_same_sweep_as_the_store(store, tmp_path):
 
 def test_a_second_process_reads_consistent_data_while_a_runner_writes(store):
     """Two real processes: WAL lets this one read whole transactions only."""
-    sweep_id = create_sweep(store, preset(epochs=60))
+    sweep_id = create_sweep(store, preset(epochs=200))
     launch(store.path, sweep_id)
     reader = Store(store.path, create=False)
     reads = 0
@@ -203,7 +206,7 @@ def test_a_second_process_reads_consistent_data_while_a_runner_writes(store):
         for r in reader.runs(sweep_id):
             n = len(reader.points(r.id))
             if r.status == "finished":
-                assert r.final and r.ended_at and n == 60
+                assert r.final and r.ended_at and n == 200
             elif r.status == "pending":
                 assert n == 0
         counts = dict(  # one statement: one snapshot of the store
@@ -213,7 +216,7 @@ def test_a_second_process_reads_consistent_data_while_a_runner_writes(store):
         assert first[0] == first[1]  # one population's report is one transaction
         reads += 1
     assert reads > 5
-    assert_every_trial_stored_once(reader, sweep_id, 60)
+    assert_every_trial_stored_once(reader, sweep_id, 200)
 
 
 def test_a_sweep_whose_runner_stopped_beating_is_interrupted_even_if_its_pid_lives(store):
@@ -226,7 +229,7 @@ def test_a_sweep_whose_runner_stopped_beating_is_interrupted_even_if_its_pid_liv
 
 
 def test_resume_refuses_a_sweep_that_a_live_runner_trains(store):
-    sweep_id = create_sweep(store, preset(epochs=400))
+    sweep_id = create_sweep(store, preset(epochs=LONG))
     launch(store.path, sweep_id)
     wait_until(lambda: store.sweep(sweep_id).running)
     done = hypertui("run", "--resume", sweep_id, store=store.path)
