@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -50,17 +51,22 @@ EVAL_ELEMENTS = 2**24  # floats of activations per evaluation chunk (64 MiB), wh
 # Measured at K = 72, width 10: batch 10 (7,200) is faster masked, batch 50 by rows.
 MASKED_ELEMENTS = 2**14
 
-# Each activation's forward and its backward: the ATen kernels autograd itself calls for
-# nn.ReLU, nn.Tanh, ... (backward(grad, pre-activation z, activation h)), so a member's
-# gradient is the one its single run computes.
-_ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
-    "relu": (torch.relu, lambda g, z, h: torch.ops.aten.threshold_backward(g, h, 0)),
-    "tanh": (torch.tanh, lambda g, z, h: torch.ops.aten.tanh_backward(g, h)),
-    "sigmoid": (torch.sigmoid, lambda g, z, h: torch.ops.aten.sigmoid_backward(g, h)),
-    "gelu": (F.gelu, lambda g, z, h: torch.ops.aten.gelu_backward(g, z)),
-    "leaky_relu": (
-        F.leaky_relu,
-        lambda g, z, h: torch.ops.aten.leaky_relu_backward(g, z, 0.01, False),
+
+class _Kernels(NamedTuple):
+    """An activation's forward and backward: the ATen kernels autograd itself calls for
+    nn.ReLU, nn.Tanh, ..., so a member's gradient is the one its single run computes."""
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    backward: Callable  # (grad, pre-activation z, activation h) -> the grad of z
+
+
+_ACTIVATIONS: dict[str, _Kernels] = {
+    "relu": _Kernels(torch.relu, lambda g, z, h: torch.ops.aten.threshold_backward(g, h, 0)),
+    "tanh": _Kernels(torch.tanh, lambda g, z, h: torch.ops.aten.tanh_backward(g, h)),
+    "sigmoid": _Kernels(torch.sigmoid, lambda g, z, h: torch.ops.aten.sigmoid_backward(g, h)),
+    "gelu": _Kernels(F.gelu, lambda g, z, h: torch.ops.aten.gelu_backward(g, z)),
+    "leaky_relu": _Kernels(
+        F.leaky_relu, lambda g, z, h: torch.ops.aten.leaky_relu_backward(g, z, 0.01, False)
     ),
 }
 assert set(_ACTIVATIONS) == set(ACTIVATIONS), "an activation without its population kernels"
@@ -81,7 +87,7 @@ class StackedMLP:
     Activations flow feature-major, [K, features, B]: a layer is W @ h, the batched matmul
     small matrices run fastest as (4.6x faster than h @ W^T for K = 72, batch 200, on a
     2-core CPU). `gradients` computes the backward pass by hand, with the kernels autograd
-    would call, in half the operations its graph costs. Members may differ in activation:
+    would call and without its graph. Members may differ in activation:
     on a large layer each activation runs on its members' rows (a sweep sorts members by
     activation, so that is one kernel per activation); on a small one, where operations
     cost more than elements, every activation runs on all rows and a mask picks.
@@ -116,13 +122,13 @@ class StackedMLP:
     def _runs_of(self, activations: list[str]) -> None:
         """Members side by side with one activation (a run of rows) share its kernels."""
         self.activations = activations
-        self.runs: list[tuple[tuple[Callable, Callable], slice]] = []
+        self.runs: list[tuple[_Kernels, slice]] = []
         start = 0
         for name, run in itertools.groupby(activations):
             stop = start + len(list(run))
             self.runs.append((_ACTIVATIONS[name], slice(start, stop)))
             start = stop
-        self.masks = []  # (kernels, [K, 1, 1] mask of the members that use them)
+        self.masks: list[tuple[_Kernels, torch.Tensor]] = []  # mask [K, 1, 1]: who uses them
         for name in dict.fromkeys(activations):  # in order of first use
             mask = torch.tensor([a == name for a in activations], device=self.flat.device)
             self.masks.append((_ACTIVATIONS[name], mask.view(-1, 1, 1)))
@@ -179,28 +185,28 @@ class StackedMLP:
 
     def _activate(self, z: torch.Tensor) -> torch.Tensor:
         if len(self.runs) == 1:
-            return self.runs[0][0][0](z)
+            return self.runs[0][0].forward(z)
         if z.numel() <= MASKED_ELEMENTS:  # few elements: fewer operations win
-            out = self.masks[0][0][0](z)
-            for (forward, _), mask in self.masks[1:]:
-                out = torch.where(mask, forward(z), out)
+            out = self.masks[0][0].forward(z)
+            for kernels, mask in self.masks[1:]:
+                out = torch.where(mask, kernels.forward(z), out)
             return out
         out = torch.empty_like(z)
-        for (forward, _), rows in self.runs:
-            out[rows] = forward(z[rows])
+        for kernels, rows in self.runs:
+            out[rows] = kernels.forward(z[rows])
         return out
 
     def _activate_backward(self, g: torch.Tensor, z: torch.Tensor, h: torch.Tensor):
         if len(self.runs) == 1:
-            return self.runs[0][0][1](g, z, h)
+            return self.runs[0][0].backward(g, z, h)
         if g.numel() <= MASKED_ELEMENTS:
-            out = self.masks[0][0][1](g, z, h)
-            for (_, backward), mask in self.masks[1:]:
-                out = torch.where(mask, backward(g, z, h), out)
+            out = self.masks[0][0].backward(g, z, h)
+            for kernels, mask in self.masks[1:]:
+                out = torch.where(mask, kernels.backward(g, z, h), out)
             return out
         out = torch.empty_like(g)
-        for (_, backward), rows in self.runs:
-            out[rows] = backward(g[rows], z[rows], h[rows])
+        for kernels, rows in self.runs:
+            out[rows] = kernels.backward(g[rows], z[rows], h[rows])
         return out
 
     def member_parameters(self, k: int) -> list[torch.Tensor]:

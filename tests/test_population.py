@@ -305,3 +305,15 @@ def test_an_optimizer_whose_members_are_apart_updates_them_as_if_side_by_side():
             opt_side.keep(side_rows)
             together = [kept.index(together[j]) for j in side_rows]
     assert torch.equal(apart.flat[2], frozen)  # row 3, now 2: not moved since it stopped
+
+
+def test_gelu_and_leaky_relu_members_train_as_alone():
+    configs = [
+        make_config(activation=act, optimizer="adam", lr=3e-3, seed=seed, hidden=[6, 6], epochs=2)
+        for act, seed in (("gelu", 0), ("leaky_relu", 1), ("gelu", 2))
+    ]
+    _, model = population(configs)
+    for k, config in enumerate(configs):
+        _, params = single_params(config)
+        for a, b in zip(model.member_parameters(k), params, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
