@@ -177,6 +177,9 @@ def test_ctrl_c_marks_the_trial_and_prints_how_to_resume(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it: a test runner started in the background (`&` in
+        # a script) ignores SIGINT, and a child would inherit that and train to the end.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     sweep_id = json.loads(proc.stdout.readline())["sweep_id"]
     proc.stdout.readline()  # a progress line: training is under way
