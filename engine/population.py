@@ -334,9 +334,6 @@ class StackedOptimizer:
         group = next(g for g in self.groups if g.start <= position < g.stop)
         group.lr[position - group.start] = 0.0
 
-    def zero_grad(self) -> None:
-        self.grads.zero_()
-
     @torch.no_grad()
     def step(self, lr_scale: float = 1.0) -> None:
         """One update of every member; `lr_scale` multiplies each one's lr (a schedule)."""
