@@ -153,12 +153,16 @@ class Preset:
         for _ in self.points():
             pass
 
+    def seeds_of(self, config: Config) -> range:
+        """The seeds a point trains with: its config's own, then the next `seeds - 1`."""
+        return range(config.seed, config.seed + self.seeds)
+
     def expand(self) -> list[Trial]:
         """Every trial: grid points x random draws x seeds, seeds innermost."""
         trials: list[Trial] = []
         for point, config in self.points():
-            for s in range(self.seeds):
-                trials.append(Trial(len(trials), config.with_seed(config.seed + s), point))
+            for seed in self.seeds_of(config):
+                trials.append(Trial(len(trials), config.with_seed(seed), point))
         return trials
 
     def with_overrides(

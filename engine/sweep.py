@@ -36,10 +36,9 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
     `options` say how a runner trains it (population, data_dir, backend), so a runner
     started later, elsewhere or detached trains it the same way."""
     trials = []
-    for point, config in preset.points():  # every config dict built once per point
+    for point, config in preset.points():  # as preset.expand(), each config dict built once
         values = config.to_dict()
-        for s in range(preset.seeds):
-            seed = config.seed + s
+        for seed in preset.seeds_of(config):
             trials.append((new_run_id(), len(trials), seed, {**values, "seed": seed}, point))
     sweep_id = new_id(8)
     store.create_sweep(
@@ -229,8 +228,8 @@ def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
             groups[key] = []
             batches.append(groups[key])
         groups[key].append(row)
-    # Members with the same activation side by side, then the same optimizer: each run of
-    # them shares a kernel per layer, or an update group (engine/population.py).
+    # Members with the same activation side by side: each run of them shares a kernel per
+    # layer (engine/population.py); the optimizer gathers its members wherever they sit.
     return [
         sorted(b, key=lambda row: (row.config["activation"], row.config["optimizer"]))
         for b in batches
