@@ -181,9 +181,10 @@ def _population(group, lrs, data_dir) -> list[Curve]:
     x, y, n = data.train.x, data.train.y, len(data.train)
     batches = [_batches(n, base.batch_size, c.seed, device, len(lrs)) for c, _ in group]
     smoother = _Smoother(len(group))
+    loss_of = functools.partial(member_loss_gradient, base)
     for t, lr in enumerate(lrs):
         idx = torch.stack([b[t] for b in batches])
-        loss = model.gradients(x[idx], y[idx], functools.partial(member_loss_gradient, base))
+        loss = model.gradients(x[idx], y[idx], loss_of)
         opt.step(lr)
         smoother.add(t, loss.tolist())
         if not any(smoother.live):
