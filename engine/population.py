@@ -184,29 +184,24 @@ class StackedMLP:
         return hs, zs
 
     def _activate(self, z: torch.Tensor) -> torch.Tensor:
-        if len(self.runs) == 1:
-            return self.runs[0][0].forward(z)
-        if z.numel() <= MASKED_ELEMENTS:  # few elements: fewer operations win
-            out = self.masks[0][0].forward(z)
-            for kernels, mask in self.masks[1:]:
-                out = torch.where(mask, kernels.forward(z), out)
-            return out
-        out = torch.empty_like(z)
-        for kernels, rows in self.runs:
-            out[rows] = kernels.forward(z[rows])
-        return out
+        return self._per_activation(lambda kernels, z: kernels.forward(z), z)
 
     def _activate_backward(self, g: torch.Tensor, z: torch.Tensor, h: torch.Tensor):
+        return self._per_activation(lambda kernels, *t: kernels.backward(*t), g, z, h)
+
+    def _per_activation(self, apply: Callable, *tensors: torch.Tensor) -> torch.Tensor:
+        """`apply(kernels, *tensors)` with each member's own activation kernels, the
+        tensors [K, ...] alike in shape: the result for every member, [K, ...]."""
         if len(self.runs) == 1:
-            return self.runs[0][0].backward(g, z, h)
-        if g.numel() <= MASKED_ELEMENTS:
-            out = self.masks[0][0].backward(g, z, h)
+            return apply(self.runs[0][0], *tensors)
+        if tensors[0].numel() <= MASKED_ELEMENTS:  # few elements: fewer operations win
+            out = apply(self.masks[0][0], *tensors)
             for kernels, mask in self.masks[1:]:
-                out = torch.where(mask, kernels.backward(g, z, h), out)
+                out = torch.where(mask, apply(kernels, *tensors), out)
             return out
-        out = torch.empty_like(g)
+        out = torch.empty_like(tensors[0])
         for kernels, rows in self.runs:
-            out[rows] = kernels.backward(g[rows], z[rows], h[rows])
+            out[rows] = apply(kernels, *(t[rows] for t in tensors))
         return out
 
     def member_parameters(self, k: int) -> list[torch.Tensor]:
