@@ -203,6 +203,7 @@ def test_a_second_process_reads_consistent_data_while_a_runner_writes(store):
     reader = Store(store.path, create=False)
     reads = 0
     while reader.sweep(sweep_id).status in ("pending", "running"):
+        reader.db.execute("BEGIN")  # the runs and their points from one snapshot
         for r in reader.runs(sweep_id):
             n = len(reader.points(r.id))
             if r.status == "finished":
@@ -214,6 +215,7 @@ def test_a_second_process_reads_consistent_data_while_a_runner_writes(store):
         )
         first = [counts.get(r.id, 0) for r in reader.runs(sweep_id)[:2]]
         assert first[0] == first[1]  # one population's report is one transaction
+        reader.db.execute("COMMIT")
         reads += 1
     assert reads > 5
     assert_every_trial_stored_once(reader, sweep_id, 200)
