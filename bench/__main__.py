@@ -3,6 +3,7 @@ import sys
 from bench import (
     analysis,
     attach,
+    cnn_population,
     grid,
     grid_populations,
     mnist_fast,
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "stalls": ui_stalls.main,
     "grid": grid.main,
     "gridpop": grid_populations.main,
+    "cnnpop": cnn_population.main,
     "mnist": mnist_fast.main,
     "analysis": analysis.main,
     "attach": attach.main,

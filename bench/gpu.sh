@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU figure of BENCHMARKS.md in one run (about 6 minutes on an H200), for a lent
 # device machine where each minute counts: the population equivalence tests on CUDA, then
-# `python -m bench population mnist grid`. Output goes to $OUT/gpu.log (or ./gpu-out).
+# `python -m bench population mnist cnnpop grid`. Output goes to $OUT/gpu.log (or ./gpu-out).
 #
 #   bash bench/gpu.sh            # on the GPU machine, from the repository root
 #   QUICK=1 bash bench/gpu.sh    # a dry run of the wiring on a CPU (small sizes)
@@ -31,5 +31,6 @@ step() {  # step SECONDS LABEL COMMAND...: each step has its own time limit, so 
     "$PY" -m pytest -q -p no:cacheprovider tests/test_population.py
   step 150 "bench population" "$PY" -m bench population $quick
   step 90 "bench mnist" "$PY" -m bench mnist $quick
+  step 60 "bench cnnpop" "$PY" -m bench cnnpop $quick
   step 220 "bench grid" "$PY" -m bench grid $quick
 } 2>&1 | tee "$OUT/gpu.log"

@@ -26,8 +26,14 @@ from engine.config import Config
 from engine.data import load_dataset
 from engine.devices import resolve_device
 from engine.losses import make_loss, member_loss_gradient
-from engine.models import build_model, build_optimizer, mlp_weights
-from engine.population import StackedMLP, StackedOptimizer, population_key
+from engine.models import build_model, build_optimizer
+from engine.population import (
+    Member,
+    StackedOptimizer,
+    population_key,
+    stacked_model,
+    use_threads,
+)
 from engine.presets import Preset
 from engine.train import native_bf16, restore_settings
 
@@ -169,15 +175,10 @@ def _population(group, lrs, data_dir) -> list[Curve]:
     base = group[0][0]
     device = resolve_device(base.device)
     data = load_dataset(base, device, data_dir)
-    layers = []
-    for config, _ in group:
-        torch.default_generator.manual_seed(config.seed)
-        layers.append(mlp_weights(config))
-    model = StackedMLP(layers, [c.activation for c, _ in group], device)
+    model = stacked_model([Member(str(i), c) for i, (c, _) in enumerate(group)], device)
     # Every member starts at lr 1; the schedule's lr is the step's scale factor.
     opt = StackedOptimizer(model, [c.replace(lr=1.0) for c, _ in group])
-    if device.type == "cpu":
-        torch.set_num_threads(1)  # tiny MLPs: see run_population
+    use_threads(model, device)
     x, y, n = data.train.x, data.train.y, len(data.train)
     batches = [_batches(n, base.batch_size, c.seed, device, len(lrs)) for c, _ in group]
     smoother = _Smoother(len(group))

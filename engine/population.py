@@ -1,4 +1,4 @@
-"""Population training: many MLP trials of a sweep as one stacked model.
+"""Population training: many MLP or CNN trials of a sweep as one stacked model.
 
 Trials that differ only in learning rate, momentum, weight decay, seed, activation and
 optimizer share every shape and every step count, so K of them train as one model whose
@@ -10,7 +10,8 @@ optimizer form a group whose update is a few operations on their rows of one fla
 The updates follow PyTorch's foreach implementations step for step, so a member ends
 within floating-point tolerance of the same trial trained alone (tests/test_population.py).
 On a 2-core CPU a step for 256 members costs a few times one member's step: the work of a
-tiny MLP is dwarfed by per-operation overhead.
+tiny MLP is dwarfed by per-operation overhead. CNN members (StackedCNN) share grouped
+convolutions instead, whose work grows with K: they gain where a device has room to spare.
 
 `run_population` yields the same events as `engine.train.run`, member by member, so the
 store, CLI, TUI and exports need no special cases.
@@ -39,7 +40,7 @@ from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.grouping import MEMBER_FIELDS, population_key  # noqa: F401 (re-exported)
 from engine.losses import analyse_outputs, member_loss_gradient, member_metrics, metric_rows
 from engine.memory import check_fits
-from engine.models import ACTIVATIONS, mlp_weights
+from engine.models import ACTIVATIONS, build_model, mlp_weights
 from engine.schedule import lr_factor, planned_steps
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_settings
 
@@ -211,6 +212,103 @@ class StackedMLP:
             out += [w[k], b[k, :, 0]]
         return out
 
+    @property
+    def size(self) -> int:
+        return self.flat.shape[0]
+
+    def width(self, example: torch.Size) -> int:
+        """The most activations a member keeps per example (sizes evaluation chunks)."""
+        return max(w.shape[1] for w in self.weights)
+
+
+class StackedCNN:
+    """K CNNs of one shape (engine.models.cnn): x [K, B, C, H, W] -> [K, B, outputs].
+
+    Every convolution is one grouped convolution: member k's channels are group k, so the
+    members' feature maps never mix; the dense layer is a batched matmul. Parameters live
+    in one flat [K, P] buffer as in StackedMLP (member k's tensors, in nn.Module order, in
+    row k), so StackedOptimizer and halving's cuts work unchanged. Convolutions dominate
+    the work, so the backward pass is autograd's, taken by the flat buffer.
+    """
+
+    def __init__(self, params: list[list[torch.Tensor]], activations: list[str], device):
+        """`params[k]` is member k's tensors in nn.Module order: (weight, bias) per
+        convolution, then the dense layer's (weight [out, in], bias [out])."""
+        self.shapes = [p.shape for p in params[0]]
+        self.flat = torch.stack([torch.cat([p.reshape(-1) for p in ps]) for ps in params])
+        self.flat = self.flat.to(device)
+        self.flat_grad = torch.zeros_like(self.flat)
+        self._runs_of(activations)
+
+    def _runs_of(self, activations: list[str]) -> None:
+        self.activations = activations
+        self.runs: list[tuple[_Kernels, int, int]] = []  # kernels, first and end member
+        start = 0
+        for name, run in itertools.groupby(activations):
+            stop = start + len(list(run))
+            self.runs.append((_ACTIVATIONS[name], start, stop))
+            start = stop
+
+    def _tensors(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """The members' tensors [K, *shape], views of `flat`, in nn.Module order."""
+        out, offset = [], 0
+        for shape in self.shapes:
+            n = shape.numel()
+            out.append(flat[:, offset : offset + n].view(flat.shape[0], *shape))
+            offset += n
+        return out
+
+    def _outputs(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        k, b = x.shape[:2]
+        tensors = self._tensors(flat)
+        h = x.transpose(0, 1).reshape(b, -1, *x.shape[3:])  # [B, K * C, H, W]
+        for w, bias in zip(tensors[0:-2:2], tensors[1:-2:2], strict=True):
+            z = F.conv2d(h, w.reshape(-1, *w.shape[2:]), bias.reshape(-1), padding=1, groups=k)
+            h = F.max_pool2d(self._activate(z, channels=w.shape[1]), 2)
+        w, bias = tensors[-2:]
+        h = h.reshape(b, k, -1).transpose(0, 1)  # [K, B, C * H * W]: each member's flatten
+        return torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))
+
+    def _activate(self, z: torch.Tensor, channels: int) -> torch.Tensor:
+        """Each member's activation on its own channels (a sweep sorts members by it)."""
+        if len(self.runs) == 1:
+            return self.runs[0][0].forward(z)
+        parts = [k.forward(z[:, a * channels : e * channels]) for k, a, e in self.runs]
+        return torch.cat(parts, 1)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self._outputs(self.flat, x)
+
+    def gradients(self, x: torch.Tensor, y: torch.Tensor, loss_of: Callable) -> torch.Tensor:
+        """As StackedMLP.gradients: the members' losses [K], their gradient to flat_grad."""
+        with torch.enable_grad():
+            flat = self.flat.detach().requires_grad_()
+            out = self._outputs(flat, x)
+            loss, g = loss_of(out.detach(), y)
+            (grad,) = torch.autograd.grad(out, flat, g)
+        self.flat_grad.copy_(grad)
+        return loss
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """As StackedMLP.keep: only these members (ascending rows) stay."""
+        self.flat = self.flat[rows].contiguous()
+        self.flat_grad = torch.zeros_like(self.flat)
+        self._runs_of([self.activations[r] for r in rows.tolist()])
+
+    def member_parameters(self, k: int) -> list[torch.Tensor]:
+        """Member k's tensors, as its nn.Module's parameters() gives them."""
+        return [t[k] for t in self._tensors(self.flat)]
+
+    @property
+    def size(self) -> int:
+        return self.flat.shape[0]
+
+    def width(self, example: torch.Size) -> int:
+        """The most activations a member keeps per example (sizes evaluation chunks): its
+        first feature maps, channels x H x W."""
+        return self.shapes[0][0] * example[-2] * example[-1]
+
 
 class _Group:
     """Members [start, stop) of a population that share an optimizer, with their state."""
@@ -268,7 +366,7 @@ class _Group:
 
 
 class StackedOptimizer:
-    """SGD, Adam, AdamW or RMSprop for a StackedMLP, with each member's own optimizer and
+    """SGD, Adam, AdamW or RMSprop for a stacked model, with each member's own optimizer and
     hyperparameters. Members with the same optimizer form one group, updated in a few
     operations on their rows of the flat buffer; `freeze` stops a member.
 
@@ -277,7 +375,7 @@ class StackedOptimizer:
     order, updates one group per optimizer and scatters them back (3 operations instead of
     ~5 per extra group: at batch 10 the update was a third of a step)."""
 
-    def __init__(self, model: StackedMLP, configs: list[Config]):
+    def __init__(self, model: StackedMLP | StackedCNN, configs: list[Config]):
         self.model = model
         self.params, self.grads = model.flat, model.flat_grad
         self.step_count = 0
@@ -346,18 +444,18 @@ class StackedOptimizer:
 @torch.no_grad()
 def evaluate_members(
     config: Config,
-    model: StackedMLP,
+    model: StackedMLP | StackedCNN,
     x: torch.Tensor,
     y: torch.Tensor,
     prefix: str,
     keep_outputs: bool = False,
 ) -> tuple[list[dict[str, float]], torch.Tensor | None]:
     """Each member's metrics, as engine.losses.evaluate names them, and the raw outputs."""
-    k = model.weights[0].shape[0]
+    k = model.size
     # Rows go through in chunks sized so that K members' activations stay under
     # EVAL_ELEMENTS floats whatever K is (all at once, K = 64 on MNIST took +628 MiB).
     # Every metric is a mean over rows, so chunk means weighted by rows give the same value.
-    widest = max(w.shape[1] for w in model.weights) + x[0].numel()
+    widest = model.width(x[0].shape) + x[0].numel()
     rows = max(1, EVAL_ELEMENTS // (k * widest))
     sums: dict[str, torch.Tensor] = {}
     outs = []
@@ -373,12 +471,37 @@ def evaluate_members(
     return metric_rows(means, prefix), torch.cat(outs, 1) if keep_outputs else None
 
 
+def stacked_model(members: list[Member], device) -> StackedMLP | StackedCNN:
+    """The members as one stacked model, each with the initial weights its single run
+    draws under its seed (drawn on the CPU: seeding only its generator skips
+    torch.manual_seed's ~1 ms of lazy CUDA/XPU seeding a member)."""
+    drawn: dict[int, list] = {}  # members share their layer sizes: one draw per seed
+    for m in members:
+        if m.config.seed not in drawn:
+            torch.default_generator.manual_seed(m.config.seed)
+            if m.config.model == "cnn":
+                drawn[m.config.seed] = [p.detach() for p in build_model(m.config).parameters()]
+            else:
+                drawn[m.config.seed] = mlp_weights(m.config)
+    activations = [m.config.activation for m in members]
+    stack = StackedCNN if members[0].config.model == "cnn" else StackedMLP
+    return stack([drawn[m.config.seed] for m in members], activations, device)
+
+
+def use_threads(model: StackedMLP | StackedCNN, device) -> None:
+    """MLP populations train on one CPU thread, as single tiny runs do: 2 threads measured
+    no faster at K=256 (2.8-3.6 ms vs 2.7-4.2 ms a step) and contend with the UI process.
+    Convolutions use every thread, as a single CNN run does."""
+    if device.type == "cpu" and isinstance(model, StackedMLP):
+        torch.set_num_threads(1)
+
+
 def run_population(
     members: list[Member],
     should_stop: Callable[[], bool] = lambda: False,
     data_dir=None,
     should_pause: Callable[[], bool] = lambda: False,
-    inspect: Callable[[StackedMLP], None] | None = None,
+    inspect: Callable[[StackedMLP | StackedCNN], None] | None = None,
 ) -> Iterator[Event]:
     """Train members that share a population_key together; yield each member's events."""
     base = members[0].config
@@ -390,19 +513,9 @@ def run_population(
             yield Failed(m.run_id, why)
         return
     with restore_settings():
-        drawn: dict[int, list] = {}  # members share their layer sizes: one draw per seed
-        for m in members:
-            if m.config.seed not in drawn:
-                # The same initial weights as a single run (drawn on the CPU: seeding only its
-                # generator skips torch.manual_seed's ~1 ms of lazy CUDA/XPU seeding a member).
-                torch.default_generator.manual_seed(m.config.seed)
-                drawn[m.config.seed] = mlp_weights(m.config)
-        layers = [drawn[m.config.seed] for m in members]
-        n_params = sum(w.numel() + b.numel() for w, b in layers[0])
-        model = StackedMLP(layers, [m.config.activation for m in members], device)
-        if device.type == "cpu":
-            torch.set_num_threads(1)  # as single tiny runs: 2 threads measured no faster
-            # at K=256 (2.8-3.6 ms vs 2.7-4.2 ms a step) and contend with the UI process
+        model = stacked_model(members, device)
+        n_params = model.flat.shape[1]
+        use_threads(model, device)
         for m in members:
             yield RunStarted(
                 m.run_id,
@@ -427,7 +540,7 @@ def run_population(
 
 
 def _train(
-    members, model: StackedMLP, data, device, should_stop, should_pause, wall0: float
+    members, model: StackedMLP | StackedCNN, data, device, should_stop, should_pause, wall0: float
 ) -> Iterator[Event]:
     base = members[0].config
     k = len(members)

@@ -1,8 +1,11 @@
-"""Synthetic, deterministic store contents for TUI tests and snapshots (no training)."""
+"""Synthetic, deterministic store contents for TUI tests and snapshots (no training), and
+small image data sets written to disk."""
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from engine.config import make_config
 from engine.events import Finished, Progress, RunStarted
@@ -95,3 +98,16 @@ def make_sweep(store: Store, sweep_id: str = "5eed0001", gaussian: bool = False)
         "UPDATE sweeps SET created_at=?, updated_at=? WHERE id=?", (CREATED, CREATED, sweep_id)
     )
     return sweep_id
+
+
+def write_image_folder(root, n=24, side=10):
+    """An image folder of two classes, red/ and blue/, each n RGB PNGs side x side."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, channel in (("red", 0), ("blue", 2)):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 60, size=(side, side, 3), dtype=np.uint8)
+            pixels[..., channel] = 200
+            Image.fromarray(pixels).save(root / name / f"{i}.png")

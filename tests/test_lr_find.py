@@ -8,6 +8,7 @@ import pytest
 
 from engine import lr_find as lf
 from engine.presets import find_preset, parse_preset
+from tests.fakes import write_image_folder
 from tui.cli import main
 
 PRESET = """
@@ -56,6 +57,35 @@ def test_a_population_member_traces_the_same_curve_as_the_config_alone():
     together = lf._population(lf.members_of(preset), lrs, None)
     for (config, point), curve in zip(lf.members_of(preset), together, strict=True):
         alone = lf._single(config, point, lrs, None)
+        assert alone.losses == pytest.approx(curve.losses, rel=1e-4)
+
+
+def test_cnn_members_trace_the_same_curves_as_alone(tmp_path):
+    write_image_folder(tmp_path / "imgs")
+    preset = parse_preset(
+        f"""
+        description = "a CNN lr-find"
+        [config]
+        problem = "images"
+        path = "{tmp_path / "imgs"}"
+        image_size = 16
+        channels = [4, 8]
+        batch_size = 8
+        epochs = 2
+        time_budget_s = "none"
+        [sweep]
+        activation = ["relu", "tanh"]
+        lr = [0.1, 0.01]
+        """,
+        "cnn-lr.toml",
+    )
+    members = lf.members_of(preset)
+    assert len({lf.population_key(c) for c, _ in members} - {None}) == 1
+    lrs = lf.schedule(30, 1e-4, 1.0)
+    together = lf._population(members, lrs, None)
+    for (config, point), curve in zip(members, together, strict=True):
+        alone = lf._single(config, point, lrs, None)
+        assert len(curve.losses) > 10
         assert alone.losses == pytest.approx(curve.losses, rel=1e-4)
 
 

@@ -19,6 +19,7 @@ from engine.events import Finished, RunStarted
 from engine.population import Member, population_key, run_population
 from engine.presets import parse_preset, preset_to_toml
 from engine.train import run
+from tests.fakes import write_image_folder
 
 CPU = torch.device("cpu")
 
@@ -265,18 +266,6 @@ def test_model_args_round_trip_through_a_preset_and_the_command_line(table, own_
 
 
 # -- images ----------------------------------------------------------------------------------
-
-
-def write_image_folder(root, n=24, side=10):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for name, channel in (("red", 0), ("blue", 2)):
-        (root / name).mkdir(parents=True)
-        for i in range(n):
-            pixels = rng.integers(0, 60, size=(side, side, 3), dtype=np.uint8)
-            pixels[..., channel] = 200
-            Image.fromarray(pixels).save(root / name / f"{i}.png")
 
 
 def test_an_image_folder_is_resized_loaded_once_and_learned_by_the_cnn(tmp_path):

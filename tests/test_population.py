@@ -16,6 +16,7 @@ from engine.presets import parse_preset
 from engine.store import Store
 from engine.sweep import create_sweep, run_sweep
 from engine.train import run
+from tests.fakes import write_image_folder
 
 STEPS_300 = {"epochs": 3, "batch_size": 21}  # 98 steps an epoch: ~300 steps
 
@@ -138,7 +139,11 @@ def test_population_key_groups_only_what_can_train_together():
         {"epochs": 3},
     ):
         assert population_key(a) != population_key(a.replace(**change))
-    assert population_key(make_config(problem="mnist")) is None  # the CNN trains alone
+    cnn = make_config(problem="mnist", model="cnn", time_budget_s=None, epochs=2)
+    assert population_key(cnn) == population_key(cnn.replace(lr=0.3, activation="tanh"))
+    assert population_key(cnn) != population_key(cnn.replace(channels=(8,)))
+    # under a time budget a CNN member would get ~1/K of its steps: it trains alone
+    assert population_key(cnn.replace(time_budget_s=12.0)) is None
 
 
 SWEEP = """
@@ -317,3 +322,33 @@ def test_gelu_and_leaky_relu_members_train_as_alone():
         _, params = single_params(config)
         for a, b in zip(model.member_parameters(k), params, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_cnn_members_train_as_alone_and_halving_drops_them(tmp_path):
+    # RGB images (3 input channels a member), two conv blocks, mixed activations and
+    # optimizers; halving at epoch 2 keeps the two that learn (the rest barely move).
+    write_image_folder(tmp_path / "imgs")
+    common = {"problem": "images", "path": str(tmp_path / "imgs"), "image_size": 16}
+    configs = [
+        make_config(
+            **common, channels=[4, 8], batch_size=8, epochs=6, prune="halving", prune_from=2,
+            activation=act, optimizer=opt, lr=lr, seed=seed,
+            momentum=0.9 if opt == "sgd" else 0.0,
+        )
+        for act, opt, lr, seed in (
+            ("relu", "sgd", 0.03, 0), ("relu", "adam", 1e-6, 1), ("relu", "sgd", 1e-6, 0),
+            ("tanh", "rmsprop", 0.003, 1), ("tanh", "sgd", 1e-6, 0), ("tanh", "adam", 1e-6, 1),
+        )
+    ]  # fmt: skip
+    assert len({population_key(c) for c in configs}) == 1
+    events, model = population(configs)
+    done = [e for e in events if isinstance(e, Finished)]
+    by_run = {e.run_id: e for e in done}
+    kept = [k for k in range(len(configs)) if by_run[f"m{k}"].status == "finished"]
+    assert 0 < len(kept) < len(configs) and model.size == len(kept)
+    for row, k in enumerate(kept):
+        single_events, params = single_params(configs[k])
+        assert by_run[f"m{k}"].steps == single_events[-1].steps
+        for a, b in zip(model.member_parameters(row), params, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        assert by_run[f"m{k}"].final["val_acc"] == single_events[-1].final["val_acc"]
