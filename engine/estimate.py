@@ -46,8 +46,9 @@ def trial_seconds(config: Config, device_kind: str) -> float:
 def population_seconds(configs: list[Config], device_kind: str) -> float:
     """K trials trained as one population. An MLP step costs ~0.8 ms + 8 us per member on
     a 2-core CPU (bench/population.py: K=16 0.9 ms, K=64 1.15 ms, K=256 2.8 ms); a CNN's
-    grouped convolutions cost about K single steps there (4 members: 39-43 ms against
-    45 ms), and are counted so on a GPU too, where they have not been measured."""
+    grouped convolutions cost about K single steps there (4 members: 0.80-0.93 of a single
+    run per model-step, bench/cnn_population.py), and are counted so on a GPU too, where
+    they have not been measured."""
     base = configs[0]
     k = len(configs)
     one = trial_seconds(base, device_kind) - SETUP_S[base.problem]

@@ -18,7 +18,7 @@ def population_key(config: Config) -> str | None:
         return None  # the user's own models, and bf16 runs (no gain for tiny MLPs), alone
     if config.model == "cnn" and config.time_budget_s is not None:
         # A population shares one clock. The CNN's work grows with its members (a step for
-        # 4 took 0.75-0.85 of 4 single steps on a 2-core CPU), so under a time budget each
+        # 4 took 0.80-0.93 of 4 single steps on a 2-core CPU), so under a time budget each
         # member would get about 1/K of the steps its own run gets: it trains alone.
         return None
     shared = {k: v for k, v in config.to_dict().items() if k not in MEMBER_FIELDS}
