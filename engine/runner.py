@@ -85,6 +85,8 @@ class Watch:
         self.controls = controls
         self.skips_seen: int | None = None
         self.lock = threading.Lock()  # two threads poll: each skip request acts once
+        self.paused_s = 0.0  # seconds held on pauses that ended
+        self.pause_began: float | None = None  # monotonic time the pause now held began
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="hypertui-watch", daemon=True)
 
@@ -111,7 +113,7 @@ class Watch:
         self.last_tick = now
         try:
             self.poll(self.main_store)
-            self.main_store.beat(self.sweep_id, self.controls.pause.is_set())
+            self.main_store.beat(self.sweep_id, self.controls.pause.is_set(), self.held_s())
         except HypertuiError as exc:  # a busy or full store: the watch thread tries too
             print(f"hypertui runner: {exc}", file=sys.stderr, flush=True)
 
@@ -119,12 +121,24 @@ class Watch:
         with self.lock:
             self._apply(*store.controls(self.sweep_id))
 
+    def held_s(self) -> float:
+        """Seconds this runner has held on pauses so far (the current one included), so
+        that viewers can leave them out of its pace."""
+        with self.lock:
+            began = self.pause_began
+            return self.paused_s + (time.monotonic() - began if began is not None else 0.0)
+
     def _apply(self, control: str, skips: int) -> None:
         if control == "cancel":
             self.controls.cancel()
         elif control == "pause":
+            if self.pause_began is None:
+                self.pause_began = time.monotonic()
             self.controls.pause.set()
         else:
+            if self.pause_began is not None:
+                self.paused_s += time.monotonic() - self.pause_began
+                self.pause_began = None
             self.controls.pause.clear()
         if self.skips_seen is not None and skips > self.skips_seen:
             self.controls.skip.set()
@@ -138,7 +152,7 @@ class Watch:
                 self.poll(self.store)
                 paused = self.controls.pause.is_set()
                 if paused != last_paused or time.monotonic() - last_beat > HEARTBEAT_S:
-                    self.store.beat(self.sweep_id, paused)
+                    self.store.beat(self.sweep_id, paused, self.held_s())
                     last_beat, last_paused = time.monotonic(), paused
             except HypertuiError as exc:  # a busy or full store: try again next time
                 print(f"hypertui runner: {exc}", file=sys.stderr, flush=True)

@@ -92,11 +92,16 @@ MIGRATIONS = (
     ALTER TABLE sweeps ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;  -- runner holds
     ALTER TABLE sweeps ADD COLUMN error TEXT NOT NULL DEFAULT '';     -- why it stopped
     """,
+    # 3: the seconds the current runner has held on pauses (a viewer's ETA leaves them out)
+    """
+    ALTER TABLE sweeps ADD COLUMN paused_s REAL NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SWEEP_COLUMNS = (
     "id, preset, problem, description, swept, preset_toml, created_at, updated_at, status,"
-    " pid, host, heartbeat, runner_started, options, control, skip_seq, paused, error"
+    " pid, host, heartbeat, runner_started, options, control, skip_seq, paused, error,"
+    " paused_s"
 )
 
 
@@ -121,6 +126,7 @@ class SweepRow:
     skip_seq: int = 0
     paused: bool = False  # the runner acknowledged a pause and holds
     error: str = ""  # why the runner stopped, when it stopped on an error
+    paused_s: float = 0.0  # seconds the current runner has held on pauses, as of heartbeat
 
     @property
     def n_runs(self) -> int:
@@ -378,7 +384,7 @@ class Store:
             now = time.time()
             self.db.execute(
                 "UPDATE sweeps SET status='running', pid=?, host=?, heartbeat=?,"
-                " runner_started=?, paused=0, error='', updated_at=? WHERE id=?",
+                " runner_started=?, paused=0, paused_s=0, error='', updated_at=? WHERE id=?",
                 (os.getpid(), socket.gethostname(), now, now, now, sweep.id),
             )
         return [r for r in self.runs(sweep.id) if r.status == "pending"]
@@ -393,12 +399,13 @@ class Store:
                 (error, sweep_id + "%"),
             )
 
-    def beat(self, sweep_id: str, paused: bool) -> None:
-        """The runner's heartbeat: it is alive (and whether it holds on a pause)."""
+    def beat(self, sweep_id: str, paused: bool, paused_s: float) -> None:
+        """The runner's heartbeat: it is alive, whether it holds on a pause, and for how
+        many seconds in all it has held."""
         with self._tx():
             self.db.execute(
-                "UPDATE sweeps SET heartbeat=?, paused=? WHERE id=? AND pid=?",
-                (time.time(), int(paused), sweep_id, os.getpid()),
+                "UPDATE sweeps SET heartbeat=?, paused=?, paused_s=? WHERE id=? AND pid=?",
+                (time.time(), int(paused), paused_s, sweep_id, os.getpid()),
             )
 
     def set_options(self, sweep_id: str, options: dict[str, Any]) -> None:

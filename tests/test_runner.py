@@ -115,9 +115,14 @@ def test_a_request_in_the_runners_first_100_ms_is_honoured(store):
     assert store.sweep(sweep_id).running
     n_points = store.db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
     assert n_points == 0
+    # its heartbeats count the pause it holds, as the pauses it ended (a viewer's ETA
+    # leaves them out)
+    wait_until(lambda: store.sweep(sweep_id).paused_s >= 1.5, what="a heartbeat", timeout=5)
 
     done = hypertui("resume", sweep_id, store=store.path)  # no viewer: the CLI resumes it
     assert done.returncode == 0 and "resume requested" in done.stdout
+    wait_until(lambda: not store.sweep(sweep_id).paused, what="the runner to go on")
+    assert store.sweep(sweep_id).paused_s >= 1.5
     wait_until(lambda: store.sweep(sweep_id).status == "done")
     assert_every_trial_stored_once(store, sweep_id, 3)
     # The runner logs its end just after it records it in the store: wait for that line.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pandas as pd
@@ -9,13 +10,13 @@ import pytest
 from textual.widgets import Button, DataTable, Input, OptionList, Select, Static
 
 from engine.paths import exports_dir
-from engine.store import Store
+from engine.store import Store, SweepRow
 from tests.fakes import make_sweep
 from tui.app import HypertuiApp
 from tui.screens.detail import RunDetailScreen
 from tui.screens.editor import EditorScreen
 from tui.screens.history import HistoryScreen
-from tui.screens.live import LiveScreen
+from tui.screens.live import LiveScreen, time_left
 from tui.screens.presets import PresetsScreen
 from tui.screens.results import ResultsScreen, RunsScreen
 from tui.widgets.chart import Chart
@@ -406,3 +407,15 @@ async def test_a_seeds_only_sweep_shows_its_metrics_and_sorting_drives_caption_a
         await pilot.pause()
         exported = pd.read_csv(next(exports_dir().glob("*5eed0005-grouped.csv")))
         assert list(exported.lr) == sorted(exported.lr, reverse=True)
+
+
+def test_the_eta_leaves_out_the_time_the_runner_held_on_pauses():
+    sweep = SweepRow("5eed", "p", "house", "", [], "", 0.0, 0.0, "running", {}, runner_started=1e3)
+    paused_20_s = dataclasses.replace(sweep, paused_s=20.0)
+    # 4 trials ended in the runner's first 100 s, 20 of them held on a pause: 6 more take
+    # 6 x 80 / 4 s, not 6 x 100 / 4 s
+    assert time_left(paused_20_s, done_by_runner=4, left=6, now=1100.0) == pytest.approx(120.0)
+    assert time_left(sweep, done_by_runner=4, left=6, now=1100.0) == pytest.approx(150.0)
+    holding = dataclasses.replace(paused_20_s, paused=True)
+    assert time_left(holding, done_by_runner=4, left=6, now=1100.0) is None  # no pace now
+    assert time_left(sweep, done_by_runner=0, left=6, now=1100.0) is None

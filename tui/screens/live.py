@@ -93,6 +93,17 @@ class CpuMeter:
         return f"runner CPU {100 * (used - last[0]) / (now - last[1]):.0f}%"
 
 
+def time_left(sweep: SweepRow, done_by_runner: int, left: int, now: float) -> float | None:
+    """Seconds left at the pace of the sweep's runner so far: trials it ended per second of
+    its time not held on a pause; None while it holds, or before it has a pace. (A mean of
+    trial durations is K times too high for populations, whose members all report the
+    population's duration.)"""
+    if not left or not done_by_runner or not sweep.runner_started or sweep.paused:
+        return None
+    working = max(now - sweep.runner_started - sweep.paused_s, 0.0)
+    return left * working / done_by_runner
+
+
 def gpu_status(device: str) -> str:
     """Utilisation and memory of the sweep's GPU (cuda:N) from nvidia-smi, or ''."""
     if not shutil.which("nvidia-smi"):
@@ -332,14 +343,10 @@ class LiveScreen(Screen):
         self.query_one("#eta", Static).update(self.eta(total - done))
 
     def eta(self, left: int) -> str:
-        """Time left at the pace of this runner so far: trials it ended per second. (A
-        mean of trial durations is K times too high for populations, whose members all
-        report the population's duration.)"""
-        sweep = self.sweep
-        if not left or not self.running or not self.done_by_runner or not sweep.runner_started:
+        if not self.running:
             return ""
-        seconds = left * (time.time() - sweep.runner_started) / self.done_by_runner
-        return f"ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
+        seconds = time_left(self.sweep, self.done_by_runner, left, time.time())
+        return "" if seconds is None else f"ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
 
     def update_trial_bar(self) -> None:
         view = self.current
