@@ -32,7 +32,7 @@ from engine.population import (
     StackedOptimizer,
     population_key,
     stacked_model,
-    use_threads,
+    tune_for,
 )
 from engine.presets import Preset
 from engine.train import native_bf16, restore_settings
@@ -178,7 +178,7 @@ def _population(group, lrs, data_dir) -> list[Curve]:
     model = stacked_model([Member(str(i), c) for i, (c, _) in enumerate(group)], device)
     # Every member starts at lr 1; the schedule's lr is the step's scale factor.
     opt = StackedOptimizer(model, [c.replace(lr=1.0) for c, _ in group])
-    use_threads(model, device)
+    tune_for(model, device)
     x, y, n = data.train.x, data.train.y, len(data.train)
     batches = [_batches(n, base.batch_size, c.seed, device, len(lrs)) for c, _ in group]
     smoother = _Smoother(len(group))

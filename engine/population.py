@@ -488,12 +488,15 @@ def stacked_model(members: list[Member], device) -> StackedMLP | StackedCNN:
     return stack([drawn[m.config.seed] for m in members], activations, device)
 
 
-def use_threads(model: StackedMLP | StackedCNN, device) -> None:
-    """MLP populations train on one CPU thread, as single tiny runs do: 2 threads measured
-    no faster at K=256 (2.8-3.6 ms vs 2.7-4.2 ms a step) and contend with the UI process.
-    Convolutions use every thread, as a single CNN run does."""
+def tune_for(model: StackedMLP | StackedCNN, device) -> None:
+    """Set torch up as a single run of the same model does (restore_settings undoes it).
+    MLP populations train on one CPU thread: 2 threads measured no faster at K=256
+    (2.8-3.6 ms vs 2.7-4.2 ms a step) and contend with the UI process. CNN populations use
+    every CPU thread, and on a GPU let cuDNN pick its fastest kernels for their fixed shapes."""
     if device.type == "cpu" and isinstance(model, StackedMLP):
         torch.set_num_threads(1)
+    elif device.type == "cuda" and isinstance(model, StackedCNN):
+        torch.backends.cudnn.benchmark = True
 
 
 def run_population(
@@ -515,7 +518,7 @@ def run_population(
     with restore_settings():
         model = stacked_model(members, device)
         n_params = model.flat.shape[1]
-        use_threads(model, device)
+        tune_for(model, device)
         for m in members:
             yield RunStarted(
                 m.run_id,
