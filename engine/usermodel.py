@@ -23,7 +23,7 @@ from torch import nn
 
 from engine.errors import ConfigError
 
-NOTE = "your own model: trials train one at a time (populations stack only the built-in MLP)"
+NOTE = "your own model: trials train one at a time (populations stack only the built-in models)"
 
 
 def find_builder(spec: str) -> Callable:
