@@ -13,6 +13,9 @@ import os
 MAX_PARAMETERS = 500_000_000  # 2 GB of fp32 weights, 8 GB with gradients and Adam's state
 FLOAT = 4  # bytes; weights, gradients and optimizer state are fp32 (bf16 is autocast only)
 EVAL_ROWS = 2048  # rows evaluated at once (engine.losses.EVAL_CHUNK)
+# Floats of activations a population evaluates at once (64 MiB), whatever its size: its
+# rows go through in chunks of EVAL_ELEMENTS // (members x widest) (engine.population).
+EVAL_ELEMENTS = 2**24
 IMAGE_SIDE, N_CLASSES = 28, 10
 
 
@@ -35,14 +38,17 @@ def parameters(config) -> int:
 
 
 def estimate_bytes(config, members: int = 1) -> int:
-    """Weights, gradients, optimizer state and the activations of a batch and an evaluation."""
+    """Each member's weights, gradients, optimizer state and the activations of its batch,
+    then an evaluation's activations: EVAL_ROWS rows of a single run, or a population's
+    EVAL_ELEMENTS floats (it evaluates in chunks of that size however many members it has)."""
     states = {"sgd": 1 if config.momentum else 0, "rmsprop": 2 if config.momentum else 1}
     per_param = FLOAT * (2 + states.get(config.optimizer, 2))  # adam, adamw: two moments
     widths = sum(n_out for _, n_out in layer_sizes(config))
     if config.model == "cnn":  # feature maps: channels x side^2, before pooling
         widths = sum(c * (IMAGE_SIDE >> i) ** 2 for i, c in enumerate(config.channels))
-    rows = 2 * config.batch_size + EVAL_ROWS  # a batch is kept for backward: count it twice
-    return members * (parameters(config) * per_param + rows * widths * FLOAT)
+    batch = 2 * config.batch_size * widths * FLOAT  # kept for backward: count it twice
+    evaluation = EVAL_ROWS * widths if members == 1 else EVAL_ELEMENTS
+    return members * (parameters(config) * per_param + batch) + evaluation * FLOAT
 
 
 def available_bytes(device) -> int | None:

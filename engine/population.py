@@ -39,14 +39,13 @@ from engine.errors import HypertuiError
 from engine.events import Event, Failed, Finished, Progress, RunStarted
 from engine.grouping import MEMBER_FIELDS, population_key  # noqa: F401 (re-exported)
 from engine.losses import analyse_outputs, member_loss_gradient, member_metrics, metric_rows
-from engine.memory import check_fits
+from engine.memory import EVAL_ELEMENTS, check_fits
 from engine.models import ACTIVATIONS, build_model, mlp_weights
 from engine.schedule import lr_factor, planned_steps
 from engine.train import INTERVAL_VAL_N, diverged, environment, restore_settings
 
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam/AdamW defaults
 RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8  # torch.optim.RMSprop defaults
-EVAL_ELEMENTS = 2**24  # floats of activations per evaluation chunk (64 MiB), whatever K is
 # Up to this many activations a layer, mixed activations are computed for every member and
 # picked by mask (fewer operations); above it, each on its own rows (fewer elements).
 # Measured at K = 72, width 10: batch 10 (7,200) is faster masked, batch 50 by rows.

@@ -28,6 +28,9 @@ from engine.store import RunRow, Store
 from engine.train import new_run_id, run
 
 MAX_MEMBERS = 4096  # trials per population (memory stays small for the study's MLPs)
+# A CNN member's feature maps are ~10^3 times an MLP's (64 at batch 32 hold ~0.4 GB for
+# backward), and past what a device computes at once more members gain nothing.
+MAX_CNN_MEMBERS = 64
 
 
 def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> str:
@@ -224,7 +227,8 @@ def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
         if key is None:
             batches.append([row])
             continue
-        if key not in groups or len(groups[key]) >= MAX_MEMBERS:
+        limit = MAX_CNN_MEMBERS if row.config["model"] == "cnn" else MAX_MEMBERS
+        if key not in groups or len(groups[key]) >= limit:
             groups[key] = []
             batches.append(groups[key])
         groups[key].append(row)

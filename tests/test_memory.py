@@ -2,12 +2,15 @@
 
 import pytest
 
-from engine import memory
+from engine import memory, sweep
 from engine.config import make_config
 from engine.errors import ConfigError
 from engine.events import Failed, RunStarted
 from engine.models import build_model, count_parameters
 from engine.population import Member, run_population
+from engine.presets import parse_preset
+from engine.store import Store
+from engine.sweep import create_sweep
 from engine.train import run
 
 
@@ -44,6 +47,34 @@ def test_a_population_that_does_not_fit_fails_every_member(monkeypatch):
     events = list(run_population(members))
     assert [type(e) for e in events] == [Failed] * 3
     assert "3 members need" in events[0].reason
+
+
+def test_a_population_counts_its_members_but_one_evaluation_chunk():
+    # A population evaluates EVAL_ELEMENTS floats at a time whatever its size: 64 study
+    # CNNs need about 0.5 GiB, not 64 single runs' 12 GiB (which refused it on this CPU).
+    cnn = make_config(problem="mnist", model="cnn", time_budget_s=None, batch_size=32)
+    one, many = memory.estimate_bytes(cnn), memory.estimate_bytes(cnn, members=64)
+    assert many < 2**30 < 64 * one
+    assert memory.estimate_bytes(cnn, members=128) > many  # each member's weights and batch
+
+
+def test_a_sweep_splits_cnn_populations_at_max_cnn_members(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    preset = parse_preset(
+        """
+        description = "many CNN seeds"
+        seeds = 70
+        [config]
+        problem = "mnist"
+        model = "cnn"
+        time_budget_s = "none"
+        [sweep]
+        lr = [0.1]
+        """,
+        "cnn.toml",
+    )
+    rows = store.runs(create_sweep(store, preset))
+    assert [len(b) for b in sweep._batches(rows, population=True)] == [64, 6]
 
 
 def test_a_run_that_fits_starts(monkeypatch):
