@@ -51,7 +51,8 @@ def test_a_population_that_does_not_fit_fails_every_member(monkeypatch):
 
 def test_a_population_counts_its_members_but_one_evaluation_chunk():
     # A population evaluates EVAL_ELEMENTS floats at a time whatever its size: 64 study
-X
+    # CNNs need about 0.5 GiB, not 64 single runs' 12 GiB (128 would have been refused on
+    # a 24 GiB machine).
     cnn = make_config(problem="mnist", model="cnn", time_budget_s=None, batch_size=32)
     one, many = memory.estimate_bytes(cnn), memory.estimate_bytes(cnn, members=64)
     assert many < 2**30 < 64 * one
