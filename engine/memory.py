@@ -19,15 +19,23 @@ EVAL_ELEMENTS = 2**24
 IMAGE_SIDE, N_CLASSES = 28, 10
 
 
+def image(config) -> tuple[int, int]:
+    """(channels, side) of one input image: MNIST's 1 x 28, or an image folder's
+    `image_size` with 3 channels (an upper bound: the folder is not read here)."""
+    return (3, config.image_size) if config.problem == "images" else (1, IMAGE_SIDE)
+
+
 def layer_sizes(config) -> list[tuple[int, int]]:
     """(fan in, fan out) of every weight layer; a 3x3 convolution counts 9 * c_in in."""
+    c_in, side = image(config)
     if config.model == "cnn":
-        sizes, c_in, side = [], 1, IMAGE_SIDE
+        sizes = []
         for c in config.channels:
             sizes.append((9 * c_in, c))
             c_in, side = c, side // 2
         return [*sizes, (c_in * side * side, N_CLASSES)]
-    n_in = IMAGE_SIDE * IMAGE_SIDE if config.problem == "mnist" else len(config.features)
+    images = config.problem in ("mnist", "images")
+    n_in = c_in * side * side if images else len(config.features)
     n_out = N_CLASSES if config.problem == "mnist" else 2 if config.loss == "gaussian_nll" else 1
     widths = [n_in, *config.hidden, n_out]
     return list(zip(widths, widths[1:], strict=False))
@@ -45,7 +53,8 @@ def estimate_bytes(config, members: int = 1) -> int:
     per_param = FLOAT * (2 + states.get(config.optimizer, 2))  # adam, adamw: two moments
     widths = sum(n_out for _, n_out in layer_sizes(config))
     if config.model == "cnn":  # feature maps: channels x side^2, before pooling
-        widths = sum(c * (IMAGE_SIDE >> i) ** 2 for i, c in enumerate(config.channels))
+        side = image(config)[1]
+        widths = sum(c * (side >> i) ** 2 for i, c in enumerate(config.channels))
     batch = 2 * config.batch_size * widths * FLOAT  # kept for backward: count it twice
     evaluation = EVAL_ROWS * widths if members == 1 else EVAL_ELEMENTS
     return members * (parameters(config) * per_param + batch) + evaluation * FLOAT

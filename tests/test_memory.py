@@ -5,13 +5,14 @@ import pytest
 from engine import memory, sweep
 from engine.config import make_config
 from engine.errors import ConfigError
-from engine.events import Failed, RunStarted
+from engine.events import Failed, Finished, RunStarted
 from engine.models import build_model, count_parameters
 from engine.population import Member, run_population
 from engine.presets import parse_preset
 from engine.store import Store
 from engine.sweep import create_sweep
 from engine.train import run
+from tests.fakes import write_image_folder
 
 
 @pytest.mark.parametrize(
@@ -59,6 +60,18 @@ def test_a_population_counts_its_members_but_one_evaluation_chunk():
     assert memory.estimate_bytes(cnn, members=128) > many  # each member's weights and batch
 
 
+def test_an_image_folders_size_counts_in_the_estimate(tmp_path):
+    # The estimate reads no image: image_size counts, with 3 channels at most.
+    write_image_folder(tmp_path)
+    small, large = (
+        make_config(problem="images", path=str(tmp_path), image_size=side, time_budget_s=None)
+        for side in (28, 224)
+    )
+    assert memory.estimate_bytes(large) > 50 * memory.estimate_bytes(small)
+    mnist = make_config(problem="mnist", model="cnn", time_budget_s=None)
+    assert memory.estimate_bytes(small) > memory.estimate_bytes(mnist)  # RGB
+
+
 def test_a_sweep_splits_cnn_populations_at_max_cnn_members(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     preset = parse_preset(
@@ -76,6 +89,19 @@ def test_a_sweep_splits_cnn_populations_at_max_cnn_members(tmp_path):
     )
     rows = store.runs(create_sweep(store, preset))
     assert [len(b) for b in sweep._batches(rows, population=True)] == [64, 6]
+
+
+def test_a_population_too_big_for_the_device_trains_in_parts_that_fit(monkeypatch):
+    config = make_config(hidden=[8], epochs=1)
+    fits_two = memory.estimate_bytes(config, members=2)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: fits_two)
+    members = [Member(f"m{i}", config.replace(seed=i)) for i in range(4)]
+    sizes = []
+    events = list(run_population(members, inspect=lambda model: sizes.append(model.size)))
+    assert sizes == [2, 2]
+    done = [e for e in events if isinstance(e, Finished)]
+    assert sorted(e.run_id for e in done) == ["m0", "m1", "m2", "m3"]
+    assert {e.status for e in done} == {"finished"}
 
 
 def test_a_run_that_fits_starts(monkeypatch):
