@@ -508,12 +508,19 @@ def run_population(
     """Train members that share a population_key together; yield each member's events."""
     base = members[0].config
     device = resolve_device(base.device)
+    if why := check_fits(base, device, members=len(members)):
+        if len(members) == 1 or check_fits(base, device, members=1):
+            for m in members:
+                yield Failed(m.run_id, why)
+            return
+        # One member fits and all of them do not: train them in halves, each a population
+        # of its own (halving then ranks each half's configs apart).
+        half = len(members) // 2
+        for part in (members[:half], members[half:]):
+            yield from run_population(part, should_stop, data_dir, should_pause, inspect)
+        return
     data = load_dataset(base, device, data_dir)
     wall0 = time.perf_counter()
-    if why := check_fits(base, device, members=len(members)):
-        for m in members:
-            yield Failed(m.run_id, why)
-        return
     with restore_settings():
         model = stacked_model(members, device)
         n_params = model.flat.shape[1]
