@@ -72,6 +72,17 @@ _ACTIVATIONS: dict[str, _Kernels] = {
 assert set(_ACTIVATIONS) == set(ACTIVATIONS), "an activation without its population kernels"
 
 
+def activation_runs(activations: list[str]) -> list[tuple[_Kernels, slice]]:
+    """Members side by side with one activation (a run of rows) share its kernels: each
+    run's kernels and rows (a sweep sorts members by activation, so there are few)."""
+    runs, start = [], 0
+    for name, run in itertools.groupby(activations):
+        stop = start + len(list(run))
+        runs.append((_ACTIVATIONS[name], slice(start, stop)))
+        start = stop
+    return runs
+
+
 @dataclass(frozen=True)
 class Member:
     run_id: str
@@ -120,14 +131,8 @@ class StackedMLP:
         self._runs_of(activations)
 
     def _runs_of(self, activations: list[str]) -> None:
-        """Members side by side with one activation (a run of rows) share its kernels."""
         self.activations = activations
-        self.runs: list[tuple[_Kernels, slice]] = []
-        start = 0
-        for name, run in itertools.groupby(activations):
-            stop = start + len(list(run))
-            self.runs.append((_ACTIVATIONS[name], slice(start, stop)))
-            start = stop
+        self.runs = activation_runs(activations)
         self.masks: list[tuple[_Kernels, torch.Tensor]] = []  # mask [K, 1, 1]: who uses them
         for name in dict.fromkeys(activations):  # in order of first use
             mask = torch.tensor([a == name for a in activations], device=self.flat.device)
@@ -241,12 +246,7 @@ class StackedCNN:
 
     def _runs_of(self, activations: list[str]) -> None:
         self.activations = activations
-        self.runs: list[tuple[_Kernels, int, int]] = []  # kernels, first and end member
-        start = 0
-        for name, run in itertools.groupby(activations):
-            stop = start + len(list(run))
-            self.runs.append((_ACTIVATIONS[name], start, stop))
-            start = stop
+        self.runs = activation_runs(activations)
 
     def _tensors(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """The members' tensors [K, *shape], views of `flat`, in nn.Module order."""
@@ -272,7 +272,10 @@ class StackedCNN:
         """Each member's activation on its own channels (a sweep sorts members by it)."""
         if len(self.runs) == 1:
             return self.runs[0][0].forward(z)
-        parts = [k.forward(z[:, a * channels : e * channels]) for k, a, e in self.runs]
+        parts = [
+            kernels.forward(z[:, rows.start * channels : rows.stop * channels])
+            for kernels, rows in self.runs
+        ]
         return torch.cat(parts, 1)
 
     @torch.no_grad()
