@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from bench.common import line, paired
+from bench.common import line, paired, sync
 from engine.config import make_config
 from engine.data import load_dataset
 from engine.losses import make_loss, member_loss_gradient
@@ -24,11 +24,6 @@ from engine.population import Member, StackedOptimizer, stacked_model
 CPU_SIZES = (4,)
 GPU_SIZES = (4, 16, 64)
 STEPS = 20
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def members(k: int, device: str):
@@ -52,11 +47,11 @@ def population_step(configs, x, y) -> float:
     idx = torch.randint(len(x), (STEPS + 2, k, bs), generator=gen, device=device)
     for s in range(STEPS + 2):
         if s == 2:  # two warm-up steps
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
         model.gradients(x[idx[s]], y[idx[s]], loss_of)
         opt.step()
-    _sync(device)
+    sync(device)
     return (time.perf_counter() - t0) / STEPS / k
 
 
@@ -71,12 +66,12 @@ def single_step(config, x, y) -> float:
     idx = torch.randint(len(x), (STEPS + 2, config.batch_size), generator=gen, device=device)
     for s in range(STEPS + 2):
         if s == 2:
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss_fn(model(x[idx[s]]), y[idx[s]]).backward()
         opt.step()
-    _sync(device)
+    sync(device)
     return (time.perf_counter() - t0) / STEPS
 
 

@@ -19,6 +19,12 @@ def machine() -> str:
     )
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a timer read after it counts that work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def paired(
     ours: Callable[[], float], bare: Callable[[], float], repeats: int
 ) -> tuple[float, float]:

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from bench.common import line, paired
+from bench.common import line, paired, sync
 from engine.config import Config
 from engine.data import load_dataset
 from engine.devices import resolve_device
@@ -38,7 +38,7 @@ def bare(config: Config) -> tuple[float, float]:
     )
     loss_fn = make_loss(config)
     bf16 = config.precision == "bf16"
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(config.epochs):
         perm = torch.randperm(n, device=device)
@@ -51,7 +51,7 @@ def bare(config: Config) -> tuple[float, float]:
             loss.backward()
             opt.step()
             sched.step()
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - t0
     return seconds, evaluate(config, model, data.test.x, data.test.y, "test")["test_acc"]
 
@@ -61,11 +61,6 @@ def ours(config: Config) -> tuple[float, float]:
     if done.status != "finished":
         raise SystemExit(f"mnist-fast ended {done.status}: {done.reason}")
     return done.elapsed_s, done.test["test_acc"]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(quick: bool = False) -> list[str]:
