@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint bench clean
+.PHONY: run test layers check lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,19 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## install on first use, then start the TUI
 	$(BIN)/hypertui
 
-test: $(STAMP)  ## install on first use, then lint and run the whole test suite
-	$(BIN)/ruff check engine tui presets tests bench
+test: $(STAMP) layers  ## install on first use, then lint and run the fast test suite
+	$(BIN)/ruff check hypertui engine tui presets tests bench
 	$(BIN)/python -m pytest -q
+
+# import-linter reads packages from the file system: it sees `hypertui` whole through a
+# folder of links (the checkout keeps engine/, tui/ and presets/ at its top level).
+LAYERS := $(VENV)/layers
+layers: $(STAMP)  ## the import-linter contracts of pyproject.toml: layers, no cycles
+	rm -rf $(LAYERS) && mkdir -p $(LAYERS)/hypertui
+	ln -s $(CURDIR)/hypertui/__init__.py $(CURDIR)/engine $(CURDIR)/tui $(CURDIR)/presets \
+		$(LAYERS)/hypertui/
+	cd $(LAYERS) && PYTHONPATH=$(abspath $(LAYERS)) $(abspath $(BIN))/lint-imports \
+		$(CURDIR)/pyproject.toml
 
 check: test
 

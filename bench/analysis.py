@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.analysis import analyze
-from engine.compare import compare
-from engine.events import Finished
-from engine.presets import find_preset
-from engine.significance import versus_best
-from engine.store import Store
-from engine.sweep import create_sweep
+from hypertui.engine.analysis.compare import compare
+from hypertui.engine.analysis.importance import analyze
+from hypertui.engine.analysis.significance import versus_best
+from hypertui.engine.core.events import Finished
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.presets import find_preset
+from hypertui.engine.sweeps.sweep import create_sweep
 
 TARGET_MS = 200.0
 

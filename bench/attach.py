@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.config import make_config
-from engine.events import Finished, Progress, RunStarted, SweepEvent
-from engine.follow import Follower
-from engine.store import Store
+from hypertui.engine.core.config import make_config
+from hypertui.engine.core.events import Finished, Progress, RunStarted, SweepEvent
+from hypertui.engine.store.follow import Follower
+from hypertui.engine.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = {"val_loss": 0.1, "val_mse": 0.1}
@@ -62,9 +62,9 @@ def grid_store(path: Path, n_runs: int = 648, epochs: int = 200) -> str:
 
 def attach_time(path: Path, sweep_id: str) -> float:
     """`hypertui attach SWEEP_ID`: app start to the Live screen's first full paint."""
-    from tui.app import HypertuiApp
-    from tui.screens.live import LiveScreen
-    from tui.widgets.chart import Chart
+    from hypertui.tui.app.app import HypertuiApp
+    from hypertui.tui.app.screens.live import LiveScreen
+    from hypertui.tui.app.widgets.chart import Chart
 
     async def run() -> float:
         t0 = time.perf_counter()
@@ -92,8 +92,8 @@ def poll_costs(path: Path, sweep_id: str) -> tuple[float, float]:
         follower.poll()
     idle = (time.perf_counter() - t0) / 50
 
-    from tui.curves import Curve
-    from tui.screens.live import LiveScreen, TrialView
+    from hypertui.tui.app.curves import Curve
+    from hypertui.tui.app.screens.live import LiveScreen, TrialView
 
     class Probe(LiveScreen):  # the screen's own event handling, without a terminal
         def log_line(self, text: str) -> None:

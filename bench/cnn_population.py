@@ -15,11 +15,11 @@ import time
 import torch
 
 from bench.common import line, paired, sync
-from engine.config import make_config
-from engine.data import load_dataset
-from engine.losses import make_loss, member_loss_gradient
-from engine.models import build_model, build_optimizer
-from engine.population import Member, StackedOptimizer, stacked_model
+from hypertui.engine.core.config import make_config
+from hypertui.engine.data.load import load_dataset
+from hypertui.engine.training.losses import make_loss, member_loss_gradient
+from hypertui.engine.training.models import build_model, build_optimizer
+from hypertui.engine.training.population import Member, StackedOptimizer, stacked_model
 
 CPU_SIZES = (4,)
 GPU_SIZES = (4, 16, 64)

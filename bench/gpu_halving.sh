@@ -16,15 +16,15 @@ export HYPERTUI_HOME
 {
   nvidia-smi --query-gpu=name --format=csv,noheader 2>&1
   t0=$SECONDS
-  timeout "${LIMIT:-360}" "$PY" -m tui run house-study-grid --seeds "$SEEDS" \
+  timeout "${LIMIT:-360}" "$PY" -m hypertui run house-study-grid --seeds "$SEEDS" \
     ${EPOCHS:+--set epochs=$EPOCHS} >"$OUT/grid.log" 2>&1
   echo "house-study-grid --seeds $SEEDS: exit $? after $((SECONDS - t0)) s (wall, CLI)"
   tail -c 600 "$OUT/grid.log"
-  id=$("$PY" -c 'from engine.paths import default_store_path as p
-from engine.store import Store
+  id=$("$PY" -c 'from hypertui.engine.core.paths import default_store_path as p
+from hypertui.engine.store.store import Store
 print(Store(p()).latest_sweep().id)')
-  "$PY" -m tui replay-halving "$id" --seeds-per-replay 1
-  "$PY" -m tui replay-halving "$id" --seeds-per-replay 2
-  "$PY" -m tui replay-halving "$id" --seeds-per-replay 1 --json >"$OUT/replay1.json"
-  "$PY" -m tui replay-halving "$id" --seeds-per-replay 2 --json >"$OUT/replay2.json"
+  "$PY" -m hypertui replay-halving "$id" --seeds-per-replay 1
+  "$PY" -m hypertui replay-halving "$id" --seeds-per-replay 2
+  "$PY" -m hypertui replay-halving "$id" --seeds-per-replay 1 --json >"$OUT/replay1.json"
+  "$PY" -m hypertui replay-halving "$id" --seeds-per-replay 2 --json >"$OUT/replay2.json"
 } 2>&1 | tee "$OUT/halving.log"

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from bench.overhead import bare_loop
-from engine.presets import find_preset
+from hypertui.engine.sweeps.presets import find_preset
 
 
 def main(quick: bool = False) -> list[str]:

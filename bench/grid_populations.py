@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
-from engine.events import Finished
-from engine.population import Member, run_population
-from engine.presets import find_preset
+from hypertui.engine.core.events import Finished
+from hypertui.engine.sweeps.presets import find_preset
+from hypertui.engine.training.population import Member, run_population
 
 EPOCHS = {10: 8, 50: 40, 200: 100}  # ~1,000-1,600 steps each
 

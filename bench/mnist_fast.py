@@ -13,14 +13,14 @@ import time
 import torch
 
 from bench.common import line, paired, sync
-from engine.config import Config
-from engine.data import load_dataset
-from engine.devices import resolve_device
-from engine.losses import evaluate, make_loss
-from engine.models import build_model, build_optimizer
-from engine.presets import find_preset
-from engine.schedule import planned_steps
-from engine.train import run
+from hypertui.engine.core.config import Config
+from hypertui.engine.data.load import load_dataset
+from hypertui.engine.sweeps.presets import find_preset
+from hypertui.engine.training.devices import resolve_device
+from hypertui.engine.training.losses import evaluate, make_loss
+from hypertui.engine.training.models import build_model, build_optimizer
+from hypertui.engine.training.schedule import planned_steps
+from hypertui.engine.training.train import run
 
 TARGET_ACC = 0.99
 

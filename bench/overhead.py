@@ -12,11 +12,11 @@ import time
 import torch
 
 from bench.common import line, paired
-from engine.config import Config, make_config
-from engine.data import load_dataset
-from engine.losses import make_loss
-from engine.models import build_model, build_optimizer
-from engine.train import run
+from hypertui.engine.core.config import Config, make_config
+from hypertui.engine.data.load import load_dataset
+from hypertui.engine.training.losses import make_loss
+from hypertui.engine.training.models import build_model, build_optimizer
+from hypertui.engine.training.train import run
 
 
 def bare_loop(config: Config, threads: int) -> tuple[float, int]:

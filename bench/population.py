@@ -19,11 +19,11 @@ import torch
 
 from bench.common import paired
 from bench.overhead import bare_loop
-from engine.config import Config, make_config
-from engine.data import load_dataset
-from engine.losses import make_loss
-from engine.models import build_model, build_optimizer
-from engine.population import Member, run_population
+from hypertui.engine.core.config import Config, make_config
+from hypertui.engine.data.load import load_dataset
+from hypertui.engine.training.losses import make_loss
+from hypertui.engine.training.models import build_model, build_optimizer
+from hypertui.engine.training.population import Member, run_population
 
 CPU_SIZES = (16, 64, 256)
 GPU_SIZES = (72, 1024, 8192, 65536)

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.presets import find_preset
-from engine.store import Store
-from engine.sweep import create_sweep, run_sweep
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.presets import find_preset
+from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
 
 
 def _timed_sweep(store: Store, preset, backend=None) -> tuple[float, dict]:
@@ -30,7 +30,7 @@ def _timed_sweep(store: Store, preset, backend=None) -> tuple[float, dict]:
 def main(quick: bool = False, epochs: int | None = None) -> list[str]:
     import ray
 
-    from engine.ray_backend import RayBackend
+    from hypertui.engine.sweeps.ray.backend import RayBackend
 
     preset = find_preset("house-study-grid")
     epochs = epochs or (10 if quick else preset.base_config.epochs)

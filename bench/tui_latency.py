@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.presets import parse_preset
-from engine.store import Store
-from engine.sweep import create_sweep
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.presets import parse_preset
+from hypertui.engine.sweeps.sweep import create_sweep
 
 PRESET = """
 description = "latency benchmark: the house 4x10 MLP at batch 10"

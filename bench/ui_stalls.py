@@ -19,8 +19,8 @@ import time
 FIRST_PAINT = """
 import time; t0 = time.perf_counter()
 import asyncio
-from tui.app import HypertuiApp
-from tui.screens.presets import PresetsScreen
+from hypertui.tui.app.app import HypertuiApp
+from hypertui.tui.app.screens.presets import PresetsScreen
 async def main():
     app = HypertuiApp()
     async with app.run_test(size=(100, 34)) as pilot:
@@ -40,9 +40,9 @@ def p95(values: list[float]) -> float:
 async def key_costs() -> tuple[list[float], list[float], float]:
     from textual.widgets import Input
 
-    from tui.app import HypertuiApp
-    from tui.screens.editor import EditorScreen
-    from tui.screens.presets import PresetsScreen
+    from hypertui.tui.app.app import HypertuiApp
+    from hypertui.tui.app.screens.editor import EditorScreen
+    from hypertui.tui.app.screens.presets import PresetsScreen
 
     app = HypertuiApp()
     async with app.run_test(size=(100, 34)) as pilot:
@@ -55,7 +55,7 @@ async def key_costs() -> tuple[list[float], list[float], float]:
                 t = time.perf_counter()
                 presets.fill(text[:i])  # what Input.Changed runs for one key
                 filter_costs.append(time.perf_counter() - t)
-        from engine.presets import find_preset
+        from hypertui.engine.sweeps.presets import find_preset
 
         await app.push_screen(EditorScreen(find_preset("house-study-grid")))
         await pilot.pause(0.2)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.data import mnist
+from hypertui.engine.data import mnist
 
 
 def _no_network(data_dir: Path) -> None:

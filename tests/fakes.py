@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
-from engine.config import make_config
-from engine.events import Finished, Progress, RunStarted
-from engine.store import Store
+from hypertui.engine.core.config import make_config
+from hypertui.engine.core.events import Finished, Progress, RunStarted
+from hypertui.engine.store.store import Store
 
 CREATED = 1_790_000_000.0  # a fixed time, so History renders the same everywhere
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from engine.analysis import analyze, pivot
-from engine.store import RunRow
+from hypertui.engine.analysis.importance import analyze, pivot
+from hypertui.engine.store.store import RunRow
 
 
 def fake_run(i: int, point: dict, seed: int, value: float | None, status: str = "finished"):

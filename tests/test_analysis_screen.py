@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import Store
+from hypertui.engine.store.store import Store
+from hypertui.tui.app.app import HypertuiApp
+from hypertui.tui.app.screens.analysis import AnalysisScreen
+from hypertui.tui.app.screens.results import ResultsScreen
 from tests.fakes import make_sweep
-from tui.app import HypertuiApp
-from tui.screens.analysis import AnalysisScreen
-from tui.screens.results import ResultsScreen
 
 
 @pytest.fixture
@@ -67,8 +67,8 @@ async def test_results_shows_the_vs_best_marker(store_path):
 
 
 async def test_results_shows_the_claim_and_its_verdict(tmp_path):
-    from engine.presets import find_preset
-    from engine.sweep import create_sweep
+    from hypertui.engine.sweeps.presets import find_preset
+    from hypertui.engine.sweeps.sweep import create_sweep
     from tests.test_study import finish_all
 
     path = tmp_path / "runs.sqlite"

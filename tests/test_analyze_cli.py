@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from engine.store import Store
+from hypertui.engine.store.store import Store
+from hypertui.tui.cli.main import main
 from tests.fakes import make_sweep
-from tui.cli import main
 
 
 def test_analyze_prints_importance_slices_and_top(tmp_path, capsys):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tui.widgets.chart import Figure, Line, build, nice_ticks
+from hypertui.tui.app.widgets.chart import Figure, Line, build, nice_ticks
 
 XS = list(range(1, 81))
 YS = [1 / x for x in XS]
@@ -71,7 +71,7 @@ def test_a_log_axis_within_one_decade_still_shows_real_values():
 
 
 def test_white_lines_take_the_themes_text_colour_so_a_light_theme_shows_them():
-    from tui.widgets.chart import theme_colors
+    from hypertui.tui.app.widgets.chart import theme_colors
 
     light = theme_colors({"foreground": "#1F1F1F", "warning": "#FEA62B", "error": "#B93C5B"})
     fig = Figure((Line("y = x", XS, XS, "white"),), "t", "x", "", False, 60, 14, light)

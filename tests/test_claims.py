@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.claims import judge, judge_sweep, parse_check
-from engine.errors import ConfigError
-from engine.presets import catalogue, parse_preset
+from hypertui.engine.analysis.claims import judge, judge_sweep, parse_check
+from hypertui.engine.core.errors import ConfigError
+from hypertui.engine.sweeps.presets import catalogue, parse_preset
 from tests.test_analysis import fake_run
 
 AXES = {"optimizer": ["sgd", "adam", "rmsprop"], "lr": [2.0, 0.01]}
@@ -96,7 +96,7 @@ def test_every_study_preset_has_a_check():
 
 
 def test_checks_travel_with_the_sweep(tmp_path):
-    from engine.presets import find_preset, preset_to_toml
+    from hypertui.engine.sweeps.presets import find_preset, preset_to_toml
 
     preset = find_preset("house-optimizer-activation")
     runs = sweep({"rmsprop": 0.08, "sgd": 0.12, "adam": 0.09}, seeds=2)

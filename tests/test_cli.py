@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.events import Failed, Progress
-from engine.store import Store
-from engine.sweep import SweepEvent
-from tui.cli import main
-from tui.headless import json_line
+from hypertui.engine.core.events import Failed, Progress
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.sweep import SweepEvent
+from hypertui.tui.cli.headless import json_line
+from hypertui.tui.cli.main import main
 
 TINY = """
 description = "tiny CLI sweep"
@@ -38,7 +38,11 @@ def preset_file(tmp_path) -> Path:
 
 def hypertui(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=300, **kwargs
+        [sys.executable, "-m", "hypertui", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
     )
 
 
@@ -135,7 +139,16 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     text = TINY.replace("epochs = 2", "epochs = 300").replace("seeds = 2", "seeds = 3")
     preset.write_text(text.replace('activation = ["relu", "tanh"]', "batch_size = [256, 128]"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store_path)],
+        [
+            sys.executable,
+            "-m",
+            "hypertui",
+            "run",
+            str(preset),
+            "--json",
+            "--store",
+            str(store_path),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -173,7 +186,16 @@ def test_ctrl_c_marks_the_trial_and_prints_how_to_resume(tmp_path):
     preset.write_text(text.replace('activation = ["relu", "tanh"]', "batch_size = [256, 128]"))
     store_path = tmp_path / "s.sqlite"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store_path)],
+        [
+            sys.executable,
+            "-m",
+            "hypertui",
+            "run",
+            str(preset),
+            "--json",
+            "--store",
+            str(store_path),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -206,7 +228,7 @@ def test_sigterm_cancels_gracefully_and_sigusr_signals_pause_and_skip(tmp_path):
         [
             sys.executable,
             "-m",
-            "tui",
+            "hypertui",
             "run",
             str(preset),
             "--json",

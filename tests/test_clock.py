@@ -7,11 +7,11 @@ import time
 
 import torch
 
-from engine.clock import TrainClock, budget_clock
-from engine.config import make_config
-from engine.events import RunStarted
-from engine.population import Member, run_population
-from engine.train import run
+from hypertui.engine.core.config import make_config
+from hypertui.engine.core.events import RunStarted
+from hypertui.engine.training.clock import TrainClock, budget_clock
+from hypertui.engine.training.population import Member, run_population
+from hypertui.engine.training.train import run
 
 
 def test_a_single_threaded_cpu_budget_counts_cpu_time_not_waiting():

@@ -1,6 +1,13 @@
 import pytest
 
-from engine.config import DEFAULT_FEATURES, Config, ConfigError, make_config, parse_value
+from hypertui.engine.core.config import (
+    DEFAULT_FEATURES,
+    Config,
+    ConfigError,
+    make_config,
+    parse_value,
+)
+from hypertui.engine.data.sources import checked_config
 
 
 def test_defaults_follow_the_problem():
@@ -80,7 +87,7 @@ def test_bad_values_name_field_value_and_what_is_allowed(field, value, fragment)
 )
 def test_impossible_combinations_are_refused(values, fragment):
     with pytest.raises(ConfigError, match=fragment):
-        make_config(values)
+        checked_config(values)  # make_config, then the data checks (house features)
 
 
 def test_other_numeric_features_are_accepted():
@@ -117,7 +124,7 @@ def test_parse_value_validates_like_presets():
 
 
 def test_the_hidden_field_documents_the_spelling_that_works():
-    from engine.config import field_docs, parse_value
+    from hypertui.engine.core.config import field_docs, parse_value
 
     doc = field_docs()["hidden"]
     assert "[] is a linear model" in doc and "()" not in doc
@@ -125,7 +132,7 @@ def test_the_hidden_field_documents_the_spelling_that_works():
 
 
 def test_configs_built_per_seed_equal_configs_built_alone():
-    from engine.config import make_configs
+    from hypertui.engine.core.config import make_configs
 
     stored = [make_config(lr=lr, seed=s, hidden=[4]).to_dict() for lr in (0.1, 0.2) for s in (0, 7)]
     assert make_configs(stored) == [make_config(v) for v in stored]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
-from engine.export import write_atomic
-from engine.paths import export_path, exports_dir
+from hypertui.engine.analysis.export import write_atomic
+from hypertui.engine.core.paths import export_path, exports_dir
 
 
 def mode(path) -> int:

@@ -1,4 +1,4 @@
-"""The reliability suite: bad inputs and faults through the real CLI (`python -m tui ...`).
+"""The reliability suite: bad inputs and faults through the real CLI (`python -m hypertui ...`).
 
 Every case runs in a fresh $HYPERTUI_HOME that already holds a finished sweep, and asserts
 what a user would see: the exit code, a clear message (one line on stderr for exit 2),
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.data import mnist
-from engine.events import Progress
-from engine.store import Store
+from hypertui.engine.core.events import Progress
+from hypertui.engine.data import mnist
+from hypertui.engine.store.store import Store
 from tests.fakes import make_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ TIMEOUT_S = 120  # a hang fails the case instead of the whole suite
 @dataclass(frozen=True)
 class Case:
     name: str
-    argv: list[str]  # after `python -m tui`; {home} and {data} are filled in
+    argv: list[str]  # after `python -m hypertui`; {home} and {data} are filled in
     rc: int
     message: str  # expected in stderr (exit 2) or stdout (exit 0)
     setup: Callable[[Path], None] = lambda home: None
@@ -306,7 +306,7 @@ def test_fault(case: Case, tmp_path):
     }
     argv = [a.replace("{home}", str(home)) for a in case.argv]
     done = subprocess.run(
-        [sys.executable, "-m", "tui", *argv],
+        [sys.executable, "-m", "hypertui", *argv],
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,

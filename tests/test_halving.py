@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from engine import halving
-from engine.config import make_config
-from engine.events import Finished, Progress
-from engine.population import Member, population_key, run_population
-from engine.presets import parse_preset
-from engine.store import Store
-from engine.sweep import create_sweep, run_sweep
-from engine.train import run
+from hypertui.engine.core import halving
+from hypertui.engine.core.config import make_config
+from hypertui.engine.core.events import Finished, Progress
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.presets import parse_preset
+from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+from hypertui.engine.training.population import Member, population_key, run_population
+from hypertui.engine.training.train import run
 
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # six configs; the larger lrs learn faster
 
@@ -172,7 +172,7 @@ def test_replay_reports_a_best_config_that_halving_would_have_stopped():
 
 
 def test_cli_replay_reports_savings_and_refuses_a_halving_sweep(tmp_path, capsys):
-    from tui.cli import main
+    from hypertui.tui.cli.main import main
 
     store_path = tmp_path / "runs.sqlite"
     for prune in ("none", "halving"):

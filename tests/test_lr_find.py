@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from engine import lr_find as lf
-from engine.presets import find_preset, parse_preset
+from hypertui.engine.sweeps import lr_find as lf
+from hypertui.engine.sweeps.presets import find_preset, parse_preset
+from hypertui.tui.cli.main import main
 from tests.fakes import write_image_folder
-from tui.cli import main
 
 PRESET = """
 name = "tiny-lr"

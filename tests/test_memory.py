@@ -2,16 +2,18 @@
 
 import pytest
 
-from engine import memory, sweep
-from engine.config import make_config
-from engine.errors import ConfigError
-from engine.events import Failed, Finished, RunStarted
-from engine.models import build_model, count_parameters
-from engine.population import Member, run_population
-from engine.presets import parse_preset
-from engine.store import Store
-from engine.sweep import create_sweep
-from engine.train import run
+from hypertui.engine.core import memory
+from hypertui.engine.core.config import make_config
+from hypertui.engine.core.errors import ConfigError
+from hypertui.engine.core.events import Failed, Finished, RunStarted
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps import sweep
+from hypertui.engine.sweeps.presets import parse_preset
+from hypertui.engine.sweeps.sweep import create_sweep
+from hypertui.engine.training import devices
+from hypertui.engine.training.models import build_model, count_parameters
+from hypertui.engine.training.population import Member, run_population
+from hypertui.engine.training.train import run
 from tests.fakes import write_image_folder
 
 
@@ -36,14 +38,14 @@ def test_a_model_past_the_limit_is_refused_when_the_config_is_made():
 
 
 def test_a_run_that_does_not_fit_fails_with_the_estimate_before_building(monkeypatch):
-    monkeypatch.setattr(memory, "available_bytes", lambda device: 1000)
+    monkeypatch.setattr(devices, "available_bytes", lambda device: 1000)
     events = list(run(make_config(hidden=[8], epochs=1), run_id="r1"))
     assert len(events) == 1 and isinstance(events[0], Failed)
     assert "not enough memory" in events[0].reason and "GiB" in events[0].reason
 
 
 def test_a_population_that_does_not_fit_fails_every_member(monkeypatch):
-    monkeypatch.setattr(memory, "available_bytes", lambda device: 1000)
+    monkeypatch.setattr(devices, "available_bytes", lambda device: 1000)
     members = [Member(f"m{i}", make_config(hidden=[8], epochs=1, seed=i)) for i in range(3)]
     events = list(run_population(members))
     assert [type(e) for e in events] == [Failed] * 3
@@ -94,7 +96,7 @@ def test_a_sweep_splits_cnn_populations_at_max_cnn_members(tmp_path):
 def test_a_population_too_big_for_the_device_trains_in_parts_that_fit(monkeypatch):
     config = make_config(hidden=[8], epochs=1)
     fits_two = memory.estimate_bytes(config, members=2)
-    monkeypatch.setattr(memory, "available_bytes", lambda device: fits_two)
+    monkeypatch.setattr(devices, "available_bytes", lambda device: fits_two)
     members = [Member(f"m{i}", config.replace(seed=i)) for i in range(4)]
     sizes = []
     events = list(run_population(members, inspect=lambda model: sizes.append(model.size)))
@@ -105,6 +107,6 @@ def test_a_population_too_big_for_the_device_trains_in_parts_that_fit(monkeypatc
 
 
 def test_a_run_that_fits_starts(monkeypatch):
-    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**12)
+    monkeypatch.setattr(devices, "available_bytes", lambda device: 10**12)
     first = next(iter(run(make_config(hidden=[8], epochs=1))))
     assert isinstance(first, RunStarted)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.data import mnist
-from engine.errors import DataError
+from hypertui.engine.core.errors import DataError
+from hypertui.engine.data import mnist
 
 
 def make_wheel(path: Path, payload: bytes) -> Path:

@@ -3,9 +3,15 @@ import math
 import pytest
 import torch
 
-from engine.config import make_config
-from engine.losses import _rounded, evaluate, make_loss, mean_and_var, member_losses
-from engine.models import build_model, build_optimizer, mlp_weights
+from hypertui.engine.core.config import make_config
+from hypertui.engine.training.losses import (
+    _rounded,
+    evaluate,
+    make_loss,
+    mean_and_var,
+    member_losses,
+)
+from hypertui.engine.training.models import build_model, build_optimizer, mlp_weights
 
 
 @pytest.mark.parametrize(

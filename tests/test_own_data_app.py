@@ -14,19 +14,19 @@ import pytest
 from rich.console import Console
 from textual.widgets import Button, OptionList, Static
 
-from engine.paths import user_presets_dir
-from engine.store import Store
+from hypertui.engine.core.paths import user_presets_dir
+from hypertui.engine.store.store import Store
+from hypertui.tui.app.app import HypertuiApp
+from hypertui.tui.app.screens.detail import RunDetailScreen
+from hypertui.tui.app.widgets.chart import Chart
+from hypertui.tui.cli.main import main
 from tests.test_own_data import write_table
 from tests.test_tui import SIZE, open_preset, set_field, wait_for
-from tui.app import HypertuiApp
-from tui.cli import main
-from tui.screens.detail import RunDetailScreen
-from tui.widgets.chart import Chart
 
 
 def run_cli(preset, store) -> list[dict]:
     done = subprocess.run(
-        [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(store)],
+        [sys.executable, "-m", "hypertui", "run", str(preset), "--json", "--store", str(store)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -175,7 +175,7 @@ async def test_run_detail_of_a_regression_table_shows_predictions_and_variance(t
 
 
 async def test_the_path_field_completes_file_names(tmp_path):
-    from tui.screens.editor import PathSuggester
+    from hypertui.tui.app.screens.editor import PathSuggester
 
     (tmp_path / "sales-2024.csv").write_text("a\n1\n")
     (tmp_path / "other").mkdir()
@@ -188,8 +188,8 @@ async def test_the_path_field_completes_file_names(tmp_path):
 @pytest.mark.real_data
 def test_mnist_on_disk_trains_as_an_image_problem_resized(shared_data, tmp_path):
     """The images problem on a real IDX set (MNIST in torchvision's layout), resized to 14."""
-    from engine.config import make_config
-    from engine.train import run
+    from hypertui.engine.data.sources import checked_config as make_config
+    from hypertui.engine.training.train import run
 
     config = make_config(
         problem="images", path=str(shared_data), image_size=14, channels=[8, 16],
@@ -217,8 +217,8 @@ async def test_run_detail_of_a_classification_table_names_its_classes(tmp_path):
 async def test_your_own_model_runs_from_the_app_in_the_detached_runner(tmp_path, monkeypatch):
     """The runner is its own process in the package's folder: it must still import the
     user's module from the folder hypertui was started in."""
+    from hypertui.tui.app.screens.live import LiveScreen
     from tests.test_own_data import OWN
-    from tui.screens.live import LiveScreen
 
     (tmp_path / "own_app_models.py").write_text(textwrap.dedent(OWN))
     monkeypatch.chdir(tmp_path)

@@ -41,10 +41,16 @@ def test_the_wheel_holds_every_package_and_data_file(tmp_path):
     (wheel,) = tmp_path.glob("hypertui-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = [
-        n
+        f"hypertui/{n}"
         for n in tracked
-        if n.split("/")[0] in ("engine", "tui", "presets") and n.endswith(SHIPPED)
+        if n.split("/")[0] in ("engine", "tui", "presets", "hypertui") and n.endswith(SHIPPED)
     ]
+    expected = [n.replace("hypertui/hypertui/", "hypertui/") for n in expected]
     missing = sorted(n for n in expected if n not in names)
     assert not missing, f"not in the wheel: {missing}"
-    assert "engine/data/ames_housing.csv.gz" in names and "presets/quickstart.toml" in names
+    assert "hypertui/engine/data/ames_housing.csv.gz" in names
+    assert "hypertui/presets/quickstart.toml" in names
+    # one import namespace: nothing of ours beside `hypertui` in site-packages, so a user's
+    # own engine.py, tui/ or presets.py can neither shadow ours nor be shadowed
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"hypertui"}, tops

@@ -8,14 +8,14 @@ import threading
 import pytest
 import torch
 
-from engine.config import make_config
-from engine.controls import Controls
-from engine.events import Finished, Progress, RunStarted
-from engine.population import Member, population_key, run_population
-from engine.presets import parse_preset
-from engine.store import Store
-from engine.sweep import create_sweep, run_sweep
-from engine.train import run
+from hypertui.engine.core.config import make_config
+from hypertui.engine.core.controls import Controls
+from hypertui.engine.core.events import Finished, Progress, RunStarted
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.presets import parse_preset
+from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+from hypertui.engine.training.population import Member, population_key, run_population
+from hypertui.engine.training.train import run
 from tests.fakes import write_image_folder
 
 STEPS_300 = {"epochs": 3, "batch_size": 21}  # 98 steps an epoch: ~300 steps
@@ -228,8 +228,8 @@ def test_pause_holds_a_population(monkeypatch):
 def test_members_that_stay_after_a_cut_keep_their_own_activation(batch):
     """keep() drops rows of a model whose members differ in activation: the rows left must
     compute, forward and backward, exactly what they computed before."""
-    from engine.losses import member_loss_gradient
-    from engine.population import StackedMLP
+    from hypertui.engine.training.losses import member_loss_gradient
+    from hypertui.engine.training.population import StackedMLP
 
     torch.manual_seed(0)
     acts = ["relu", "relu", "tanh", "sigmoid", "sigmoid"]
@@ -251,7 +251,7 @@ def test_members_that_stay_after_a_cut_keep_their_own_activation(batch):
 @pytest.mark.parametrize("loss", ["mse", "gaussian_nll", "cross_entropy"])
 def test_the_loss_gradient_is_autograds(loss):
     """MSE's gradient is written out; it must be what autograd computes for every loss."""
-    from engine.losses import member_loss_gradient, member_losses
+    from hypertui.engine.training.losses import member_loss_gradient, member_losses
 
     config = (
         make_config(problem="mnist", loss=loss)
@@ -272,7 +272,7 @@ def test_the_loss_gradient_is_autograds(loss):
 def test_an_optimizer_whose_members_are_apart_updates_them_as_if_side_by_side():
     """Members sorted by activation leave one optimizer's rows apart: the step gathers them.
     Each row must get its own update, before and after a cut and a frozen member."""
-    from engine.population import StackedMLP, StackedOptimizer
+    from hypertui.engine.training.population import StackedMLP, StackedOptimizer
 
     opts = ["adam", "sgd", "rmsprop", "adam", "sgd", "rmsprop"]
     configs = [

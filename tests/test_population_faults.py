@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from engine import clock
-from engine.config import make_config
-from engine.events import Finished, Progress
-from engine.population import Member, evaluate_members, run_population
+from hypertui.engine.core.config import make_config
+from hypertui.engine.core.events import Finished, Progress
+from hypertui.engine.training import clock
+from hypertui.engine.training.population import Member, evaluate_members, run_population
 
 
 def members(lrs, **values):
@@ -44,7 +44,7 @@ def test_a_population_whose_members_all_diverged_stops_at_once(monkeypatch):
 
 
 def test_chunked_evaluation_gives_the_same_metrics(monkeypatch):
-    import engine.population as population
+    import hypertui.engine.training.population as population
 
     got = {}
     list(
@@ -54,7 +54,7 @@ def test_chunked_evaluation_gives_the_same_metrics(monkeypatch):
     )
     import torch
 
-    from engine.data import load_dataset
+    from hypertui.engine.data.load import load_dataset
 
     config = make_config(optimizer="sgd", lr=0.01, hidden=[10], epochs=1)
     data = load_dataset(config, torch.device("cpu"))

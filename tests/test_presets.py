@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ConfigError
-from engine.presets import catalogue, find_preset, parse_preset, preset_to_toml
+from hypertui.engine.core.errors import ConfigError
+from hypertui.engine.sweeps.presets import catalogue, find_preset, parse_preset, preset_to_toml
 
 EXPECTED_TRIALS = {
     "quickstart": 8,
@@ -188,7 +188,7 @@ def test_user_presets_are_found_shadow_shipped_ones_and_bad_ones_are_listed(tmp_
 
 
 def test_run_time_estimates_follow_budgets_and_populations():
-    from engine.estimate import estimate_seconds
+    from hypertui.engine.sweeps.estimate import estimate_seconds
 
     mnist = find_preset("mnist-batch-size")  # 4 trials with a 15 s budget each
     assert 60 <= estimate_seconds(mnist) <= 60 + 4 * 5 + 5

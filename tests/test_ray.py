@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import Progress, RunStarted
-from engine.presets import parse_preset
-from engine.store import Store
-from engine.sweep import create_sweep, run_sweep
-from tui.cli import main
+from hypertui.engine.core.events import Progress, RunStarted
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.presets import parse_preset
+from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+from hypertui.tui.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def ray_address():
 
 @pytest.fixture
 def backend(ray_address):
-    from engine.ray_backend import RayBackend
+    from hypertui.engine.sweeps.ray.backend import RayBackend
 
     return RayBackend()  # joins the session's instance
 
@@ -143,7 +143,7 @@ def test_resume_after_the_driver_is_killed(tmp_path, ray_address, capsys):
     preset.write_text(TWO_UNITS.format(epochs=30, slow=10))
     db = tmp_path / "runs.sqlite"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "tui", "run", str(preset), "--json", "--store", str(db)]
+    cmd = [sys.executable, "-m", "hypertui", "run", str(preset), "--json", "--store", str(db)]
     cmd += ["--backend", "ray", "--address", ray_address]
     driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
@@ -184,7 +184,7 @@ def test_without_ray_the_backend_says_how_to_install_it(monkeypatch, capsys, tmp
 def test_no_cluster_at_the_address_is_one_clear_line(tmp_path):
     pytest.importorskip("ray")
     db = tmp_path / "runs.sqlite"
-    cmd = [sys.executable, "-m", "tui", "run", "quickstart", "--backend", "ray"]
+    cmd = [sys.executable, "-m", "hypertui", "run", "quickstart", "--backend", "ray"]
     cmd += ["--address", "127.0.0.1:1", "--store", str(db)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
@@ -206,8 +206,8 @@ def test_mnist_reaches_a_worker_that_cannot_see_the_drivers_folder(
 
     import numpy as np
 
-    from engine.data.mnist import MD5, write_idx
-    from engine.ray_worker import mnist_for_workers, worker_data_dir
+    from hypertui.engine.data.mnist import MD5, write_idx
+    from hypertui.engine.sweeps.ray.worker import mnist_for_workers, worker_data_dir
 
     raw = tmp_path / "driver" / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -230,7 +230,7 @@ def test_mnist_reaches_a_worker_that_cannot_see_the_drivers_folder(
 
 @pytest.mark.ray
 def test_skip_and_cancel_end_the_running_units_and_resume_finishes(tmp_path, backend):
-    from engine.sweep import Controls
+    from hypertui.engine.sweeps.sweep import Controls
 
     store = Store(tmp_path / "runs.sqlite")
     sweep_id = create_sweep(store, two_units(epochs=12, slow=SLOW))

@@ -1,8 +1,8 @@
 """Quality on the real data sets in ../shared/data (HYPERTUI_DATA)."""
 
-from engine.config import make_config
-from engine.presets import find_preset
-from engine.train import run
+from hypertui.engine.core.config import make_config
+from hypertui.engine.sweeps.presets import find_preset
+from hypertui.engine.training.train import run
 
 
 def test_house_4x10_relu_rmsprop_reaches_val_mse_below_0_2():

@@ -6,10 +6,10 @@ import io
 
 from rich.console import Console
 
-from engine.compare import compare
-from engine.store import Store
+from hypertui.engine.analysis.compare import compare
+from hypertui.engine.store.store import Store
+from hypertui.tui.text.report import comparison_table, sparkline
 from tests.fakes import make_sweep
-from tui.report import comparison_table, sparkline
 
 
 def render(table, width: int) -> str:

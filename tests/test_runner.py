@@ -1,6 +1,6 @@
 """Sweeps that outlive the terminal: real runner processes, viewers that only read the store.
 
-Every test here starts real processes: a detached runner (engine/runner.py), the CLI, a
+Every test here starts real processes: a detached runner (engine/sweeps/runner.py), the CLI, a
 shell whose process group gets the SIGHUP a closed terminal sends.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.follow import Follower
-from engine.presets import parse_preset
-from engine.runner import launch
-from engine.store import Store
-from engine.sweep import create_sweep
+from hypertui.engine.store.follow import Follower
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.presets import parse_preset
+from hypertui.engine.sweeps.runner import launch
+from hypertui.engine.sweeps.sweep import create_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW = """
@@ -45,7 +45,7 @@ def preset(epochs: int):
 
 def hypertui(*args: str, store: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args, "--store", str(store)],
+        [sys.executable, "-m", "hypertui", *args, "--store", str(store)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -84,7 +84,7 @@ def test_a_detached_sweep_survives_the_sighup_of_a_closed_terminal(tmp_path, sto
         [
             "bash",
             "-c",
-            f"{sys.executable} -m tui run {preset_file} --detach --store {store.path}; sleep 60",
+            f"{sys.executable} -m hypertui run {preset_file} --detach --store {store.path}; sleep 60",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

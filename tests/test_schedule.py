@@ -4,14 +4,14 @@ populations alike."""
 import pytest
 import torch
 
-from engine.config import make_config
-from engine.data import load_dataset
-from engine.events import Finished
-from engine.losses import make_loss
-from engine.models import build_model, build_optimizer
-from engine.population import Member, population_key, run_population
-from engine.schedule import lr_factor, planned_steps
-from engine.train import run
+from hypertui.engine.core.config import make_config
+from hypertui.engine.core.events import Finished
+from hypertui.engine.data.load import load_dataset
+from hypertui.engine.training.losses import make_loss
+from hypertui.engine.training.models import build_model, build_optimizer
+from hypertui.engine.training.population import Member, population_key, run_population
+from hypertui.engine.training.schedule import lr_factor, planned_steps
+from hypertui.engine.training.train import run
 
 CONFIG = make_config(hidden=[6], optimizer="sgd", lr=0.05, epochs=2, batch_size=64, seed=3)
 
@@ -82,7 +82,9 @@ def test_populations_follow_the_same_schedule():
 
 
 def test_bf16_autocasts_the_forward_pass_and_trains_alone(monkeypatch):
-    monkeypatch.setattr("engine.train.native_bf16", lambda device: True)  # emulated here or not
+    monkeypatch.setattr(
+        "hypertui.engine.training.train.native_bf16", lambda device: True
+    )  # emulated here or not
     bf16 = CONFIG.replace(precision="bf16")
     assert population_key(bf16) is None and population_key(CONFIG) is not None
     done16, params16 = trained(bf16)
@@ -94,7 +96,7 @@ def test_bf16_autocasts_the_forward_pass_and_trains_alone(monkeypatch):
 
 
 def test_bf16_on_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(monkeypatch):
-    monkeypatch.setattr("engine.train.native_bf16", lambda device: False)
+    monkeypatch.setattr("hypertui.engine.training.train.native_bf16", lambda device: False)
     events = list(run(CONFIG.replace(precision="bf16")))
     assert any("fp32, not bf16" in note for note in events[0].notes)
     assert events[-1].final == list(run(CONFIG))[-1].final  # exactly the fp32 run

@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from engine.compare import compare
-from engine.significance import against_best, difference, holm, pair_pvalues, versus_best
-from engine.store import Store
+from hypertui.engine.analysis.compare import compare
+from hypertui.engine.analysis.significance import (
+    against_best,
+    difference,
+    holm,
+    pair_pvalues,
+    versus_best,
+)
+from hypertui.engine.store.store import Store
 from tests.fakes import make_sweep
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import Store
+from hypertui.engine.store.store import Store
+from hypertui.tui.app.app import HypertuiApp
+from hypertui.tui.app.screens.detail import RunDetailScreen
+from hypertui.tui.app.screens.history import HistoryScreen
+from hypertui.tui.app.screens.live import CpuMeter, LiveScreen
+from hypertui.tui.app.screens.results import ResultsScreen
 from tests.fakes import make_sweep
-from tui.app import HypertuiApp
-from tui.screens.detail import RunDetailScreen
-from tui.screens.history import HistoryScreen
-from tui.screens.live import CpuMeter, LiveScreen
-from tui.screens.results import ResultsScreen
 
 SIZES = [(80, 24), (120, 40)]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import HypertuiError
-from engine.follow import Follower
-from engine.presets import parse_preset
-from engine.store import MIGRATIONS, SCHEMA_VERSION, UI_LOCK_WAIT_S, Store, StoreBusy
-from engine.sweep import create_sweep, run_sweep
+from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.store.follow import Follower
+from hypertui.engine.store.store import MIGRATIONS, SCHEMA_VERSION, UI_LOCK_WAIT_S, Store, StoreBusy
+from hypertui.engine.sweeps.presets import parse_preset
+from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = parse_preset(
@@ -26,7 +26,11 @@ TINY = parse_preset(
 
 def hypertui(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, cwd=ROOT, timeout=60
+        [sys.executable, "-m", "hypertui", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
 
 
@@ -243,11 +247,14 @@ def test_a_viewer_closing_its_connection_never_loses_a_runners_writes(tmp_path):
     sweep_id = create_sweep(runner, TINY)
     runner.claim_sweep(sweep_id)
     watch = Store(path)  # the watch thread's connection, in the same process
-    viewer = "from engine.store import Store; Store({!r}, create=False).sweeps()"
+    viewer = "from hypertui.engine.store.store import Store; Store({!r}, create=False).sweeps()"
     subprocess.run([sys.executable, "-c", viewer.format(str(path))], check=True)
     assert Path(f"{path}-wal").exists()  # the viewer left the runner's WAL alone
     runner.request(sweep_id, "pause")  # a write after the viewer has gone
-    read = "from engine.store import Store; print(Store({!r}, create=False).sweeps()[0].control)"
+    read = (
+        "from hypertui.engine.store.store import Store; "
+        "print(Store({!r}, create=False).sweeps()[0].control)"
+    )
     seen = subprocess.run(
         [sys.executable, "-c", read.format(str(path))], check=True, capture_output=True, text=True
     )

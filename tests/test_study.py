@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import ConfigError
-from engine.events import Finished
-from engine.presets import find_preset
-from engine.store import Store
-from engine.study import collect, find_sweep, markdown, study_presets
-from engine.sweep import create_sweep
-from tui.cli import main
+from hypertui.engine.core.errors import ConfigError
+from hypertui.engine.core.events import Finished
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.presets import find_preset
+from hypertui.engine.sweeps.study import collect, find_sweep, markdown, study_presets
+from hypertui.engine.sweeps.sweep import create_sweep
+from hypertui.tui.cli.main import main
 
 
 def finish_all(store: Store, sweep_id: str, value_of) -> None:

@@ -10,14 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import ids
-from engine.compare import compare
-from engine.controls import Controls
-from engine.errors import HypertuiError
-from engine.export import cell, grouped_csv, grouped_markdown, runs_csv, write_atomic
-from engine.presets import parse_preset
-from engine.store import SCHEMA_VERSION, Store
-from engine.sweep import create_sweep, run_sweep
+from hypertui.engine.analysis.compare import compare
+from hypertui.engine.analysis.export import (
+    cell,
+    grouped_csv,
+    grouped_markdown,
+    runs_csv,
+    write_atomic,
+)
+from hypertui.engine.core import ids
+from hypertui.engine.core.controls import Controls
+from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.store.store import SCHEMA_VERSION, Store
+from hypertui.engine.sweeps.presets import parse_preset
+from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
 
 TINY = """
 description = "tiny sweep with one diverging learning rate"
@@ -292,11 +298,13 @@ def test_skip_ends_only_the_current_trial(store):
 def test_pause_holds_training_without_charging_the_time_budget(monkeypatch):
     import time
 
-    from engine.config import make_config
-    from engine.events import Finished, Progress
-    from engine.train import run
+    from hypertui.engine.core.config import make_config
+    from hypertui.engine.core.events import Finished, Progress
+    from hypertui.engine.training.train import run
 
-    monkeypatch.setattr("engine.clock.REPORT_EVERY_S", 0.1)  # a report well inside the budget
+    monkeypatch.setattr(
+        "hypertui.engine.training.clock.REPORT_EVERY_S", 0.1
+    )  # a report well inside the budget
     pause = threading.Event()
     config = make_config(hidden=[4], batch_size=1, epochs=1000, time_budget_s=0.6)
     wall0 = time.perf_counter()

@@ -5,10 +5,10 @@ import pickle
 
 import pytest
 
-from engine.config import make_config
-from engine.errors import ConfigError
-from engine.events import Failed, Finished, Progress, RunStarted, event_to_dict
-from engine.train import run
+from hypertui.engine.core.config import make_config
+from hypertui.engine.core.errors import ConfigError
+from hypertui.engine.core.events import Failed, Finished, Progress, RunStarted, event_to_dict
+from hypertui.engine.training.train import run
 
 TINY = make_config(hidden=[8], epochs=3, batch_size=64, lr=0.01)
 
@@ -86,7 +86,7 @@ def test_time_budget_stops_within_five_percent_and_excludes_evaluation():
 
 
 def test_long_epochs_report_at_intervals(monkeypatch):
-    monkeypatch.setattr("engine.clock.REPORT_EVERY_S", 0.05)
+    monkeypatch.setattr("hypertui.engine.training.clock.REPORT_EVERY_S", 0.05)
     events = list(run(TINY.replace(epochs=1, batch_size=1)))
     interval = [e for e in events if isinstance(e, Progress) and not e.end_of_epoch]
     assert interval, "a 2050-step epoch should report inside the epoch"
@@ -104,7 +104,7 @@ def test_a_runtime_failure_becomes_a_failed_event(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB\nmore detail")
 
-    monkeypatch.setattr("engine.train.make_loss", lambda config: boom)
+    monkeypatch.setattr("hypertui.engine.training.train.make_loss", lambda config: boom)
     events = list(run(TINY))
     assert isinstance(events[-1], Failed)
     assert events[-1].reason == "RuntimeError: CUDA out of memory. Tried to allocate 2 GiB"

@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 from textual.widgets import Button, DataTable, Input, OptionList, Select, Static
 
-from engine.paths import exports_dir
-from engine.store import Store, SweepRow
+from hypertui.engine.core.paths import exports_dir
+from hypertui.engine.store.store import Store, SweepRow
+from hypertui.tui.app.app import HypertuiApp
+from hypertui.tui.app.screens.detail import RunDetailScreen
+from hypertui.tui.app.screens.editor import EditorScreen
+from hypertui.tui.app.screens.history import HistoryScreen
+from hypertui.tui.app.screens.live import LiveScreen, time_left
+from hypertui.tui.app.screens.presets import PresetsScreen
+from hypertui.tui.app.screens.results import ResultsScreen, RunsScreen
+from hypertui.tui.app.widgets.chart import Chart
 from tests.fakes import make_sweep
-from tui.app import HypertuiApp
-from tui.screens.detail import RunDetailScreen
-from tui.screens.editor import EditorScreen
-from tui.screens.history import HistoryScreen
-from tui.screens.live import LiveScreen, time_left
-from tui.screens.presets import PresetsScreen
-from tui.screens.results import ResultsScreen, RunsScreen
-from tui.widgets.chart import Chart
 
 SIZE = (100, 34)
 
@@ -124,8 +124,8 @@ async def test_combination_errors_show_beside_the_field(store_path):
 
 
 async def test_save_as_user_preset(store_path):
-    from engine.paths import user_presets_dir
-    from engine.presets import find_preset
+    from hypertui.engine.core.paths import user_presets_dir
+    from hypertui.engine.sweeps.presets import find_preset
 
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -222,8 +222,8 @@ async def test_history_opens_a_past_sweep_and_resumes_an_interrupted_one(store_p
 
 def sweep_from(store: Store, toml_text: str) -> str:
     """A new sweep in `store` from a preset's TOML text."""
-    from engine.presets import parse_preset
-    from engine.sweep import create_sweep
+    from hypertui.engine.sweeps.presets import parse_preset
+    from hypertui.engine.sweeps.sweep import create_sweep
 
     return create_sweep(store, parse_preset(f'description = "d"\n{toml_text}', "t.toml"))
 
@@ -310,7 +310,7 @@ async def test_run_detail_gaussian_shows_variance_plots(store_path):
 
 
 async def test_run_detail_mnist_shows_confusion_matrix(store_path, shared_data):
-    from engine.sweep import run_sweep
+    from hypertui.engine.sweeps.sweep import run_sweep
 
     store = Store(store_path)
     sweep_id = sweep_from(
@@ -356,7 +356,7 @@ async def test_a_sweep_started_in_the_app_outlives_it(store_path):
 
 
 async def test_typing_filters_presets_and_invalid_user_presets_are_listed(store_path):
-    from engine.paths import user_presets_dir
+    from hypertui.engine.core.paths import user_presets_dir
 
     user_presets_dir().mkdir(parents=True)
     (user_presets_dir() / "broken.toml").write_text("description = 'x'\n[sweep]\nlr = []\n")

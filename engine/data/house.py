@@ -8,64 +8,25 @@ the price is divided by `target_scale` (1e5 in the study).
 
 from __future__ import annotations
 
-import csv
-import functools
-import gzip
-import io
-import math
-from importlib import resources
-
 import numpy as np
 import torch
 
-from engine.errors import DataError
+from hypertui.engine.data.sources import number_or_nan, read_house_table
 
 TARGET = "SalePrice"
 TABLE = "ames_housing.csv.gz"
 FRACTIONS = (0.70, 0.15)  # train, val; test is the rest
 
 
-def _read_table() -> tuple[list[str], list[list[str]]]:
-    """The table's header and rows, as text (the csv module: importing pandas alone took
-    longer than a house run's whole start)."""
-    try:
-        with resources.files("engine.data").joinpath(TABLE).open("rb") as fh:
-            rows = list(csv.reader(io.TextIOWrapper(gzip.GzipFile(fileobj=fh), "utf-8")))
-    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(
-            f"the bundled Ames table engine/data/{TABLE} cannot be read ({exc}); reinstall hypertui"
-        ) from exc
-    return rows[0], rows[1:]
-
-
-def _number(text: str) -> float:
-    return float(text) if text else math.nan  # an empty cell: the value is missing
-
-
 def _columns(names: list[str]) -> np.ndarray:
     """The named columns as floats [rows, columns], NaN where a value is missing."""
-    header, rows = _read_table()
+    header, rows = read_house_table()
     where = [header.index(name) for name in names]
-    return np.array([[_number(row[i]) for i in where] for row in rows], dtype=np.float64)
-
-
-@functools.lru_cache(maxsize=1)
-def numeric_columns() -> tuple[str, ...]:
-    """Names of the table's numeric columns: what `features` may name."""
-    header, rows = _read_table()
-    numeric = []
-    for i, name in enumerate(header):
-        try:
-            [_number(row[i]) for row in rows]
-        except ValueError:
-            continue
-        if name not in ("Order", "PID"):
-            numeric.append(name)
-    return tuple(numeric)
+    return np.array([[number_or_nan(row[i]) for i in where] for row in rows], dtype=np.float64)
 
 
 def load_house(features: tuple[str, ...], target_scale: float, seed: int):
-    from engine.data import Dataset, Split
+    from hypertui.engine.data.dataset import Dataset, Split
 
     table = _columns([*features, TARGET])
     complete = table[~np.isnan(table).any(axis=1)]

@@ -14,9 +14,7 @@ per channel with the training split's mean and std.
 
 from __future__ import annotations
 
-import functools
 import io
-import os
 import pickle
 from pathlib import Path
 
@@ -24,18 +22,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.data.mnist import _idx_path, _NumpyOnlyUnpickler, read_idx
-from engine.errors import ConfigError, DataError
+from hypertui.engine.core.errors import DataError
+from hypertui.engine.data.mnist import _NumpyOnlyUnpickler, read_idx
+from hypertui.engine.data.sources import (
+    IDX_NAMES,
+    cifar_folder,
+    class_folders,
+    describe_layout,
+    idx_folder,
+    idx_path,
+)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 FRACTIONS = (0.70, 0.15)
 VAL_FRACTION = 0.10  # of a standard set's training images
-IDX_NAMES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -45,43 +44,8 @@ CIFAR_CLASSES = (
 )  # fmt: skip
 
 
-def check_images(path: str) -> str:
-    """describe_layout, cached per folder version: every Config of an image sweep asks."""
-    return _layout(path, os.stat(path).st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=16)
-def _layout(path: str, mtime_ns: int) -> str:
-    return describe_layout(Path(path))
-
-
-def describe_layout(path: Path) -> str:
-    """Which layout `path` holds ("idx", "cifar-py", "cifar-bin", "folder"), or a ConfigError."""
-    if not path.is_dir():
-        raise ConfigError(f"path = {str(path)!r}: images need a folder")
-    if _idx_folder(path) is not None:
-        return "idx"
-    if _cifar_folder(path, "py") is not None:
-        return "cifar-py"
-    if _cifar_folder(path, "bin") is not None:
-        return "cifar-bin"
-    classes = _class_folders(path)
-    if not classes:
-        raise ConfigError(
-            f"path = {str(path)!r}: no images found; expected class subfolders holding "
-            f"{', '.join(sorted(IMAGE_SUFFIXES))} files (path/cat/1.png, path/dog/2.png), "
-            "FashionMNIST/raw/ or cifar-10-batches-py/"
-        )
-    if len(classes) < 2:
-        raise ConfigError(
-            f"path = {str(path)!r}: only one class folder with images ({classes[0][0]!r}); "
-            "classification needs at least two"
-        )
-    return "folder"
-
-
 def load_images(path: Path, size: int, seed: int):
-    from engine.data import Dataset, Split
+    from hypertui.engine.data.dataset import Dataset, Split
 
     layout = describe_layout(path)
     rng = np.random.default_rng(seed)
@@ -129,38 +93,10 @@ def load_images(path: Path, size: int, seed: int):
 # -- layouts ---------------------------------------------------------------------------------
 
 
-def _idx_folder(path: Path) -> Path | None:
-    for candidate in (path / "FashionMNIST" / "raw", path / "MNIST" / "raw", path / "raw", path):
-        if all(_idx_path(candidate, n) for n in IDX_NAMES):
-            return candidate
-    return None
-
-
-def _cifar_folder(path: Path, kind: str) -> Path | None:
-    suffix = ".bin" if kind == "bin" else ""
-    for candidate in (path / f"cifar-10-batches-{kind}", path):
-        if (candidate / f"test_batch{suffix}").is_file() and (
-            candidate / f"data_batch_1{suffix}"
-        ).is_file():
-            return candidate
-    return None
-
-
-def _class_folders(path: Path) -> list[tuple[str, list[Path]]]:
-    out = []
-    for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(
-            f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
-        )
-        if files:
-            out.append((folder.name, files))
-    return out
-
-
 def _read_folder(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     from PIL import Image, UnidentifiedImageError
 
-    classes = _class_folders(path)
+    classes = class_folders(path)
     files = [(f, i) for i, (_, fs) in enumerate(classes) for f in fs]
     images = []
     with Image.open(files[0][0]) as first:
@@ -179,15 +115,15 @@ def _read_folder(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[st
 
 def _read_standard(path: Path, layout: str):
     if layout == "idx":
-        raw = _idx_folder(path)
-        arrays = [read_idx(_idx_path(raw, n)) for n in IDX_NAMES]
+        raw = idx_folder(path)
+        arrays = [read_idx(idx_path(raw, n)) for n in IDX_NAMES]
         train = (arrays[0][:, None], arrays[1])
         test = (arrays[2][:, None], arrays[3])
         fashion = "fashion" in str(raw).lower()
         classes = FASHION_CLASSES if fashion else tuple(str(i) for i in range(10))
         return train, test, classes, f"{'FashionMNIST' if fashion else 'IDX images'} in {raw}"
     kind = "py" if layout == "cifar-py" else "bin"
-    folder = _cifar_folder(path, kind)
+    folder = cifar_folder(path, kind)
     suffix = ".bin" if kind == "bin" else ""
     read = _cifar_bin if kind == "bin" else _cifar_pickle
     parts = [read(folder / f"data_batch_{i}{suffix}") for i in range(1, 6)]

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import DataError
+from hypertui.engine.core.errors import DataError
+from hypertui.engine.data.sources import idx_path
 
 log = logging.getLogger("hypertui.data")
 
@@ -57,15 +58,8 @@ HOW_TO_PROVIDE = (
 def raw_folder(data_dir: Path) -> Path | None:
     """The folder holding all four IDX files under `data_dir`, or None."""
     for candidate in (data_dir / "MNIST" / "raw", data_dir / "raw", data_dir):
-        if all(_idx_path(candidate, name) for name in MD5):
+        if all(idx_path(candidate, name) for name in MD5):
             return candidate
-    return None
-
-
-def _idx_path(folder: Path, name: str) -> Path | None:
-    for path in (folder / name, folder / f"{name}.gz"):
-        if path.is_file():
-            return path
     return None
 
 
@@ -268,10 +262,10 @@ def check_arrays(arrays: dict[str, np.ndarray], raw: Path) -> None:
 
 
 def load_mnist(data_dir: Path, seed: int):
-    from engine.data import Dataset, Split
+    from hypertui.engine.data.dataset import Dataset, Split
 
     raw = ensure_mnist(data_dir)
-    arrays = {name: read_idx(_idx_path(raw, name)) for name in MD5}
+    arrays = {name: read_idx(idx_path(raw, name)) for name in MD5}
     check_arrays(arrays, raw)
 
     def split(images: np.ndarray, labels: np.ndarray) -> Split:

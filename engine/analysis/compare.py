@@ -1,0 +1,120 @@
+"""Grouped comparison of a sweep's runs: mean, std, n, min, max per group of swept values.
+
+Runs are grouped by the swept fields (seed excluded). Only `finished` runs enter the
+statistics; diverged, pruned (halving) and failed runs are counted per group and shown,
+never averaged in.
+Groups are ranked by the problem's main metric (validation MSE or accuracy).
+std is the sample standard deviation (ddof=1), empty for a single run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hypertui.engine.core.config import is_classification, main_metric
+from hypertui.engine.core.records import RunRow
+
+
+@dataclass(frozen=True)
+class Stat:
+    mean: float
+    std: float  # NaN when n < 2
+    n: int
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Group:
+    point: dict[str, Any]  # the swept values shared by the group's runs
+    run_ids: tuple[str, ...]
+    n_runs: int
+    n_finished: int
+    n_diverged: int
+    n_failed: int
+    n_unfinished: int  # pending, running or cancelled
+    stats: dict[str, Stat]  # metric -> Stat over finished runs
+    n_pruned: int = 0  # stopped early by halving: shown apart, never averaged in
+
+
+@dataclass(frozen=True)
+class Comparison:
+    swept: list[str]
+    metrics: list[str]  # in display order; the first is the main metric
+    main: str
+    higher_is_better: bool
+    groups: list[Group]  # ranked best first; groups with nothing finished last
+
+
+def metric_names(problem: str, gaussian: bool, task: str = "") -> list[str]:
+    score = "acc" if is_classification(problem, task) else "mse"
+    names = [f"val_{score}", f"best_val_{score}", f"test_{score}", "val_loss", "train_loss"]
+    if gaussian:
+        names += ["val_nll", "val_var"]
+    return [*names, "epochs_done", "duration_s"]
+
+
+def run_metrics(run: RunRow) -> dict[str, float]:
+    """A run's flat metrics: final values, best_* at the best epoch, test, duration."""
+    values: dict[str, float] = dict(run.final)
+    values |= {f"best_{k}": v for k, v in run.best.items()}
+    values |= run.test
+    if run.wall_s is not None:
+        values["duration_s"] = run.wall_s
+    if run.epochs_done is not None:
+        values["epochs_done"] = run.epochs_done
+    return values
+
+
+def stat(values: list[float]) -> Stat | None:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return None
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+    return Stat(mean, std, n, min(values), max(values))
+
+
+def _key(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def compare(runs: list[RunRow], swept: list[str], problem: str) -> Comparison:
+    gaussian = any(r.config.get("loss") == "gaussian_nll" for r in runs)
+    task = next((r.config.get("task", "") for r in runs), "")  # one task per sweep
+    metrics = metric_names(problem, gaussian, task)
+    main, higher = main_metric(problem, task)
+    buckets: dict[tuple, list[RunRow]] = {}
+    for run in runs:
+        buckets.setdefault(tuple(_key(run.point.get(f)) for f in swept), []).append(run)
+
+    groups = []
+    for members in buckets.values():
+        finished = [run_metrics(r) for r in members if r.status == "finished"]
+        stats = {m: s for m in metrics if (s := stat([f.get(m) for f in finished]))}
+        statuses = [r.status for r in members]
+        groups.append(
+            Group(
+                point={f: members[0].point.get(f) for f in swept},
+                run_ids=tuple(r.id for r in members),
+                n_runs=len(members),
+                n_finished=len(finished),
+                n_diverged=statuses.count("diverged"),
+                n_failed=statuses.count("failed"),
+                n_unfinished=sum(s in ("pending", "running", "cancelled") for s in statuses),
+                stats=stats,
+                n_pruned=statuses.count("pruned"),
+            )
+        )
+
+    def rank(g: Group) -> tuple[int, float]:
+        s = g.stats.get(main)
+        if s is None:
+            return (1, 0.0)
+        return (0, -s.mean if higher else s.mean)
+
+    groups.sort(key=rank)
+    return Comparison(swept, metrics, main, higher, groups)

@@ -1,0 +1,192 @@
+"""CSV and Markdown exports of runs and comparisons, written atomically.
+
+Every file is written to a temporary file in the target folder and renamed into place, so
+a reader never sees half a file and a crash never leaves one. Text cells that a
+spreadsheet would run as a formula (leading =, +, -, @, tab or CR) get a leading quote.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypertui.engine.analysis.compare import Comparison, Stat, run_metrics
+from hypertui.engine.core.config import FIELDS, is_classification
+from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.records import RunRow
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    """One CSV cell: lists as 10-10-10-10, None as empty, formulas neutralised."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        value = "-".join(str(v) for v in value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # nan, inf: pandas reads them back as floats
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def run_record(run: RunRow) -> dict[str, Any]:
+    """One CSV row for a run: every config field, then ids, status and metrics."""
+    config = {name: run.config.get(name) for name in FIELDS}
+    problem = run.config.get("problem")
+    score = "acc" if is_classification(problem, run.config.get("task", "")) else "mse"
+    metrics = run_metrics(run)
+    row = {
+        **config,
+        "sweep_id": run.sweep_id,
+        "run_id": run.id,
+        "trial": run.idx + 1,  # 1-based, as the app and `runs` number trials
+        "status": run.status,
+        "reason": run.reason,
+        "epochs_done": run.epochs_done,
+        "samples_seen": run.samples,
+        "duration_s": run.wall_s,
+        "train_s": run.elapsed_s,
+        "device": run.device,
+        "best_epoch": run.best_epoch,
+        "train_loss": metrics.get("train_loss"),
+        "val_loss": metrics.get("val_loss"),
+        f"val_{score}": metrics.get(f"val_{score}"),
+        f"best_val_{score}": metrics.get(f"best_val_{score}"),
+        f"test_{score}": metrics.get(f"test_{score}"),
+    }
+    if run.config.get("loss") == "gaussian_nll":
+        row |= {"val_nll": metrics.get("val_nll"), "val_var": metrics.get("val_var")}
+    return row
+
+
+def runs_csv(runs: list[RunRow]) -> str:
+    rows = [run_record(r) for r in runs]
+    columns = list(dict.fromkeys(k for row in rows for k in row))  # union, first-seen order
+    return _csv(columns, [[row.get(c) for c in columns] for row in rows])
+
+
+def grouped_columns(comp: Comparison) -> list[str]:
+    columns = [*comp.swept, "n", "n_runs", "diverged", "failed", "unfinished"]
+    for m in comp.metrics:
+        columns += [f"{m}_mean", f"{m}_std", f"{m}_min", f"{m}_max"]
+    return columns
+
+
+def grouped_csv(comp: Comparison) -> str:
+    rows = []
+    for g in comp.groups:
+        row = [
+            *(g.point[f] for f in comp.swept),
+            g.n_finished,
+            g.n_runs,
+            g.n_diverged,
+            g.n_failed,
+            g.n_unfinished,
+        ]
+        for m in comp.metrics:
+            s = g.stats.get(m)
+            row += [s.mean, s.std, s.min, s.max] if s else [None] * 4
+        rows.append(row)
+    return _csv(grouped_columns(comp), rows)
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.{digits}g}"
+
+
+def mean_std(s: Stat | None, digits: int = 4, std_digits: int = 2, sep: str = " ± ") -> str:
+    """One table cell: "-" without finished runs, the mean alone for one run."""
+    if s is None:
+        return "-"
+    return fmt(s.mean, digits) if s.n < 2 else f"{fmt(s.mean, digits)}{sep}{fmt(s.std, std_digits)}"
+
+
+def grouped_markdown(comp: Comparison) -> str:
+    shown = [m for m in comp.metrics if any(m in g.stats for g in comp.groups)]
+    head = [
+        "rank",
+        *comp.swept,
+        "n",
+        "diverged",
+        "failed",
+        *shown,
+        f"{comp.main} min",
+        f"{comp.main} max",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rank, g in enumerate(comp.groups, 1):
+        main = g.stats.get(comp.main)
+        row = [
+            str(rank),
+            *(_md(cell(g.point[f])) for f in comp.swept),
+            str(g.n_finished),
+            str(g.n_diverged),
+            str(g.n_failed),
+            *(mean_std(g.stats.get(m)) for m in shown),
+            fmt(main.min) if main else "-",
+            fmt(main.max) if main else "-",
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    note = (
+        f"\nRanked by {comp.main} ({'higher' if comp.higher_is_better else 'lower'} is better); "
+        "mean ± sample std over finished runs; "
+        "diverged and failed runs are counted, not averaged.\n"
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def _md(value: Any) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def _csv(columns: list[str], rows: list[list[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[cell(v) for v in row] for row in rows])
+    return out.getvalue()
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write `text` to `path` via a temporary file and a rename; return the path."""
+    path = Path(path).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise HypertuiError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        # mkstemp makes the file 0600; give it the mode a plain open() would (the old file's
+        # mode when overwriting, else 0666 less the umask) so a shared folder stays shared.
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise HypertuiError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask

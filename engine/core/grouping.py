@@ -1,0 +1,25 @@
+"""Which trials can train together as one population (engine/training/population.py trains them).
+
+Kept apart from the trainer so that the preset list and the run-time estimate can group
+trials without importing torch (the first screen paints before torch is loaded).
+"""
+
+from __future__ import annotations
+
+from hypertui.engine.core.config import Config
+
+# Fields in which population members may differ; everything else must be equal.
+MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed", "activation", "optimizer")
+
+
+def population_key(config: Config) -> str | None:
+    """Trials with the same key can train together; None: this trial trains alone."""
+    if config.model not in ("mlp", "cnn") or config.precision != "fp32":
+        return None  # the user's own models, and bf16 runs (no gain for tiny MLPs), alone
+    if config.model == "cnn" and config.time_budget_s is not None:
+        # A population shares one clock. The CNN's work grows with its members (a step for
+        # 4 took 0.80-0.93 of 4 single steps on a 2-core CPU), so under a time budget each
+        # member would get about 1/K of the steps its own run gets: it trains alone.
+        return None
+    shared = {k: v for k, v in config.to_dict().items() if k not in MEMBER_FIELDS}
+    return repr(sorted(shared.items()))

@@ -1,0 +1,83 @@
+"""What the store holds, as plain records: a sweep (`SweepRow`) and a run (`RunRow`).
+
+The store (engine/store) reads its rows into these; analysis, exports and the UI work on
+them without knowing SQLite is behind them (tests build them by hand, see tests/fakes.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+FINAL_STATUSES = ("finished", "diverged", "failed", "pruned")  # a resume never reruns these
+UNFINISHED = ("pending", "running", "cancelled")
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    id: str
+    preset: str
+    problem: str
+    description: str
+    swept: list[str]
+    preset_toml: str
+    created_at: float
+    updated_at: float
+    status: str  # pending | running | done | incomplete | cancelled | interrupted
+    counts: dict[str, int]  # runs per status
+    pid: int | None = None  # the runner's process, while running
+    host: str | None = None
+    heartbeat: float | None = None
+    runner_started: float | None = None
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # how it runs
+    control: str = ""  # what viewers asked: '' (run), 'pause' or 'cancel'
+    skip_seq: int = 0
+    paused: bool = False  # the runner acknowledged a pause and holds
+    error: str = ""  # why the runner stopped, when it stopped on an error
+    paused_s: float = 0.0  # seconds the current runner has held on pauses, as of heartbeat
+
+    @property
+    def n_runs(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def n_done(self) -> int:
+        return sum(self.counts.get(s, 0) for s in FINAL_STATUSES)
+
+    @property
+    def resumable(self) -> bool:
+        return self.status != "running" and self.n_done < self.n_runs
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    sweep_id: str
+    idx: int
+    seed: int
+    config: dict[str, Any]
+    point: dict[str, Any]
+    status: str
+    reason: str
+    device: str | None
+    device_name: str | None
+    n_params: int | None
+    env: dict[str, str]
+    git_rev: str | None
+    started_at: float | None
+    ended_at: float | None
+    epochs_done: float | None
+    steps: int | None
+    samples: int | None
+    elapsed_s: float | None
+    wall_s: float | None
+    best_epoch: int | None
+    final: dict[str, float]
+    best: dict[str, float]
+    test: dict[str, float]
+    analysis: dict[str, list]

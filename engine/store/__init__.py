@@ -1,0 +1,1 @@
+"""The run store: one SQLite file that runners write and viewers follow."""

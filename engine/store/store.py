@@ -1,0 +1,757 @@
+"""The run store: one SQLite file (stdlib sqlite3, WAL) holding sweeps, runs and curves.
+
+A sweep's trials are inserted as `pending` rows when it is created, so a killed process
+leaves a store that says exactly what is left to do. Each engine report (once per epoch,
+or every few seconds inside long epochs) is one short transaction; nothing is written per
+step. WAL lets a TUI and a CLI read while another process writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hypertui.engine.core.config import Config
+from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.events import Finished, Progress, RunStarted
+from hypertui.engine.core.records import FINAL_STATUSES, RunRow, SweepRow
+
+HEARTBEAT_S = 2.0  # a runner refreshes its sweep's heartbeat this often
+# Older than this, the runner is gone: the sweep is interrupted. (On this host a dead pid
+# says so at once; the heartbeat is what tells for other hosts and reused pids. Generous,
+# because a loaded machine can hold a runner's threads off the CPU for many seconds.)
+STALE_S = 15 * HEARTBEAT_S
+UI_LOCK_WAIT_S = 0.25  # a viewer waits this long for the write lock, then says "busy"
+WRITER_LOCK_WAIT_S = 60.0  # a runner waits this long before it gives up a write
+
+# Numbered migrations: MIGRATIONS[n] takes a store from `pragma user_version` n to n + 1.
+# Append, never edit: a store written by any earlier hypertui upgrades in place.
+MIGRATIONS = (
+    """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS sweeps (
+        id TEXT PRIMARY KEY,
+        preset TEXT NOT NULL,           -- preset name
+        problem TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        swept TEXT NOT NULL,            -- JSON list of swept field names (seed excluded)
+        preset_toml TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        status TEXT NOT NULL,  -- pending | running | done | incomplete | cancelled | interrupted
+        pid INTEGER,                    -- the process running it, while running
+        host TEXT
+    );
+    CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY,
+        sweep_id TEXT NOT NULL REFERENCES sweeps(id),
+        idx INTEGER NOT NULL,
+        seed INTEGER NOT NULL,
+        config TEXT NOT NULL,           -- JSON of the resolved Config
+        point TEXT NOT NULL,            -- JSON of the swept values
+        status TEXT NOT NULL,  -- pending | running | finished | diverged | cancelled | failed
+        reason TEXT NOT NULL DEFAULT '',
+        device TEXT, device_name TEXT, n_params INTEGER, env TEXT, git_rev TEXT,
+        started_at REAL, ended_at REAL,
+        epochs_done REAL, steps INTEGER, samples INTEGER, elapsed_s REAL, wall_s REAL,
+        best_epoch INTEGER,
+        final TEXT, best TEXT, test TEXT, -- JSON metric dicts
+        analysis TEXT,                  -- JSON: validation predictions or confusion matrix
+        UNIQUE (sweep_id, idx)
+    );
+    CREATE TABLE IF NOT EXISTS points (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        seq INTEGER NOT NULL,
+        epoch INTEGER NOT NULL, step INTEGER NOT NULL, samples INTEGER NOT NULL,
+        elapsed_s REAL NOT NULL, train_loss REAL, metrics TEXT NOT NULL,
+        end_of_epoch INTEGER NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (sweep_id, idx);
+    """,
+    # 2: runners that outlive the terminal: who runs a sweep and since when, its heartbeat,
+    # the options it runs with, requests from viewers, and why it stopped.
+    """
+    ALTER TABLE sweeps ADD COLUMN heartbeat REAL;            -- runner's last sign of life
+    ALTER TABLE sweeps ADD COLUMN runner_started REAL;
+    ALTER TABLE sweeps ADD COLUMN options TEXT NOT NULL DEFAULT '{}';  -- JSON: population..
+    ALTER TABLE sweeps ADD COLUMN control TEXT NOT NULL DEFAULT '';   -- '' | pause | cancel
+    ALTER TABLE sweeps ADD COLUMN skip_seq INTEGER NOT NULL DEFAULT 0; -- skip requests made
+    ALTER TABLE sweeps ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;  -- runner holds
+    ALTER TABLE sweeps ADD COLUMN error TEXT NOT NULL DEFAULT '';     -- why it stopped
+    """,
+    # 3: the seconds the current runner has held on pauses (a viewer's ETA leaves them out)
+    """
+    ALTER TABLE sweeps ADD COLUMN paused_s REAL NOT NULL DEFAULT 0;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+SWEEP_COLUMNS = (
+    "id, preset, problem, description, swept, preset_toml, created_at, updated_at, status,"
+    " pid, host, heartbeat, runner_started, options, control, skip_seq, paused, error,"
+    " paused_s"
+)
+
+
+@lru_cache(maxsize=1)
+def git_revision() -> str | None:
+    """The project's git revision when it runs from a checkout, else None."""
+    root = Path(__file__).resolve().parents[2]  # engine/store/store.py -> the checkout
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, allow_nan=True)
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    return json.loads(text) if text else default
+
+
+TABLES = ("meta", "sweeps", "runs", "points")
+
+
+class Store:
+    """A connection to one store file; make one per thread or process.
+
+    Readers never take the write lock: opening, listing and following a sweep only read
+    (WAL), so a viewer never slows a runner, and a read-only copy of a store can be
+    browsed. `create=False` (read commands) refuses a path that does not exist instead of
+    creating an empty store there. `lock_wait_s` bounds how long a write waits for another
+    process's lock: short for the UI, long for runners.
+    """
+
+    def __init__(
+        self, path: Path | str, create: bool = True, lock_wait_s: float = WRITER_LOCK_WAIT_S
+    ):
+        self.path = Path(path)
+        self.damaged: list[str] = []  # rows skipped on reading, one line each
+        if not self.path.exists() and not create:
+            raise HypertuiError(
+                f"no run store at {self.path}: check --store or $HYPERTUI_HOME "
+                "(a store is created by `hypertui run`)"
+            )
+        if self.path.exists() and not self.path.is_file():
+            raise HypertuiError(f"run store {self.path} is not a file")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HypertuiError(f"cannot create the run store's folder: {exc}") from None
+        try:
+            self.db = self._connect(lock_wait_s)
+            self._upgrade(create)
+        except sqlite3.DatabaseError as exc:
+            # The header is checked by sqlite, never by reading the file here: closing any
+            # other descriptor of the file drops this process's sqlite locks (POSIX), and
+            # a viewer closing its connection then deleted a live runner's WAL.
+            if "not a database" in str(exc):
+                raise HypertuiError(
+                    f"{self.path} is not a hypertui run store (not an SQLite database,"
+                    " or a damaged one)"
+                ) from None
+            raise HypertuiError(f"{self.path} is not a usable hypertui run store: {exc}") from None
+
+    def _connect(self, lock_wait_s: float) -> sqlite3.Connection:
+        writable = os.access(self.path.parent, os.W_OK) and (
+            not self.path.exists() or os.access(self.path, os.W_OK)
+        )
+        self.readonly = not writable
+        if writable:
+            db = sqlite3.connect(self.path, timeout=lock_wait_s, isolation_level=None)
+        else:  # a read-only copy: no -wal/-shm can be made beside it
+            uri = f"{self.path.resolve().as_uri()}?immutable=1"
+            db = sqlite3.connect(uri, uri=True, timeout=lock_wait_s, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _version(self) -> int:
+        """The schema version: `pragma user_version`, or 1 for a store written before
+        migrations were numbered (its version lived in the meta table)."""
+        (version,) = self.db.execute("PRAGMA user_version").fetchone()
+        if version:
+            return version
+        if not self._has_table("meta"):
+            return 0
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        text = row[0] if row else "1"
+        if not str(text).isdigit():
+            raise HypertuiError(f"{self.path}: schema version {text!r} is not a number")
+        return int(text)
+
+    def _has_table(self, name: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+        ).fetchone()
+        return row is not None
+
+    def _upgrade(self, create: bool) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise HypertuiError(
+                f"{self.path} was written by a newer hypertui (schema {version}, "
+                f"this one reads {SCHEMA_VERSION}); upgrade hypertui or use --store"
+            )
+        if version == 0 and not create:
+            raise HypertuiError(f"{self.path} is not a hypertui run store (no schema in it)")
+        if version < SCHEMA_VERSION:
+            if self.readonly:
+                raise HypertuiError(
+                    f"{self.path} is read-only and written by an older hypertui "
+                    f"(schema {version}); open a writable copy once to upgrade it"
+                )
+            if version == 0:
+                self.db.execute("PRAGMA journal_mode=WAL")  # once: the file keeps it
+            with self._tx():
+                version = self._version()  # another process may have just done it
+                for n in range(version, SCHEMA_VERSION):
+                    for statement in _statements(MIGRATIONS[n]):
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                # Kept too for hypertui releases before user_version: they refuse a newer store.
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        if not self.readonly:
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        missing = [t for t in TABLES if not self._has_table(t)]
+        if missing:
+            raise HypertuiError(
+                f"{self.path} is damaged: table {', '.join(missing)} is missing; "
+                "move it aside and let hypertui start a new store"
+            )
+
+    def _tx(self):
+        return _Transaction(self.db, self.path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        sweep_id: str,
+        preset: str,
+        problem: str,
+        description: str,
+        swept: list[str],
+        trials: Iterable[tuple[str, int, int, dict, dict]],  # run_id, idx, seed, config, point
+        preset_toml: str = "",
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        now = time.time()
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO sweeps (id, preset, problem, description, swept, preset_toml,"
+                " created_at, updated_at, status, options) VALUES (?,?,?,?,?,?,?,?, 'pending', ?)",
+                (
+                    sweep_id,
+                    preset,
+                    problem,
+                    description,
+                    _json(swept),
+                    preset_toml,
+                    now,
+                    now,
+                    _json(options or {}),
+                ),
+            )
+            self.db.executemany(
+                "INSERT INTO runs (id, sweep_id, idx, seed, config, point, status)"
+                " VALUES (?,?,?,?,?,?, 'pending')",
+                [(r, sweep_id, i, s, _json(c), _json(p)) for r, i, s, c, p in trials],
+            )
+
+    def claim_sweep(self, sweep_id: str, retry_failed: bool = False) -> list[RunRow]:
+        """Mark a sweep as run by this process; return its unfinished runs, reset.
+
+        A run left `running` by a killed process, or `cancelled`, is reset to `pending` and
+        its partial curve deleted, so resuming never duplicates a point or a run; with
+        `retry_failed`, so is a `failed` one (a transient out-of-memory, say). A sweep whose
+        runner still beats its heartbeat cannot be claimed twice. Requests already made
+        (a pause pressed before the runner started) stay and are honoured.
+        """
+        sweep = self.sweep(sweep_id)
+        with self._tx():
+            (status, heartbeat, pid, host) = self.db.execute(
+                "SELECT status, heartbeat, pid, host FROM sweeps WHERE id=?", (sweep.id,)
+            ).fetchone()
+            if status == "running" and _live({"heartbeat": heartbeat, "pid": pid, "host": host}):
+                raise HypertuiError(
+                    f"sweep {sweep.id} is being run by process {pid} on {host}; "
+                    f"`hypertui attach {sweep.id}` follows it"
+                )
+            redo = ("running", "cancelled", "failed") if retry_failed else ("running", "cancelled")
+            stale = self.db.execute(
+                f"SELECT id FROM runs WHERE sweep_id=? AND status IN ({_marks(redo)})",
+                (sweep.id, *redo),
+            ).fetchall()
+            self._reset([r for (r,) in stale])
+            now = time.time()
+            self.db.execute(
+                "UPDATE sweeps SET status='running', pid=?, host=?, heartbeat=?,"
+                " runner_started=?, paused=0, paused_s=0, error='', updated_at=? WHERE id=?",
+                (os.getpid(), socket.gethostname(), now, now, now, sweep.id),
+            )
+        return [r for r in self.runs(sweep.id) if r.status == "pending"]
+
+    def failed_to_start(self, sweep_id: str, error: str) -> None:
+        """A runner that stopped before it claimed the sweep: say why on the sweep (left
+        alone if another runner has it)."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE sweeps SET status='interrupted', error=? WHERE id LIKE ?"
+                " AND status='pending'",
+                (error, sweep_id + "%"),
+            )
+
+    def beat(self, sweep_id: str, paused: bool, paused_s: float) -> None:
+        """The runner's heartbeat: it is alive, whether it holds on a pause, and for how
+        many seconds in all it has held."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE sweeps SET heartbeat=?, paused=?, paused_s=? WHERE id=? AND pid=?",
+                (time.time(), int(paused), paused_s, sweep_id, os.getpid()),
+            )
+
+    def set_options(self, sweep_id: str, options: dict[str, Any]) -> None:
+        """How the sweep runs from now on (a resume can change device or population)."""
+        with self._tx():
+            self.db.execute("UPDATE sweeps SET options=? WHERE id=?", (_json(options), sweep_id))
+
+    def set_device(self, sweep_id: str, device: str) -> None:
+        """Train the sweep's unfinished runs on another device (a resume on a host
+        without the GPU it was created for); finished runs keep the device they used."""
+        with self._tx():
+            rows = self.db.execute(
+                "SELECT id, config FROM runs WHERE sweep_id=? AND status NOT IN "
+                f"({','.join('?' * len(FINAL_STATUSES))})",
+                (sweep_id, *FINAL_STATUSES),
+            ).fetchall()
+            for run_id, config in rows:
+                self.db.execute(
+                    "UPDATE runs SET config=? WHERE id=?",
+                    (_json({**json.loads(config), "device": device}), run_id),
+                )
+
+    def request(self, sweep_id: str, action: str) -> None:
+        """A viewer's request, read by the runner between steps: pause, resume, skip,
+        cancel; or `clear` as a runner is launched for a resume: no old request holds, and
+        the sweep reads `pending` (starting) until the runner claims it."""
+        sql = {
+            "pause": "control='pause'",
+            "resume": "control=''",
+            "clear": "control='', paused=0, status='pending', pid=NULL, error=''",
+            "cancel": "control='cancel'",
+            "skip": "skip_seq=skip_seq+1",
+        }[action]
+        with self._tx():
+            self.db.execute(f"UPDATE sweeps SET {sql} WHERE id=?", (sweep_id,))
+
+    def controls(self, sweep_id: str) -> tuple[str, int]:
+        """What viewers asked of the sweep: (control, skip requests made so far)."""
+        row = self.db.execute(
+            "SELECT control, skip_seq FROM sweeps WHERE id=?", (sweep_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else ("cancel", 0)
+
+    def delete_sweep(self, sweep_id: str) -> None:
+        """A sweep, its runs and curves, gone for good (refused while it runs)."""
+        sweep = self.sweep(sweep_id)
+        if sweep.running:
+            raise HypertuiError(
+                f"sweep {sweep.id} is running; cancel it first (`hypertui cancel {sweep.id}`)"
+            )
+        with self._tx():
+            self.db.execute(
+                "DELETE FROM points WHERE run_id IN (SELECT id FROM runs WHERE sweep_id=?)",
+                (sweep.id,),
+            )
+            self.db.execute("DELETE FROM runs WHERE sweep_id=?", (sweep.id,))
+            self.db.execute("DELETE FROM sweeps WHERE id=?", (sweep.id,))
+
+    def reset_failed(self, sweep_id: str) -> None:
+        """Failed trials back to `pending`: the next runner tries them again."""
+        with self._tx():
+            self._reset(self._ids(sweep_id, "failed"))
+
+    def reset_running(self, sweep_id: str) -> None:
+        """Running trials back to `pending`, partial curves deleted (a unit that hit a
+        HypertuiError, such as missing data, runs afresh once the user fixed it)."""
+        with self._tx():
+            self._reset(self._ids(sweep_id, "running"))
+
+    def reset_runs(self, run_ids: Iterable[str]) -> None:
+        """These runs back to `pending`, partial curves deleted (a unit retried on Ray)."""
+        with self._tx():
+            self._reset(list(run_ids))
+
+    def _ids(self, sweep_id: str, status: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT id FROM runs WHERE sweep_id=? AND status=?", (sweep_id, status)
+        ).fetchall()
+        return [r for (r,) in rows]
+
+    def _reset(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            self.db.execute("DELETE FROM points WHERE run_id=?", (run_id,))
+            self.db.execute(
+                "UPDATE runs SET status='pending', reason='', started_at=NULL, ended_at=NULL,"
+                " final=NULL, best=NULL, test=NULL, analysis=NULL, epochs_done=NULL, steps=NULL,"
+                " samples=NULL, elapsed_s=NULL, wall_s=NULL, best_epoch=NULL WHERE id=?",
+                (run_id,),
+            )
+
+    def interrupt_running(self, sweep_id: str) -> None:
+        """Trials still running when their process stops (Ctrl-C, cancel): `cancelled`,
+        rerun on resume."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE runs SET status='cancelled', reason='interrupted', ended_at=?"
+                " WHERE sweep_id=? AND status='running'",
+                (time.time(), sweep_id),
+            )
+
+    def end_sweep(self, sweep_id: str, status: str, error: str = "") -> None:
+        with self._tx():
+            self.db.execute(
+                "UPDATE sweeps SET status=?, pid=NULL, paused=0, error=?, updated_at=? WHERE id=?",
+                (status, error, time.time(), sweep_id),
+            )
+
+    def run_started(self, event: RunStarted) -> None:
+        with self._tx():
+            self.db.execute(
+                "UPDATE runs SET status='running', device=?, device_name=?, n_params=?, env=?,"
+                " git_rev=?, started_at=? WHERE id=?",
+                (
+                    event.device,
+                    event.device_name,
+                    event.n_params,
+                    _json({**event.env, "notes": list(event.notes), "sizes": event.sizes}),
+                    git_revision(),
+                    time.time(),
+                    event.run_id,
+                ),
+            )
+
+    def add_points(self, events: list[Progress]) -> None:
+        """Append curve points (one transaction for the batch)."""
+        if not events:
+            return
+        with self._tx():
+            seqs: dict[str, int] = {}
+            rows = []
+            for e in events:
+                if e.run_id not in seqs:
+                    (last,) = self.db.execute(
+                        "SELECT COALESCE(MAX(seq), -1) FROM points WHERE run_id=?", (e.run_id,)
+                    ).fetchone()
+                    seqs[e.run_id] = last
+                seqs[e.run_id] += 1
+                rows.append(
+                    (
+                        e.run_id,
+                        seqs[e.run_id],
+                        e.epoch,
+                        e.step,
+                        e.samples,
+                        e.elapsed_s,
+                        e.train_loss,
+                        _json(e.metrics),
+                        int(e.end_of_epoch),
+                    )
+                )
+            self.db.executemany("INSERT INTO points VALUES (?,?,?,?,?,?,?,?,?)", rows)
+
+    def run_ended(self, event: Finished) -> None:
+        with self._tx():
+            self.db.execute(
+                "UPDATE runs SET status=?, reason=?, ended_at=?, epochs_done=?, steps=?,"
+                " samples=?, elapsed_s=?, wall_s=?, best_epoch=?, final=?, best=?, test=?,"
+                " analysis=? WHERE id=?",
+                (
+                    event.status,
+                    event.reason,
+                    time.time(),
+                    event.epochs_done,
+                    event.steps,
+                    event.samples,
+                    event.elapsed_s,
+                    event.wall_s,
+                    event.best_epoch,
+                    _json(event.final),
+                    _json(event.best),
+                    _json(event.test),
+                    _json(event.analysis),
+                    event.run_id,
+                ),
+            )
+
+    def run_failed(self, run_id: str, reason: str) -> None:
+        with self._tx():
+            self.db.execute(
+                "UPDATE runs SET status='failed', reason=?, ended_at=? WHERE id=?",
+                (reason, time.time(), run_id),
+            )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def sweeps(self, limit: int | None = None) -> list[SweepRow]:
+        """Sweeps, newest first (a damaged row is skipped and named in `damaged`)."""
+        query = f"SELECT {SWEEP_COLUMNS} FROM sweeps ORDER BY created_at DESC"
+        rows = self.db.execute(
+            query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()
+        ).fetchall()
+        counts: dict[str, dict[str, int]] = {}
+        for sid, status, n in self.db.execute(
+            "SELECT sweep_id, status, COUNT(*) FROM runs GROUP BY sweep_id, status"
+        ):
+            counts.setdefault(sid, {})[status] = n
+        sweeps = (self._sweep_row(r, counts.get(r[0], {})) for r in rows)
+        return [s for s in sweeps if s is not None]
+
+    def sweep(self, sweep_id: str) -> SweepRow:
+        """A sweep by id or by a unique prefix of it."""
+        row = self._find("sweeps", "sweep", sweep_id, SWEEP_COLUMNS)
+        counts = dict(
+            self.db.execute(
+                "SELECT status, COUNT(*) FROM runs WHERE sweep_id=? GROUP BY status", (row[0],)
+            ).fetchall()
+        )
+        sweep = self._sweep_row(row, counts)
+        if sweep is None:
+            raise HypertuiError(f"sweep {row[0]} in {self.path} is damaged: {self.damaged[-1]}")
+        return sweep
+
+    def _find(self, table: str, what: str, key: str, columns: str = "*") -> sqlite3.Row:
+        row = self.db.execute(f"SELECT {columns} FROM {table} WHERE id=?", (key,)).fetchone()
+        if row is not None:
+            return row
+        pattern = key.replace("%", "").replace("_", "") + "%"
+        matches = self.db.execute(
+            f"SELECT {columns} FROM {table} WHERE id LIKE ? LIMIT 6", (pattern,)
+        ).fetchall()
+        if len(matches) > 1:
+            ids = ", ".join(m[0] for m in matches[:5])
+            raise HypertuiError(f"{what} id {key!r} is ambiguous: it starts {ids}…; type more")
+        if not matches:
+            lister = "hypertui runs" if what == "sweep" else "hypertui runs SWEEP_ID"
+            raise HypertuiError(f"no {what} {key!r} in {self.path}; `{lister}` lists them")
+        return matches[0]
+
+    def latest_sweep(self) -> SweepRow:
+        rows = self.sweeps(limit=1)
+        if not rows:
+            raise HypertuiError(f"no sweeps in {self.path} yet; try `hypertui run quickstart`")
+        return rows[0]
+
+    def running_sweeps(self) -> list[SweepRow]:
+        """Sweeps a live runner is training now, newest first."""
+        return [s for s in self.sweeps() if s.running]
+
+    def _sweep_row(self, r: sqlite3.Row, counts: dict[str, int]) -> SweepRow | None:
+        values = dict(zip(r.keys(), r, strict=True))
+        try:
+            values["swept"] = json.loads(values["swept"])
+            values["options"] = _loads(values["options"], {})
+            if not isinstance(values["swept"], list) or not isinstance(values["options"], dict):
+                raise ValueError("not a list/dict")
+        except ValueError as exc:
+            self.damaged.append(f"sweep {values['id']}: unreadable swept fields ({exc})")
+            return None
+        values["paused"] = bool(values["paused"])
+        if values["status"] == "running" and not _live(values):
+            values["status"] = "interrupted"  # resumable
+        return SweepRow(counts=counts, **values)
+
+    def runs(self, sweep_id: str, analysis: bool = True) -> list[RunRow]:
+        """A sweep's runs in trial order; `analysis=False` leaves out the per-run
+        predictions (the heaviest column) for views that only compare metrics."""
+        columns = "*"
+        if not analysis:
+            names = [r[1] for r in self.db.execute("PRAGMA table_info(runs)")]
+            columns = ", ".join(n if n != "analysis" else "NULL AS analysis" for n in names)
+        rows = self.db.execute(
+            f"SELECT {columns} FROM runs WHERE sweep_id=? ORDER BY idx", (sweep_id,)
+        ).fetchall()
+        decode = _RowDecoder()
+        runs = (self._run_row(r, decode) for r in rows)
+        return [r for r in runs if r is not None]
+
+    def _run_row(self, row: sqlite3.Row, decode: _RowDecoder | None = None) -> RunRow | None:
+        try:
+            return (decode or _RowDecoder())(row)
+        except (ValueError, TypeError) as exc:
+            self.damaged.append(f"run {row['id']}: unreadable ({exc})")
+            return None
+
+    def run(self, run_id: str) -> RunRow:
+        """A run by id or by a unique prefix of it."""
+        row = self._run_row(self._find("runs", "run", run_id))
+        if row is None:
+            raise HypertuiError(f"run {run_id} in {self.path} is damaged: {self.damaged[-1]}")
+        return row
+
+    def points(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT seq, epoch, step, samples, elapsed_s, train_loss, metrics, end_of_epoch"
+            " FROM points WHERE run_id=? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [
+            {
+                "seq": s,
+                "epoch": e,
+                "step": st,
+                "samples": n,
+                "elapsed_s": t,
+                "train_loss": tl,
+                **json.loads(m),
+                "end_of_epoch": bool(eoe),
+            }
+            for s, e, st, n, t, tl, m, eoe in rows
+        ]
+
+
+CONFIG_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING
+}
+JSON_COLUMNS = ("config", "point", "env", "final", "best", "test", "analysis")
+
+
+class _RowDecoder:
+    """Run rows to RunRows: columns map to fields by name, JSON columns are decoded ({} when
+    NULL). A sweep's runs repeat a few texts, so each distinct text is decoded once, and a
+    config once per text with its seed left out: the 10^4 runs of a sweep of 4 points
+    differ in their seed alone (decoding every one of them took 0.4 s before training)."""
+
+    def __init__(self):
+        self.decoded: dict[tuple[str, str], dict] = {}  # (column, text) -> its value
+        self.names: list[str] | None = None  # the columns, the same in every row
+
+    def __call__(self, row: sqlite3.Row) -> RunRow:
+        self.names = self.names or row.keys()
+        values = dict(zip(self.names, row, strict=True))
+        for name in JSON_COLUMNS:
+            values[name] = self._object(name, values[name])
+        return RunRow(**values)
+
+    def _object(self, name: str, text: str | None) -> dict:
+        key, seed = text or "", None
+        if name == "config" and key.count('"seed":') == 1 and (found := _SEED.search(key)):
+            key, seed = key[: found.start()] + key[found.end() :], int(found.group(1))
+        key = (name, key)
+        if key not in self.decoded:
+            value = json.loads(text) if text else {}
+            if not isinstance(value, dict):
+                raise ValueError(f"{name} is not a JSON object")
+            # A run stored before a config field existed ran with that field's default
+            # (schedule and precision came later): every row gets every field.
+            self.decoded[key] = {**CONFIG_DEFAULTS, **value} if name == "config" else value
+        value = dict(self.decoded[key])  # each row its own dict: a caller may change it
+        if seed is not None:
+            value["seed"] = seed
+        return value
+
+
+_SEED = re.compile(r'"seed": (-?\d+)(?=[,}])')  # as json.dumps writes a config's seed
+
+
+def _live(sweep: dict[str, Any]) -> bool:
+    """Whether a `running` sweep's runner is alive: its heartbeat is fresh, and on this
+    host its process still exists. A live pid alone proves nothing (it may have been
+    reused); a dead one on this host is proof the runner is gone (SIGKILL, OOM)."""
+    beat = sweep["heartbeat"]
+    if beat is None or time.time() - beat > STALE_S:
+        return False
+    if sweep["host"] != socket.gethostname() or sweep["pid"] is None:
+        return True
+    try:
+        os.kill(sweep["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _marks(values: tuple) -> str:
+    return ",".join("?" * len(values))
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements, one by one: executescript would commit the transaction."""
+    lines = [line.split("--")[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (autocommit connection).
+
+    sqlite's own errors (a lock held past the wait, a full disk, a read-only file) become
+    one-line HypertuiErrors; nothing half-written is kept."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self.db = db
+        self.path = path
+
+    def __enter__(self) -> None:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _store_error(self.path, exc) from None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type:
+            self._rollback()
+            if issubclass(exc_type, sqlite3.OperationalError):
+                raise _store_error(self.path, exc) from None
+            return
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._rollback()
+            raise _store_error(self.path, exc) from None
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:  # sqlite already rolled back after some errors (disk full)
+            self.db.execute("ROLLBACK")
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> HypertuiError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreBusy(f"the run store {path} is busy (another process holds its lock)")
+    if "full" in text:
+        return HypertuiError(f"cannot write the run store {path}: the disk is full")
+    if "readonly" in text:
+        return HypertuiError(f"cannot write the run store {path}: it is read-only")
+    return HypertuiError(f"cannot write the run store {path}: {text}")
+
+
+class StoreBusy(HypertuiError):
+    """Another process held the store's write lock for longer than this one waits."""

@@ -1,0 +1,1 @@
+"""Sweeps: presets, estimates, running a sweep's units locally or on Ray, the runner."""

@@ -1,0 +1,50 @@
+"""Choosing where a sweep trains: this process (`local`) or Ray workers (`ray`).
+
+    backend = make_backend({"backend": "ray", "address": "auto"})
+    run_sweep(store, sweep_id, backend=backend)
+
+The choice is part of a sweep's stored options (`backend`, `address`, and for Ray
+`gpus_per_unit`, `cpus_per_unit`, `max_retries`), so the CLI, the app and a detached
+runner read it the same way, and a resume trains where the sweep was started unless told
+otherwise. Ray is an optional extra, imported only when a sweep asks for it.
+"""
+
+from __future__ import annotations
+
+from hypertui.engine.core.errors import ConfigError, HypertuiError
+from hypertui.engine.sweeps.sweep import Backend, LocalBackend
+
+BACKENDS = ("local", "ray")
+INSTALL_RAY = "pip install 'hypertui[ray]'"
+
+
+def check_backend(options: dict) -> None:
+    """What can be said before anything starts, as one line (a HypertuiError): an unknown
+    backend, --address without Ray, Ray not installed, nothing listening at the address.
+    Cheap: it starts no Ray instance (a detached runner does that itself)."""
+    name, address = options.get("backend", "local"), options.get("address")
+    if name not in BACKENDS:
+        raise ConfigError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    if name == "local":
+        if address:
+            raise ConfigError(f"--address {address}: only with --backend ray")
+        return
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise HypertuiError(f"the ray backend needs Ray: {INSTALL_RAY}") from None
+    if address:
+        from hypertui.engine.sweeps.ray.backend import check_reachable
+
+        check_reachable(address)
+
+
+def make_backend(options: dict) -> Backend:
+    """The backend a sweep's options name, connected (Ray: a local instance, or the
+    cluster at `address`)."""
+    check_backend(options)
+    if options.get("backend", "local") == "local":
+        return LocalBackend()
+    from hypertui.engine.sweeps.ray.backend import make_backend as ray_backend
+
+    return ray_backend(options)

@@ -1,0 +1,462 @@
+"""Presets: TOML experiment files loaded strictly into frozen dataclasses.
+
+A preset is data, never code:
+
+    name = "quickstart"                       # optional, defaults to the file name
+    description = "one line for the list"
+    claim = "which figure or claim of the study it checks"
+    seeds = 2                                 # every point runs with seeds seed, seed+1, ...
+    trials = 8                                # random draws, needed when an axis is random
+    full_note = "what the [full] version is" # optional
+    [config]                                  # the base Config, engine field names
+    problem = "house"
+    [sweep]                                   # axes: a grid list or a random range
+    lr = [0.1, 0.01]
+    weight_decay = { log_uniform = [1e-5, 1e-2] }
+    [full]                                    # optional overrides for the full version
+
+Every refusal is a ConfigError that names the file, the key and, where one is close, a
+suggestion.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import stat
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hypertui.engine.core.config import FIELDS, MAX_SEED, Config
+from hypertui.engine.core.errors import ConfigError, suggest
+from hypertui.engine.core.paths import user_presets_dir
+from hypertui.engine.data.sources import checked_config
+
+TOP_KEYS = (
+    "name",
+    "description",
+    "claim",
+    "checks",
+    "seeds",
+    "trials",
+    "sweep_seed",
+    "full_note",
+    "config",
+    "sweep",
+    "full",
+)
+RANDOM_KINDS = ("log_uniform", "uniform")
+# A name becomes part of file names (exports): letters, digits, '.', '_' and '-' only, so it
+# can never name a folder or leave the exports folder.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# The most trials one sweep may hold. Each is a stored row; 10^4 start training within about
+# a second, 10^6 would take minutes and a gigabyte just to be listed.
+MAX_TRIALS = 20_000
+RANDOM_FIELDS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")
+
+
+@dataclass(frozen=True)
+class RandomAxis:
+    kind: str  # log_uniform | uniform
+    low: float
+    high: float
+
+    def draw(self, rng: np.random.Generator) -> float:
+        if self.kind == "log_uniform":
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        return float(f"{value:.4g}")  # readable in tables and CSV
+
+
+@dataclass(frozen=True)
+class Trial:
+    index: int  # position in the sweep, 0-based
+    config: Config
+    point: dict[str, Any]  # the swept values of this trial (JSON-ready), seed excluded
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    claim: str
+    base: dict[str, Any]  # the [config] table as written (validated)
+    axes: dict[str, list[Any] | RandomAxis]
+    seeds: int = 1
+    trials: int = 1  # random draws (1 when every axis is a grid)
+    sweep_seed: int = 0
+    full: dict[str, Any] = field(default_factory=dict)
+    full_note: str = ""
+    source: str = ""  # the file it came from, or "" for built in code
+    shipped: bool = True
+    checks: tuple[str, ...] = ()  # the claim in checkable form (engine/analysis/claims.py)
+
+    @property
+    def problem(self) -> str:
+        return self.base_config.problem
+
+    @property
+    def base_config(self) -> Config:
+        return checked_config(self.base)
+
+    @property
+    def swept(self) -> list[str]:
+        """Fields that vary between trials, seed excluded."""
+        return list(self.axes)
+
+    @property
+    def n_trials(self) -> int:
+        grid = math.prod(len(v) for v in self.axes.values() if isinstance(v, list))
+        return grid * self.trials * self.seeds
+
+    def check_size(self) -> None:
+        """Refuse a sweep too large to store or run, counted before anything is expanded."""
+        n = self.n_trials
+        if n > MAX_TRIALS:
+            raise ConfigError(
+                f"{self.source or self.name}: {n:,} trials (grid x trials x seeds); "
+                f"a sweep holds at most {MAX_TRIALS:,}: fewer values, trials or seeds"
+            )
+        last_seed = self.base.get("seed", 0) + self.seeds - 1
+        if isinstance(last_seed, int) and last_seed > MAX_SEED:
+            raise ConfigError(
+                f"{self.source or self.name}: seeds {self.seeds} from seed "
+                f"{self.base.get('seed', 0)} reach {last_seed}, past the largest seed {MAX_SEED}"
+            )
+
+    def points(self) -> Iterator[tuple[dict[str, Any], Config]]:
+        """Each grid point x random draw, with its config (seed: the base's), validated once.
+
+        A preset's values are checked here: expanding them per seed as well would check
+        the same config `seeds` times (10^4 trials took seconds before a sweep started)."""
+        self.check_size()
+        grid_axes = {k: v for k, v in self.axes.items() if isinstance(v, list)}
+        random_axes = {k: v for k, v in self.axes.items() if isinstance(v, RandomAxis)}
+        rng = np.random.default_rng(self.sweep_seed)
+        base = self.base_config.to_dict()
+        for combo in itertools.product(*grid_axes.values()):
+            for _ in range(self.trials):
+                point = dict(zip(grid_axes, combo, strict=True))
+                point |= {k: axis.draw(rng) for k, axis in random_axes.items()}
+                point = {k: point[k] for k in self.axes}  # keep the file's axis order
+                yield point, _make(self, {**base, **point})
+
+    def validate(self) -> None:
+        """Raise ConfigError unless every combination of the preset makes a valid config."""
+        for _ in self.points():
+            pass
+
+    def seeds_of(self, config: Config) -> range:
+        """The seeds a point trains with: its config's own, then the next `seeds - 1`."""
+        return range(config.seed, config.seed + self.seeds)
+
+    def expand(self) -> list[Trial]:
+        """Every trial: grid points x random draws x seeds, seeds innermost."""
+        trials: list[Trial] = []
+        for point, config in self.points():
+            for seed in self.seeds_of(config):
+                trials.append(Trial(len(trials), config.with_seed(seed), point))
+        return trials
+
+    def with_overrides(
+        self,
+        values: dict[str, Any] | None = None,
+        seeds: int | None = None,
+        full: bool = False,
+    ) -> Preset:
+        """A copy with `[full]` applied, then `values` fixed (a fixed field stops being swept)."""
+        base, axes = dict(self.base), dict(self.axes)
+        for key, value in {**(self.full if full else {}), **(values or {})}.items():
+            if key in ("seeds", "trials"):
+                continue
+            if key not in FIELDS:
+                raise ConfigError(_unknown(key, FIELDS, "config key"))
+            base[key] = list(value) if isinstance(value, tuple) else value
+            axes.pop(key, None)
+        extra = {k: v for k, v in (self.full if full else {}).items() if k in ("seeds", "trials")}
+        preset = Preset(
+            **{
+                **self.__dict__,
+                "base": base,
+                "axes": axes,
+                "seeds": seeds if seeds is not None else extra.get("seeds", self.seeds),
+                "trials": extra.get("trials", self.trials),
+            }
+        )
+        if seeds is not None and seeds < 1:
+            raise ConfigError(f"--seeds {seeds}: must be at least 1")
+        try:
+            _make(preset, base)
+            preset.check_size()
+            if values or full:  # new combinations: validate each now, not mid-sweep
+                preset.validate()
+        except ConfigError as exc:
+            if not values:
+                raise
+            # The file was valid on its own: the message must name the changes, not blame it.
+            message = str(exc).removeprefix(f"{self.source or self.name}: ")
+            changes = " ".join(f"{k}={v}" for k, v in values.items())
+            raise ConfigError(f"{self.name} with {changes}: {message}") from None
+        return preset
+
+
+def _make(preset: Preset, values: dict[str, Any]) -> Config:
+    try:
+        return checked_config(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{preset.source or preset.name}: {exc}") from None
+
+
+def _unknown(key: str, valid, what: str) -> str:
+    return f"unknown {what} {key!r}{suggest(key, valid)}"
+
+
+def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
+    """Parse and validate one preset's TOML text; `source` names it in every message."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested bracket
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
+
+    def fail(message: str) -> ConfigError:
+        return ConfigError(f"{source}: {message}")
+
+    for key in doc:
+        if key not in TOP_KEYS:
+            raise fail(_unknown(key, TOP_KEYS, "key") + f"; valid keys: {', '.join(TOP_KEYS)}")
+    for key in ("description",):
+        if not isinstance(doc.get(key), str) or not doc[key].strip():
+            raise fail(f"{key!r} is required: one line saying what the preset compares")
+    for key in ("name", "claim", "full_note"):
+        if key in doc and not isinstance(doc[key], str):
+            raise fail(f"{key} must be a string, got {doc[key]!r}")
+    counts = {k: doc.get(k, d) for k, d in (("seeds", 1), ("trials", 1), ("sweep_seed", 0))}
+    for key, value in counts.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or (key != "sweep_seed" and value < 1)
+        ):
+            raise fail(f"{key} = {value!r}: must be an integer >= 1")
+        if key == "sweep_seed" and not 0 <= value <= MAX_SEED:
+            raise fail(f"sweep_seed = {value!r}: must be an integer in [0, {MAX_SEED}]")
+    tables = {}
+    for key in ("config", "sweep", "full"):
+        tables[key] = doc.get(key, {})
+        if not isinstance(tables[key], dict):
+            raise fail(f"[{key}] must be a table")
+    for key in tables["config"]:
+        if key not in FIELDS:
+            raise fail(f"[config] {_unknown(key, FIELDS, 'config key')}")
+    where = tables["config"].get("path")
+    if isinstance(where, str) and where and Path(source).is_file():
+        # a relative data path is read from the preset's folder, wherever hypertui runs
+        tables["config"]["path"] = str(Path(source).resolve().parent / Path(where).expanduser())
+    for key in tables["full"]:
+        if key not in FIELDS and key not in ("seeds", "trials"):
+            raise fail(f"[full] {_unknown(key, [*FIELDS, 'seeds', 'trials'], 'key')}")
+    try:
+        checked_config(tables["config"])
+    except ConfigError as exc:
+        raise fail(f"[config] {exc}") from None
+
+    axes: dict[str, list[Any] | RandomAxis] = {}
+    for key, spec in tables["sweep"].items():
+        axes[key] = _parse_axis(key, spec, fail)
+    has_random = any(isinstance(a, RandomAxis) for a in axes.values())
+    if "trials" in doc and not has_random:
+        raise fail("trials counts random draws, but no [sweep] axis is random")
+    if has_random and "trials" not in doc:
+        raise fail("a random [sweep] axis needs trials = N (how many draws)")
+
+    name = doc.get("name") or Path(source).stem
+    if not NAME_PATTERN.fullmatch(name):
+        raise fail(
+            f"name = {name[:80]!r}: a preset name is 1-64 letters, digits, '.', '_' or '-' "
+            "(it becomes part of file names)"
+        )
+    preset = Preset(
+        name=name,
+        description=doc["description"].strip(),
+        claim=doc.get("claim", "").strip(),
+        base=tables["config"],
+        axes=axes,
+        seeds=counts["seeds"],
+        trials=counts["trials"],
+        sweep_seed=counts["sweep_seed"],
+        full=tables["full"],
+        full_note=doc.get("full_note", "").strip(),
+        source=source,
+        shipped=shipped,
+        checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
+    )
+    preset.validate()  # every combination must make a valid config
+    if preset.full:
+        preset.with_overrides(full=True)
+    return preset
+
+
+def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...]:
+    from hypertui.engine.analysis.claims import parse_check
+
+    if isinstance(checks, str):
+        checks = [checks]
+    if not isinstance(checks, list):
+        raise fail(f"checks must be a list of strings, got {checks!r}")
+    problem = checked_config(tables["config"]).problem
+    for text in checks:
+        try:
+            parse_check(text, problem, axes)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+    return tuple(" ".join(c.split()) for c in checks)
+
+
+def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
+    if key == "seed":
+        raise fail("[sweep] seed: use seeds = N at the top level to repeat every point")
+    if key not in FIELDS:
+        raise fail(f"[sweep] {_unknown(key, FIELDS, 'config field')}")
+    if isinstance(spec, list):
+        if not spec:
+            raise fail(f"[sweep] {key} = []: an axis needs at least one value")
+        if key in ("hidden", "channels", "features") and not isinstance(spec[0], list):
+            raise fail(f"[sweep] {key} takes a list of lists, e.g. {key} = [[10], [10, 10]]")
+        for i, value in enumerate(spec):
+            try:
+                Config(**{key: value})  # type and range; combinations are checked on expand
+            except ConfigError as exc:
+                if "does not fit" in str(exc) or "needs problem" in str(exc):
+                    continue
+                raise fail(f"[sweep] {key}[{i}]: {exc}") from None
+        return spec
+    if isinstance(spec, dict):
+        if len(spec) != 1 or next(iter(spec)) not in RANDOM_KINDS:
+            raise fail(
+                f"[sweep] {key}: a random axis is {{ log_uniform = [low, high] }} "
+                f"or {{ uniform = [low, high] }}, got {spec!r}"
+            )
+        if key not in RANDOM_FIELDS:
+            raise fail(f"[sweep] {key}: random ranges work on {', '.join(RANDOM_FIELDS)}")
+        kind, bounds = next(iter(spec.items()))
+        ok = (
+            isinstance(bounds, list)
+            and len(bounds) == 2
+            and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+            and bounds[0] < bounds[1]
+            and (kind != "log_uniform" or bounds[0] > 0)
+        )
+        if not ok:
+            raise fail(f"[sweep] {key}: {kind} needs [low, high] with low < high (low > 0 for log)")
+        for bound in bounds:
+            try:
+                Config(**{key: bound})
+            except ConfigError as exc:
+                raise fail(f"[sweep] {key}: {exc}") from None
+        return RandomAxis(kind, float(bounds[0]), float(bounds[1]))
+    raise fail(f"[sweep] {key} must be a list of values or a random range, got {spec!r}")
+
+
+def load_preset_file(path: Path, shipped: bool = False) -> Preset:
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the read forever
+            raise ConfigError(f"{path}: not a regular file")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read preset: {exc}") from None
+    return parse_preset(text, str(path), shipped)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    presets: dict[str, Preset]  # by name; a user preset shadows a shipped one
+    errors: dict[str, str]  # file -> message, for presets that failed to load
+
+
+def shipped_preset_files() -> list[Path]:
+    folder = resources.files("hypertui.presets")
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def catalogue(user_dir: Path | None = None) -> Catalogue:
+    """Shipped presets, then the user's (which may shadow them); bad files are collected."""
+    presets: dict[str, Preset] = {}
+    errors: dict[str, str] = {}
+    folder = user_dir if user_dir is not None else user_presets_dir()
+    user_files = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+    for path, shipped in [(p, True) for p in shipped_preset_files()] + [
+        (p, False) for p in user_files
+    ]:
+        try:
+            preset = load_preset_file(path, shipped)
+        except ConfigError as exc:
+            errors[str(path)] = str(exc)
+            continue
+        presets[preset.name] = preset
+    return Catalogue(presets, errors)
+
+
+def find_preset(name_or_path: str, user_dir: Path | None = None) -> Preset:
+    """A preset by name, or a TOML file by path."""
+    path = Path(name_or_path).expanduser()
+    if name_or_path.endswith(".toml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"{name_or_path}: no such preset file")
+        return load_preset_file(path)
+    cat = catalogue(user_dir)
+    if name_or_path in cat.presets:
+        return cat.presets[name_or_path]
+    broken = [f for f in cat.errors if Path(f).stem == name_or_path]
+    if broken:
+        raise ConfigError(cat.errors[broken[0]])
+    raise ConfigError(
+        f"no preset named {name_or_path!r}{suggest(name_or_path, cat.presets)}; "
+        "`hypertui presets` lists them"
+    )
+
+
+def preset_to_toml(preset: Preset) -> str:
+    """TOML text for a preset (the TUI's "save as"); parse_preset reads it back unchanged.
+
+    Written by tomli-w, never by string formatting: a hand-written writer emitted invalid
+    TOML for a two-line description.
+    """
+    import tomli_w
+
+    def value(v: Any) -> Any:
+        if isinstance(v, RandomAxis):
+            return {v.kind: [v.low, v.high]}
+        if isinstance(v, (list, tuple)):
+            return [value(x) for x in v]
+        if isinstance(v, dict):  # model_args: an inline table
+            return {k: value(x) for k, x in v.items()}
+        return v
+
+    def table(items: dict[str, Any]) -> dict[str, Any]:
+        return {k: value(v) for k, v in items.items() if v is not None}  # TOML has no null
+
+    doc: dict[str, Any] = {"name": preset.name, "description": preset.description}
+    if preset.claim:
+        doc["claim"] = preset.claim
+    if preset.checks:
+        doc["checks"] = list(preset.checks)
+    doc["seeds"] = preset.seeds
+    if any(isinstance(a, RandomAxis) for a in preset.axes.values()):
+        doc |= {"trials": preset.trials, "sweep_seed": preset.sweep_seed}
+    if preset.full_note:
+        doc["full_note"] = preset.full_note
+    doc["config"] = table(preset.base)
+    for name, items in (("sweep", preset.axes), ("full", preset.full)):
+        if items:
+            doc[name] = table(items)
+    return tomli_w.dumps(doc)

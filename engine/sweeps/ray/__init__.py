@@ -1,0 +1,1 @@
+"""Sweeps on Ray (the optional `hypertui[ray]` extra): imported only when a sweep asks."""

@@ -1,0 +1,225 @@
+"""The runner: the one process that trains a sweep and writes its rows to the store.
+
+    python -m hypertui.engine.sweeps.runner --store PATH SWEEP_ID
+
+It belongs to no terminal (`launch` starts it in its own session, stdin from /dev/null,
+output to a log file beside the store), so a closed laptop lid, a dropped SSH link or a
+killed tmux session never stops training. Viewers (the app, `hypertui runs`, `attach`)
+only read the store; they ask for pause, skip and cancel by writing a request there, which
+the runner's watch thread reads every CONTROL_POLL_S and turns into `Controls`, which the
+training loop obeys between two steps. The same thread refreshes the sweep's heartbeat:
+a sweep whose heartbeat stops is shown as interrupted and can be resumed.
+
+Start-up order matters. Signal handlers come first, so a signal in the first moment never
+kills the runner. Then torch is imported (seconds on a loaded machine, holding the GIL
+while it loads its libraries, so no heartbeat could be written meanwhile); the sweep stays
+`pending` until the claim that follows, which starts the heartbeat and reads every request
+already made, so a pause or cancel sent in the runner's first moments is in force before
+its first step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypertui.engine.core.controls import Controls
+from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.store.store import HEARTBEAT_S, Store
+
+RUNNER = "hypertui.engine.sweeps.runner"  # python -m RUNNER
+TICK_S = 0.25  # how often the training thread reads viewers' requests, between two steps
+CONTROL_POLL_S = 0.5  # the watch thread, for the moments with no steps (loading, pause)
+
+
+@dataclass(frozen=True)
+class Launched:
+    sweep_id: str
+    pid: int
+    log: Path
+
+
+def log_path(store_path: Path, sweep_id: str) -> Path:
+    return Path(store_path).resolve().parent / "logs" / f"{sweep_id}.log"
+
+
+def launch(store_path: Path, sweep_id: str) -> Launched:
+    """Start a detached runner for a sweep and return at once."""
+    log = log_path(store_path, sweep_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # the folder that holds this very `hypertui` package, so the runner imports the same code
+    root = str(Path(sys.modules["hypertui"].__file__).resolve().parents[1])
+    # the user's working directory last: `model = "mymodels:build"` imports from there
+    paths = (root, env.get("PYTHONPATH"), os.getcwd())
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    with open(log, "a") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", RUNNER, "--store", str(store_path), sweep_id],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # no terminal's SIGHUP, no tmux session's kill reaches it
+            cwd=root,
+            env=env,
+        )
+    return Launched(sweep_id, proc.pid, log)
+
+
+class Watch:
+    """The runner's watch thread: viewers' requests in, heartbeat out.
+
+    It has its own store connection (sqlite connections stay in their thread) and takes
+    the write lock only for the heartbeat, a few bytes every HEARTBEAT_S."""
+
+    def __init__(self, store_path: Path, sweep_id: str, controls: Controls):
+        self.store_path = store_path
+        self.sweep_id = sweep_id
+        self.controls = controls
+        self.skips_seen: int | None = None
+        self.lock = threading.Lock()  # two threads poll: each skip request acts once
+        self.paused_s = 0.0  # seconds held on pauses that ended
+        self.pause_began: float | None = None  # monotonic time the pause now held began
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="hypertui-watch", daemon=True)
+
+    def start(self) -> Watch:
+        self.main_store = Store(self.store_path)  # the training thread's own connection
+        self.poll(self.main_store)  # requests made before this runner existed: from step one
+        self.last_tick = time.monotonic()
+        self.controls.tick = self.tick
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.done.set()
+        self.controls.tick = lambda: None
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+        self.main_store.close()
+
+    def tick(self) -> None:
+        """From the training loop, before a step: every TICK_S, read requests and beat."""
+        now = time.monotonic()
+        if now - self.last_tick < TICK_S:
+            return
+        self.last_tick = now
+        try:
+            self.poll(self.main_store)
+            self.main_store.beat(self.sweep_id, self.controls.pause.is_set(), self.held_s())
+        except HypertuiError as exc:  # a busy or full store: the watch thread tries too
+            print(f"hypertui runner: {exc}", file=sys.stderr, flush=True)
+
+    def poll(self, store: Store) -> None:
+        with self.lock:
+            self._apply(*store.controls(self.sweep_id))
+
+    def held_s(self) -> float:
+        """Seconds this runner has held on pauses so far (the current one included), so
+        that viewers can leave them out of its pace."""
+        with self.lock:
+            began = self.pause_began
+            return self.paused_s + (time.monotonic() - began if began is not None else 0.0)
+
+    def _apply(self, control: str, skips: int) -> None:
+        if control == "cancel":
+            self.controls.cancel()
+        elif control == "pause":
+            if self.pause_began is None:
+                self.pause_began = time.monotonic()
+            self.controls.pause.set()
+        else:
+            if self.pause_began is not None:
+                self.paused_s += time.monotonic() - self.pause_began
+                self.pause_began = None
+            self.controls.pause.clear()
+        if self.skips_seen is not None and skips > self.skips_seen:
+            self.controls.skip.set()
+        self.skips_seen = skips
+
+    def _loop(self) -> None:
+        self.store = Store(self.store_path)  # this thread's own connection
+        last_beat, last_paused = 0.0, False
+        while not self.done.wait(CONTROL_POLL_S):
+            try:
+                self.poll(self.store)
+                paused = self.controls.pause.is_set()
+                if paused != last_paused or time.monotonic() - last_beat > HEARTBEAT_S:
+                    self.store.beat(self.sweep_id, paused, self.held_s())
+                    last_beat, last_paused = time.monotonic(), paused
+            except HypertuiError as exc:  # a busy or full store: try again next time
+                print(f"hypertui runner: {exc}", file=sys.stderr, flush=True)
+        self.store.close()
+
+
+def run_watched(
+    store: Store, sweep_id: str, controls: Controls, retry_failed: bool = False
+) -> Iterator:
+    """Claim a sweep, watch for requests, then train it with the options it was stored with.
+
+    Yields the sweep's events (hypertui.engine.sweeps.sweep.SweepEvent) as they are recorded."""
+    from hypertui.engine.sweeps.backends import make_backend
+    from hypertui.engine.sweeps.sweep import (
+        run_sweep,  # torch: before the claim starts the heartbeat
+    )
+
+    gc.freeze()  # torch's objects live as long as we do: no collection need walk them again
+
+    sweep = store.sweep(sweep_id)
+    options = sweep.options
+    backend = make_backend(options)  # Ray: connected before the claim; missing: one line
+    pending = store.claim_sweep(sweep.id, retry_failed=retry_failed)
+    watch = Watch(store.path, sweep.id, controls).start()
+    try:
+        data_dir = Path(options["data_dir"]) if options.get("data_dir") else None
+        yield from run_sweep(
+            store,
+            sweep.id,
+            controls,
+            data_dir=data_dir,
+            population=options.get("population", True),
+            backend=backend,
+            pending=pending,
+        )
+    finally:
+        watch.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    controls = Controls()
+    controls.install_signals()
+    parser = argparse.ArgumentParser(prog="python -m hypertui.engine.sweeps.runner")
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("sweep_id")
+    args = parser.parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"{started} runner {os.getpid()} for sweep {args.sweep_id}", flush=True)
+    try:
+        store = Store(args.store)
+        for item in run_watched(store, args.sweep_id, controls):
+            if type(item.event).__name__ in ("Finished", "Failed"):
+                status = getattr(item.event, "status", "failed")
+                reason = getattr(item.event, "reason", "")
+                line = f"trial {item.trial + 1}/{item.n_trials}: {status} {reason}"
+                print(line.rstrip(), flush=True)
+        sweep = store.sweep(args.sweep_id)
+    except HypertuiError as exc:
+        print(f"hypertui: {exc}", flush=True)
+        with contextlib.suppress(HypertuiError):
+            Store(args.store).failed_to_start(args.sweep_id, str(exc))  # viewers say why
+        return 2
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} sweep {sweep.id} {sweep.status}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Sweeps: a preset's trials, recorded in the store and run one after another.
+
+    sweep_id = create_sweep(store, preset)
+    for item in run_sweep(store, sweep_id):
+        print(item.trial, item.event)
+
+Every engine event is written to the store as it arrives (curve points once per report,
+never per step) and passed on with its sweep context. A diverged or failed trial is
+recorded and the sweep goes on; `Controls.stop` cancels the running trial within a batch and
+leaves the rest `pending`; `resume` is simply `run_sweep` again on the same id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from hypertui.engine.core.config import make_config, make_configs
+from hypertui.engine.core.controls import Controls
+from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted, SweepEvent
+from hypertui.engine.core.ids import new_id
+from hypertui.engine.core.records import RunRow
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.presets import Preset, preset_to_toml
+from hypertui.engine.training.population import (
+    MEMBER_FIELDS,
+    Member,
+    population_key,
+    run_population,
+)
+from hypertui.engine.training.train import new_run_id, run
+
+MAX_MEMBERS = 4096  # trials per population (memory stays small for the study's MLPs)
+# A CNN member's feature maps are ~10^3 times an MLP's (64 at batch 32 hold ~0.4 GB for
+# backward), and past what a device computes at once more members gain nothing.
+MAX_CNN_MEMBERS = 64
+
+
+def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> str:
+    """Record a preset's expanded trials as pending runs; return the new sweep's id.
+
+    `options` say how a runner trains it (population, data_dir, backend), so a runner
+    started later, elsewhere or detached trains it the same way."""
+    trials = []
+    for point, config in preset.points():  # as preset.expand(), each config dict built once
+        values = config.to_dict()
+        for seed in preset.seeds_of(config):
+            trials.append((new_run_id(), len(trials), seed, {**values, "seed": seed}, point))
+    sweep_id = new_id(8)
+    store.create_sweep(
+        sweep_id,
+        preset=preset.name,
+        problem=preset.problem,
+        description=preset.description,
+        swept=preset.swept,
+        trials=trials,
+        preset_toml=preset_to_toml(preset),
+        options=options,
+    )
+    return sweep_id
+
+
+def run_sweep(
+    store: Store,
+    sweep_id: str,
+    controls: Controls | None = None,
+    data_dir: Path | None = None,
+    population: bool = True,
+    backend: Backend | None = None,
+    pending: list[RunRow] | None = None,
+) -> Iterator[SweepEvent]:
+    """Run the sweep's unfinished trials, recording everything in `store`.
+
+    With `population` (the default), MLP trials that differ only in lr, momentum, weight
+    decay, seed, activation and optimizer train together as one stacked model
+    (engine/training/population.py); their events are the same as one by one. The units (a
+    population, or a single trial) are trained by `backend`: this process by default,
+    or Ray workers (engine/sweeps/ray/backend.py). `controls.skip` ends the current unit as
+    cancelled (run again on resume). A HypertuiError (data missing, device unavailable)
+    stops the sweep and propagates; the trials it hit stay pending so that a resume after
+    the fix runs them. `pending` is what `store.claim_sweep` returned when the caller
+    claimed the sweep itself (a runner claims before it imports torch).
+    """
+    controls = controls or Controls()
+    backend = backend or LocalBackend()
+    if pending is None:
+        pending = store.claim_sweep(sweep_id)
+    n_trials = store.sweep(sweep_id).n_runs
+    index = {row.id: row.idx for row in pending}
+    end_status, error = "interrupted", ""  # unless the loop below says otherwise
+    units = _batches(pending, population)
+    points = _PointBuffer(store, units)
+    try:
+        for event in backend.run(units, controls, data_dir):
+            if isinstance(event, UnitRestarted):  # a Ray retry: its first attempt never was
+                points.flush()
+                store.reset_runs(event.run_ids)
+                points.forget(event.run_ids)
+                continue
+            if isinstance(event, Progress):
+                points.add(event)
+            else:
+                points.flush()
+                if isinstance(event, RunStarted):
+                    points.started(event.run_id)
+                else:
+                    points.ended(event.run_id)
+                skipped = controls.skip.is_set() and not controls.stop.is_set()
+                _record(store, event, skipped)
+            yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
+        points.flush()
+        end_status = "cancelled" if controls.stop.is_set() else "done"
+        if end_status == "done" and store.sweep(sweep_id).n_done < n_trials:
+            end_status = "incomplete"  # skipped trials: a resume runs them
+    except HypertuiError as exc:
+        points.flush()
+        store.reset_running(sweep_id)
+        error = str(exc)
+        raise
+    finally:
+        points.flush()
+        store.interrupt_running(sweep_id)  # Ctrl-C, a closed generator: rerun on resume
+        store.end_sweep(sweep_id, end_status, error)
+
+
+@dataclass(frozen=True)
+class UnitRestarted:
+    """A backend trains a unit again from its start (its worker died): the driver resets the
+    unit's runs, so that the store holds each trial once, from the attempt that ends."""
+
+    run_ids: tuple[str, ...]
+    reason: str
+
+
+class Backend(Protocol):
+    """Trains a sweep's units and yields their events, in the order they happen."""
+
+    def run(
+        self, units: list[list[RunRow]], controls: Controls, data_dir: Path | None
+    ) -> Iterator[Event | UnitRestarted]: ...
+
+
+class LocalBackend:
+    """Every unit in this process, one after another."""
+
+    def run(
+        self, units: list[list[RunRow]], controls: Controls, data_dir: Path | None
+    ) -> Iterator[Event]:
+        stop, skip = controls.stop, controls.skip
+        for unit in units:
+            if stop.is_set():
+                return
+            skip.clear()
+            yield from train_unit(unit, controls, data_dir)
+
+
+def train_unit(unit: list[RunRow], controls: Controls, data_dir: Path | None) -> Iterator[Event]:
+    """One unit: a single trial, or trials that train as one population."""
+    halt = controls.halted
+    if len(unit) == 1:
+        row = unit[0]
+        return run(
+            make_config(row.config),
+            should_stop=halt,
+            run_id=row.id,
+            data_dir=data_dir,
+            should_pause=controls.pause.is_set,
+        )
+    configs = make_configs([row.config for row in unit])
+    members = [Member(row.id, c) for row, c in zip(unit, configs, strict=True)]
+    return run_population(
+        members, should_stop=halt, data_dir=data_dir, should_pause=controls.pause.is_set
+    )
+
+
+class _PointBuffer:
+    """Curve points written one transaction per report of a unit (all its running members'
+    points), never per step, so a viewer sees each report as soon as it is complete."""
+
+    MAX_POINTS = 1024  # a bound on what a transaction holds, whatever the units do
+
+    def __init__(self, store: Store, units: list[list[RunRow]]):
+        self.store = store
+        self.unit_of = {row.id: u for u, unit in enumerate(units) for row in unit}
+        self.running: dict[int, set[str]] = {}  # unit -> its started, not ended runs
+        self.points: list[Progress] = []
+        self.counts: dict[int, int] = {}  # unit -> its points in the buffer
+
+    def started(self, run_id: str) -> None:
+        self.running.setdefault(self.unit_of[run_id], set()).add(run_id)
+
+    def ended(self, run_id: str) -> None:
+        self.running.get(self.unit_of[run_id], set()).discard(run_id)
+
+    def forget(self, run_ids: tuple[str, ...]) -> None:
+        for run_id in run_ids:
+            self.ended(run_id)
+
+    def add(self, event: Progress) -> None:
+        unit = self.unit_of[event.run_id]
+        self.points.append(event)
+        self.counts[unit] = self.counts.get(unit, 0) + 1
+        if self.counts[unit] >= len(self.running.get(unit, ())) or (
+            len(self.points) >= self.MAX_POINTS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.points:
+            self.store.add_points(self.points)
+            self.points = []
+            self.counts = {}
+
+
+_NO_MEMBER_FIELDS = dict.fromkeys(MEMBER_FIELDS)
+
+
+def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
+    """Trials that can train as one population, in sweep order; otherwise one by one."""
+    if not population:
+        return [[row] for row in pending]
+    groups: dict[str, list[RunRow]] = {}
+    batches: list[list[RunRow]] = []
+    keys: dict[str, str | None] = {}  # a key depends only on the non-member fields
+    for row in pending:
+        shared = repr({**row.config, **_NO_MEMBER_FIELDS})
+        if shared not in keys:
+            keys[shared] = population_key(make_config(row.config))
+        key = keys[shared]
+        if key is None:
+            batches.append([row])
+            continue
+        limit = MAX_CNN_MEMBERS if row.config["model"] == "cnn" else MAX_MEMBERS
+        if key not in groups or len(groups[key]) >= limit:
+            groups[key] = []
+            batches.append(groups[key])
+        groups[key].append(row)
+    # Members with the same activation side by side: each run of them shares a kernel per
+    # layer (engine/training/population.py); the optimizer gathers its members wherever they sit.
+    return [
+        sorted(b, key=lambda row: (row.config["activation"], row.config["optimizer"]))
+        for b in batches
+    ]
+
+
+def _record(store: Store, event: Event, skipped: bool) -> None:
+    if isinstance(event, RunStarted):
+        store.run_started(event)
+    elif isinstance(event, Finished):
+        if skipped and event.status == "cancelled":
+            event = Finished(**{**event.__dict__, "reason": "skipped"})
+        store.run_ended(event)
+    elif isinstance(event, Failed):
+        store.run_failed(event.run_id, event.reason)

@@ -1,0 +1,3 @@
+from hypertui.tui.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""Run detail: the resolved config, the curves, and what the final model predicts.
+
+House runs (and regression tables) show predictions against the truth on the validation
+set with the worst outliers listed; Gaussian-likelihood runs add the predicted variance
+(log scale) against each feature (a table's first VAR_FEATURES inputs) and against the
+prediction (the study's figures 5 and 6). MNIST, image and classification-table runs
+show the confusion matrix and per-class accuracy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from hypertui.engine.analysis.export import cell, fmt
+from hypertui.engine.core.config import is_classification, main_metric
+from hypertui.engine.core.records import RunRow
+from hypertui.engine.store.store import Store
+from hypertui.tui.app.widgets.chart import Chart, Line
+from hypertui.tui.text.safe import plain
+
+N_OUTLIERS = 8
+CLASS_WIDTH = 10  # characters of a class name in the confusion matrix
+OUTLIER_COLUMNS = 12  # input columns beside the worst outliers (a table may have hundreds)
+VAR_FEATURES = 6  # variance charts for a table's inputs (it may have hundreds)
+
+
+def config_table(run: RunRow) -> Table:
+    table = Table("field", "value", box=None, title="config", title_justify="left")
+    for k, v in run.config.items():
+        table.add_row(k, plain(cell(v)))
+    return table
+
+
+def metrics_table(run: RunRow) -> Table:
+    table = Table("metric", "final", "best", box=None, title="metrics", title_justify="left")
+    for k in dict.fromkeys([*run.final, *run.best]):
+        table.add_row(k, fmt(run.final.get(k)), fmt(run.best.get(k)))
+    for k, v in run.test.items():
+        table.add_row(k, fmt(v), "")
+    info = [
+        ("status", run.status + (f" ({run.reason})" if run.reason else "")),
+        ("device", f"{run.device or '-'} {run.device_name or ''}"),
+        ("parameters", run.n_params),
+        ("epochs", run.epochs_done),
+        ("best epoch", run.best_epoch),
+        ("samples", run.samples),
+        ("train s", fmt(run.elapsed_s, 3)),
+        ("wall s", fmt(run.wall_s, 3)),
+        ("git", run.git_rev),
+    ]
+    for label, value in info:
+        table.add_row(label, plain(value if value is not None else "-"), "")
+    for note in run.env.get("notes", []):  # what loading did: rows dropped, task inferred...
+        table.add_row("note", plain(note), "")
+    return table
+
+
+def confusion_table(confusion: list[list[int]], classes: list[str] | None = None) -> Table:
+    labels = [str(c)[:CLASS_WIDTH] for c in classes] if classes else []
+    labels = labels if len(labels) == len(confusion) else [str(i) for i in range(len(confusion))]
+    table = Table(
+        "true\\pred",
+        *labels,
+        "acc",
+        box=None,
+        title="validation confusion matrix",
+        title_justify="left",
+    )
+    for i, row in enumerate(confusion):
+        total = sum(row) or 1
+        cells = [
+            f"[b]{v}[/b]" if j == i else (f"[red]{v}[/red]" if v else "·")
+            for j, v in enumerate(row)
+        ]
+        table.add_row(labels[i], *cells, f"{100 * row[i] / total:.1f}%")
+    return table
+
+
+class RunDetailScreen(Screen):
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, store_path: Path, run_id: str) -> None:
+        super().__init__()
+        self.store_path, self.run_id = store_path, run_id
+
+    def compose(self) -> ComposeResult:
+        store = Store(self.store_path)
+        self.run = store.run(self.run_id)
+        self.points = store.points(self.run.id)
+        store.close()
+        problem = self.run.config["problem"]
+        task = self.run.config.get("task", "")
+        yield Header()
+        with TabbedContent(id="detail-tabs"):
+            with TabPane("Summary", id="tab-summary"), Horizontal():
+                with VerticalScroll():
+                    yield Static(config_table(self.run))
+                with VerticalScroll():
+                    yield Static(metrics_table(self.run))
+            with TabPane("Curves", id="tab-curves"):
+                yield Chart("loss", id="detail-loss")
+                yield Chart(main_metric(problem, task)[0], id="detail-metric")
+            if not is_classification(problem, task):
+                title = (
+                    "validation: predicted vs true price (x1e5)"
+                    if problem == "house"
+                    else f"validation: predicted vs true {self.run.config.get('target')}"
+                )
+                with TabPane("Predictions", id="tab-predictions"), Horizontal():
+                    yield Chart(title, id="detail-pred")
+                    with VerticalScroll(id="outliers-box"):
+                        yield Static("loading the validation set…", id="outliers")
+                if self.run.config.get("loss") == "gaussian_nll":
+                    with TabPane("Variance", id="tab-variance"), Grid(id="variance-grid"):
+                        n = len(self.run.config["features"]) if problem == "house" else VAR_FEATURES
+                        for i in range(n + 1):
+                            yield Chart("", id=f"detail-var-{i}")
+            else:
+                with TabPane("Confusion", id="tab-confusion"), VerticalScroll():
+                    confusion = self.run.analysis.get("confusion")
+                    yield Static(
+                        confusion_table(confusion, self.run.analysis.get("classes"))
+                        if confusion
+                        else "No confusion matrix: the run did not finish."
+                    )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"Run {self.run.id} · trial {self.run.idx + 1} · {self.run.status}"
+        config = self.run.config
+        metric = main_metric(config["problem"], config.get("task", ""))[0]
+        n_train = (self.run.env.get("sizes") or {}).get("train") or 1
+        xs = [p["samples"] / n_train for p in self.points]  # epochs, fractional inside one
+        loss = [
+            Line(k, xs, [p.get(k) for p in self.points], c)
+            for k, c in (("train_loss", "cyan"), ("val_loss", "orange"))
+        ]
+        self.query_one("#detail-loss", Chart).show(loss, "epoch")
+        self.query_one("#detail-metric", Chart).show(
+            [Line(metric, xs, [p.get(metric) for p in self.points], "green")], "epoch"
+        )
+        if not is_classification(config["problem"], config.get("task", "")):
+            self.load_house()
+
+    @work(thread=True, exclusive=True)
+    def load_house(self) -> None:
+        """The validation set is re-derived from the fixed split (torch is imported here)."""
+        import torch
+
+        from hypertui.engine.core.config import make_config
+        from hypertui.engine.data.load import load_dataset
+
+        config = make_config(self.run.config).replace(device="cpu")
+        data = load_dataset(config, torch.device("cpu"))
+        # a table's target is standardised in the tensors; predictions are in its units
+        truth = (data.val.y.flatten() * data.target_std + data.target_mean).tolist()
+        mean, std = data.feature_mean, data.feature_std
+        features = [
+            [v * s + m for v, s, m in zip(row, std, mean, strict=True)]
+            for row in data.val.x.tolist()
+        ]
+        self.app.call_from_thread(self.show_house, truth, features, list(data.feature_names))
+
+    def show_house(self, truth: list[float], features: list[list[float]], names: list[str]) -> None:
+        pred = self.run.analysis.get("pred")
+        outliers = self.query_one("#outliers", Static)
+        if not pred or len(pred) != len(truth):
+            outliers.update("No predictions: the run did not finish.")
+            return
+        lo, hi = min(truth + pred), max(truth + pred)
+        self.query_one("#detail-pred", Chart).show(
+            [
+                Line("", truth, pred, "cyan", scatter=True),
+                Line("y = x", [lo, hi], [lo, hi], "white"),
+            ],
+            "true price",
+            ylabel="predicted",
+        )
+        worst = sorted(range(len(truth)), key=lambda i: -abs(pred[i] - truth[i]))[:N_OUTLIERS]
+        cols = names[:OUTLIER_COLUMNS]
+        table = Table(
+            "true", "pred", "sq err", *cols, box=None, title="worst outliers", title_justify="left"
+        )
+        for i in worst:
+            table.add_row(
+                fmt(truth[i], 3),
+                fmt(pred[i], 3),
+                fmt((pred[i] - truth[i]) ** 2, 3),
+                *(fmt(v, 4) for v in features[i][: len(cols)]),
+            )
+        outliers.update(table)
+        var = self.run.analysis.get("var")
+        if var:
+            columns = list(zip(*features, strict=True))
+            charts = list(self.query("#variance-grid Chart").results(Chart))
+            shown = names[: len(charts) - 1]
+            for chart in charts[len(shown) + 1 :]:  # a table with fewer inputs than charts
+                chart.remove()
+            for i, name in enumerate([*shown, "prediction"]):
+                xs = list(columns[i]) if i < len(shown) else pred
+                charts[i].show(
+                    [Line("", xs, var, "magenta", scatter=True)],
+                    name,
+                    ylog=True,
+                    title=f"variance vs {name}",
+                    ylabel="variance",
+                )
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

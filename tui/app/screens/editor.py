@@ -1,0 +1,453 @@
+"""Editor: every config field and sweep axis of a preset as a keyboard form.
+
+Values are checked as they are typed with the engine's own parser (`parse_value`) and the
+whole preset with the engine's own expansion; the message shows beside the field and
+Run stays disabled while anything is invalid.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.suggester import Suggester
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
+
+from hypertui.engine.core.config import CHOICES, FIELDS, Config, field_docs, parse_value
+from hypertui.engine.core.errors import ConfigError, HypertuiError
+from hypertui.engine.sweeps.estimate import estimate_seconds, human
+from hypertui.engine.sweeps.presets import RANDOM_KINDS, Preset, RandomAxis
+from hypertui.tui.text.report import describe_point
+from hypertui.tui.text.safe import escape, plain
+
+# seeds has its own count; a data set (path, target...) is one per preset, not an axis
+NOT_SWEPT = ("problem", "seed", "device", "features", "path", "target", "task", "model_args")
+TEXT_FIELDS = ("model",)  # a choice, or your own "package.module:build": typed, not picked
+VALIDATE_AFTER_S = 0.2  # typing pause after which the form is checked
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class PathSuggester(Suggester):
+    """Completes a typed file or folder path from the file system (the `path` field)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        typed = Path(value).expanduser()
+        folder, stem = (typed, "") if value.endswith("/") else (typed.parent, typed.name)
+        try:
+            names = sorted(p.name for p in folder.iterdir() if p.name.startswith(stem))
+        except OSError:
+            return None
+        names = [n for n in names if not n.startswith(".") or stem.startswith(".")]
+        return value + names[0][len(stem) :] if names else None
+
+
+def value_text(value: Any, name: str = "") -> str:
+    if name == "model_args":  # (key, value) pairs, shown as the TOML table a preset holds
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value) + "}"
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, str) for v in value):
+            return ", ".join(value)
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return repr(v)
+
+
+def sweep_text(axis: list | RandomAxis | None) -> str:
+    if axis is None:
+        return ""
+    if isinstance(axis, RandomAxis):
+        return f"{axis.kind} {axis.low:g} {axis.high:g}"
+    return ", ".join(describe_point({"v": v})[2:] for v in axis)
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets: '[10], [10, 10]' -> ['[10]', '[10, 10]']."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [p.strip() for p in [*parts, current] if p.strip()]
+
+
+def parse_sweep(name: str, text: str) -> list | RandomAxis | None:
+    """'' -> not swept; 'log_uniform 1e-4 0.1' -> random; '0.1, 0.01' -> grid."""
+    text = text.strip()
+    if not text:
+        return None
+    head = text.split()[0]
+    if head in RANDOM_KINDS:
+        bounds = text.split()[1:]
+        try:
+            low, high = (float(b) for b in bounds)
+        except ValueError:
+            raise ConfigError(f"{head} needs two numbers: {head} LOW HIGH") from None
+        if not low < high or (head == "log_uniform" and low <= 0):
+            raise ConfigError(
+                f"{head} needs 0 < LOW < HIGH"
+                if head == "log_uniform"
+                else f"{head} needs LOW < HIGH"
+            )
+        parse_value(name, str(low))
+        parse_value(name, str(high))
+        return RandomAxis(head, low, high)
+    if text.startswith("[[") or (text.startswith("[") and name not in ("hidden", "channels")):
+        try:
+            items = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ConfigError(f"cannot read {text!r} as a list") from None
+        values = [parse_value(name, value_text(v) if not isinstance(v, str) else v) for v in items]
+    else:
+        values = [parse_value(name, part) for part in split_top_level(text)]
+    if not values:
+        raise ConfigError("an axis needs at least one value")
+    return [list(v) if isinstance(v, tuple) else v for v in values]
+
+
+class EditorScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run", priority=True),
+        Binding("ctrl+s", "save", "Save as user preset", priority=True),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, preset: Preset) -> None:
+        super().__init__()
+        self.preset = preset
+        self.current: Preset | None = preset
+        self.docs = field_docs()
+        self._pending = None  # the validation timer while typing
+        self.initial_name = f"{preset.name}-mine" if preset.shipped else preset.name
+
+    def compose(self) -> ComposeResult:
+        from hypertui.engine.training.devices import available_devices
+
+        p = self.preset
+        base = p.base_config
+        available = available_devices()
+        yield Header()
+        with VerticalScroll(id="form"):
+            yield Static(f"[b]{escape(p.name)}[/b] — {escape(p.description)}", id="editor-title")
+            with Horizontal(classes="field-row"):
+                yield Label("save as", classes="field-name")
+                yield Input(self.initial_name, id="name", classes="field-value", compact=True)
+                yield Label("seeds", classes="field-name short")
+                yield Input(
+                    str(p.seeds), id="seeds", classes="field-small", type="integer", compact=True
+                )
+                yield Label("draws", classes="field-name short")
+                yield Input(
+                    str(p.trials),
+                    id="trials",
+                    classes="field-small",
+                    type="integer",
+                    tooltip="random draws per grid point, for random axes",
+                    compact=True,
+                )
+            yield Static("", id="err-meta", classes="field-error")
+            with Horizontal(classes="field-row"):
+                yield Label("train on", classes="field-name")
+                yield Select(
+                    [("this machine", "local"), ("Ray", "ray")],
+                    value="local",
+                    id="backend",
+                    allow_blank=False,
+                    compact=True,
+                    classes="field-value",
+                )
+                yield Label("address", classes="field-name short")
+                yield Input(
+                    "",
+                    id="address",
+                    placeholder="empty: Ray here",
+                    tooltip="a Ray cluster: auto, HOST:PORT or ray://HOST:PORT;"
+                    " empty starts Ray on this machine",
+                    classes="field-value",
+                    compact=True,
+                    disabled=True,  # until Ray is chosen
+                )
+            if p.full:
+                yield Checkbox(
+                    f"full version: {p.full_note or 'the preset [full] table'}", id="full"
+                )
+            yield Static(
+                "[b]field           value                    sweep: a, b, c or "
+                "log_uniform LO HI[/b]",
+                id="form-head",
+            )
+            for name in FIELDS:
+                value = getattr(base, name)
+                if name == "task":  # as written: an inferred task stays "infer" when editing
+                    value = p.base.get("task", "")
+                with Horizontal(classes="field-row"):
+                    yield Label(name, classes="field-name", id=f"label-{name}")
+                    if name == "device":
+                        options = [
+                            (d + ("" if d == "auto" or d in available else " (not here)"), d)
+                            for d in ("auto", "cpu", "cuda", "mps")
+                        ]
+                        options += [(d, d) for d in available if d.startswith("cuda:")]
+                        yield Select(
+                            options,
+                            value=value,
+                            allow_blank=False,
+                            id=f"value-{name}",
+                            classes="field-value",
+                            compact=True,
+                        )
+                    elif name in CHOICES and name not in TEXT_FIELDS:
+                        infer = [("infer", "")] if name == "task" else []  # "" = inferred
+                        yield Select(
+                            infer + [(c, c) for c in CHOICES[name]],
+                            value=value,
+                            allow_blank=False,
+                            id=f"value-{name}",
+                            classes="field-value",
+                            compact=True,
+                        )
+                    else:
+                        yield Input(
+                            value_text(value, name),
+                            id=f"value-{name}",
+                            classes="field-value",
+                            compact=True,
+                            suggester=PathSuggester() if name == "path" else None,
+                        )
+                    yield Input(
+                        sweep_text(p.axes.get(name)),
+                        id=f"sweep-{name}",
+                        classes="field-sweep",
+                        disabled=name in NOT_SWEPT,
+                        placeholder="" if name in NOT_SWEPT else "not swept",
+                        compact=True,
+                    )
+                yield Static(self.docs.get(name, ""), id=f"err-{name}", classes="field-help")
+        with Horizontal(id="editor-actions"):
+            yield Static("", id="editor-status")
+            yield Button("Run (ctrl+r)", id="run", variant="success")
+            yield Button("Save as (ctrl+s)", id="save")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"hypertui · edit {self.preset.name}"
+        self.validate()
+        self.query_one(f"#value-{next(iter(FIELDS))}").focus()
+
+    # -- reading the form ----------------------------------------------------------------
+
+    def _value(self, name: str) -> str:
+        widget = self.query_one(f"#value-{name}")
+        return str(widget.value)
+
+    def read(self) -> tuple[Preset | None, dict[str, str], str]:
+        """The preset the form describes, per-field errors, and a form-wide error."""
+        errors: dict[str, str] = {}
+        base: dict[str, Any] = {}
+        axes: dict[str, Any] = {}
+        for name in FIELDS:
+            try:
+                value = parse_value(name, self._value(name))
+                if name == "model_args":
+                    value = Config(model_args=value).to_dict()["model_args"]
+                base[name] = list(value) if isinstance(value, tuple) else value
+            except ConfigError as exc:
+                errors[name] = str(exc)
+            if name in NOT_SWEPT:
+                continue
+            try:
+                axis = parse_sweep(name, self.query_one(f"#sweep-{name}", Input).value)
+                if axis is not None:
+                    axes[name] = axis
+            except ConfigError as exc:
+                errors[name] = f"sweep: {exc}"
+        counts = {}
+        for key in ("seeds", "trials"):
+            text = self.query_one(f"#{key}", Input).value
+            if not text.isdigit() or int(text) < 1:
+                errors["meta"] = f"{key} must be a whole number >= 1"
+            else:
+                counts[key] = int(text)
+        if errors:
+            return None, errors, ""
+        has_random = any(isinstance(a, RandomAxis) for a in axes.values())
+        name = self.query_one("#name", Input).value.strip()
+        preset = Preset(
+            name=self.preset.name if name in ("", self.initial_name) else name,
+            description=self.preset.description,
+            claim=self.preset.claim,
+            checks=self.preset.checks,
+            base={k: v for k, v in base.items() if v is not None},
+            axes=axes,
+            seeds=counts["seeds"],
+            trials=counts["trials"] if has_random else 1,
+            sweep_seed=self.preset.sweep_seed,
+            source="editor",
+            shipped=False,
+        )
+        try:
+            Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in base.items()})
+            preset.validate()
+            from hypertui.engine.training.devices import resolve_device
+
+            resolve_device(base["device"])
+        except ConfigError as exc:  # a combination: engine messages start with the field
+            message = str(exc).removeprefix("editor: ")
+            field = message.split(" ", 1)[0].rstrip(":")
+            if field in FIELDS:
+                return None, {field: message}, ""
+            return None, {}, message
+        return preset, {}, ""
+
+    def validate(self) -> None:
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
+        preset, errors, general = self.read()
+        self.current = preset
+        for name in FIELDS:
+            help_line = self.query_one(f"#err-{name}", Static)
+            if name in errors:
+                help_line.update(plain(errors[name], "red"))
+                help_line.add_class("invalid")
+            else:
+                help_line.update(self.docs.get(name, ""))
+                help_line.remove_class("invalid")
+        self.query_one("#err-meta", Static).update(plain(errors.get("meta", ""), "red"))
+        status = self.query_one("#editor-status", Static)
+        if preset is None:
+            problems = len(errors) + bool(general)
+            status.update(plain(general or f"{problems} invalid field(s): fix them to run", "red"))
+        else:
+            kind = (
+                "cpu" if preset.base_config.device in ("cpu", "auto") and not self._gpu() else "gpu"
+            )
+            status.update(f"{preset.n_trials} trials · {human(estimate_seconds(preset, kind))}")
+        self.query_one("#run", Button).disabled = preset is None
+        self.query_one("#save", Button).disabled = preset is None
+
+    @staticmethod
+    def _gpu() -> bool:
+        from hypertui.engine.training.devices import available_devices
+
+        return available_devices()[0] != "cpu"
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        # Validating expands every trial (~100 ms for a 648-trial grid): once typing pauses,
+        # not on every key. Run and save validate first, so nothing stale is ever used.
+        if self._pending is not None:
+            self._pending.stop()
+        self._pending = self.set_timer(VALIDATE_AFTER_S, self.validate)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "backend":
+            self.query_one("#address", Input).disabled = event.value != "ray"
+            return
+        self.validate()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        source = self.preset.with_overrides(full=True) if event.value else self.preset
+        base = source.base_config
+        for name in FIELDS:
+            widget = self.query_one(f"#value-{name}")
+            widget.value = (
+                (source.base.get("task", "") if name == "task" else getattr(base, name))
+                if isinstance(widget, Select)
+                else value_text(getattr(base, name), name)
+            )
+            if name not in NOT_SWEPT:
+                self.query_one(f"#sweep-{name}", Input).value = sweep_text(source.axes.get(name))
+        self.query_one("#seeds", Input).value = str(source.seeds)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "run":
+            self.action_run()
+        elif event.button.id == "save":
+            self.action_save()
+
+    # -- actions ------------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        self.validate()
+        if self.current is None:
+            self.notify("Fix the fields marked in red first.", severity="error")
+            return
+        from hypertui.engine.store.store import UI_LOCK_WAIT_S, Store
+        from hypertui.engine.sweeps.backends import check_backend
+        from hypertui.engine.sweeps.sweep import create_sweep
+
+        options = {**self.app.run_options(), **self.backend_options()}
+        try:
+            check_backend(options)  # Ray missing, nothing at the address: say so, start nothing
+            store = Store(self.app.store_path, lock_wait_s=UI_LOCK_WAIT_S * 4)
+            sweep_id = create_sweep(store, self.current, options)
+            store.close()
+        except HypertuiError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self.app.start_sweep(sweep_id)
+
+    def backend_options(self) -> dict:
+        """Where the sweep trains: this machine, or Ray (a local instance or a cluster)."""
+        backend = self.query_one("#backend", Select).value
+        address = self.query_one("#address", Input).value.strip() if backend == "ray" else ""
+        return {"backend": backend, **({"address": address} if address else {})}
+
+    def action_save(self) -> None:
+        self.validate()
+        if self.current is None:
+            self.notify("Fix the fields marked in red first.", severity="error")
+            return
+        from hypertui.engine.analysis.export import write_atomic
+        from hypertui.engine.core.paths import user_presets_dir
+        from hypertui.engine.sweeps.presets import catalogue, preset_to_toml
+
+        name = self.query_one("#name", Input).value.strip()
+        if not NAME.match(name):
+            self.notify("Name: letters, digits, - _ . only (up to 64).", severity="error")
+            return
+        existing = catalogue().presets.get(name)
+        path = user_presets_dir() / f"{name}.toml"
+        reopened = not self.preset.shipped and name == self.preset.name and self.preset.source
+        if reopened:  # the user preset this editor opened: save back into its own file
+            path = Path(self.preset.source)
+        elif existing is not None and (existing.shipped or path.exists()):
+            self.notify(
+                f"A preset named {name!r} exists already: choose another name.", severity="error"
+            )
+            return
+        try:
+            write_atomic(path, preset_to_toml(replace(self.current, name=name)))
+        except HypertuiError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.notify(f"Saved {path}", title="Preset saved", timeout=6, markup=False)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

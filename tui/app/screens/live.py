@@ -1,0 +1,528 @@
+"""Live: follow a sweep from the store — curves of the current trial, all trials, progress.
+
+The sweep trains in a runner process of its own (engine/sweeps/runner.py); this screen only reads
+the store (tui/app/follow.py) and asks for pause, skip and cancel through it. Leaving the
+screen or quitting the app never stops the sweep: any viewer can come back to it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
+
+from hypertui.engine.analysis.export import fmt
+from hypertui.engine.core.config import main_metric
+from hypertui.engine.core.events import Failed, Finished, Progress, RunStarted, SweepEvent
+from hypertui.engine.core.records import FINAL_STATUSES, SweepRow
+from hypertui.engine.store.follow import Follower
+from hypertui.engine.store.store import Store
+from hypertui.tui.app.curves import X_AXES, Curve
+from hypertui.tui.app.follow import SweepFollower
+from hypertui.tui.app.screens.dialogs import ConfirmScreen
+from hypertui.tui.app.widgets.chart import PALETTE, Chart, Line
+from hypertui.tui.text.report import describe_point
+from hypertui.tui.text.safe import clean, escape
+
+REDRAW_S = 0.5  # current-trial charts redraw at most twice a second
+OVERLAY_S = 2.0  # the all-trials chart (the costly one) at most every 2 s
+# Lines in the all-trials chart: the best ones when there are more. Eight is what one can
+# tell apart (the palette's colours), and it bounds the build (72 lines in plotext took
+# 257 ms on the UI thread).
+OVERLAY_LINES = len(PALETTE)
+
+
+@dataclass
+class TrialView:
+    index: int
+    run_id: str
+    point: dict
+    seed: int
+    status: str
+    color: str
+    label: str
+    curve: Curve = field(default_factory=Curve)
+    n_train: int = 0
+    wall_s: float | None = None
+    total: float = 1.0  # epochs, or budget seconds
+    budget: float | None = None
+    latest: float | None = None  # the main metric's latest value: ranks the overlay
+    partial: bool = False  # curve holds only points since attaching; load the rest to draw
+
+
+class CpuMeter:
+    """CPU use of one process (the sweep's runner) from /proc/PID/stat deltas (Linux).
+
+    The machine's total would stay at 100% while the sweep is paused if anything else
+    runs; the runner's own share is what says whether training is at work."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.last: tuple[float, float] | None = None
+
+    def _read(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime+stime
+
+    def percent(self, pid: int | None) -> str:
+        if pid != self.pid:
+            self.pid, self.last = pid, None
+        if pid is None:
+            return ""
+        used, now = self._read(), time.monotonic()
+        if used is None:
+            return ""
+        last, self.last = self.last, (used, now)
+        if last is None or now == last[1]:
+            return ""
+        return f"runner CPU {100 * (used - last[0]) / (now - last[1]):.0f}%"
+
+
+def time_left(sweep: SweepRow, done_by_runner: int, left: int, now: float) -> float | None:
+    """Seconds left at the pace of the sweep's runner so far: trials it ended per second of
+    its time not held on a pause; None while it holds, or before it has a pace. (A mean of
+    trial durations is K times too high for populations, whose members all report the
+    population's duration.)"""
+    if not left or not done_by_runner or not sweep.runner_started or sweep.paused:
+        return None
+    working = max(now - sweep.runner_started - sweep.paused_s, 0.0)
+    return left * working / done_by_runner
+
+
+def gpu_status(device: str) -> str:
+    """Utilisation and memory of the sweep's GPU (cuda:N) from nvidia-smi, or ''."""
+    if not shutil.which("nvidia-smi"):
+        return ""
+    index = device.partition(":")[2] or "0"
+    try:
+        out = subprocess.run(
+            [
+                "nvidia-smi",
+                f"--id={index}",
+                "--query-gpu=utilization.gpu,memory.used,memory.total",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=3,
+        ).stdout.splitlines()[0]
+        util, used, total = (v.strip() for v in out.split(","))
+        return f"GPU {index} {util}% · {int(used) / 1024:.1f}/{int(total) / 1024:.0f} GiB"
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return ""
+
+
+class LiveScreen(Screen):
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume"),
+        Binding("s", "skip", "Skip trial"),
+        Binding("c", "cancel", "Cancel sweep"),
+        Binding("l", "log_y", "Log y"),
+        Binding("x", "x_axis", "x: epoch/samples/s"),
+        Binding("r", "results", "Results"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, store_path: Path, sweep_id: str) -> None:
+        super().__init__()
+        self.store_path = store_path
+        self.sweep_id = sweep_id
+        self.follower: SweepFollower | None = None
+        self.replayed = 0  # curve points up to this rowid are read on demand
+        self.x_axis = X_AXES[0]
+        self.ylog = False
+        self.dirty = True
+        self.overlay_dirty = True
+        self.current: TrialView | None = None
+        self.sweep: SweepRow | None = None
+        self.done_by_runner = 0
+        self.neighbours: tuple[tuple[str, str], ...] = ()
+        self.device = ""  # as shown: "CPU (1 thread)", "cuda:0 NVIDIA H200"
+        self.device_key = ""
+        self.cpu = CpuMeter()
+        self.gpu = ""
+        self.opened = time.monotonic()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="live-progress"):
+            with Horizontal(classes="progress-row"):
+                yield Static("trial", id="trial-label", classes="progress-label")
+                yield ProgressBar(id="trial-bar", show_eta=False)
+            with Horizontal(classes="progress-row"):
+                yield Static("sweep", id="sweep-label", classes="progress-label")
+                yield ProgressBar(id="sweep-bar", show_eta=False)
+                yield Static("", id="eta")
+            yield Static("", id="status-line")
+        with Horizontal(id="live-top"):
+            yield Chart("current trial: loss", id="chart-loss")
+            yield Chart("current trial", id="chart-metric")
+        yield Chart("all trials", id="chart-all")
+        yield RichLog(id="event-log", max_lines=200, markup=True, wrap=False)
+        yield Footer()
+
+    # -- setup -----------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        store = Store(self.store_path, create=False)
+        follower = Follower(store, self.sweep_id)
+        sweep = store.sweep(self.sweep_id)
+        trials = follower.trials()
+        first = store.run(trials[0].id) if trials else None  # a table's task is in its config
+        store.close()
+        self.sweep = sweep
+        self.metric, self.higher = main_metric(
+            sweep.problem, first.config.get("task", "") if first else ""
+        )
+        self.title = f"Live · {clean(sweep.preset)} · sweep {sweep.id}"
+        groups: dict[str, str] = {}
+        self.trials: dict[str, TrialView] = {}
+        for trial in trials:
+            key = json.dumps(trial.point, sort_keys=True)
+            color = groups.setdefault(key, PALETTE[len(groups) % len(PALETTE)])
+            label = describe_point(trial.point)
+            self.trials[trial.id] = TrialView(
+                trial.idx, trial.id, trial.point, trial.seed, "pending", color, label
+            )
+        self.query_one("#chart-metric", Chart).title = f"current trial: {self.metric}"
+        self.follower = SweepFollower(self, self.store_path, sweep.id, self.metric)
+        self.log_line(
+            f"sweep {sweep.id}: {escape(sweep.preset)} — {sweep.n_runs} trials,"
+            f" {sweep.n_done} already done"
+        )
+        self.follower.start()  # its first update replays what the store already holds
+        self.set_interval(REDRAW_S, self.redraw)
+        self.set_interval(OVERLAY_S, self.redraw_overlay)
+        self.set_interval(1.0, self.update_status)
+        self.update_progress()
+
+    def on_unmount(self) -> None:
+        if self.follower:
+            self.follower.stop()
+
+    # -- what the store says ----------------------------------------------------------
+
+    def on_sweep_follower_update(self, message: SweepFollower.Update) -> None:
+        was_running = self.running
+        self.sweep = message.sweep
+        self.done_by_runner = message.done_by_runner
+        self.neighbours = message.neighbours
+        replay = message.replay
+        n = len(message.events)
+        for i, item in enumerate(message.events):  # attaching: log only the last few lines
+            self.take_event(item, log=not replay or i >= n - 8)
+        if replay:
+            self.attached(replay)
+        if was_running != self.running:
+            self.refresh_bindings()
+            if not self.running and self.sweep.status != "pending":
+                self.sweep_ended()
+        self.dirty = True  # widgets update at the next redraw tick, not once per event
+
+    def attached(self, replay) -> None:
+        """The first update: stored trials replayed without their curves (a 648-trial sweep
+        holds 130k points); the current trial's and the drawn ones' curves load now."""
+        self.replayed = replay.upto
+        for view in self.trials.values():
+            if view.status != "pending":
+                view.partial = True
+                value = replay.latest.get(view.run_id)
+                view.latest = value[1] if value else None
+        if self.current:
+            self.load_curve(self.current)
+        self.redraw_now()  # at once, not on the next tick
+
+    def load_curve(self, view: TrialView) -> None:
+        """A trial's stored points before the replay, then those that came since."""
+        from hypertui.engine.store.follow import stored_curve
+
+        if not view.partial:
+            return
+        view.partial = False
+        store = Store(self.store_path, create=False)
+        stored = stored_curve(store, view.run_id, self.replayed)
+        store.close()
+        since, view.curve = view.curve, Curve()
+        for e in stored:
+            self.add_point(view, e)
+        for point in since.points:
+            view.curve.add(*point)
+
+    def add_point(self, view: TrialView, e: Progress) -> None:
+        values = {"train_loss": e.train_loss, **e.metrics}
+        values = {k: v for k, v in values.items() if v is not None}
+        view.curve.add(e.samples / (view.n_train or 1), e.samples, e.elapsed_s, values)
+        if self.metric in values:
+            view.latest = values[self.metric]
+
+    def on_sweep_follower_lost(self, message: SweepFollower.Lost) -> None:
+        self.log_line(f"[red]cannot follow the sweep any more: {escape(message.error)}")
+        self.notify(escape(message.error), severity="error")
+
+    def take_event(self, item: SweepEvent, log: bool) -> None:
+        e = item.event
+        view = self.trials.get(e.run_id)
+        if view is None:
+            return
+        if isinstance(e, RunStarted):
+            view.status = "running"
+            view.n_train = e.sizes.get("train", 1)
+            view.curve, view.partial, view.latest = Curve(), False, None
+            view.budget = e.config.get("time_budget_s")
+            view.total = view.budget or e.config.get("epochs", 1)
+            self.current = view
+            self.device_key = e.device  # cpu, cuda:0, mps
+            self.device = e.device_name if e.device == "cpu" else f"{e.device} {e.device_name}"
+            if log:
+                label = escape(view.label)
+                self.log_line(f"trial {view.index + 1}: {label} seed={view.seed} started")
+        elif isinstance(e, Progress):
+            self.add_point(view, e)
+        elif isinstance(e, Finished):
+            view.status, view.wall_s = e.status, e.wall_s
+            if log:
+                value = fmt(e.final.get(self.metric))
+                style = {"finished": "green", "diverged": "yellow", "pruned": "cyan"}.get(
+                    e.status, "dim"
+                )
+                reason = f" ({escape(e.reason)})" if e.reason and e.status != "finished" else ""
+                self.log_line(
+                    f"[{style}]trial {view.index + 1} {e.status}[/{style}]: "
+                    f"{escape(view.label)} seed={view.seed} {self.metric} {value}{reason}"
+                )
+        elif isinstance(e, Failed):
+            view.status = "failed"
+            if log:
+                self.log_line(f"[red]trial {view.index + 1} failed[/red]: {escape(e.reason)}")
+
+    def sweep_ended(self) -> None:
+        sweep = self.sweep
+        if sweep.error:
+            self.log_line(f"[red]the sweep stopped: {escape(sweep.error)}")
+            self.notify(escape(sweep.error), severity="error", timeout=10)
+        elif sweep.status == "interrupted":
+            self.log_line("the sweep's runner stopped: r resumes it from History")
+        else:
+            self.log_line(f"sweep {sweep.status}: press r for results")
+            self.notify(f"Sweep {sweep.status}. Press r for the results.")
+        self.update_progress()
+
+    @property
+    def running(self) -> bool:
+        return self.sweep is not None and self.sweep.status in ("pending", "running")
+
+    @property
+    def ended(self) -> bool:
+        return self.sweep is not None and not self.running
+
+    # -- drawing ------------------------------------------------------------------------
+
+    def log_line(self, text: str) -> None:
+        self.query_one("#event-log", RichLog).write(text)
+
+    def update_progress(self) -> None:
+        done = sum(v.status in FINAL_STATUSES for v in self.trials.values())
+        total = len(self.trials)
+        self.query_one("#sweep-bar", ProgressBar).update(total=total, progress=done)
+        self.query_one("#sweep-label", Static).update(f"sweep {done}/{total}")
+        self.query_one("#eta", Static).update(self.eta(total - done))
+
+    def eta(self, left: int) -> str:
+        if not self.running:
+            return ""
+        seconds = time_left(self.sweep, self.done_by_runner, left, time.time())
+        return "" if seconds is None else f"ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
+
+    def update_trial_bar(self) -> None:
+        view = self.current
+        if view is None:
+            return
+        last = view.curve.points[-1] if view.curve.points else None
+        progress = 0.0
+        if last:
+            progress = min(last[2], view.total) if view.budget else last[0]
+        self.query_one("#trial-bar", ProgressBar).update(total=view.total, progress=progress)
+        unit = "s" if view.budget else "epochs"
+        self.query_one("#trial-label", Static).update(
+            f"trial {view.index + 1} {fmt(progress, 3)}/{fmt(view.total, 3)} {unit}"
+        )
+
+    def update_status(self) -> None:
+        """One line, most important first (a narrow terminal cuts the end): the sweep's
+        state, a shared device, then device, the runner's CPU and the current trial."""
+        view, sweep = self.current, self.sweep
+        state = ""
+        if sweep and sweep.running and sweep.control == "pause":
+            state = "[b]PAUSED[/b] (p resumes)" if sweep.paused else "pausing…"
+        elif sweep and sweep.running and sweep.control == "cancel":
+            state = "cancelling…"
+        elif sweep and not self.running:
+            state = f"[b]{sweep.status}[/b]"
+        elif sweep and sweep.status == "pending":
+            late = time.monotonic() - self.opened > 90
+            state = "[red]the runner has not started: see its log[/red]" if late else "starting…"
+        parts = [state, self.shared_device()]
+        here = sweep and sweep.running and sweep.host == socket.gethostname()
+        if sweep and sweep.options.get("backend") == "ray":  # the runner only records
+            runner = "trains on Ray workers"
+        else:
+            runner = self.cpu.percent(sweep.pid if here else None)
+        parts += [self.device, runner]
+        if self.device_key.startswith("cuda"):
+            self.poll_gpu()
+            parts.append(self.gpu)
+        if view:
+            parts.append(f"trial {view.index + 1}: {escape(view.label)} seed={view.seed}")
+        self.query_one("#status-line", Static).update(" · ".join(p for p in parts if p))
+
+    def shared_device(self) -> str:
+        mine = self.device_key
+        shared = [sid for sid, dev in self.neighbours if _same_device(dev, mine)]
+        if not shared:
+            return ""
+        what = "the CPU cores" if mine.startswith("cpu") else mine
+        return f"[yellow]shares {what} with sweep {', '.join(shared)}[/yellow]"
+
+    @work(thread=True, exclusive=True, group="gpu")
+    def poll_gpu(self) -> None:
+        self.gpu = gpu_status(self.device_key)
+
+    @property
+    def xlabel(self) -> str:
+        return {"epoch": "epoch", "samples": "samples seen", "seconds": "training s"}[self.x_axis]
+
+    def redraw(self) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        self.overlay_dirty = True
+        self.update_progress()
+        self.update_trial_bar()
+        xlabel = self.xlabel
+        view = self.current
+        if view is not None:
+            lines = []
+            for metric, color in (("train_loss", "cyan"), ("val_loss", "orange")):
+                xs, ys = view.curve.series(metric, self.x_axis)
+                lines.append(Line(metric, xs, ys, color))
+            self.query_one("#chart-loss", Chart).show(lines, xlabel, self.ylog)
+            xs, ys = view.curve.series(self.metric, self.x_axis)
+            self.query_one("#chart-metric", Chart).show(
+                [Line(self.metric, xs, ys, view.color)],
+                xlabel,
+                self.ylog and not self.higher,
+                title=f"trial {view.index + 1}: {self.metric}",
+            )
+
+    def redraw_overlay(self) -> None:
+        if not self.overlay_dirty:
+            return
+        self.overlay_dirty = False
+        shown = [v for v in self.trials.values() if v.latest is not None or v.curve.points]
+        title = f"all trials: {self.metric} by swept value"
+        if len(shown) > OVERLAY_LINES:
+            shown = sorted(shown, key=self._rank)[:OVERLAY_LINES]
+            title = (
+                f"best {OVERLAY_LINES} of {len(self.trials)} trials: {self.metric} by swept value"
+            )
+            shown.sort(key=lambda v: v.index)
+        overlay, labelled = [], set()
+        for v in shown:
+            self.load_curve(v)  # a trial drawn for the first time since attaching
+            xs, ys = v.curve.series(self.metric, self.x_axis)
+            label = "" if v.label in labelled else v.label
+            labelled.add(v.label)
+            overlay.append(Line(label[:30], xs, ys, v.color))
+        self.query_one("#chart-all", Chart).show(
+            overlay, self.xlabel, self.ylog and not self.higher, title=title
+        )
+
+    def _rank(self, view: TrialView) -> float:
+        """Sort key, best first: the latest value (a diverged trial ranks last)."""
+        last = view.latest
+        if last is None or not math.isfinite(last) or view.status == "diverged":
+            return math.inf
+        return -last if self.higher else last
+
+    # -- actions ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in ("pause", "skip", "cancel"):
+            return self.running
+        return True
+
+    def ask(self, action: str, said: str) -> None:
+        error = self.follower.request(action)
+        if error:
+            self.notify(error, severity="warning")
+        else:
+            self.log_line(said)
+
+    def action_pause(self) -> None:
+        if self.sweep.control == "pause":
+            self.ask("resume", "resume requested")
+        else:
+            self.ask("pause", "pause requested: the runner holds before its next step")
+
+    def action_skip(self) -> None:
+        self.ask("skip", "skipping the current trial…")
+
+    def action_cancel(self) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.ask("cancel", "cancelling: the running trial stops, the rest stay pending")
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Cancel sweep {self.sweep_id}?\n"
+                "The running trial stops; finished trials stay and the rest can be resumed."
+            ),
+            answer,
+        )
+
+    def action_log_y(self) -> None:
+        self.ylog = not self.ylog
+        self.redraw_now()
+
+    def action_x_axis(self) -> None:
+        self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
+        self.notify(f"x axis: {self.x_axis}", timeout=1.5)
+        self.redraw_now()
+
+    def redraw_now(self) -> None:
+        """A key press shows at once; the costly overlay follows once that frame is out."""
+        self.dirty = True
+        self.redraw()
+        self.call_after_refresh(self.redraw_overlay)
+
+    def action_results(self) -> None:
+        from hypertui.tui.app.screens.results import ResultsScreen
+
+        self.app.push_screen(ResultsScreen(self.store_path, self.sweep_id))
+
+    def action_back(self) -> None:
+        if self.running:
+            self.notify(f"Sweep {self.sweep_id} goes on; History (h) brings you back.")
+        self.app.back_from(self)
+
+
+def _same_device(a: str, b: str) -> bool:
+    """cpu and cpu share cores; cuda and cuda:0 are the same GPU."""
+    norm = {"cuda": "cuda:0"}
+    return bool(a and b) and norm.get(a, a) == norm.get(b, b)

@@ -1,0 +1,1 @@
+"""The `hypertui` command: argument parsing, headless runs and the printed reports."""

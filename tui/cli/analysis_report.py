@@ -1,0 +1,101 @@
+"""`hypertui analyze`: importance, slices, top configs and claim verdicts as text or JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from rich.console import Console
+from rich.table import Table
+
+from hypertui.engine.analysis.claims import judge_sweep
+from hypertui.engine.analysis.compare import compare, metric_names
+from hypertui.engine.analysis.export import cell, fmt
+from hypertui.engine.analysis.importance import Analysis, analyze
+from hypertui.engine.analysis.significance import versus_best
+from hypertui.engine.core.errors import ConfigError, suggest
+from hypertui.engine.store.store import Store
+
+BAR = "█"
+
+
+def bar(share: float, width: int = 24) -> str:
+    if math.isnan(share):
+        return ""
+    full = share * width
+    return BAR * int(full) + ("▌" if full - int(full) >= 0.5 else "")
+
+
+def sweep_analysis(store: Store, sweep, metric: str | None = None) -> tuple[Analysis, list]:
+    runs = store.runs(sweep.id)
+    if metric is not None:
+        known = metric_names(sweep.problem, gaussian=True)
+        if metric not in known:
+            raise ConfigError(f"--metric {metric!r}{suggest(metric, known)}; one of {known}")
+    return analyze(runs, sweep.swept, sweep.problem, metric), runs
+
+
+def analysis_json(store: Store, sweep, metric: str | None = None) -> dict:
+    result, runs = sweep_analysis(store, sweep, metric)
+    comp = compare(runs, sweep.swept, sweep.problem)
+    versus = versus_best(comp, runs)
+    return {
+        "sweep_id": sweep.id,
+        "preset": sweep.preset,
+        **result.to_dict(),
+        "versus_best": [
+            {"point": g.point, **(v.__dict__ if v else {})}
+            for g, v in zip(comp.groups, versus, strict=True)
+        ],
+        "checks": [
+            v.__dict__ for v in judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept)
+        ],
+    }
+
+
+def print_analysis(store: Store, sweep, metric: str | None = None, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps(_clean(analysis_json(store, sweep, metric)), allow_nan=False))
+        return
+    result, runs = sweep_analysis(store, sweep, metric)
+    out = Console()
+    out.print(
+        f"sweep {sweep.id}: {sweep.preset} — {result.metric}", highlight=False, soft_wrap=True
+    )
+    out.print(f"importance: {result.method_text}", highlight=False, soft_wrap=True)
+    table = Table("", "share", "", box=None, pad_edge=False)
+    for s in result.importance:
+        table.add_row(s.name, "-" if math.isnan(s.share) else f"{s.share:.0%}", bar(s.share))
+    out.print(table)
+    for name, sl in result.slices.items():
+        t = Table(
+            name + (" (log)" if sl.log_x else ""),
+            result.metric,
+            f"95% CI over {sl.ci_over}",
+            "n",
+            box=None,
+            pad_edge=False,
+        )
+        for p in sl.points:
+            ci = "" if math.isnan(p.low) else f"[{fmt(p.low)}, {fmt(p.high)}]"
+            t.add_row(p.label, fmt(p.mean), ci, str(p.n))
+        out.print(t)
+    top = Table("top", *result.swept, result.metric, "n", box=None, pad_edge=False)
+    for i, c in enumerate(result.top, 1):
+        top.add_row(
+            str(i), *(str(cell(c.point.get(f))) for f in result.swept), fmt(c.mean), str(c.n)
+        )
+    out.print(top)
+    for v in judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept):
+        out.print(f"check: {v.check} → {v.verdict} ({v.detail})", highlight=False, soft_wrap=True)
+
+
+def _clean(value):
+    """JSON-ready: NaN as null (strict JSON has no NaN), tuples as lists."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

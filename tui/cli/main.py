@@ -1,0 +1,513 @@
+"""`hypertui` on the command line: the TUI with no arguments, headless commands otherwise.
+
+Exit codes: 0 success, 2 bad input (one clear line on stderr, never a traceback), 1 a
+failure during a run, 130 interrupted (the message says how to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+from pathlib import Path
+
+from hypertui import __version__
+from hypertui.engine.core.errors import ConfigError, HypertuiError
+from hypertui.tui.cli.args import add_set_option, parse_sets
+from hypertui.tui.cli.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: same exit code as ours
+        self.print_usage(sys.stderr)
+        print(f"hypertui: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="hypertui",
+        description="A terminal hyperparameter lab for PyTorch. "
+        "Run with no arguments for the interactive app.",
+        epilog="Examples: hypertui run quickstart | hypertui runs | hypertui export --out runs.csv",
+    )
+    parser.add_argument("--version", action="version", version=f"hypertui {__version__}")
+    parser.add_argument(
+        "--store", type=Path, help="run store file (default: $HYPERTUI_HOME/runs.sqlite)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("presets", help="list the shipped and user presets")
+    p.set_defaults(handler=cmd_presets)
+
+    p = sub.add_parser("run", help="run a preset (or a preset file) headless")
+    p.add_argument("preset", nargs="?", help="preset name or path to a .toml file")
+    add_set_option(p, "fix a config field (repeatable); a swept field stops being swept")
+    p.add_argument("--seeds", type=int, help="seeds per point (overrides the preset)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument(
+        "--full", action="store_true", help="the preset's full version (its [full] table)"
+    )
+    p.add_argument("--resume", metavar="SWEEP_ID", help="run the unfinished trials of a sweep")
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a background runner that outlives this terminal; print how to attach",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: run failed trials again too (by default they stay failed)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
+    p.add_argument(
+        "--no-population",
+        dest="population",
+        action="store_false",
+        help="train trials one by one instead of as stacked populations",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        help="where trials train: this process (default) or Ray workers (hypertui[ray])",
+    )
+    p.add_argument(
+        "--address",
+        help="with --backend ray: an existing cluster (auto | HOST:PORT | ray://HOST:PORT); "
+        "default: a local Ray instance on this machine",
+    )
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("attach", help="open the app on a running sweep (default: the newest)")
+    p.add_argument("sweep_id", nargs="?")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_attach)
+
+    for action, text in (
+        ("pause", "hold a running sweep between two steps"),
+        ("resume", "go on with a paused sweep (`run --resume` restarts an interrupted one)"),
+        ("skip", "end the running trial (or population) of a sweep; it reruns on resume"),
+        ("cancel", "stop a sweep; finished trials stay, the rest can be resumed"),
+    ):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("sweep_id")
+        p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.set_defaults(handler=cmd_control, action=action)
+
+    p = sub.add_parser("delete", help="delete a sweep with its runs and curves")
+    p.add_argument("sweep_id")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_delete)
+
+    p = sub.add_parser("runs", help="list sweeps, or the runs of one sweep")
+    p.add_argument("sweep_id", nargs="?")
+    p.add_argument("--all", action="store_true", help="every group of the comparison, not the top")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_runs)
+
+    p = sub.add_parser("show", help="one run: config, metrics and curve summary")
+    p.add_argument("run_id")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("export", help="write a sweep's runs (or its comparison) as CSV or Markdown")
+    p.add_argument("sweep_id", nargs="?", help="default: the newest sweep")
+    p.add_argument(
+        "--out", type=Path, help="file to write, - for stdout (default: $HYPERTUI_HOME/exports/...)"
+    )
+    p.add_argument(
+        "--grouped", action="store_true", help="the grouped comparison, not one row per run"
+    )
+    p.add_argument(
+        "--format",
+        choices=("csv", "md"),
+        default="csv",
+        help="md writes the grouped comparison as a Markdown table",
+    )
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("analyze", help="which swept fields matter, slices, top configs, verdicts")
+    p.add_argument("sweep_id", nargs="?", help="default: the newest sweep")
+    p.add_argument("--metric", help="default: the problem's main metric (val_mse or val_acc)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_analyze)
+
+    p = sub.add_parser("report", help="judge every shipped preset's claim; write a Markdown table")
+    p.add_argument("presets", nargs="*", metavar="PRESET", help="default: every shipped preset")
+    p.add_argument("--out", type=Path, default=Path("STUDY.md"), help="default: STUDY.md")
+    p.add_argument(
+        "--no-run", dest="run", action="store_false", help="only collect sweeps already stored"
+    )
+    p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser(
+        "replay-halving",
+        help="what successive halving would have stopped in a sweep that ran in full",
+    )
+    p.add_argument("sweep_id")
+    p.add_argument(
+        "--seeds-per-replay",
+        type=int,
+        metavar="N",
+        help="also replay each group of N seeds on its own (10 seeds, N=1: 10 replays)",
+    )
+    p.add_argument(
+        "--from",
+        dest="prune_from",
+        type=int,
+        default=1,
+        metavar="EPOCH",
+        help="the first rung, as prune_from in a preset (default 1)",
+    )
+    p.add_argument(
+        "--eta",
+        dest="prune_eta",
+        type=int,
+        default=3,
+        metavar="N",
+        help="keep the best 1/N at each rung, as prune_eta (default 3)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_replay_halving)
+
+    p = sub.add_parser(
+        "lr-find", help="learning-rate range test of a preset; writes a preset with the lr"
+    )
+    p.add_argument("preset", help="preset name or path to a .toml file")
+    p.add_argument("--steps", type=int, default=100, help="steps of rising lr (default 100)")
+    p.add_argument("--start", type=float, default=1e-7, help="first lr (default 1e-7)")
+    p.add_argument("--end", type=float, default=10.0, help="last lr (default 10)")
+    p.add_argument(
+        "--spread",
+        type=float,
+        help="write lr as a sweep [lr/S, lr, lr*S] instead of one value (e.g. 3)",
+    )
+    p.add_argument("--no-write", action="store_true", help="print only; write no preset")
+    add_set_option(p, "fix a config field first (repeatable)")
+    p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
+    p.set_defaults(handler=cmd_lr_find)
+    return parser
+
+
+_OPENED: list = []  # stores this command opened: their damaged rows are named at the end
+
+
+def open_store(args, create: bool = False):
+    """The run store; only `run` creates one, a read command on a wrong path says so."""
+    from hypertui.engine.core.paths import default_store_path
+    from hypertui.engine.store.store import Store
+
+    store = Store(args.store or default_store_path(), create=create)
+    _OPENED.append(store)
+    return store
+
+
+def warn_damaged() -> None:
+    for store in _OPENED:
+        for line in dict.fromkeys(store.damaged):
+            print(f"hypertui: skipped a damaged row of {store.path}: {line}", file=sys.stderr)
+
+
+def cmd_presets(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from hypertui.engine.sweeps.presets import catalogue
+    from hypertui.tui.text.safe import escape, plain
+
+    cat = catalogue()
+    table = Table("name", "problem", "trials", "description", box=None, pad_edge=False)
+    for preset in sorted(cat.presets.values(), key=lambda p: (p.problem, p.name)):
+        origin = "" if preset.shipped else " (user)"
+        table.add_row(
+            plain(preset.name + origin),
+            preset.problem,
+            str(preset.n_trials),
+            plain(preset.description),
+        )
+    console = Console()
+    console.print(table)
+    for message in cat.errors.values():
+        console.print(f"[red]invalid preset[/red] {escape(message)}", highlight=False)
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from hypertui.engine.sweeps.backends import check_backend
+
+    if not args.resume:  # validate before importing torch: a typo answers in a moment
+        if args.retry_failed:
+            raise ConfigError("--retry-failed goes with --resume SWEEP_ID")
+        preset = _preset_for_run(args)
+        check_backend(run_options(args))  # before the sweep: no Ray, no sweep
+    from hypertui.engine.sweeps.sweep import create_sweep
+
+    gc.freeze()  # torch's objects live as long as we do: no collection need walk them again
+    store = open_store(args, create=True)
+    if args.resume:
+        if args.preset or args.sets or args.seeds or args.full:
+            raise ConfigError(
+                "--resume runs a sweep as it was created; drop the preset, --set, --seeds"
+                " and --full (--device, --no-population and --retry-failed apply)"
+            )
+        sweep = store.sweep(args.resume)
+        if sweep.running:
+            raise HypertuiError(
+                f"sweep {sweep.id} is running (process {sweep.pid} on {sweep.host});"
+                f" `hypertui attach {sweep.id}` follows it"
+            )
+        sweep_id = sweep.id
+        options = {**sweep.options, **run_options(args, resumed=True)}
+        if args.backend == "local":  # back from Ray: the cluster's address goes too
+            options.pop("address", None)
+        check_backend(options)  # Ray missing, no cluster: one line, nothing changed
+        store.set_options(sweep_id, options)
+        if args.device:
+            store.set_device(sweep_id, parse_sets([f"device={args.device}"])["device"])
+        store.request(sweep_id, "clear")  # a resume is a fresh start: no old cancel holds
+    else:
+        sweep_id = create_sweep(store, preset, run_options(args))
+    if args.detach:
+        return detach(store, sweep_id, args.retry_failed)
+    from hypertui.tui.cli.headless import run_headless
+
+    return run_headless(store, sweep_id, as_json=args.json, retry_failed=args.retry_failed)
+
+
+def run_options(args, resumed: bool = False) -> dict:
+    """How the sweep's runner trains it, stored with the sweep (a resume may change them)."""
+    options: dict = {}
+    if not resumed or not args.population:
+        options["population"] = args.population
+    if not resumed:  # what History shows beside the preset's name
+        changed = [*args.sets, *([f"seeds={args.seeds}"] if args.seeds else [])]
+        changed += [f"device={args.device}"] if args.device else []
+        changed += ["--full"] if args.full else []
+        if changed:
+            options["overrides"] = " ".join(changed)
+    if args.data_dir:
+        options["data_dir"] = str(args.data_dir.resolve())
+    if args.backend:
+        options["backend"] = args.backend
+    if args.address:
+        options["address"] = args.address
+    return options
+
+
+def detach(store, sweep_id: str, retry_failed: bool) -> int:
+    from hypertui.engine.sweeps.runner import launch
+
+    if retry_failed:
+        store.reset_failed(sweep_id)
+    launched = launch(store.path, sweep_id)
+    store_arg = f" --store {store.path}" if store.path != _default_store() else ""
+    print(
+        f"sweep {sweep_id} runs in the background (runner pid {launched.pid}); it goes on"
+        f" when this terminal closes.\n"
+        f"  log:     {launched.log}\n"
+        f"  attach:  hypertui{store_arg} attach {sweep_id}\n"
+        f"  control: hypertui{store_arg} pause|resume|skip|cancel {sweep_id}"
+    )
+    return EXIT_OK
+
+
+def _default_store() -> Path:
+    from hypertui.engine.core.paths import default_store_path
+
+    return default_store_path()
+
+
+def cmd_attach(args) -> int:
+    store = open_store(args)
+    if args.sweep_id:
+        sweep = store.sweep(args.sweep_id)
+    else:
+        running = store.running_sweeps()
+        if not running:
+            raise HypertuiError(
+                f"no sweep is running in {store.path}; `hypertui runs` lists them,"
+                " `hypertui attach SWEEP_ID` opens any of them"
+            )
+        sweep = running[0]
+    store.close()
+    from hypertui.tui.app.app import HypertuiApp
+
+    return run_app(HypertuiApp(store_path=store.path, attach=sweep.id))
+
+
+def run_app(app) -> int:
+    """Run the app; then say which sweeps go on without it and how to come back."""
+    app.run()
+    if app.farewell:
+        print(app.farewell)
+    return EXIT_OK
+
+
+def cmd_control(args) -> int:
+    from hypertui.engine.store.store import UI_LOCK_WAIT_S, Store
+
+    store = Store(args.store or _default_store(), create=False, lock_wait_s=UI_LOCK_WAIT_S * 8)
+    sweep = store.sweep(args.sweep_id)
+    if not sweep.running:
+        hint = f"; `hypertui run --resume {sweep.id}` restarts it" if sweep.resumable else ""
+        raise HypertuiError(f"sweep {sweep.id} is not running (it is {sweep.status}){hint}")
+    store.request(sweep.id, args.action)
+    said = {
+        "pause": "pause requested: the runner holds before its next step",
+        "resume": "resume requested: the runner goes on",
+        "skip": "skip requested: the running trial ends as cancelled and reruns on resume",
+        "cancel": "cancel requested: the running trial stops, the rest stay pending",
+    }[args.action]
+    print(f"sweep {sweep.id}: {said}")
+    return EXIT_OK
+
+
+def cmd_delete(args) -> int:
+    store = open_store(args)
+    sweep = store.sweep(args.sweep_id)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise HypertuiError(f"delete sweep {sweep.id}: add --yes to confirm (no terminal)")
+        answer = input(f"Delete sweep {sweep.id} ({sweep.preset}, {sweep.n_runs} runs)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return EXIT_OK
+    store.delete_sweep(sweep.id)
+    print(f"deleted sweep {sweep.id} ({sweep.n_runs} runs)")
+    return EXIT_OK
+
+
+def _preset_for_run(args):
+    from hypertui.engine.sweeps.presets import find_preset
+
+    if not args.preset:
+        raise ConfigError("name a preset (`hypertui presets` lists them) or use --resume ID")
+    values = parse_sets(args.sets)
+    if args.device:
+        values["device"] = parse_sets([f"device={args.device}"])["device"]
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
+    preset = find_preset(args.preset)
+    if args.full and not preset.full:
+        raise ConfigError(
+            f"--full: preset {preset.name!r} has no full version (no [full] table); "
+            "run it without --full"
+        )
+    return preset.with_overrides(values, args.seeds, args.full)
+
+
+def cmd_runs(args) -> int:
+    from hypertui.tui.text.report import TOP_ROWS, print_runs, print_sweeps
+
+    store = open_store(args)
+    if args.sweep_id:
+        print_runs(store, store.sweep(args.sweep_id), top=None if args.all else TOP_ROWS)
+    else:
+        print_sweeps(store)
+    return EXIT_OK
+
+
+def cmd_show(args) -> int:
+    from hypertui.tui.text.report import print_run
+
+    print_run(open_store(args), args.run_id)
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from hypertui.engine.analysis.compare import compare
+    from hypertui.engine.analysis.export import (
+        grouped_csv,
+        grouped_markdown,
+        runs_csv,
+        write_atomic,
+    )
+    from hypertui.engine.core.paths import export_path
+
+    store = open_store(args)
+    sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
+    runs = store.runs(sweep.id)
+    grouped = args.grouped or args.format == "md"
+    if grouped:
+        comp = compare(runs, sweep.swept, sweep.problem)
+        text = grouped_markdown(comp) if args.format == "md" else grouped_csv(comp)
+    else:
+        text = runs_csv(runs)
+    kind = "grouped" if grouped else "runs"
+    if str(args.out) == "-":  # the usual spelling of stdout
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = args.out or export_path(sweep.preset, sweep.id, kind, args.format)
+    path = write_atomic(out, text)
+    print(f"wrote {path} ({kind}, {len(runs)} runs of sweep {sweep.id})")
+    return EXIT_OK
+
+
+def cmd_analyze(args) -> int:
+    from hypertui.tui.cli.analysis_report import print_analysis
+
+    store = open_store(args)
+    sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
+    print_analysis(store, sweep, args.metric, args.json)
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from hypertui.engine.analysis.export import write_atomic
+    from hypertui.engine.sweeps.study import collect, markdown, study_presets
+
+    presets = study_presets(args.presets)
+    store = open_store(args, create=args.run)  # running presets makes a store, like `run`
+    rows = collect(store, presets, args.run, lambda line: print(line, flush=True), args.data_dir)
+    command = " ".join(["hypertui report", *args.presets, *([] if args.run else ["--no-run"])])
+    path = write_atomic(args.out, markdown(rows, command))
+    print(f"wrote {path} ({sum(len(r.verdicts) for r in rows)} checks, {len(rows)} presets)")
+    return EXIT_OK
+
+
+def cmd_replay_halving(args) -> int:
+    from hypertui.tui.cli.halving_report import cmd_replay_halving as replay
+
+    if args.seeds_per_replay is not None and args.seeds_per_replay < 1:
+        raise ConfigError(f"--seeds-per-replay {args.seeds_per_replay}: must be at least 1")
+    if args.prune_from < 1 or args.prune_eta < 2:
+        raise ConfigError("--from must be at least 1 and --eta at least 2")
+    return replay(args, open_store(args))
+
+
+def cmd_lr_find(args) -> int:
+    from hypertui.tui.cli.lr_find_report import cmd_lr_find as lr_find
+
+    return lr_find(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command is None:
+            from hypertui.tui.app.app import HypertuiApp
+
+            return run_app(HypertuiApp(store_path=args.store))
+        code = args.handler(args)
+    except HypertuiError as exc:
+        from hypertui.tui.text.safe import clean
+
+        print(f"hypertui: {clean(exc)}", file=sys.stderr)
+        code = EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:  # `hypertui runs | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_OK
+    warn_damaged()
+    return code

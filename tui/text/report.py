@@ -1,0 +1,279 @@
+"""Rich tables for the headless commands: comparisons, sweeps, runs, one run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from hypertui.engine.analysis.compare import Comparison, compare, run_metrics
+from hypertui.engine.analysis.export import cell, fmt, mean_std
+from hypertui.engine.core.config import main_metric
+from hypertui.engine.store.store import Store
+from hypertui.tui.text.safe import escape, plain
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def describe_point(point: dict[str, Any]) -> str:
+    """Plain text (no markup): print it with `highlight=False, markup=False` or `plain`."""
+    return " ".join(f"{k}={cell(v)}" for k, v in point.items()) or "(base config)"
+
+
+TERMINAL_METRICS = {  # metric -> short header; the CSV export has every metric
+    "val_acc": "val_acc",
+    "val_mse": "val_mse",
+    "best_val_acc": "best",
+    "best_val_mse": "best",
+    "test_acc": "test",
+    "test_mse": "test",
+    "val_nll": "val_nll",
+    "duration_s": "time s",
+}
+
+
+TOP_ROWS = 20  # groups a terminal table shows unless asked for all (`--all`)
+DROP_ORDER = ("duration_s", "val_nll", "best_val_acc", "best_val_mse", "test_acc", "test_mse")
+
+
+def comparison_table(
+    comp: Comparison,
+    title: str = "",
+    width: int | None = None,
+    top: int | None = TOP_ROWS,
+    runs: list | None = None,
+) -> Table:
+    """mean±std of the metrics that matter most, `width` columns wide at most.
+
+    Numbers are never cut: when the table is too wide, the least important metric columns
+    go (the caption names them; the export has every one), and swept values wrap. With
+    `runs`, a "vs#1" column says whether each row differs from the best by a test
+    (engine/analysis/significance.py): "=" marks a row statistically tied with the best.
+    """
+    from hypertui.engine.analysis.significance import versus_best
+
+    versus = versus_best(comp, runs) if runs is not None else None
+    shown = [m for m in TERMINAL_METRICS if any(m in g.stats for g in comp.groups)]
+    width = width or Console().width
+    dropped: list[str] = []
+    while True:
+        table = _comparison_table(comp, title, shown, dropped, top, versus)
+        if Console(width=10_000).measure(table).maximum <= width:
+            return table
+        drop = next((m for m in DROP_ORDER if m in shown), None)
+        if drop is None:
+            return table  # the main metric stays whatever the width: swept values wrap
+        shown.remove(drop)
+        dropped.append(TERMINAL_METRICS[drop])
+
+
+def _versus_cell(v) -> str:
+    if v is None or v.test == "best":
+        return "-"
+    return "n/a" if v.tied is None else "=≠"[not v.tied]
+
+
+def _comparison_table(comp, title, shown, dropped, top, versus=None) -> Table:
+    troubled = any(g.n_diverged or g.n_failed for g in comp.groups)
+    arrow = "↑" if comp.higher_is_better else "↓"
+    groups = comp.groups if top is None else comp.groups[:top]
+    notes = [
+        f"ranked by {comp.main} {arrow}; mean±std over init and batch-order seeds "
+        "(fixed data split); (n=) where a metric has fewer values"
+    ]
+    if troubled:
+        notes.append("div/fail counted, not averaged")
+    if dropped:
+        notes.append(f"not shown at this width: {', '.join(dropped)} (see the export)")
+    if len(groups) < len(comp.groups):
+        notes.append(
+            f"{len(comp.groups) - len(groups)} more groups (`hypertui runs SWEEP --all` lists all)"
+        )
+    table = Table(
+        title=title or None,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        caption="; ".join(notes),
+    )
+    table.add_column("#", justify="right", no_wrap=True)
+    for field in comp.swept:
+        table.add_column(field, overflow="fold")
+    table.add_column("n", justify="right", no_wrap=True)
+    if troubled:
+        table.add_column("div/fail", justify="right", no_wrap=True)
+    for m in shown:
+        if m != "duration_s":
+            table.add_column(
+                TERMINAL_METRICS[m] + (arrow if m == comp.main else ""),
+                justify="right",
+                no_wrap=True,
+            )
+    if "duration_s" in shown:
+        table.add_column("time s", justify="right", no_wrap=True)  # mean wall s per run
+    if versus is not None:
+        table.add_column("vs#1", no_wrap=True, min_width=4)
+        table.caption = (table.caption or "") + "; vs#1: = tied with #1, ≠ differs (Holm p<.05)"
+    for rank, g in enumerate(groups, 1):
+        cells = [str(rank), *(plain(cell(g.point[f])) for f in comp.swept), str(g.n_finished)]
+        if troubled:
+            cells.append(f"{g.n_diverged}/{g.n_failed}" if g.n_diverged or g.n_failed else "")
+        for m in shown:
+            if m == "duration_s":
+                continue
+            s = g.stats.get(m)
+            short = s is not None and s.n < g.n_finished
+            cells.append(mean_std(s, 3, 1, "±") + (f" (n={s.n})" if short else ""))
+        if "duration_s" in shown:
+            duration = g.stats.get("duration_s")
+            cells.append(fmt(duration.mean, 3) if duration else "-")
+        if versus is not None:
+            cells.append(_versus_cell(versus[rank - 1]))
+        table.add_row(*cells)
+    return table
+
+
+def when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def sweep_status(s) -> str:
+    """A sweep's status as users read it: a running one says whether it holds."""
+    if s.running and s.paused:
+        return "running (paused)"
+    return s.status
+
+
+def print_sweeps(store: Store) -> None:
+    table = Table("sweep", "preset", "problem", "created", "status", "runs", box=None)
+    sweeps = store.sweeps()
+    for s in sweeps:
+        table.add_row(
+            s.id,
+            plain(s.preset),
+            s.problem,
+            when(s.created_at),
+            sweep_status(s),
+            f"{s.n_done}/{s.n_runs}",
+        )
+    console = Console()
+    console.print(table if table.row_count else f"no sweeps in {store.path} yet")
+    if any(s.resumable for s in sweeps):
+        console.print(
+            "resume an unfinished sweep with: hypertui run --resume SWEEP_ID", highlight=False
+        )
+    if any(s.running for s in sweeps):
+        console.print("follow a running sweep with: hypertui attach SWEEP_ID", highlight=False)
+
+
+def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
+    runs = store.runs(sweep.id)
+    main, _ = main_metric(sweep.problem, next((r.config.get("task", "") for r in runs), ""))
+    table = Table("#", "run", *sweep.swept, "seed", "status", main, "epochs", "time s", box=None)
+    for r in runs:
+        m = run_metrics(r)
+        table.add_row(
+            str(r.idx + 1),
+            r.id,
+            *(plain(cell(r.point.get(f))) for f in sweep.swept),
+            str(r.seed),
+            r.status,
+            fmt(m.get(main)),
+            fmt(r.epochs_done),
+            fmt(r.wall_s, 3),
+        )
+    console = Console()
+    console.print(
+        f"sweep {sweep.id}: {escape(sweep.preset)} ({sweep.status}) — {escape(sweep.description)}",
+        highlight=False,
+    )
+    console.print(table)
+    runs = store.runs(sweep.id)
+    comp = compare(runs, sweep.swept, sweep.problem)
+    console.print(comparison_table(comp, top=top, runs=runs))
+    print_verdicts(console, sweep, runs)
+
+
+def print_verdicts(console: Console, sweep, runs: list) -> None:
+    """The claim's checks and their verdicts (engine/analysis/claims.py), one line each."""
+    from hypertui.engine.analysis.claims import judge_sweep
+
+    for v in judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept):
+        line = f"check: {v.check} → {v.verdict} ({v.detail})"
+        console.print(plain(line), highlight=False)
+
+
+def sparkline(values: list[float], width: int = 40) -> str:
+    values = [v for v in values if math.isfinite(v)]  # a diverged curve ends in NaN or inf
+    if not values:
+        return ""
+    if len(values) > width:  # keep the shape: sample evenly, always include the last
+        step = len(values) / width
+        values = [values[int(i * step)] for i in range(width - 1)] + [values[-1]]
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    return "".join(SPARK[int((v - lo) / span * (len(SPARK) - 1))] for v in values)
+
+
+def print_run(store: Store, run_id: str) -> None:
+    r = store.run(run_id)
+    console = Console()
+    console.print(
+        f"run {r.id} — trial {r.idx + 1} of sweep {r.sweep_id}: {r.status}"
+        + (f" ({escape(r.reason)})" if r.reason else ""),
+        highlight=False,
+    )
+    config = Table("field", "value", box=None, title="config")
+    for k, v in r.config.items():
+        config.add_row(k, plain(cell(v)))
+    console.print(config)
+    info = Table("", "", box=None, show_header=False)
+    for label, value in (
+        ("device", f"{r.device} {r.device_name or ''}"),
+        ("parameters", r.n_params),
+        ("data", " ".join(f"{k} {v}" for k, v in r.env.get("sizes", {}).items())),
+        ("notes", "; ".join(r.env.get("notes", []))),
+        (
+            "versions",
+            " ".join(f"{k} {v}" for k, v in r.env.items() if k in ("python", "torch", "cuda")),
+        ),
+        (
+            "budget counted",
+            "; ".join(r.env[k] for k in ("budget_counts", "budget_shared_by") if r.env.get(k))
+            or None,
+        ),
+        ("git revision", r.git_rev),
+        ("epochs done", r.epochs_done),
+        ("samples seen", r.samples),
+        ("training s", r.elapsed_s),
+        ("wall s", r.wall_s),
+        ("best epoch", r.best_epoch),
+    ):
+        info.add_row(label, plain(value if value is not None else "-"))
+    console.print(info)
+    metrics = Table("metric", "final", "best", box=None, title="metrics")
+    for k in dict.fromkeys([*r.final, *r.best]):
+        metrics.add_row(k, fmt(r.final.get(k)), fmt(r.best.get(k)))
+    for k, v in r.test.items():
+        metrics.add_row(k, fmt(v), "")
+    console.print(metrics)
+    points = store.points(r.id)
+    if points:
+        main = main_metric(r.config["problem"], r.config.get("task", ""))[0]
+        for key in ("train_loss", "val_loss", main):
+            series = [p.get(key) for p in points if p.get(key) is not None]
+            if series:
+                console.print(
+                    f"{key:>10} {sparkline(series)}  {fmt(series[0])} → {fmt(series[-1])}",
+                    highlight=False,
+                )
+        console.print(
+            f"{len(points)} curve points over {points[-1]['elapsed_s']:.1f} training s",
+            highlight=False,
+        )
