@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test layers check lint bench clean
+.PHONY: run test test-slow layers check lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## install on first use, then start the TUI
 	$(BIN)/hypertui
 
-test: $(STAMP) layers  ## install on first use, then lint and run the fast test suite
+PYTEST := $(BIN)/python -m pytest -q -n 2  # two workers: this project's machines have 2 cores
+
+test: $(STAMP) layers  ## install on first use, then lint and run the fast tier (< 4 min)
 	$(BIN)/ruff check hypertui engine tui presets tests bench
-	$(BIN)/python -m pytest -q
+	$(PYTEST) -m "not slow"
+
+test-slow: $(STAMP)  ## the slow tier: real data, Ray, calibrations, signals to processes
+	$(PYTEST) -m slow
 
 # import-linter reads packages from the file system: it sees `hypertui` whole through a
 # folder of links (the checkout keeps engine/, tui/ and presets/ at its top level).
@@ -29,7 +34,7 @@ layers: $(STAMP)  ## the import-linter contracts of pyproject.toml: layers, no c
 	cd $(LAYERS) && PYTHONPATH=$(abspath $(LAYERS)) $(abspath $(BIN))/lint-imports \
 		$(CURDIR)/pyproject.toml
 
-check: test
+check: test test-slow  ## every check CI runs
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,5 +1,10 @@
-"""Shared fixtures. No test reaches the network: the MNIST loader's download sources are
-replaced for every test, and real data comes only from HYPERTUI_DATA (../shared/data)."""
+"""Shared fixtures and the slow tier. No test reaches the network: the MNIST loader's
+download sources are replaced for every test, and real data comes only from HYPERTUI_DATA
+(../shared/data).
+
+`make test` leaves out the `slow` tier: tests that read real data (the `shared_data`
+fixture), start Ray (`ray`), simulate p-value calibrations, or send signals to real
+processes. `make test-slow` runs it; CI runs both."""
 
 from __future__ import annotations
 
@@ -33,3 +38,11 @@ def shared_data() -> Path:
     if not (path / "MNIST" / "raw").is_dir():
         pytest.skip("real data not found: set HYPERTUI_DATA to ../shared/data")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_data)
+        if item.get_closest_marker("real_data") or item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.slow)

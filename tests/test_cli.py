@@ -133,6 +133,7 @@ def test_run_prints_a_comparison_then_export_writes_csv_pandas_reads(preset_file
     assert run_id in shown and "val_mse" in shown and "curve points" in shown
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     store_path = tmp_path / "s.sqlite"
     preset = tmp_path / "slow.toml"
@@ -180,6 +181,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
         assert [p["epoch"] for p in points] == list(range(1, 301))
 
 
+@pytest.mark.slow
 def test_ctrl_c_marks_the_trial_and_prints_how_to_resume(tmp_path):
     preset = tmp_path / "slow.toml"
     text = TINY.replace("epochs = 2", "epochs = 5000")  # interrupted long before its end
@@ -220,6 +222,7 @@ def test_ctrl_c_marks_the_trial_and_prints_how_to_resume(tmp_path):
     assert store.sweep(sweep_id).status == "interrupted"
 
 
+@pytest.mark.slow
 def test_sigterm_cancels_gracefully_and_sigusr_signals_pause_and_skip(tmp_path):
     preset = tmp_path / "slow.toml"
     preset.write_text(TINY.replace("epochs = 2", "epochs = 300"))

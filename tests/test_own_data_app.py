@@ -232,3 +232,71 @@ async def test_your_own_model_runs_from_the_app_in_the_detached_runner(tmp_path,
         await wait_for(pilot, lambda: live.ended)
         assert live.metric == "val_acc"  # a classification table ranks by accuracy
         assert [v.status for v in live.trials.values()] == ["finished"]
+
+
+# A user's folder whose own modules share our subpackages' names: with every import of ours
+# under `hypertui`, their engine.py, tui/ and presets.py are theirs alone, and ours stay ours.
+SHADOWS = {
+    "engine.py": "WIDTH = 6  # the user's own engine module\n",
+    "tui/__init__.py": "ACTIVATION = 'tanh'\n",
+    "presets.py": "raise ImportError('hypertui imported the user\\'s presets.py')\n",
+    "shadowed_model.py": textwrap.dedent("""
+        import torch
+        from engine import WIDTH
+        from tui import ACTIVATION
+
+        def build(config, input_shape, n_outputs):
+            act = {"tanh": torch.nn.Tanh()}[ACTIVATION]
+            n_in = int(torch.tensor(input_shape).prod())
+            return torch.nn.Sequential(
+                torch.nn.Flatten(), torch.nn.Linear(n_in, WIDTH), act,
+                torch.nn.Linear(WIDTH, n_outputs),
+            )
+    """),
+}
+SHADOW_PRESET = 'description = "own model"\n[config]\nmodel = "shadowed_model:build"\nepochs = 1\n'
+
+
+def user_folder_with_shadows(tmp_path):
+    for name, text in SHADOWS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+
+
+def test_a_folder_with_its_own_engine_tui_and_presets_runs_its_model_from_the_cli(tmp_path):
+    user_folder_with_shadows(tmp_path)
+    (tmp_path / "own.toml").write_text(SHADOW_PRESET)
+    done = subprocess.run(
+        [sys.executable, "-m", "hypertui", "run", "own.toml", "--json", "--store", "s.sqlite"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    started = next(e for e in events if e["event"] == "started")
+    assert started["n_params"] == 3 * 6 + 6 + 6 + 1  # the user's WIDTH, on house's 3 features
+    assert [e["status"] for e in events if e["event"] == "finished"] == ["finished"]
+
+
+async def test_a_folder_with_its_own_engine_tui_and_presets_runs_its_model_from_the_app(
+    tmp_path, monkeypatch
+):
+    from hypertui.tui.app.screens.live import LiveScreen
+
+    user_folder_with_shadows(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as `python -m` or a script would have it
+    user_presets_dir().mkdir(parents=True, exist_ok=True)
+    (user_presets_dir() / "shadowed.toml").write_text(SHADOW_PRESET)
+    app = HypertuiApp(store_path=tmp_path / "runs.sqlite")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_preset(pilot, app, "shadowed")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live = app.screen
+        await wait_for(pilot, lambda: live.ended)
+        assert [v.status for v in live.trials.values()] == ["finished"]
+    (run,) = Store(tmp_path / "runs.sqlite").runs(Store(tmp_path / "runs.sqlite").sweeps()[0].id)
+    assert run.n_params == 3 * 6 + 6 + 6 + 1

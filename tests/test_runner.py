@@ -77,6 +77,7 @@ def assert_every_trial_stored_once(store: Store, sweep_id: str, epochs: int) -> 
         assert [p["epoch"] for p in store.points(r.id)] == list(range(1, epochs + 1))
 
 
+@pytest.mark.slow
 def test_a_detached_sweep_survives_the_sighup_of_a_closed_terminal(tmp_path, store):
     preset_file = tmp_path / "slow.toml"
     preset_file.write_text(SLOW.format(epochs=150))
@@ -84,7 +85,8 @@ def test_a_detached_sweep_survives_the_sighup_of_a_closed_terminal(tmp_path, sto
         [
             "bash",
             "-c",
-            f"{sys.executable} -m hypertui run {preset_file} --detach --store {store.path}; sleep 60",
+            f"{sys.executable} -m hypertui run {preset_file} --detach --store {store.path};"
+            " sleep 60",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -41,6 +41,7 @@ def simulate(k: int, n: int, effect: float, reps: int, paired: bool, seed: int =
     return any_call / reps, found / reps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [3, 5, 10])
 @pytest.mark.parametrize("paired", [False, True])
 def test_identical_configs_are_rarely_called_different(n, paired):
@@ -51,6 +52,7 @@ def test_identical_configs_are_rarely_called_different(n, paired):
     assert rate2 <= 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("paired", [False, True])
 def test_a_known_effect_is_found(paired):
     _, power = simulate(k=3, n=10, effect=2.0, reps=300, paired=paired)

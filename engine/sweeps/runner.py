@@ -57,10 +57,14 @@ def launch(store_path: Path, sweep_id: str) -> Launched:
     log = log_path(store_path, sweep_id)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    # the folder that holds this very `hypertui` package, so the runner imports the same code
+    # The runner runs in the user's folder, which comes first on its import path, as it does
+    # for `python -m`: `model = "mymodels:build"` and whatever that module imports (its own
+    # engine.py or tui/, say) are the user's. The folder that holds this very `hypertui`
+    # comes last, so the runner imports the same hypertui even from a checkout that is not
+    # installed; nothing of ours but `hypertui` can be shadowed or shadow theirs.
+    here = os.getcwd()
     root = str(Path(sys.modules["hypertui"].__file__).resolve().parents[1])
-    # the user's working directory last: `model = "mymodels:build"` imports from there
-    paths = (root, env.get("PYTHONPATH"), os.getcwd())
+    paths = (here, env.get("PYTHONPATH"), root)
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     with open(log, "a") as out:
         proc = subprocess.Popen(
@@ -69,7 +73,7 @@ def launch(store_path: Path, sweep_id: str) -> Launched:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # no terminal's SIGHUP, no tmux session's kill reaches it
-            cwd=root,
+            cwd=here,
             env=env,
         )
     return Launched(sweep_id, proc.pid, log)
