@@ -111,3 +111,49 @@ def write_image_folder(root, n=24, side=10):
             pixels = rng.integers(0, 60, size=(side, side, 3), dtype=np.uint8)
             pixels[..., channel] = 200
             Image.fromarray(pixels).save(root / name / f"{i}.png")
+
+
+def pending_sweep(store: Store, sweep_id: str, n: int, **values) -> list[str]:
+    """A sweep of `n` pending house trials (lr 0.01, 0.02, ...), nothing trained yet, as
+    `create_sweep` leaves one; its run ids in trial order. `values` go into every config."""
+    trials = []
+    for i in range(n):
+        config = make_config(lr=0.01 * (i + 1), hidden=[3], epochs=3, **values).to_dict()
+        trials.append((f"{sweep_id[-4:]}r{i:03d}", i, 0, config, {"lr": config["lr"]}))
+    store.create_sweep(sweep_id, "synthetic", "house", "", ["lr"], trials)
+    return [t[0] for t in trials]
+
+
+def start_trial(store: Store, run_id: str, device: str = "cpu") -> None:
+    """A runner starting a trial, as run_sweep records it."""
+    config = store.run(run_id).config
+    store.run_started(RunStarted(run_id, config, device, device, 19, {"train": 2050}))
+
+
+def train_epochs(store: Store, run_id: str, epochs) -> None:
+    """A runner's curve points for these epochs of a trial (one report per epoch)."""
+    store.add_points(
+        [
+            Progress(run_id, e, 10 * e, 2050 * e, 0.1 * e, 1.0 / e, {"val_mse": 0.5 / e})
+            for e in epochs
+        ]
+    )
+
+
+def finish_trial(store: Store, run_id: str, epochs: int, status: str = "finished") -> None:
+    final = {"train_loss": 1.0 / epochs, "val_mse": 0.5 / epochs}
+    store.run_ended(
+        Finished(
+            run_id,
+            status,
+            epochs,
+            10 * epochs,
+            2050 * epochs,
+            0.1 * epochs,
+            0.2 * epochs,
+            final,
+            dict(final),
+            epochs,
+            {"test_mse": 0.6 / epochs},
+        )
+    )

@@ -7,13 +7,17 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from hypertui.engine.analysis.importance import analyze, pivot
 from hypertui.engine.store.store import RunRow
 
 
-def fake_run(i: int, point: dict, seed: int, value: float | None, status: str = "finished"):
-    final = {} if value is None else {"val_mse": value}
+def fake_run(
+    i: int, point: dict, seed: int, value: float | None, status: str = "finished",
+    metric: str = "val_mse",
+):  # fmt: skip
+    final = {} if value is None else {metric: value}
     return RunRow(
         f"r{i:04d}", "s", i, seed, {**point, "seed": seed}, point, status, "", None, None,
         None, {}, None, None, None, 1.0, None, None, None, 1.0, None, final, {}, {}, {},
@@ -149,3 +153,72 @@ def test_sweeps_with_nothing_to_rank_still_analyse():
               enumerate(itertools.product([0.1, 0.01], [0, 1]))]  # fmt: skip
     result = analyze(single, ["lr"], "house")
     assert [s.name for s in result.importance] == ["lr", "seeds"]
+
+
+def two_ended_search(higher: bool, n: int = 60):
+    """A random search whose two ends are made by different fields: the best points all
+    have lr near 3e-3, the worst all have weight_decay above 3e-3 (lr spread)."""
+    rng = np.random.default_rng(7)
+    runs = []
+    for i in range(n):
+        lr, wd = float(10 ** rng.uniform(-4, -1)), float(10 ** rng.uniform(-6, -2))
+        loss = 0.1 - 0.05 * (abs(math.log10(lr) + 2.5) < 0.25) + 0.5 * (wd > 10**-2.5)
+        loss += 0.001 * rng.uniform()
+        value, metric = (1 - loss, "val_acc") if higher else (loss, "val_mse")
+        runs.append(fake_run(i, {"lr": lr, "weight_decay": wd}, 0, value, metric=metric))
+    return runs
+
+
+def pearson_divergence_by_hand(frame, fields, higher):
+    """PED-ANOVA from its definition, with loops: the best 10% (at least 3) of the points
+    against all of them, per field, normalised to shares."""
+    columns = [frame["value"], *(frame[f].astype(str) for f in fields)]
+    rows = sorted(zip(*columns, strict=True), key=lambda r: -r[0] if higher else r[0])
+    n_top = max(3, math.ceil(0.1 * len(rows)))
+    scores = {}
+    for k, f in enumerate(fields, 1):
+        labels = [r[k] for r in rows]
+        top = labels[:n_top]
+        scores[f] = 0.0
+        for x in set(labels):
+            p_all, p_top = labels.count(x) / len(rows), top.count(x) / n_top
+            scores[f] += p_all * (p_top / p_all - 1) ** 2
+    total = sum(scores.values())
+    return {f: s / total for f, s in scores.items()}
+
+
+@pytest.mark.parametrize("problem, higher", [("house", False), ("mnist", True)])
+def test_ped_anova_scores_the_best_points_not_the_worst(problem, higher):
+    # The field that makes the best runs is the one to tune; the one that only makes bad
+    # runs worse ranks second. Scoring the wrong end swaps them.
+    result = analyze(two_ended_search(higher), ["lr", "weight_decay"], problem)
+    assert result.method == "ped-anova" and result.higher_is_better is higher
+    assert result.importance[0].name == "lr" and result.importance[0].share > 0.6
+    shares = {s.name: s.share for s in result.importance}
+    by_hand = pearson_divergence_by_hand(result.frame, ["lr", "weight_decay"], higher)
+    assert shares == pytest.approx(by_hand, rel=1e-9)
+
+
+def t_interval_95(values):
+    mean = float(np.mean(values))
+    return stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
+
+
+def test_slice_intervals_are_95_percent_t_intervals_over_seeds_or_points():
+    runs, _ = grid_runs([0.0, 0.3, 0.9], [0.0, 0.1], [[0, 0.05], [0, -0.05], [0.1, 0]], 0.05, 4)
+    s = analyze(runs, ["lr", "activation"], "house").slices["lr"]
+    assert s.ci_over == "seeds"
+    for p in s.points:  # each seed's mean over activations is one observation
+        lr = float(p.label)
+        obs = [np.mean([r.final["val_mse"] for r in runs if r.point["lr"] == lr and r.seed == k])
+               for k in range(4)]  # fmt: skip
+        low, high = t_interval_95(obs)
+        assert p.n == 4 and p.mean == pytest.approx(np.mean(obs), rel=1e-9)
+        assert (p.low, p.high) == pytest.approx((low, high), rel=1e-9)
+    one_seed = [r for r in runs if r.seed == 0]
+    s = analyze(one_seed, ["lr", "activation"], "house").slices["activation"]
+    assert s.ci_over == "points"
+    for p in s.points:  # one seed: each run at that value is one observation
+        obs = [r.final["val_mse"] for r in one_seed if r.point["activation"] == p.label]
+        assert p.n == 3
+        assert (p.low, p.high) == pytest.approx(t_interval_95(obs), rel=1e-9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from hypertui.engine.analysis.claims import judge, judge_sweep, parse_check
 from hypertui.engine.core.errors import ConfigError
@@ -103,3 +104,92 @@ def test_checks_travel_with_the_sweep(tmp_path):
     verdicts = judge_sweep(preset_to_toml(preset), "house", runs, ["optimizer", "activation"])
     assert [v.check for v in verdicts] == list(preset.checks)
     assert verdicts[0].verdict == "holds"
+
+
+def losses(ce: float, mse: float, seeds: int = 5, noise: float = 0.0002):
+    """MNIST-like runs of the mnist-loss preset: val_acc as a fraction, per loss."""
+    rng = np.random.default_rng(1)
+    runs = []
+    for loss, mean in (("cross_entropy", ce), ("mse", mse)):
+        for s in range(seeds):
+            value = mean + noise * rng.normal()
+            runs.append(fake_run(len(runs), {"loss": loss}, s, value, metric="val_acc"))
+    return runs
+
+
+def test_points_are_hundredths_of_an_accuracy():
+    from hypertui.engine.sweeps.presets import find_preset, preset_to_toml
+
+    axes = {"loss": ["cross_entropy", "mse"]}
+    check = parse_check("cross_entropy > mse on val_acc by ≥ 0.5 points", "mnist", axes)
+    one_point, under_half = losses(0.99, 0.98), losses(0.99, 0.986)
+    assert judge(check, one_point, ["loss"]).verdict == "holds"
+    v = judge(check, under_half, ["loss"])
+    assert v.verdict == "does not hold" and v.mean == pytest.approx(0.004, abs=5e-4)
+    assert "(claimed ≥ 0.005)" in v.detail
+    # The shipped preset states its claim in points: MNIST's 98.3% → 99% holds.
+    toml = preset_to_toml(find_preset("mnist-loss"))
+    verdicts = judge_sweep(toml, "mnist", losses(0.99, 0.983), ["loss"])
+    assert [v.verdict for v in verdicts] == ["holds"]
+    assert [v.verdict for v in judge_sweep(toml, "mnist", under_half, ["loss"])] == [
+        "does not hold"
+    ]
+
+
+def values(mean: float, metric: str = "val_mse", n: int = 6):
+    """n finished runs of one point with a tight spread around `mean`."""
+    spread = np.linspace(-1, 1, n) * 1e-4
+    return [fake_run(i, {}, i, mean + d, metric=metric) for i, d in enumerate(spread)]
+
+
+@pytest.mark.parametrize(
+    "text, mean, expected",
+    [
+        ("val_mse ≈ 0.1", 0.1085, "holds"),  # 8.5% over: inside the 10% allowed
+        ("val_mse ≈ 0.1", 0.0915, "holds"),
+        ("val_mse ≈ 0.1", 0.1115, "does not hold"),  # 11.5% over: outside
+        ("val_mse ≈ 0.1", 0.0885, "does not hold"),
+        ("val_nll ≈ -0.5", -0.54, "holds"),  # 10% of |v| for a negative value
+        ("val_nll ≈ -0.5", -0.56, "does not hold"),
+    ],
+)
+def test_a_value_without_a_tolerance_allows_ten_percent(text, mean, expected):
+    metric = text.split()[0]
+    v = judge(parse_check(text, "house", AXES), values(mean, metric), [])
+    assert v.verdict == expected
+    assert v.study == ("0.1 ± 0.01" if metric == "val_mse" else "-0.5 ± 0.05")
+
+
+def paired(differences, base: float = 0.1):
+    """sgd and adam runs sharing seeds; sgd − adam is exactly `differences`, seed by seed."""
+    runs = []
+    for s, d in enumerate(differences):
+        runs.append(fake_run(len(runs), {"optimizer": "sgd"}, s, base + d))
+        runs.append(fake_run(len(runs), {"optimizer": "adam"}, s, base))
+    return runs
+
+
+def t_interval(confidence, d):
+    return stats.t.interval(confidence, len(d) - 1, loc=np.mean(d), scale=stats.sem(d))
+
+
+def test_equal_is_judged_on_the_whole_90_percent_interval_tost():
+    check = parse_check("sgd ≈ adam on val_mse ± 0.01", "house", AXES)
+    # Few noisy seeds: the estimate (0.002) is well inside ±0.01, the interval is not.
+    noisy = [0.002 - 0.02, 0.002, 0.002 + 0.02]
+    low, high = t_interval(0.90, noisy)
+    assert abs(np.mean(noisy)) < 0.01 and low < -0.01 and high > 0.01
+    v = judge(check, paired(noisy), ["optimizer"])
+    assert v.verdict == "inconclusive" and v.mean == pytest.approx(0.002)
+    assert (v.low, v.high) == pytest.approx((low, high), rel=1e-9)
+    # Tighter seeds: the 90% interval (two one-sided 5% tests) is inside, although a 95%
+    # interval would not be.
+    tight = [0.002 - 0.004, 0.002, 0.002 + 0.004]
+    low, high = t_interval(0.90, tight)
+    assert -0.01 < low and high < 0.01 and t_interval(0.95, tight)[1] > 0.01
+    v = judge(check, paired(tight), ["optimizer"])
+    assert v.verdict == "holds" and (v.low, v.high) == pytest.approx((low, high), rel=1e-9)
+    assert "(90% CI)" in v.detail
+    # The whole interval beyond the margin: the two are not equal.
+    far = [0.03 - 0.004, 0.03, 0.03 + 0.004]
+    assert judge(check, paired(far), ["optimizer"]).verdict == "does not hold"

@@ -133,6 +133,39 @@ def test_run_prints_a_comparison_then_export_writes_csv_pandas_reads(preset_file
     assert run_id in shown and "val_mse" in shown and "curve points" in shown
 
 
+def test_a_failed_trial_exits_1_and_the_others_still_train(tmp_path, monkeypatch, capsys):
+    # A user's model that raises mid-training: its trial fails with its own reason, the
+    # other trials train, and a script can tell from the exit status that something failed.
+    (tmp_path / "flaky_model.py").write_text(
+        "import torch\n"
+        "class Flaky(torch.nn.Linear):\n"
+        "    calls = 0\n"
+        "    def forward(self, x):\n"
+        "        self.calls += 1\n"
+        "        if self.calls > 3:  # past hypertui's shape check: mid-training\n"
+        "            raise RuntimeError('my layer broke')\n"
+        "        return super().forward(x)\n"
+        "def build(config, input_shape, n_outputs):\n"
+        "    cls = Flaky if config.lr > 0.05 else torch.nn.Linear\n"
+        "    return cls(input_shape[0], n_outputs)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    preset = tmp_path / "flaky.toml"
+    preset.write_text(
+        'description = "one failing point"\n[config]\nmodel = "flaky_model:build"\n'
+        "epochs = 1\nbatch_size = 256\n[sweep]\nlr = [0.01, 0.1]\n"
+    )
+    store_path = tmp_path / "s.sqlite"
+    assert main(["run", str(preset), "--json", "--store", str(store_path)]) == 1
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    ended = {e["trial"]: e for e in lines if e["event"] in ("finished", "failed")}
+    assert ended[1]["status"] == "finished"
+    assert ended[2]["event"] == "failed" and "my layer broke" in ended[2]["reason"]
+    runs = Store(store_path).runs(Store(store_path).sweeps()[0].id)
+    assert [r.status for r in runs] == ["finished", "failed"]
+
+
 @pytest.mark.slow
 def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     store_path = tmp_path / "s.sqlite"

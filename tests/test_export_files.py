@@ -1,7 +1,8 @@
-"""Export files: where they go and what mode they get."""
+"""Export files: where they go, what mode they get, how they number trials."""
 
 from __future__ import annotations
 
+import csv
 import os
 import stat
 
@@ -30,3 +31,24 @@ def test_no_preset_name_takes_an_export_out_of_the_exports_folder():
         path = export_path(name, "5eed0001", "runs", "csv")
         assert path.parent == exports_dir() and path.name.endswith("-5eed0001-runs.csv")
         assert not path.name.startswith(".")
+
+
+def test_exported_trials_are_numbered_from_1_in_run_order(tmp_path, capsys):
+    from hypertui.engine.store.store import Store
+    from hypertui.tui.cli.main import main
+    from tests.fakes import make_sweep
+
+    store_path = tmp_path / "runs.sqlite"
+    make_sweep(Store(store_path))  # 12 trials: lr x activation x seed, in that order
+    out = tmp_path / "runs.csv"
+    assert main(["--store", str(store_path), "export", "--out", str(out)]) == 0
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["trial"]) for r in rows] == list(range(1, 13))
+    assert [r["run_id"] for r in rows] == [f"0001r{i:03d}" for i in range(12)]
+    assert [(r["lr"], r["activation"], r["seed"]) for r in rows[:3]] == [
+        ("0.1", "relu", "0"), ("0.1", "relu", "1"), ("0.1", "tanh", "0"),
+    ]  # fmt: skip
+    capsys.readouterr()
+    assert main(["--store", str(store_path), "show", rows[4]["run_id"]]) == 0
+    assert f"run {rows[4]['run_id']} — trial 5 of sweep" in capsys.readouterr().out

@@ -13,7 +13,7 @@ import torch
 
 from hypertui.engine.core.config import parse_value
 from hypertui.engine.core.errors import ConfigError, HypertuiError
-from hypertui.engine.core.events import Finished, RunStarted
+from hypertui.engine.core.events import Finished, Progress, RunStarted
 from hypertui.engine.data.load import load_dataset
 from hypertui.engine.data.mnist import write_idx
 from hypertui.engine.data.sources import checked_config
@@ -132,6 +132,64 @@ def test_a_table_population_trains_like_the_house_one(table, target):
     main = config.main_metric  # val_mse in the target's units, or val_acc
     assert done[0].final[main] == pytest.approx(single.final[main], rel=1e-3)
     assert done[0].analysis.keys() == single.analysis.keys()
+
+
+def test_a_classification_populations_best_epoch_is_its_highest_accuracy_as_alone(table):
+    """Accuracy ranks classification runs, higher is better: with high learning rates the
+    curve goes up and down, and each member's best is its most accurate epoch (the first of
+    equals), as its single run reports it."""
+    epochs = 8
+    base = table_config(table, target="kind", epochs=epochs, batch_size=16)
+    configs = [
+        base.replace(optimizer=o, lr=lr, seed=seed)
+        for o, lr, seed in (("adam", 0.05, 1), ("rmsprop", 0.03, 3), ("adam", 0.2, 0))
+    ]
+    events = list(run_population([Member(f"m{i}", c) for i, c in enumerate(configs)]))
+    done = [e for e in events if isinstance(e, Finished)]
+    for k, config in enumerate(configs):
+        curve = [
+            e.metrics
+            for e in events
+            if isinstance(e, Progress) and e.run_id == f"m{k}" and e.end_of_epoch
+        ]
+        highest = max(range(epochs), key=lambda e: curve[e]["val_acc"])  # the first of equals
+        assert done[k].best_epoch == highest + 1 and done[k].best == curve[highest]
+        single = list(run(config))[-1]
+        assert (done[k].best_epoch, done[k].best["val_acc"]) == (
+            single.best_epoch,
+            single.best["val_acc"],
+        )
+    # the setup's point: some best is neither the first epoch nor the last
+    assert any(1 < d.best_epoch < epochs for d in done)
+
+
+def test_missing_numbers_are_imputed_with_the_training_splits_median(tmp_path):
+    """Imputing with a median taken over every row would leak validation and test values
+    into training: on a skewed column the two medians differ, and the imputed cells (in
+    the training and the validation split alike) must hold the training split's."""
+    n = 40
+    row = np.arange(n, dtype=float)
+    a = row**3  # skewed: a subset's median moves with which rows it holds
+    holes = row % 4 == 1
+    frame = pd.DataFrame({"row": row, "a": np.where(holes, np.nan, a), "y": row * 0.5})
+    frame.to_csv(tmp_path / "holes.csv", index=False)
+    config = table_config(tmp_path / "holes.csv", target="y", features=["row", "a"])
+    data = load_dataset(config, CPU)
+    assert f"imputed {holes.sum()} missing numbers" in " | ".join(data.notes)
+
+    def raw(split) -> tuple[np.ndarray, np.ndarray]:  # back to the table's units
+        x = split.x.double().numpy() * np.array(data.feature_std) + np.array(data.feature_mean)
+        return np.rint(x[:, 0]).astype(int), x[:, 1]
+
+    train_rows, _ = raw(data.train)
+    train_median = np.nanmedian(np.where(holes, np.nan, a)[train_rows])
+    assert abs(train_median - np.nanmedian(np.where(holes, np.nan, a))) > 100  # they differ
+    for split in (data.train, data.val, data.test):
+        rows, values = raw(split)
+        # float32 tensors: cells of up to 4e4 come back within a few thousandths
+        np.testing.assert_allclose(values[holes[rows]], train_median, atol=0.05)
+        np.testing.assert_allclose(values[~holes[rows]], a[rows][~holes[rows]], atol=0.05)
+    assert holes[train_rows].any() and holes[raw(data.val)[0]].any()  # both splits have holes
 
 
 def test_a_parquet_file_is_read_or_refused_with_a_clear_message(tmp_path, table):
@@ -282,6 +340,30 @@ def test_an_image_folder_is_resized_loaded_once_and_learned_by_the_cnn(tmp_path)
     done = list(run(config))[-1]
     assert done.status == "finished" and done.test["test_acc"] == 1.0
     assert np.array(done.analysis["confusion"]).shape == (2, 2)
+
+
+def test_a_grayscale_image_folder_loads_with_one_channel(tmp_path):
+    """Scans and X-rays are saved in "L" mode: they load as one channel (as FashionMNIST
+    does), not as three copies of it, so the CNN's first layer has 1 input channel."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("light", 200)):
+        (tmp_path / "gray" / name).mkdir(parents=True)
+        for i in range(12):
+            pixels = np.clip(rng.normal(level, 20, size=(16, 16)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "gray" / name / f"{i}.png")  # 2-D: "L"
+    with Image.open(tmp_path / "gray" / "dark" / "0.png") as saved:
+        assert saved.mode == "L"
+    config = checked_config(
+        problem="images", path=str(tmp_path / "gray"), image_size=16, channels=[4], epochs=1
+    )
+    data = load_dataset(config, CPU)
+    assert data.train.x.shape[1:] == (1, 16, 16) and data.classes == ("dark", "light")
+    assert "1 channel(s), resized to 16x16" in data.notes
+    started = list(run(config))[0]
+    # conv3x3 from 1 channel to 4 (+ biases), then dense from 4 x 8 x 8 to 2 classes
+    assert started.n_params == (4 * 1 * 9 + 4) + (4 * 8 * 8 * 2 + 2)
 
 
 def test_fashion_mnist_and_cifar10_layouts_are_read_from_disk(tmp_path):

@@ -355,3 +355,81 @@ def test_cnn_members_train_as_alone_and_halving_drops_them(tmp_path, monkeypatch
         for a, b in zip(model.member_parameters(row), params, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
         assert by_run[f"m{k}"].final["val_acc"] == single_events[-1].final["val_acc"]
+
+
+def test_adamw_members_decay_their_weights_as_torch_adamw_does():
+    """AdamW's decay is decoupled (the weights shrink by lr * wd before the Adam step) and
+    Adam's is an L2 term in the gradient: each member, interleaved with the other kind,
+    must take the step torch.optim's own optimizer takes on the same weights and gradients."""
+    from hypertui.engine.training.population import StackedMLP, StackedOptimizer
+
+    specs = [("adamw", 0.01, 0.1), ("adam", 0.01, 0.1), ("adamw", 0.03, 0.5), ("adamw", 0.01, 0.0)]
+    configs = [make_config(optimizer=o, lr=lr, weight_decay=wd) for o, lr, wd in specs]
+    torch.manual_seed(0)
+    layers = [[(torch.randn(4, 3), torch.randn(4))] for _ in configs]
+    model = StackedMLP(layers, ["relu"] * len(configs), "cpu")
+    stacked = StackedOptimizer(model, configs)
+    alone = [model.flat[k].clone().requires_grad_() for k in range(len(configs))]
+    kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    torch_opts = [
+        kinds[o]([p], lr=lr, weight_decay=wd) for (o, lr, wd), p in zip(specs, alone, strict=True)
+    ]
+    for _ in range(10):
+        grads = torch.randn_like(model.flat)
+        model.flat_grad.copy_(grads)
+        stacked.step()
+        for k, (p, opt) in enumerate(zip(alone, torch_opts, strict=True)):
+            p.grad = grads[k].clone()
+            opt.step()
+    for k, p in enumerate(alone):
+        torch.testing.assert_close(
+            model.flat[k], p.detach(), msg=lambda m, k=k: f"member {k}, {specs[k]}: {m}"
+        )
+
+
+def test_adamw_members_with_weight_decay_train_as_alone():
+    """The mnist-fast preset's optimizer: AdamW members (decoupled decay), mixed with Adam
+    ones (L2 decay), end with the weights and metrics of single runs (torch.optim.AdamW)."""
+    configs = [
+        make_config(optimizer=o, lr=lr, weight_decay=wd, seed=seed, hidden=[8], epochs=2)
+        for o, lr, wd, seed in (
+            ("adamw", 1e-2, 0.1, 0),
+            ("adam", 1e-2, 0.1, 1),
+            ("adamw", 3e-3, 0.5, 2),
+        )
+    ]
+    pop_events, model = population(configs)
+    done = [e for e in pop_events if isinstance(e, Finished)]
+    for k, config in enumerate(configs):
+        single_events, params = single_params(config)
+        for a, b in zip(model.member_parameters(k), params, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        assert done[k].final["val_mse"] == pytest.approx(
+            single_events[-1].final["val_mse"], rel=1e-4
+        )
+
+
+def test_a_members_best_epoch_is_the_lowest_point_of_its_curve_as_alone():
+    """Halving, the leaderboard and `best` read Finished.best: with a high lr the val_mse
+    curve goes up and down, and each member's best must be its lowest epoch (the first of
+    equals), exactly as its single run reports it."""
+    epochs = 8
+    configs = [
+        make_config(optimizer=o, lr=lr, seed=seed, hidden=[8], batch_size=32, epochs=epochs)
+        for o, lr, seed in (("adam", 0.05, 1), ("rmsprop", 0.03, 3), ("sgd", 0.01, 2))
+    ]
+    events, _ = population(configs)
+    done = [e for e in events if isinstance(e, Finished)]
+    for k, config in enumerate(configs):
+        curve = [
+            e.metrics
+            for e in events
+            if isinstance(e, Progress) and e.run_id == f"m{k}" and e.end_of_epoch
+        ]
+        lowest = min(range(epochs), key=lambda e: curve[e]["val_mse"])
+        assert done[k].best_epoch == lowest + 1 and done[k].best == curve[lowest]
+        single = single_params(config)[0][-1]
+        assert done[k].best_epoch == single.best_epoch
+        assert done[k].best["val_mse"] == pytest.approx(single.best["val_mse"], rel=1e-4)
+    # the setup's point: some best is neither the first epoch nor the last
+    assert any(1 < d.best_epoch < epochs for d in done)

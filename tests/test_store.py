@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.events import Failed, Finished, Progress, RunStarted
 from hypertui.engine.store.follow import Follower
 from hypertui.engine.store.store import MIGRATIONS, SCHEMA_VERSION, UI_LOCK_WAIT_S, Store, StoreBusy
 from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+from hypertui.tui.cli.main import main
+from tests.fakes import finish_trial, pending_sweep, start_trial, train_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = parse_preset(
@@ -60,6 +63,33 @@ def test_an_old_store_is_migrated_in_place_and_keeps_its_sweeps(tmp_path):
         {},
     )
     Store(path)  # a second open finds nothing to do
+
+
+def test_two_processes_upgrading_an_old_store_at_once_both_open_it(tmp_path, monkeypatch):
+    """A runner and the app open an old store at the same moment: both read its old
+    version, one takes the write lock first and migrates it. The other, given the lock
+    next, must find nothing left to do; applying the migrations again fails on the
+    columns they add ("duplicate column") and the second hypertui cannot start."""
+    path = tmp_path / "old.sqlite"
+    a_store_of_the_first_release(path)
+    take_lock = Store._tx
+    other: list[Store] = []
+
+    def another_process_migrates_first(self):
+        monkeypatch.setattr(Store, "_tx", take_lock)  # once: the other's lock, then ours
+        other.append(Store(path))
+        return take_lock(self)
+
+    monkeypatch.setattr(Store, "_tx", another_process_migrates_first)
+    first = Store(path)
+    assert other, "the first open never wanted to migrate: no race happened"
+    for store in (first, other[0]):
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        sweep = store.sweep("0ld5weep")
+        assert (sweep.preset, sweep.status, sweep.control) == ("quickstart", "done", "")
+    first.request("0ld5weep", "pause")  # both write the upgraded schema
+    other[0].request("0ld5weep", "resume")
+    assert Store(path).sweep("0ld5weep").control == ""
 
 
 def test_readers_never_wait_for_the_write_lock(tmp_path):
@@ -223,6 +253,39 @@ def test_resume_can_move_a_sweep_to_another_device_and_keep_its_options(tmp_path
     assert len({r.wall_s for r in runs}) == len(runs)  # one by one, not one population
 
 
+def test_resume_on_another_device_leaves_the_finished_trials_as_they_ran(tmp_path, capsys):
+    """A sweep created on a GPU host, resumed on a CPU one with `--device cpu`: the trials
+    still to train move to the CPU; those that ended keep the device they ran on, in the
+    config that `show`, History and exports report."""
+    store = Store(tmp_path / "s.sqlite")
+    runs = pending_sweep(store, "dev1ce01", 5, device="cuda:0")
+    finished, diverged, cancelled, killed, pending = runs
+    store.claim_sweep("dev1ce01")
+    for run_id, status in (
+        (finished, "finished"),
+        (diverged, "diverged"),
+        (cancelled, "cancelled"),
+    ):
+        start_trial(store, run_id, device="cuda:0")
+        train_epochs(store, run_id, [1, 2])
+        finish_trial(store, run_id, 2, status)
+    start_trial(store, killed, device="cuda:0")  # the runner died in this trial
+    store.db.execute("UPDATE sweeps SET heartbeat = heartbeat - 600")
+    before = {r.id: r for r in store.runs("dev1ce01")}
+
+    argv = ["--store", str(store.path), "run", "--resume", "dev1ce01", "--device", "cpu", "--json"]
+    assert main(argv) == 0, capsys.readouterr().err
+    after = {r.id: r for r in store.runs("dev1ce01")}
+    for run_id in (finished, diverged):  # untouched, as they ran
+        assert after[run_id].config == before[run_id].config
+        assert (after[run_id].config["device"], after[run_id].device) == ("cuda:0", "cuda:0")
+        assert after[run_id].status == before[run_id].status
+        assert after[run_id].ended_at == before[run_id].ended_at
+    for run_id in (cancelled, killed, pending):  # trained now, on the CPU
+        assert after[run_id].status == "finished"
+        assert (after[run_id].config["device"], after[run_id].device) == ("cpu", "cpu")
+
+
 def test_failed_trials_stay_failed_unless_retried(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     sweep_id = create_sweep(store, TINY)
@@ -302,3 +365,123 @@ def test_runs_read_back_exactly_as_created_whatever_their_seeds(tmp_path):
         (2, {"seed": 7}),
     ]
     assert [(r.config["seed"], r.config["lr"]) for r in back[2:]] == [(11, 0.5), (1, 0.5)]
+
+
+def kinds(update) -> list[tuple[str, str, str]]:
+    """A follower's starts and ends as (run id, kind, status or failure reason), its curve
+    points left out."""
+    out = []
+    for e in (item.event for item in update.events):
+        if isinstance(e, RunStarted):
+            out.append((e.run_id, "RunStarted", ""))
+        elif isinstance(e, Finished):
+            out.append((e.run_id, "Finished", e.status))
+        elif isinstance(e, Failed):
+            out.append((e.run_id, "Failed", e.reason))
+    return out
+
+
+def test_a_failed_trial_is_followed_as_failed_with_its_reason_never_as_finished(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    oom, ok = pending_sweep(store, "fa11ed01", 2)
+    store.claim_sweep("fa11ed01")
+    live = Follower(Store(store.path, create=False), "fa11ed01")
+    start_trial(store, oom)
+    train_epochs(store, oom, [1])
+    assert kinds(live.poll()) == [(oom, "RunStarted", "")]
+    store.run_failed(oom, "CUDA out of memory")
+    start_trial(store, ok)
+    train_epochs(store, ok, [1, 2, 3])
+    finish_trial(store, ok, 3)
+    store.end_sweep("fa11ed01", "done")
+    failed, finished = (oom, "Failed", "CUDA out of memory"), (ok, "Finished", "finished")
+    assert kinds(live.poll()) == [(ok, "RunStarted", ""), failed, finished]
+    # a viewer that attaches afterwards (`hypertui attach`, the app) replays the same ends
+    later = kinds(Follower(Store(store.path, create=False), "fa11ed01").poll())
+    assert later == [(oom, "RunStarted", ""), (ok, "RunStarted", ""), failed, finished]
+    # `run --resume --retry-failed`: the live viewer is told the failed trial starts again
+    store.claim_sweep("fa11ed01", retry_failed=True)
+    start_trial(store, oom)
+    assert kinds(live.poll()) == [(oom, "RunStarted", "")]
+    finish_trial(store, oom, 3)
+    assert kinds(live.poll()) == [(oom, "Finished", "finished")]
+
+
+def test_a_follower_that_saw_a_cancel_sees_the_resumed_trials_start_again(tmp_path):
+    """Cancelled trials rerun on resume. A viewer still following the sweep must be told
+    each one starts again, whether it polls while the trial runs or only after it ended."""
+    store = Store(tmp_path / "s.sqlite")
+    first, second = pending_sweep(store, "cance101", 2)
+    store.claim_sweep("cance101")
+    watching, returning = (Follower(Store(store.path, create=False), "cance101") for _ in "ab")
+    for run_id in (first, second):  # one population of two, cancelled after an epoch
+        start_trial(store, run_id)
+        train_epochs(store, run_id, [1])
+    for follower in (watching, returning):
+        assert kinds(follower.poll()) == [(first, "RunStarted", ""), (second, "RunStarted", "")]
+    store.interrupt_running("cance101")
+    store.end_sweep("cance101", "cancelled")
+    for follower in (watching, returning):
+        assert kinds(follower.poll()) == [
+            (first, "Finished", "cancelled"),
+            (second, "Finished", "cancelled"),
+        ]
+    store.claim_sweep("cance101")  # `hypertui run --resume`: one by one this time
+    start_trial(store, first)
+    train_epochs(store, first, [1])
+    assert kinds(watching.poll()) == [(first, "RunStarted", "")]  # polled while it runs
+    train_epochs(store, first, [2, 3])
+    finish_trial(store, first, 3)
+    start_trial(store, second)
+    train_epochs(store, second, [1, 2, 3])
+    finish_trial(store, second, 3)
+    store.end_sweep("cance101", "done")
+    finished = [(first, "Finished", "finished"), (second, "Finished", "finished")]
+    assert kinds(watching.poll()) == [(second, "RunStarted", ""), *finished]
+    # a viewer that polled last at the cancel: both trials ran and ended since
+    assert kinds(returning.poll()) == [
+        (first, "RunStarted", ""),
+        (second, "RunStarted", ""),
+        *finished,
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="real bug: a reset deletes the newest points, the rerun's points reuse their"
+    " rowids, and a follower past those rowids never reads them (Follower._new_points)",
+)
+def test_a_follower_that_saw_a_cancel_gets_the_resumed_trials_whole_new_curve(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    first, second = pending_sweep(store, "cance102", 2)
+    store.claim_sweep("cance102")
+    follower = Follower(Store(store.path, create=False), "cance102")
+    for run_id in (first, second):
+        start_trial(store, run_id)
+        train_epochs(store, run_id, [1])
+    store.interrupt_running("cance102")
+    store.end_sweep("cance102", "cancelled")
+    follower.poll()
+    store.claim_sweep("cance102")
+    start_trial(store, first)
+    train_epochs(store, first, [1, 2, 3])
+    epochs = [i.event.epoch for i in follower.poll().events if isinstance(i.event, Progress)]
+    assert epochs == [1, 2, 3]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="real bug: set_device skips `failed` runs, but --retry-failed trains them again,"
+    " on the device they failed on",
+)
+def test_resume_on_another_device_retries_failed_trials_there_too(tmp_path, capsys):
+    store = Store(tmp_path / "s.sqlite")
+    failed, _ = pending_sweep(store, "dev1ce02", 2, device="cuda:0")
+    store.claim_sweep("dev1ce02")
+    start_trial(store, failed, device="cuda:0")
+    store.run_failed(failed, "CUDA out of memory")
+    store.end_sweep("dev1ce02", "incomplete")
+    argv = ["--store", str(store.path), "run", "--resume", "dev1ce02", "--device", "cpu"]
+    assert main([*argv, "--retry-failed", "--json"]) == 0, capsys.readouterr().err
+    runs = store.runs("dev1ce02")
+    assert [(r.status, r.config["device"]) for r in runs] == [("finished", "cpu")] * 2

@@ -24,6 +24,7 @@ from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.store.store import SCHEMA_VERSION, Store
 from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+from tests.fakes import finish_trial, start_trial, train_epochs
 
 TINY = """
 description = "tiny sweep with one diverging learning rate"
@@ -229,6 +230,33 @@ def test_resume_runs_only_unfinished_trials(store):
             assert r.ended_at == first[r.id].ended_at  # untouched
         points = store.points(r.id)
         assert [p["seq"] for p in points] == list(range(len(points)))
+
+
+def test_resume_after_a_killed_runner_stores_each_reset_trial_once(store):
+    """A runner killed mid-trial (SIGKILL, OOM) leaves that trial `running` with part of
+    its curve, and a trial it skipped before is `cancelled` with its own part. A resume
+    trains both again from the start: each curve must read epochs 1..E once, never the
+    old attempt's epochs followed by the new ones."""
+    text = TINY.replace("seeds = 3", "seeds = 1").replace("lr = [1e6, 0.05]", "lr = [0.05]")
+    sweep_id = create_sweep(store, parse_preset(text, "t.toml"))
+    skipped, killed = (row.id for row in store.claim_sweep(sweep_id))
+    start_trial(store, skipped)  # skipped after two epochs
+    train_epochs(store, skipped, [1, 2])
+    finish_trial(store, skipped, 2, status="cancelled")
+    start_trial(store, killed)  # killed during its second epoch
+    train_epochs(store, killed, [1])
+    store.db.execute("UPDATE sweeps SET heartbeat = heartbeat - 600")  # it beats no more
+    assert store.sweep(sweep_id).status == "interrupted"
+    assert [r.status for r in store.runs(sweep_id)] == ["cancelled", "running"]
+
+    resumed = list(run_sweep(store, sweep_id, population=False))
+    assert {item.event.run_id for item in resumed} == {skipped, killed}
+    for run in store.runs(sweep_id):
+        points = store.points(run.id)
+        assert run.status == "finished"
+        assert [p["epoch"] for p in points] == [1, 2, 3], run.id
+        assert [p["seq"] for p in points] == [0, 1, 2]
+        assert points[-1]["val_mse"] == run.final["val_mse"]  # the curve of the stored result
 
 
 def test_a_data_error_stops_the_sweep_and_keeps_the_trial_pending(store, tmp_path):

@@ -184,6 +184,26 @@ async def test_cancel_a_running_sweep(store_path):
         assert [r.status for r in store.runs(sweep.id)] == ["cancelled"] * 8
 
 
+async def test_p_pauses_a_running_sweep_and_p_again_resumes_it(store_path):
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        live = await start_long_quickstart(pilot, app)
+        store = Store(store_path)
+        sweep_id = store.sweeps()[0].id
+        await pilot.press("p")
+        # the screen says so once the runner holds: what a user waits for before pressing p
+        await wait_for(pilot, lambda: live.sweep.paused, timeout=60)
+        assert store.sweep(sweep_id).paused
+        held = store.points(store.runs(sweep_id)[0].id)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not store.sweep(sweep_id).paused, timeout=60)
+        assert store.sweep(sweep_id).control == ""
+        run_id = store.runs(sweep_id)[0].id
+        await wait_for(pilot, lambda: len(store.points(run_id)) > len(held), timeout=60)
+        await pilot.press("c", "y")
+        await wait_for(pilot, lambda: live.ended, timeout=30)
+
+
 async def test_the_all_trials_chart_draws_the_best_eight_when_there_are_more(store_path):
     store = Store(store_path)
     make_sweep(store, "5eed0001")  # 12 trials; the four at lr 2.0 diverged
