@@ -94,7 +94,28 @@ MIGRATIONS = (
     """
     ALTER TABLE sweeps ADD COLUMN paused_s REAL NOT NULL DEFAULT 0;
     """,
+    # 4: curve points get ids that are never reused (AUTOINCREMENT). A resumed trial's old
+    # points are deleted; with plain rowids its new points took the same ids again, and a
+    # follower that had read past them (it reads points by id) never saw the new curve.
+    """
+    CREATE TABLE points_v4 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- also the rowid: followers read by it
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        seq INTEGER NOT NULL,
+        epoch INTEGER NOT NULL, step INTEGER NOT NULL, samples INTEGER NOT NULL,
+        elapsed_s REAL NOT NULL, train_loss REAL, metrics TEXT NOT NULL,
+        end_of_epoch INTEGER NOT NULL,
+        UNIQUE (run_id, seq)
+    );
+    INSERT INTO points_v4 (id, run_id, seq, epoch, step, samples, elapsed_s, train_loss,
+                           metrics, end_of_epoch)
+        SELECT rowid, run_id, seq, epoch, step, samples, elapsed_s, train_loss, metrics,
+               end_of_epoch FROM points ORDER BY rowid;
+    DROP TABLE points;
+    ALTER TABLE points_v4 RENAME TO points;
+    """,
 )
+POINT_COLUMNS = "run_id, seq, epoch, step, samples, elapsed_s, train_loss, metrics, end_of_epoch"
 SCHEMA_VERSION = len(MIGRATIONS)
 SWEEP_COLUMNS = (
     "id, preset, problem, description, swept, preset_toml, created_at, updated_at, status,"
@@ -342,14 +363,15 @@ class Store:
         with self._tx():
             self.db.execute("UPDATE sweeps SET options=? WHERE id=?", (_json(options), sweep_id))
 
-    def set_device(self, sweep_id: str, device: str) -> None:
+    def set_device(self, sweep_id: str, device: str, retry_failed: bool = False) -> None:
         """Train the sweep's unfinished runs on another device (a resume on a host
-        without the GPU it was created for); finished runs keep the device they used."""
+        without the GPU it was created for), and its failed ones too when they are to be
+        retried; the runs that stay as they are keep the device they used."""
+        kept = [s for s in FINAL_STATUSES if not (retry_failed and s == "failed")]
         with self._tx():
             rows = self.db.execute(
-                "SELECT id, config FROM runs WHERE sweep_id=? AND status NOT IN "
-                f"({','.join('?' * len(FINAL_STATUSES))})",
-                (sweep_id, *FINAL_STATUSES),
+                f"SELECT id, config FROM runs WHERE sweep_id=? AND status NOT IN ({_marks(kept)})",
+                (sweep_id, *kept),
             ).fetchall()
             for run_id, config in rows:
                 self.db.execute(
@@ -485,7 +507,9 @@ class Store:
                         int(e.end_of_epoch),
                     )
                 )
-            self.db.executemany("INSERT INTO points VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany(
+                f"INSERT INTO points ({POINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows
+            )
 
     def run_ended(self, event: Finished) -> None:
         with self._tx():

@@ -272,7 +272,8 @@ def cmd_run(args) -> int:
         check_backend(options)  # Ray missing, no cluster: one line, nothing changed
         store.set_options(sweep_id, options)
         if args.device:
-            store.set_device(sweep_id, parse_sets([f"device={args.device}"])["device"])
+            device = parse_sets([f"device={args.device}"])["device"]
+            store.set_device(sweep_id, device, retry_failed=args.retry_failed)
         store.request(sweep_id, "clear")  # a resume is a fresh start: no old cancel holds
     else:
         sweep_id = create_sweep(store, preset, run_options(args))
