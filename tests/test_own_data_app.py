@@ -132,16 +132,16 @@ async def test_presets_screen_groups_user_tables_and_the_editor_checks_the_path(
         run = editor.query_one("#run", Button)
         assert not run.disabled
         set_field(editor, "value-path", str(tmp_path / "nope.csv"))
-        await pilot.pause(0.5)  # the form is checked once typing pauses
+        error = editor.query_one("#err-path")  # the form is checked once typing pauses
+        await wait_for(pilot, lambda: "no such file" in str(error.render()))
         assert run.disabled
-        assert "no such file" in str(editor.query_one("#err-path").render())
         set_field(editor, "value-path", str(tmp_path / "t.csv"))
         set_field(editor, "value-target", "yy")
-        await pilot.pause(0.5)
-        assert "target = 'yy' is not a column" in str(editor.query_one("#err-target").render())
+        error = editor.query_one("#err-target")
+        await wait_for(pilot, lambda: "target = 'yy' is not a column" in str(error.render()))
         set_field(editor, "value-target", "kind")  # the task stays "infer": classification now
-        await pilot.pause(0.5)
-        assert not run.disabled and editor.current.base_config.task == "classification"
+        await wait_for(pilot, lambda: not run.disabled)
+        assert editor.current.base_config.task == "classification"
 
 
 def detail_of_my_table(tmp_path) -> tuple[HypertuiApp, RunDetailScreen]:

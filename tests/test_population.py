@@ -97,7 +97,9 @@ def test_members_with_different_activations_and_optimizers_train_as_alone(steps)
         )
 
 
-def test_events_look_exactly_like_single_runs():
+def test_events_look_exactly_like_single_runs(monkeypatch):
+    # one report per epoch: an epoch slowed past REPORT_EVERY_S on a busy machine would add one
+    monkeypatch.setattr("hypertui.engine.training.clock.REPORT_EVERY_S", 3600.0)
     configs = [
         make_config(lr=lr, seed=s, hidden=[8], epochs=2) for lr, s in ((0.01, 0), (0.001, 1))
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from hypertui.engine.store.store import Store
 from hypertui.tui.app.app import HypertuiApp
@@ -36,6 +37,8 @@ def app(tmp_path, monkeypatch):
 
 async def settle(pilot) -> None:
     await pilot.pause()
+    for field in pilot.app.screen.query(Input):  # a blinking cursor: shown or not by the clock
+        field.cursor_blink = False
     await pilot.app.workers.wait_for_complete()  # the detail screen loads data in a worker
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()

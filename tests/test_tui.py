@@ -98,18 +98,17 @@ async def test_invalid_value_shows_its_message_and_disables_run(store_path):
         run = editor.query_one("#run", Button)
         assert not run.disabled
         set_field(editor, "value-batch_size", "0")
-        await pilot.pause(0.4)  # the form is checked once typing pauses
-        assert run.disabled
+        await wait_for(pilot, lambda: run.disabled)  # the form is checked once typing pauses
         assert "batch_size = 0 is not allowed" in str(editor.query_one("#err-batch_size").render())
         set_field(editor, "sweep-lr", "0.1, fast")
-        await pilot.pause(0.4)  # the form is checked once typing pauses
-        assert "sweep: lr = 'fast'" in str(editor.query_one("#err-lr").render())
+        await wait_for(
+            pilot, lambda: "sweep: lr = 'fast'" in str(editor.query_one("#err-lr").render())
+        )
         await pilot.press("ctrl+r")  # refused: nothing starts
         assert isinstance(app.screen, EditorScreen)
         set_field(editor, "value-batch_size", "10")
         set_field(editor, "sweep-lr", "0.1, 0.01, 0.001")
-        await pilot.pause(0.4)  # the form is checked once typing pauses
-        assert not run.disabled
+        await wait_for(pilot, lambda: not run.disabled)
         assert "12 trials" in str(editor.query_one("#editor-status", Static).render())
 
 
@@ -118,8 +117,8 @@ async def test_combination_errors_show_beside_the_field(store_path):
     async with app.run_test(size=SIZE) as pilot:
         editor = await open_preset(pilot, app, "quickstart")
         editor.query_one("#value-model").value = "cnn"
-        await pilot.pause(0.4)  # the form is checked once typing pauses
-        assert "needs problem = 'mnist'" in str(editor.query_one("#err-model").render())
+        error = editor.query_one("#err-model")
+        await wait_for(pilot, lambda: "needs problem = 'mnist'" in str(error.render()))
         assert editor.query_one("#run", Button).disabled
 
 
