@@ -12,8 +12,11 @@ import pytest
 
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Failed, Finished, Progress, RunStarted
+from hypertui.engine.store import schema
 from hypertui.engine.store.follow import Follower
-from hypertui.engine.store.store import MIGRATIONS, SCHEMA_VERSION, UI_LOCK_WAIT_S, Store, StoreBusy
+from hypertui.engine.store.schema import MIGRATIONS, SCHEMA_VERSION
+from hypertui.engine.store.store import UI_LOCK_WAIT_S, Store
+from hypertui.engine.store.transaction import StoreBusy
 from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
 from hypertui.tui.cli.main import main
@@ -83,15 +86,15 @@ def test_two_processes_upgrading_an_old_store_at_once_both_open_it(tmp_path, mon
     columns they add ("duplicate column") and the second hypertui cannot start."""
     path = tmp_path / "old.sqlite"
     a_store_of_the_first_release(path)
-    take_lock = Store._tx
+    take_lock = schema.Transaction
     other: list[Store] = []
 
-    def another_process_migrates_first(self):
-        monkeypatch.setattr(Store, "_tx", take_lock)  # once: the other's lock, then ours
+    def another_process_migrates_first(db, where):
+        monkeypatch.setattr(schema, "Transaction", take_lock)  # once: the other's, then ours
         other.append(Store(path))
-        return take_lock(self)
+        return take_lock(db, where)
 
-    monkeypatch.setattr(Store, "_tx", another_process_migrates_first)
+    monkeypatch.setattr(schema, "Transaction", another_process_migrates_first)
     first = Store(path)
     assert other, "the first open never wanted to migrate: no race happened"
     for store in (first, other[0]):

@@ -21,7 +21,8 @@ from hypertui.engine.analysis.export import (
 from hypertui.engine.core import ids
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.errors import HypertuiError
-from hypertui.engine.store.store import SCHEMA_VERSION, Store
+from hypertui.engine.store.schema import SCHEMA_VERSION
+from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
 from tests.fakes import finish_trial, start_trial, train_epochs

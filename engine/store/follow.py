@@ -21,7 +21,9 @@ import time
 from dataclasses import dataclass
 
 from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted, SweepEvent
-from hypertui.engine.store.store import STALE_S, Store, SweepRow
+from hypertui.engine.core.records import SweepRow
+from hypertui.engine.store.liveness import STALE_S
+from hypertui.engine.store.store import Store
 
 LIGHT_RUN_COLUMNS = (
     "id, idx, seed, config, status, reason, device, device_name, n_params, env,"

@@ -25,103 +25,12 @@ from hypertui.engine.core.config import Config
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Finished, Progress, RunStarted
 from hypertui.engine.core.records import FINAL_STATUSES, RunRow, SweepRow
+from hypertui.engine.store.liveness import is_live
+from hypertui.engine.store.schema import POINT_COLUMNS, SWEEP_COLUMNS, upgrade
+from hypertui.engine.store.transaction import Transaction
 
-HEARTBEAT_S = 2.0  # a runner refreshes its sweep's heartbeat this often
-# Older than this, the runner is gone: the sweep is interrupted. (On this host a dead pid
-# says so at once; the heartbeat is what tells for other hosts and reused pids. Generous,
-# because a loaded machine can hold a runner's threads off the CPU for many seconds.)
-STALE_S = 15 * HEARTBEAT_S
 UI_LOCK_WAIT_S = 0.25  # a viewer waits this long for the write lock, then says "busy"
 WRITER_LOCK_WAIT_S = 60.0  # a runner waits this long before it gives up a write
-
-# Numbered migrations: MIGRATIONS[n] takes a store from `pragma user_version` n to n + 1.
-# Append, never edit: a store written by any earlier hypertui upgrades in place.
-MIGRATIONS = (
-    """
-    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS sweeps (
-        id TEXT PRIMARY KEY,
-        preset TEXT NOT NULL,           -- preset name
-        problem TEXT NOT NULL,
-        description TEXT NOT NULL DEFAULT '',
-        swept TEXT NOT NULL,            -- JSON list of swept field names (seed excluded)
-        preset_toml TEXT NOT NULL DEFAULT '',
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        status TEXT NOT NULL,  -- pending | running | done | incomplete | cancelled | interrupted
-        pid INTEGER,                    -- the process running it, while running
-        host TEXT
-    );
-    CREATE TABLE IF NOT EXISTS runs (
-        id TEXT PRIMARY KEY,
-        sweep_id TEXT NOT NULL REFERENCES sweeps(id),
-        idx INTEGER NOT NULL,
-        seed INTEGER NOT NULL,
-        config TEXT NOT NULL,           -- JSON of the resolved Config
-        point TEXT NOT NULL,            -- JSON of the swept values
-        status TEXT NOT NULL,  -- pending | running | finished | diverged | cancelled | failed
-        reason TEXT NOT NULL DEFAULT '',
-        device TEXT, device_name TEXT, n_params INTEGER, env TEXT, git_rev TEXT,
-        started_at REAL, ended_at REAL,
-        epochs_done REAL, steps INTEGER, samples INTEGER, elapsed_s REAL, wall_s REAL,
-        best_epoch INTEGER,
-        final TEXT, best TEXT, test TEXT, -- JSON metric dicts
-        analysis TEXT,                  -- JSON: validation predictions or confusion matrix
-        UNIQUE (sweep_id, idx)
-    );
-    CREATE TABLE IF NOT EXISTS points (
-        run_id TEXT NOT NULL REFERENCES runs(id),
-        seq INTEGER NOT NULL,
-        epoch INTEGER NOT NULL, step INTEGER NOT NULL, samples INTEGER NOT NULL,
-        elapsed_s REAL NOT NULL, train_loss REAL, metrics TEXT NOT NULL,
-        end_of_epoch INTEGER NOT NULL,
-        PRIMARY KEY (run_id, seq)
-    );
-    CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (sweep_id, idx);
-    """,
-    # 2: runners that outlive the terminal: who runs a sweep and since when, its heartbeat,
-    # the options it runs with, requests from viewers, and why it stopped.
-    """
-    ALTER TABLE sweeps ADD COLUMN heartbeat REAL;            -- runner's last sign of life
-    ALTER TABLE sweeps ADD COLUMN runner_started REAL;
-    ALTER TABLE sweeps ADD COLUMN options TEXT NOT NULL DEFAULT '{}';  -- JSON: population..
-    ALTER TABLE sweeps ADD COLUMN control TEXT NOT NULL DEFAULT '';   -- '' | pause | cancel
-    ALTER TABLE sweeps ADD COLUMN skip_seq INTEGER NOT NULL DEFAULT 0; -- skip requests made
-    ALTER TABLE sweeps ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;  -- runner holds
-    ALTER TABLE sweeps ADD COLUMN error TEXT NOT NULL DEFAULT '';     -- why it stopped
-    """,
-    # 3: the seconds the current runner has held on pauses (a viewer's ETA leaves them out)
-    """
-    ALTER TABLE sweeps ADD COLUMN paused_s REAL NOT NULL DEFAULT 0;
-    """,
-    # 4: curve points get ids that are never reused (AUTOINCREMENT). A resumed trial's old
-    # points are deleted; with plain rowids its new points took the same ids again, and a
-    # follower that had read past them (it reads points by id) never saw the new curve.
-    """
-    CREATE TABLE points_v4 (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- also the rowid: followers read by it
-        run_id TEXT NOT NULL REFERENCES runs(id),
-        seq INTEGER NOT NULL,
-        epoch INTEGER NOT NULL, step INTEGER NOT NULL, samples INTEGER NOT NULL,
-        elapsed_s REAL NOT NULL, train_loss REAL, metrics TEXT NOT NULL,
-        end_of_epoch INTEGER NOT NULL,
-        UNIQUE (run_id, seq)
-    );
-    INSERT INTO points_v4 (id, run_id, seq, epoch, step, samples, elapsed_s, train_loss,
-                           metrics, end_of_epoch)
-        SELECT rowid, run_id, seq, epoch, step, samples, elapsed_s, train_loss, metrics,
-               end_of_epoch FROM points ORDER BY rowid;
-    DROP TABLE points;
-    ALTER TABLE points_v4 RENAME TO points;
-    """,
-)
-POINT_COLUMNS = "run_id, seq, epoch, step, samples, elapsed_s, train_loss, metrics, end_of_epoch"
-SCHEMA_VERSION = len(MIGRATIONS)
-SWEEP_COLUMNS = (
-    "id, preset, problem, description, swept, preset_toml, created_at, updated_at, status,"
-    " pid, host, heartbeat, runner_started, options, control, skip_seq, paused, error,"
-    " paused_s"
-)
 
 
 @lru_cache(maxsize=1)
@@ -148,9 +57,6 @@ def _json(value: Any) -> str:
 
 def _loads(text: str | None, default: Any) -> Any:
     return json.loads(text) if text else default
-
-
-TABLES = ("meta", "sweeps", "runs", "points")
 
 
 class Store:
@@ -181,7 +87,7 @@ class Store:
             raise HypertuiError(f"cannot create the run store's folder: {exc}") from None
         try:
             self.db = self._connect(lock_wait_s)
-            self._upgrade(create)
+            upgrade(self.db, self.path, create, self.readonly)
         except sqlite3.DatabaseError as exc:
             # The header is checked by sqlite, never by reading the file here: closing any
             # other descriptor of the file drops this process's sqlite locks (POSIX), and
@@ -207,65 +113,8 @@ class Store:
         db.execute("PRAGMA foreign_keys=ON")
         return db
 
-    def _version(self) -> int:
-        """The schema version: `pragma user_version`, or 1 for a store written before
-        migrations were numbered (its version lived in the meta table)."""
-        (version,) = self.db.execute("PRAGMA user_version").fetchone()
-        if version:
-            return version
-        if not self._has_table("meta"):
-            return 0
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        text = row[0] if row else "1"
-        if not str(text).isdigit():
-            raise HypertuiError(f"{self.path}: schema version {text!r} is not a number")
-        return int(text)
-
-    def _has_table(self, name: str) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
-        ).fetchone()
-        return row is not None
-
-    def _upgrade(self, create: bool) -> None:
-        version = self._version()
-        if version > SCHEMA_VERSION:
-            raise HypertuiError(
-                f"{self.path} was written by a newer hypertui (schema {version}, "
-                f"this one reads {SCHEMA_VERSION}); upgrade hypertui or use --store"
-            )
-        if version == 0 and not create:
-            raise HypertuiError(f"{self.path} is not a hypertui run store (no schema in it)")
-        if version < SCHEMA_VERSION:
-            if self.readonly:
-                raise HypertuiError(
-                    f"{self.path} is read-only and written by an older hypertui "
-                    f"(schema {version}); open a writable copy once to upgrade it"
-                )
-            if version == 0:
-                self.db.execute("PRAGMA journal_mode=WAL")  # once: the file keeps it
-            with self._tx():
-                version = self._version()  # another process may have just done it
-                for n in range(version, SCHEMA_VERSION):
-                    for statement in _statements(MIGRATIONS[n]):
-                        self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                # Kept too for hypertui releases before user_version: they refuse a newer store.
-                self.db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-        if not self.readonly:
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        missing = [t for t in TABLES if not self._has_table(t)]
-        if missing:
-            raise HypertuiError(
-                f"{self.path} is damaged: table {', '.join(missing)} is missing; "
-                "move it aside and let hypertui start a new store"
-            )
-
     def _tx(self):
-        return _Transaction(self.db, self.path)
+        return Transaction(self.db, self.path)
 
     def close(self) -> None:
         self.db.close()
@@ -320,7 +169,7 @@ class Store:
             (status, heartbeat, pid, host) = self.db.execute(
                 "SELECT status, heartbeat, pid, host FROM sweeps WHERE id=?", (sweep.id,)
             ).fetchone()
-            if status == "running" and _live({"heartbeat": heartbeat, "pid": pid, "host": host}):
+            if status == "running" and is_live({"heartbeat": heartbeat, "pid": pid, "host": host}):
                 raise HypertuiError(
                     f"sweep {sweep.id} is being run by process {pid} on {host}; "
                     f"`hypertui attach {sweep.id}` follows it"
@@ -608,7 +457,7 @@ class Store:
             self.damaged.append(f"sweep {values['id']}: unreadable swept fields ({exc})")
             return None
         values["paused"] = bool(values["paused"])
-        if values["status"] == "running" and not _live(values):
+        if values["status"] == "running" and not is_live(values):
             values["status"] = "interrupted"  # resumable
         return SweepRow(counts=counts, **values)
 
@@ -705,77 +554,5 @@ class _RowDecoder:
 _SEED = re.compile(r'"seed": (-?\d+)(?=[,}])')  # as json.dumps writes a config's seed
 
 
-def _live(sweep: dict[str, Any]) -> bool:
-    """Whether a `running` sweep's runner is alive: its heartbeat is fresh, and on this
-    host its process still exists. A live pid alone proves nothing (it may have been
-    reused); a dead one on this host is proof the runner is gone (SIGKILL, OOM)."""
-    beat = sweep["heartbeat"]
-    if beat is None or time.time() - beat > STALE_S:
-        return False
-    if sweep["host"] != socket.gethostname() or sweep["pid"] is None:
-        return True
-    try:
-        os.kill(sweep["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _marks(values: tuple) -> str:
     return ",".join("?" * len(values))
-
-
-def _statements(script: str) -> list[str]:
-    """A migration's statements, one by one: executescript would commit the transaction."""
-    lines = [line.split("--")[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (autocommit connection).
-
-    sqlite's own errors (a lock held past the wait, a full disk, a read-only file) become
-    one-line HypertuiErrors; nothing half-written is kept."""
-
-    def __init__(self, db: sqlite3.Connection, path: Path):
-        self.db = db
-        self.path = path
-
-    def __enter__(self) -> None:
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise _store_error(self.path, exc) from None
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type:
-            self._rollback()
-            if issubclass(exc_type, sqlite3.OperationalError):
-                raise _store_error(self.path, exc) from None
-            return
-        try:
-            self.db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            self._rollback()
-            raise _store_error(self.path, exc) from None
-
-    def _rollback(self) -> None:
-        if self.db.in_transaction:  # sqlite already rolled back after some errors (disk full)
-            self.db.execute("ROLLBACK")
-
-
-def _store_error(path: Path, exc: sqlite3.Error) -> HypertuiError:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return StoreBusy(f"the run store {path} is busy (another process holds its lock)")
-    if "full" in text:
-        return HypertuiError(f"cannot write the run store {path}: the disk is full")
-    if "readonly" in text:
-        return HypertuiError(f"cannot write the run store {path}: it is read-only")
-    return HypertuiError(f"cannot write the run store {path}: {text}")
-
-
-class StoreBusy(HypertuiError):
-    """Another process held the store's write lock for longer than this one waits."""
