@@ -19,7 +19,8 @@ from hypertui.engine.core.config import make_config
 from hypertui.engine.data.load import load_dataset
 from hypertui.engine.training.losses import make_loss, member_loss_gradient
 from hypertui.engine.training.models import build_model, build_optimizer
-from hypertui.engine.training.population import Member, StackedOptimizer, stacked_model
+from hypertui.engine.training.stacked import Member, stacked_model
+from hypertui.engine.training.stacked_optimizer import StackedOptimizer
 
 CPU_SIZES = (4,)
 GPU_SIZES = (4, 16, 64)

@@ -13,7 +13,8 @@ import time
 
 from hypertui.engine.core.events import Finished
 from hypertui.engine.sweeps.presets import find_preset
-from hypertui.engine.training.population import Member, run_population
+from hypertui.engine.training.population import run_population
+from hypertui.engine.training.stacked import Member
 
 EPOCHS = {10: 8, 50: 40, 200: 100}  # ~1,000-1,600 steps each
 

@@ -23,7 +23,8 @@ from hypertui.engine.core.config import Config, make_config
 from hypertui.engine.data.load import load_dataset
 from hypertui.engine.training.losses import make_loss
 from hypertui.engine.training.models import build_model, build_optimizer
-from hypertui.engine.training.population import Member, run_population
+from hypertui.engine.training.population import run_population
+from hypertui.engine.training.stacked import Member
 
 CPU_SIZES = (16, 64, 256)
 GPU_SIZES = (72, 1024, 8192, 65536)

@@ -10,7 +10,8 @@ import torch
 from hypertui.engine.core.config import make_config
 from hypertui.engine.core.events import RunStarted
 from hypertui.engine.training.clock import TrainClock, budget_clock
-from hypertui.engine.training.population import Member, run_population
+from hypertui.engine.training.population import run_population
+from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
 
 

@@ -10,10 +10,12 @@ import torch
 from hypertui.engine.core import halving
 from hypertui.engine.core.config import make_config
 from hypertui.engine.core.events import Finished, Progress
+from hypertui.engine.core.grouping import population_key
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
-from hypertui.engine.training.population import Member, population_key, run_population
+from hypertui.engine.training.population import run_population
+from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
 
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # six configs; the larger lrs learn faster

@@ -12,7 +12,8 @@ from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.sweep import create_sweep
 from hypertui.engine.training import devices
 from hypertui.engine.training.models import build_model, count_parameters
-from hypertui.engine.training.population import Member, run_population
+from hypertui.engine.training.population import run_population
+from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
 from tests.fakes import write_image_folder
 

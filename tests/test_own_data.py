@@ -14,11 +14,13 @@ import torch
 from hypertui.engine.core.config import parse_value
 from hypertui.engine.core.errors import ConfigError, HypertuiError
 from hypertui.engine.core.events import Finished, Progress, RunStarted
+from hypertui.engine.core.grouping import population_key
 from hypertui.engine.data.load import load_dataset
 from hypertui.engine.data.mnist import write_idx
 from hypertui.engine.data.sources import checked_config
 from hypertui.engine.sweeps.presets import parse_preset, preset_to_toml
-from hypertui.engine.training.population import Member, population_key, run_population
+from hypertui.engine.training.population import run_population
+from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
 from tests.fakes import write_image_folder
 

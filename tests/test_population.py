@@ -11,10 +11,12 @@ import torch
 from hypertui.engine.core.config import make_config
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.events import Finished, Progress, RunStarted
+from hypertui.engine.core.grouping import population_key
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
-from hypertui.engine.training.population import Member, population_key, run_population
+from hypertui.engine.training.population import run_population
+from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
 from tests.fakes import write_image_folder
 
@@ -231,7 +233,7 @@ def test_members_that_stay_after_a_cut_keep_their_own_activation(batch):
     """keep() drops rows of a model whose members differ in activation: the rows left must
     compute, forward and backward, exactly what they computed before."""
     from hypertui.engine.training.losses import member_loss_gradient
-    from hypertui.engine.training.population import StackedMLP
+    from hypertui.engine.training.stacked import StackedMLP
 
     torch.manual_seed(0)
     acts = ["relu", "relu", "tanh", "sigmoid", "sigmoid"]
@@ -274,7 +276,8 @@ def test_the_loss_gradient_is_autograds(loss):
 def test_an_optimizer_whose_members_are_apart_updates_them_as_if_side_by_side():
     """Members sorted by activation leave one optimizer's rows apart: the step gathers them.
     Each row must get its own update, before and after a cut and a frozen member."""
-    from hypertui.engine.training.population import StackedMLP, StackedOptimizer
+    from hypertui.engine.training.stacked import StackedMLP
+    from hypertui.engine.training.stacked_optimizer import StackedOptimizer
 
     opts = ["adam", "sgd", "rmsprop", "adam", "sgd", "rmsprop"]
     configs = [
@@ -363,7 +366,8 @@ def test_adamw_members_decay_their_weights_as_torch_adamw_does():
     """AdamW's decay is decoupled (the weights shrink by lr * wd before the Adam step) and
     Adam's is an L2 term in the gradient: each member, interleaved with the other kind,
     must take the step torch.optim's own optimizer takes on the same weights and gradients."""
-    from hypertui.engine.training.population import StackedMLP, StackedOptimizer
+    from hypertui.engine.training.stacked import StackedMLP
+    from hypertui.engine.training.stacked_optimizer import StackedOptimizer
 
     specs = [("adamw", 0.01, 0.1), ("adam", 0.01, 0.1), ("adamw", 0.03, 0.5), ("adamw", 0.01, 0.0)]
     configs = [make_config(optimizer=o, lr=lr, weight_decay=wd) for o, lr, wd in specs]

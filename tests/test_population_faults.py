@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypertui.engine.core.config import make_config
 from hypertui.engine.core.events import Finished, Progress
 from hypertui.engine.training import clock
-from hypertui.engine.training.population import Member, evaluate_members, run_population
+from hypertui.engine.training.population import run_population
+from hypertui.engine.training.stacked import Member, evaluate_members
 
 
 def members(lrs, **values):
@@ -44,7 +45,7 @@ def test_a_population_whose_members_all_diverged_stops_at_once(monkeypatch):
 
 
 def test_chunked_evaluation_gives_the_same_metrics(monkeypatch):
-    import hypertui.engine.training.population as population
+    import hypertui.engine.training.stacked as stacked
 
     got = {}
     list(
@@ -59,7 +60,7 @@ def test_chunked_evaluation_gives_the_same_metrics(monkeypatch):
     config = make_config(optimizer="sgd", lr=0.01, hidden=[10], epochs=1)
     data = load_dataset(config, torch.device("cpu"))
     whole, _ = evaluate_members(config, got["model"], data.val.x, data.val.y, "val")
-    monkeypatch.setattr(population, "EVAL_ELEMENTS", 50)  # a few rows a chunk
+    monkeypatch.setattr(stacked, "EVAL_ELEMENTS", 50)  # a few rows a chunk
     chunked, _ = evaluate_members(config, got["model"], data.val.x, data.val.y, "val")
     for a, b in zip(whole, chunked, strict=True):
         assert a.keys() == b.keys()

@@ -6,11 +6,13 @@ import torch
 
 from hypertui.engine.core.config import make_config
 from hypertui.engine.core.events import Finished
+from hypertui.engine.core.grouping import population_key
 from hypertui.engine.data.load import load_dataset
 from hypertui.engine.training.losses import make_loss
 from hypertui.engine.training.models import build_model, build_optimizer
-from hypertui.engine.training.population import Member, population_key, run_population
+from hypertui.engine.training.population import run_population
 from hypertui.engine.training.schedule import lr_factor, planned_steps
+from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
 
 CONFIG = make_config(hidden=[6], optimizer="sgd", lr=0.05, epochs=2, batch_size=64, seed=3)

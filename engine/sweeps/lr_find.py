@@ -23,18 +23,14 @@ import numpy as np
 import torch
 
 from hypertui.engine.core.config import Config
+from hypertui.engine.core.grouping import population_key
 from hypertui.engine.data.load import load_dataset
 from hypertui.engine.sweeps.presets import Preset
 from hypertui.engine.training.devices import resolve_device
 from hypertui.engine.training.losses import make_loss, member_loss_gradient
 from hypertui.engine.training.models import build_model, build_optimizer
-from hypertui.engine.training.population import (
-    Member,
-    StackedOptimizer,
-    population_key,
-    stacked_model,
-    tune_for,
-)
+from hypertui.engine.training.stacked import Member, stacked_model, tune_for
+from hypertui.engine.training.stacked_optimizer import StackedOptimizer
 from hypertui.engine.training.train import native_bf16, restore_settings
 
 START_LR, END_LR, STEPS = 1e-7, 10.0, 100  # fastai's defaults

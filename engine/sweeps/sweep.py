@@ -21,16 +21,13 @@ from hypertui.engine.core.config import make_config, make_configs
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted, SweepEvent
+from hypertui.engine.core.grouping import MEMBER_FIELDS, population_key
 from hypertui.engine.core.ids import new_id
 from hypertui.engine.core.records import RunRow
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.presets import Preset, preset_to_toml
-from hypertui.engine.training.population import (
-    MEMBER_FIELDS,
-    Member,
-    population_key,
-    run_population,
-)
+from hypertui.engine.training.population import run_population
+from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import new_run_id, run
 
 MAX_MEMBERS = 4096  # trials per population (memory stays small for the study's MLPs)

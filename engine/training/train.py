@@ -12,7 +12,6 @@ inside long epochs, every `hypertui.engine.training.clock.REPORT_EVERY_S` second
 from __future__ import annotations
 
 import contextlib
-import math
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -22,28 +21,19 @@ import torch
 
 from hypertui.engine.core.config import Config
 from hypertui.engine.core.errors import HypertuiError
-from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted
+from hypertui.engine.core.events import Event, Failed, Progress, RunStarted
 from hypertui.engine.core.ids import new_id
 from hypertui.engine.data.dataset import Dataset
 from hypertui.engine.data.load import load_dataset
 from hypertui.engine.training.clock import TrainClock, budget_env
 from hypertui.engine.training.devices import check_fits, describe, resolve_device
+from hypertui.engine.training.ledger import Ledger
 from hypertui.engine.training.losses import analyse, evaluate, make_loss
 from hypertui.engine.training.models import build_model, build_optimizer, count_parameters
 from hypertui.engine.training.schedule import lr_factor, planned_steps
 
 INTERVAL_VAL_N = 2000  # validation examples behind an interval report (full set at epoch end)
-EXPLODED = 1e3  # a train loss this many times the first batch's (untrained) means diverged
 TINY_WORK = 1_000_000  # parameters x batch size under which a CPU MLP run uses one thread
-
-
-def diverged(train_loss: float, metrics: dict[str, float], first_loss: float | None) -> str:
-    """Why a report means the run diverged, or "" (shared with populations)."""
-    if not all(math.isfinite(v) for v in (train_loss, *metrics.values())):
-        return "loss became NaN or infinite"
-    if train_loss > EXPLODED * max(first_loss or 0.0, 1e-8):
-        return f"train loss exploded from {first_loss:.3g} to {train_loss:.3g}"
-    return ""
 
 
 def own_model_notes(config: Config) -> tuple[str, ...]:
@@ -137,22 +127,16 @@ def _train(
     precision = autocast(config, device)
     clock = TrainClock(device, config.time_budget_s, should_pause, should_stop)
     gen = torch.Generator(device=device).manual_seed(config.seed)
-    main = config.main_metric
-    better = (lambda a, b: a > b) if main == "val_acc" else (lambda a, b: a < b)
+    ledger = Ledger(config.main_metric)
 
     step = samples = 0
     losses: list[torch.Tensor] = []  # detached batch losses since the last report
-    first_loss: float | None = None
-    best: dict[str, float] = {}
-    best_epoch: int | None = None
-    final: dict[str, float] = {}
-    stop, reason = "", ""  # why training ended early: cancelled | budget | diverged
+    stop = ""  # why training ended early: cancelled | budget | diverged
 
     def report(epoch: int, end_of_epoch: bool, full: bool) -> Progress:
-        nonlocal losses, first_loss
+        nonlocal losses
         stacked = torch.stack(losses)
-        if first_loss is None:  # the untrained model's loss on the first batch
-            first_loss = stacked[0].item()
+        ledger.first_batch(stacked[0].item())  # the untrained model's loss, once
         train_loss = stacked.mean().item()
         losses = []
         val = data.val if full else data.val.head(INTERVAL_VAL_N)
@@ -169,9 +153,6 @@ def _train(
             len(val),
         )
 
-    def divergence(p: Progress) -> str:
-        return diverged(p.train_loss, p.metrics, first_loss)
-
     for epoch in range(1, config.epochs + 1):
         model.train()
         perm = torch.randperm(n, generator=gen, device=device)
@@ -179,7 +160,8 @@ def _train(
         for i in range(0, n, bs):
             clock.hold_while_paused()
             if should_stop():
-                stop, reason = "cancelled", "stopped by request"
+                stop = "cancelled"
+                ledger.stop("cancelled", "stopped by request")
                 break
             idx = perm[i : i + bs]
             opt.zero_grad(set_to_none=True)
@@ -196,7 +178,8 @@ def _train(
             samples += len(idx)
             due = clock.after_step(step, last_batch=i + bs >= n)
             if due == "budget":
-                stop, reason = "budget", clock.budget_reason
+                stop = "budget"
+                ledger.stop("finished", clock.budget_reason)
                 break
             if due == "report":
                 clock.stop()
@@ -204,8 +187,9 @@ def _train(
                 yield p
                 clock.reported()
                 clock.start()
-                if why := divergence(p):
-                    stop, reason = "diverged", why
+                if why := ledger.record(p, full=False):
+                    stop = "diverged"
+                    ledger.stop("diverged", why)
                     break
         clock.stop()
         if stop in ("cancelled", "diverged"):
@@ -213,36 +197,20 @@ def _train(
         p = report(epoch, end_of_epoch=samples == epoch * n, full=True)
         yield p
         clock.reported()
-        final = {"train_loss": p.train_loss, **p.metrics}
-        if why := divergence(p):
-            stop, reason = "diverged", why
+        if why := ledger.record(p, full=True):
+            stop = "diverged"
+            ledger.stop("diverged", why)
             break
-        if not best or better(p.metrics[main], best[main]):
-            best, best_epoch = dict(p.metrics), epoch
         if stop == "budget":
             break
 
-    status = {"cancelled": "cancelled", "diverged": "diverged"}.get(stop, "finished")
     test: dict[str, float] = {}
     analysis: dict[str, list] = {}
-    if status == "finished":
+    if ledger.status == "finished":
         test = evaluate(config, model, data.test.x, data.test.y, "test")
         analysis = analyse(config, model, data.val.x, data.val.y)
-    yield Finished(
-        run_id=run_id,
-        status=status,
-        epochs_done=round(samples / n, 4),
-        steps=step,
-        samples=samples,
-        elapsed_s=round(clock.train_s, 6),
-        wall_s=round(time.perf_counter() - wall0, 6),
-        final=final,
-        best=best,
-        best_epoch=best_epoch,
-        test=test,
-        reason=reason,
-        analysis=analysis,
-    )
+    now = (step, samples, clock.train_s)
+    yield ledger.finished(run_id, n, now, time.perf_counter() - wall0, test, analysis)
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -8,7 +8,7 @@ hypertui.engine.core.config, never evaluated as code. The module is imported by 
 directory is on the import path), the only code hypertui runs is the code the user named.
 
 Such runs train one at a time: a population stacks MLPs of one shape, which an arbitrary
-module is not (hypertui.engine.training.population.population_key returns None for them).
+module is not (core.grouping.population_key returns None for them).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from hypertui.engine.analysis.export import fmt
 from hypertui.engine.core import halving
 from hypertui.engine.core.config import main_metric, make_config
 from hypertui.engine.core.errors import ConfigError
+from hypertui.engine.core.grouping import population_key
 from hypertui.engine.store.store import Store
-from hypertui.engine.training.population import population_key
 from hypertui.tui.cli.exits import EXIT_OK
 from hypertui.tui.text.report import describe_point
 
