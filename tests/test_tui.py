@@ -7,6 +7,7 @@ import time
 
 import pandas as pd
 import pytest
+from textual import events
 from textual.widgets import Button, DataTable, Input, OptionList, Select, Static
 
 from hypertui.engine.core.paths import exports_dir
@@ -162,6 +163,22 @@ async def start_long_quickstart(pilot, app) -> LiveScreen:
     live = app.screen
     await wait_for(pilot, lambda: live.current is not None and live.current.curve.points)
     return live
+
+
+async def test_enter_typed_right_after_the_filter_opens_the_preset_typed(store_path):
+    # As a fast typist (or tmux send-keys) does it: no pause between the name and Enter.
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        for key in [*"quickstart", "enter"]:  # all queued at once, as a terminal sends them
+            app.post_message(events.Key(key, "\r" if key == "enter" else key))
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen))
+        await pilot.pause()  # the editor's header settles before the app closes
+        assert app.screen.current.name == "quickstart"
+        assert [type(s).__name__ for s in app.screen_stack][-2:] == [
+            "PresetsScreen",
+            "EditorScreen",
+        ]
 
 
 async def test_cancel_a_running_sweep(store_path):

@@ -170,6 +170,12 @@ class PresetsScreen(Screen):
         (option_list.action_cursor_down if delta > 0 else option_list.action_cursor_up)()
 
     def action_open(self) -> None:
+        # Enter is a priority binding: it can arrive before the filter has taken the keys
+        # typed just ahead of it (a fast typist, a paste). Open once the filter's own queue,
+        # those keys first, has been worked through.
+        self.query_one("#filter", Input).call_later(self.open_highlighted)
+
+    def open_highlighted(self) -> None:
         query = self.query_one("#filter", Input).value
         if query != self.filled_for:  # Enter typed right after the filter text
             self.fill(query)
