@@ -36,6 +36,13 @@ def preset_file(tmp_path) -> Path:
     return path
 
 
+def start_run(preset: Path, store_path: Path, *more: str, **popen) -> subprocess.Popen:
+    """`hypertui run PRESET --json --store STORE` as a process of its own (the tests that
+    signal or kill it), its JSON lines on stdout."""
+    command = ["run", str(preset), "--json", "--store", str(store_path), *more]
+    return subprocess.Popen([sys.executable, "-m", "hypertui", *command], **popen)
+
+
 def hypertui(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "hypertui", *args],
@@ -172,17 +179,9 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     preset = tmp_path / "slow.toml"
     text = TINY.replace("epochs = 2", "epochs = 300").replace("seeds = 2", "seeds = 3")
     preset.write_text(text.replace('activation = ["relu", "tanh"]', "batch_size = [256, 128]"))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hypertui",
-            "run",
-            str(preset),
-            "--json",
-            "--store",
-            str(store_path),
-        ],
+    proc = start_run(
+        preset,
+        store_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -220,17 +219,9 @@ def test_ctrl_c_marks_the_trial_and_prints_how_to_resume(tmp_path):
     text = TINY.replace("epochs = 2", "epochs = 5000")  # interrupted long before its end
     preset.write_text(text.replace('activation = ["relu", "tanh"]', "batch_size = [256, 128]"))
     store_path = tmp_path / "s.sqlite"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hypertui",
-            "run",
-            str(preset),
-            "--json",
-            "--store",
-            str(store_path),
-        ],
+    proc = start_run(
+        preset,
+        store_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -260,18 +251,10 @@ def test_sigterm_cancels_gracefully_and_sigusr_signals_pause_and_skip(tmp_path):
     preset = tmp_path / "slow.toml"
     preset.write_text(TINY.replace("epochs = 2", "epochs = 300"))
     store_path = tmp_path / "s.sqlite"
-    proc = subprocess.Popen(  # one by one, so that a skip ends exactly one trial
-        [
-            sys.executable,
-            "-m",
-            "hypertui",
-            "run",
-            str(preset),
-            "--json",
-            "--store",
-            str(store_path),
-            "--no-population",
-        ],
+    proc = start_run(
+        preset,
+        store_path,
+        "--no-population",  # one by one, so that a skip ends exactly one trial
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -24,6 +24,19 @@ from tests.test_own_data import write_table
 from tests.test_tui import SIZE, open_preset, set_field, wait_for
 
 
+async def run_to_the_end(pilot, app, preset: str):
+    """Open a preset, run it from the editor (a detached runner) and follow it to its end
+    on the Live screen, which is returned."""
+    from hypertui.tui.app.screens.live import LiveScreen
+
+    await open_preset(pilot, app, preset)
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+    live = app.screen
+    await wait_for(pilot, lambda: live.ended)
+    return live
+
+
 def run_cli(preset, store) -> list[dict]:
     done = subprocess.run(
         [sys.executable, "-m", "hypertui", "run", str(preset), "--json", "--store", str(store)],
@@ -217,7 +230,6 @@ async def test_run_detail_of_a_classification_table_names_its_classes(tmp_path):
 async def test_your_own_model_runs_from_the_app_in_the_detached_runner(tmp_path, monkeypatch):
     """The runner is its own process in the package's folder: it must still import the
     user's module from the folder hypertui was started in."""
-    from hypertui.tui.app.screens.live import LiveScreen
     from tests.test_own_data import OWN
 
     (tmp_path / "own_app_models.py").write_text(textwrap.dedent(OWN))
@@ -225,11 +237,7 @@ async def test_your_own_model_runs_from_the_app_in_the_detached_runner(tmp_path,
     user_table_preset(tmp_path, target="kind", model="own_app_models:build", epochs=2)
     app = HypertuiApp(store_path=tmp_path / "runs.sqlite")
     async with app.run_test(size=SIZE) as pilot:
-        await open_preset(pilot, app, "my-table")
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
-        live = app.screen
-        await wait_for(pilot, lambda: live.ended)
+        live = await run_to_the_end(pilot, app, "my-table")
         assert live.metric == "val_acc"  # a classification table ranks by accuracy
         assert [v.status for v in live.trials.values()] == ["finished"]
 
@@ -283,8 +291,6 @@ def test_a_folder_with_its_own_engine_tui_and_presets_runs_its_model_from_the_cl
 async def test_a_folder_with_its_own_engine_tui_and_presets_runs_its_model_from_the_app(
     tmp_path, monkeypatch
 ):
-    from hypertui.tui.app.screens.live import LiveScreen
-
     user_folder_with_shadows(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # as `python -m` or a script would have it
@@ -292,11 +298,7 @@ async def test_a_folder_with_its_own_engine_tui_and_presets_runs_its_model_from_
     (user_presets_dir() / "shadowed.toml").write_text(SHADOW_PRESET)
     app = HypertuiApp(store_path=tmp_path / "runs.sqlite")
     async with app.run_test(size=SIZE) as pilot:
-        await open_preset(pilot, app, "shadowed")
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
-        live = app.screen
-        await wait_for(pilot, lambda: live.ended)
+        live = await run_to_the_end(pilot, app, "shadowed")
         assert [v.status for v in live.trials.values()] == ["finished"]
     (run,) = Store(tmp_path / "runs.sqlite").runs(Store(tmp_path / "runs.sqlite").sweeps()[0].id)
     assert run.n_params == 3 * 6 + 6 + 6 + 1

@@ -41,6 +41,23 @@ def population(configs):
     return events, got["m"]
 
 
+def assert_members_train_as_alone(configs, atol: float = 1e-5) -> list[Finished]:
+    """Each member of a population of `configs` ends with its single run's parameters and
+    final val_mse; returns the members' Finished events and each single run's, in order."""
+    pop_events, model = population(configs)
+    done = [e for e in pop_events if isinstance(e, Finished)]
+    alone = []
+    for k, config in enumerate(configs):
+        single_events, params = single_params(config)
+        for a, b in zip(model.member_parameters(k), params, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=atol)
+        assert done[k].final["val_mse"] == pytest.approx(
+            single_events[-1].final["val_mse"], rel=1e-4
+        )
+        alone.append(single_events[-1])
+    return list(zip(done, alone, strict=True))
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
 @pytest.mark.parametrize("loss", ["mse", "gaussian_nll"])
 def test_members_end_with_the_same_parameters_as_single_runs(optimizer, loss):
@@ -58,20 +75,13 @@ def test_members_end_with_the_same_parameters_as_single_runs(optimizer, loss):
         )
         for lr, seed, wd in ((1e-3, 0, 0.0), (3e-3, 1, 1e-3), (1e-2, 2, 0.0))
     ]
-    pop_events, model = population(configs)
     # RMSprop divides by sqrt of a running mean of squared gradients: for a weight whose
     # gradients stay near zero, float reassociation (a batched matmul against single ones)
     # grows to ~1.5e-5 after 300 steps on this CPU's torch 2.14 kernels (1e-5 held on an
     # H200 and on earlier CPUs). A wrong update is off by orders of magnitude more.
     atol = 3e-5 if optimizer == "rmsprop" else 1e-5
-    for k, config in enumerate(configs):
-        single_events, params = single_params(config)
-        for a, b in zip(model.member_parameters(k), params, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=atol)
-        single_done = single_events[-1]
-        member_done = [e for e in pop_events if isinstance(e, Finished)][k]
+    for member_done, single_done in assert_members_train_as_alone(configs, atol):
         assert member_done.steps == single_done.steps == 294
-        assert member_done.final["val_mse"] == pytest.approx(single_done.final["val_mse"], rel=1e-4)
 
 
 @pytest.mark.parametrize("steps", [STEPS_300, {"epochs": 3, "batch_size": 512}])
@@ -88,15 +98,7 @@ def test_members_with_different_activations_and_optimizers_train_as_alone(steps)
             ("sgd", "sigmoid", 0.1, 4),
         )
     ]
-    pop_events, model = population(configs)
-    done = [e for e in pop_events if isinstance(e, Finished)]
-    for k, config in enumerate(configs):
-        single_events, params = single_params(config)
-        for a, b in zip(model.member_parameters(k), params, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-        assert done[k].final["val_mse"] == pytest.approx(
-            single_events[-1].final["val_mse"], rel=1e-4
-        )
+    assert_members_train_as_alone(configs)
 
 
 def test_events_look_exactly_like_single_runs(monkeypatch):
@@ -404,15 +406,7 @@ def test_adamw_members_with_weight_decay_train_as_alone():
             ("adamw", 3e-3, 0.5, 2),
         )
     ]
-    pop_events, model = population(configs)
-    done = [e for e in pop_events if isinstance(e, Finished)]
-    for k, config in enumerate(configs):
-        single_events, params = single_params(config)
-        for a, b in zip(model.member_parameters(k), params, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-        assert done[k].final["val_mse"] == pytest.approx(
-            single_events[-1].final["val_mse"], rel=1e-4
-        )
+    assert_members_train_as_alone(configs)
 
 
 def test_a_members_best_epoch_is_the_lowest_point_of_its_curve_as_alone():
