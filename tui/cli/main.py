@@ -511,4 +511,6 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         code = EXIT_OK
     warn_damaged()
+    while _OPENED:  # main() may be called again in this process (tests, scripts)
+        _OPENED.pop().close()
     return code
