@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +117,51 @@ def csv_on_stdout(home: Path, stdout: str) -> None:
 
 def no_escape_sequences(home: Path, stdout: str) -> None:
     assert "\x1b" not in stdout and "[/bold]" in stdout
+
+
+def a_link_to_dev_null(home: Path) -> None:
+    (home / "null.csv").symlink_to("/dev/null")
+
+
+def the_link_still_points_at_the_device(home: Path, stdout: str) -> None:
+    link = home / "null.csv"
+    assert link.is_symlink() and Path(os.readlink(link)) == Path("/dev/null")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def a_fifo_with_a_reader(home: Path) -> None:
+    """A FIFO as --out, read by a thread: the export must write into it, not replace it."""
+    import threading
+
+    fifo = home / "pipe.csv"
+    os.mkfifo(fifo)
+
+    def read() -> None:
+        with open(fifo) as fh:
+            (home / "from-the-pipe.txt").write_text(fh.read())
+
+    threading.Thread(target=read, daemon=True).start()
+
+
+def the_fifo_got_the_csv(home: Path, stdout: str) -> None:
+    assert stat.S_ISFIFO(os.lstat(home / "pipe.csv").st_mode)
+    for _ in range(200):  # the reader thread writes its copy once the pipe closes
+        if (home / "from-the-pipe.txt").exists():
+            break
+        time.sleep(0.01)
+    assert (home / "from-the-pipe.txt").read_text().startswith("problem,")
+
+
+def no_folder_made(home: Path, stdout: str) -> None:
+    assert not (home / "missing").exists()
+
+
+def user_notes(home: Path) -> None:
+    (home.parent / "STUDY.md").write_text("my notes\n")
+
+
+def the_notes_are_kept(home: Path, stdout: str) -> None:
+    assert (home.parent / "STUDY.md").read_text() == "my notes\n"
 
 
 BIG = "\n[sweep]\nlr = { log_uniform = [1e-4, 1e-1] }\n"
@@ -284,6 +331,49 @@ CASES = [
         diverged_to_inf,
         process=True,
     ),
+    Case(
+        "export --out a symlink to /dev/null",
+        ["export", SWEEP, "--out", "{home}/null.csv"],
+        0,
+        "wrote",
+        a_link_to_dev_null,
+        the_link_still_points_at_the_device,
+    ),
+    Case(
+        "export --out a FIFO",
+        ["export", SWEEP, "--out", "{home}/pipe.csv"],
+        0,
+        "wrote",
+        a_fifo_with_a_reader,
+        the_fifo_got_the_csv,
+    ),
+    Case("export --out ''", ["export", SWEEP, "--out", ""], 2, "--out needs a file name"),
+    Case(
+        "export --out into a missing folder",
+        ["export", SWEEP, "--out", "{home}/missing/dir/x.csv"],
+        2,
+        "does not exist",
+        check=no_folder_made,
+    ),
+    Case(
+        "export --out ~nosuchuser/x.csv",
+        ["export", SWEEP, "--out", "~nosuchuser/x.csv"],
+        2,
+        "no such user",
+    ),
+    Case("delete '' --yes", ["delete", "", "--yes"], 2, "too short"),
+    Case("delete _ --yes", ["delete", "_", "--yes"], 2, "too short"),
+    Case("delete %%%% --yes (LIKE wildcards)", ["delete", "%%%%", "--yes"], 2, "no sweep"),
+    Case("delete ____ --yes (LIKE wildcards)", ["delete", "____", "--yes"], 2, "no sweep"),
+    Case("show ''", ["show", ""], 2, "too short"),
+    Case(
+        "report over a user's STUDY.md",
+        ["report", "--no-run"],
+        2,
+        "was not written by `hypertui report`",
+        user_notes,
+        the_notes_are_kept,
+    ),
 ]
 
 
@@ -358,4 +448,4 @@ def in_this_process(argv, home: Path, cwd: Path, monkeypatch, capsys) -> tuple[i
 
 def test_the_suite_counts_its_cases():
     # README quotes this number ("N bad inputs and faults, 0 tracebacks")
-    assert len(CASES) >= 30
+    assert len(CASES) >= 42

@@ -225,11 +225,13 @@ def test_a_store_under_or_at_a_regular_file_is_a_clear_error(tmp_path):
 
 def test_an_ambiguous_id_prefix_says_so(tmp_path):
     store = Store(tmp_path / "s.sqlite")
-    store.create_sweep("abc1aaaa", "p", "house", "", [], [])
-    store.create_sweep("abc2bbbb", "p", "house", "", [], [])
+    store.create_sweep("abcd1aaa", "p", "house", "", [], [])
+    store.create_sweep("abcd2bbb", "p", "house", "", [], [])
     with pytest.raises(HypertuiError, match="ambiguous"):
+        store.sweep("abcd")
+    assert store.sweep("abcd2").id == "abcd2bbb"
+    with pytest.raises(HypertuiError, match="too short"):  # an empty $ID in a script
         store.sweep("abc")
-    assert store.sweep("abc2").id == "abc2bbbb"
 
 
 def test_delete_removes_a_sweep_and_refuses_a_running_one(tmp_path):

@@ -157,11 +157,46 @@ def _csv(columns: list[str], rows: list[list[Any]]) -> str:
     return out.getvalue()
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Write `text` to `path` via a temporary file and a rename; return the path."""
+def check_output(path: Path | str) -> Path:
+    """Where `--out PATH` really writes (symlinks followed), or a one-line refusal, before
+    any work is done: no name, a folder, a missing folder (a typo is refused, not created),
+    an unknown user's `~name`."""
+    text = str(path)
+    if text in ("", "."):  # argparse makes `--out ""` the path "."
+        raise HypertuiError("--out needs a file name")
+    expanded = os.path.expanduser(text)  # leaves an unknown user's ~name as it is
+    if expanded.startswith("~"):
+        raise HypertuiError(f"--out {text}: no such user (the ~ could not be expanded)")
+    target = Path(os.path.realpath(expanded))
+    if target.is_dir():
+        raise HypertuiError(f"--out {text} is a folder; name a file in it")
+    if not target.parent.is_dir():
+        raise HypertuiError(f"--out {text}: the folder {target.parent} does not exist")
+    return target
+
+
+def write_output(path: Path | str, text: str) -> Path:
+    """Write a file the user named (`--out`). An existing device, FIFO or other non-regular
+    file is written into, never renamed over (as root, a rename replaced /dev/null with a
+    regular file); a symlink is followed to its file; anything else is written atomically."""
+    target = check_output(path)
+    if target.exists() and not target.is_file():
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise HypertuiError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return Path(path)
+    return write_atomic(target, text, make_folders=False)
+
+
+def write_atomic(path: Path, text: str, make_folders: bool = True) -> Path:
+    """Write `text` to `path` via a temporary file and a rename; return the path. For the
+    files hypertui names itself (exports, presets): `make_folders` creates their folder."""
     path = Path(path).expanduser()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if make_folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise HypertuiError(f"cannot write {path}: {exc.strerror or exc}") from None

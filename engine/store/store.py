@@ -29,6 +29,7 @@ from hypertui.engine.store.liveness import is_live
 from hypertui.engine.store.schema import POINT_COLUMNS, SWEEP_COLUMNS, upgrade
 from hypertui.engine.store.transaction import Transaction
 
+MIN_ID_PREFIX = 4  # a sweep or run id is found from this many of its first characters
 UI_LOCK_WAIT_S = 0.25  # a viewer waits this long for the write lock, then says "busy"
 WRITER_LOCK_WAIT_S = 60.0  # a runner waits this long before it gives up a write
 
@@ -424,9 +425,15 @@ class Store:
         row = self.db.execute(f"SELECT {columns} FROM {table} WHERE id=?", (key,)).fetchone()
         if row is not None:
             return row
-        pattern = key.replace("%", "").replace("_", "") + "%"
+        if len(key.strip()) < MIN_ID_PREFIX:  # `delete "$ID" --yes` with an empty $ID
+            raise HypertuiError(
+                f"{what} id {key!r} is too short: give at least {MIN_ID_PREFIX} of its "
+                "characters (`hypertui runs` lists them)"
+            )
+        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         matches = self.db.execute(
-            f"SELECT {columns} FROM {table} WHERE id LIKE ? LIMIT 6", (pattern,)
+            f"SELECT {columns} FROM {table} WHERE id LIKE ? ESCAPE '\\' LIMIT 6",
+            (escaped + "%",),
         ).fetchall()
         if len(matches) > 1:
             ids = ", ".join(m[0] for m in matches[:5])

@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("presets", nargs="*", metavar="PRESET", help="default: every shipped preset")
     p.add_argument("--out", type=Path, default=Path("STUDY.md"), help="default: STUDY.md")
     p.add_argument(
+        "--force", action="store_true", help="replace --out even if report did not write it"
+    )
+    p.add_argument(
         "--no-run", dest="run", action="store_false", help="only collect sweeps already stored"
     )
     p.add_argument("--data-dir", type=Path, help="MNIST folder (default: $HYPERTUI_DATA)")
@@ -431,6 +434,7 @@ def cmd_export(args) -> int:
         grouped_markdown,
         runs_csv,
         write_atomic,
+        write_output,
     )
     from hypertui.engine.core.paths import export_path
 
@@ -447,8 +451,10 @@ def cmd_export(args) -> int:
     if str(args.out) == "-":  # the usual spelling of stdout
         sys.stdout.write(text)
         return EXIT_OK
-    out = args.out or export_path(sweep.preset, sweep.id, kind, args.format)
-    path = write_atomic(out, text)
+    if args.out:
+        path = write_output(args.out, text)
+    else:
+        path = write_atomic(export_path(sweep.preset, sweep.id, kind, args.format), text)
     print(f"wrote {path} ({kind}, {len(runs)} runs of sweep {sweep.id})")
     return EXIT_OK
 
@@ -463,16 +469,30 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from hypertui.engine.analysis.export import write_atomic
-    from hypertui.engine.sweeps.study import collect, markdown, study_presets
+    from hypertui.engine.analysis.export import check_output, write_output
+    from hypertui.engine.sweeps.study import TITLE, collect, markdown, study_presets
 
+    target = check_output(args.out)  # before any preset trains
+    if target.is_file() and not args.force and not _first_line(target).startswith(TITLE):
+        raise ConfigError(
+            f"{args.out} exists and was not written by `hypertui report`; "
+            "name another file with --out, or replace it with --force"
+        )
     presets = study_presets(args.presets)
     store = open_store(args, create=args.run)  # running presets makes a store, like `run`
     rows = collect(store, presets, args.run, lambda line: print(line, flush=True), args.data_dir)
     command = " ".join(["hypertui report", *args.presets, *([] if args.run else ["--no-run"])])
-    path = write_atomic(args.out, markdown(rows, command))
+    path = write_output(args.out, markdown(rows, command))
     print(f"wrote {path} ({sum(len(r.verdicts) for r in rows)} checks, {len(rows)} presets)")
     return EXIT_OK
+
+
+def _first_line(path: Path) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.readline()
+    except OSError:
+        return ""
 
 
 def cmd_replay_halving(args) -> int:
