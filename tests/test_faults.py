@@ -164,6 +164,41 @@ def the_notes_are_kept(home: Path, stdout: str) -> None:
     assert (home.parent / "STUDY.md").read_text() == "my notes\n"
 
 
+def table_preset(name: str, table: Callable[[Path], None], **config) -> Callable[[Path], None]:
+    """A user preset of problem = "table" on a file `table(home)` makes beside it."""
+
+    def setup(home: Path) -> None:
+        table(home / "presets")
+        lines = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in config.items())
+        user_preset(name, f'description = "x"\n[config]\nproblem = "table"\n{lines}')(home)
+
+    return setup
+
+
+def fifo_table(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "t.csv")
+
+
+def endless_table(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "t.csv").symlink_to("/dev/zero")
+
+
+def rows_table(rows: list[str]) -> Callable[[Path], None]:
+    def write(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "t.csv").write_text("\n".join(["a,y", *rows]) + "\n")
+
+    return write
+
+
+def three_rows_trained(home: Path, stdout: str) -> None:
+    store = Store(home / "runs.sqlite")
+    assert [r.status for r in store.runs(store.latest_sweep().id)] == ["finished"]
+
+
+IDS = [f"{i},n{i}" for i in range(2000)]  # a name column as the target: not classes
 BIG = "\n[sweep]\nlr = { log_uniform = [1e-4, 1e-1] }\n"
 CASES = [
     Case(
@@ -374,6 +409,54 @@ CASES = [
         user_notes,
         the_notes_are_kept,
     ),
+    Case(
+        "a table path that is a FIFO",
+        ["run", "fifo-table"],
+        2,
+        "not a regular file",
+        table_preset("fifo-table", fifo_table, path="t.csv", target="y"),
+        process=True,  # a regression would block: the timeout ends it
+    ),
+    Case(
+        "a table path linked to /dev/zero",
+        ["run", "zero-table"],
+        2,
+        "not a regular file",
+        table_preset("zero-table", endless_table, path="t.csv", target="y"),
+        process=True,
+    ),
+    Case(
+        "a table of 3 rows trains on a 1/1/1 split",
+        ["run", "three", "--set", "epochs=1"],
+        0,
+        "finished",
+        table_preset("three", rows_table(["1,2.5", "2,3.5", "3,4.5"]), path="t.csv", target="y"),
+        three_rows_trained,
+    ),
+    Case(
+        "a table of 2 rows",
+        ["run", "two"],
+        2,
+        "at least 3 rows",
+        table_preset("two", rows_table(["1,2.5", "2,3.5"]), path="t.csv", target="y"),
+    ),
+    Case(
+        "a constant whole-number target",
+        ["run", "const"],
+        2,
+        "holds one value (7) in every row",
+        table_preset("const", rows_table([f"{i},7" for i in range(20)]), path="t.csv", target="y"),
+    ),
+    Case(
+        "a text target of 2,000 classes",
+        ["run", "ids"],
+        2,
+        "2,000 distinct values",
+        table_preset(
+            "ids", rows_table([f"{i},n{i}" for i in range(2000)]), path="t.csv", target="y"
+        ),
+    ),
+    Case("a 5,000-character --store", ["runs", "--store", "x" * 5000], 2, "too long"),
 ]
 
 
@@ -448,4 +531,4 @@ def in_this_process(argv, home: Path, cwd: Path, monkeypatch, capsys) -> tuple[i
 
 def test_the_suite_counts_its_cases():
     # README quotes this number ("N bad inputs and faults, 0 tracebacks")
-    assert len(CASES) >= 42
+    assert len(CASES) >= 49

@@ -17,6 +17,7 @@ import gzip
 import io
 import math
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,18 +48,31 @@ def checked_config(values: Mapping[str, Any] | None = None, **more: Any) -> Conf
 # --- tables -------------------------------------------------------------------------------
 
 MAX_CATEGORIES = 100  # distinct values a text column may have and still be one-hot encoded
+MAX_CLASSES = 1000  # distinct values a classification target may have
+MIN_ROWS = 3  # rows with a target: one each for train, val and test at the least
 MAX_CLASS_INTEGERS = 20  # an integer target with at most this many values is a class label
 SUFFIXES = (".csv", ".parquet", ".pq")
 
 
 def read_table(path: str):
-    """The file as a DataFrame, re-read when it changes on disk."""
+    """The file as a DataFrame, re-read when it changes on disk. Only a regular file is a
+    table: a FIFO would block the reader forever, a link to /dev/zero never end."""
     p = Path(path)
     try:
-        stat = p.stat()
+        st = p.stat()
     except OSError:
         raise ConfigError(f"path = {path!r}: no such file") from None
-    return _read(str(p), stat.st_mtime_ns, stat.st_size)
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(
+            f"path = {path!r}: not a regular file (a folder, a pipe or a device); "
+            "a table is a .csv or .parquet file"
+        )
+    return _read(str(p), st.st_mtime_ns, st.st_size)
+
+
+def _plain(value):
+    """A numpy scalar as the plain value it holds, for messages (7, not np.int64(7))."""
+    return value.item() if hasattr(value, "item") else value
 
 
 @functools.lru_cache(maxsize=4)
@@ -150,14 +164,23 @@ def _check(path: str, mtime_ns: int, size: int, target: str, features: tuple, ta
                     "encoded): leave it out of features or turn it into numbers"
                 )
     y = table[target].dropna()
-    if y.empty:
-        raise ConfigError(f"target = {target!r} has no values")
+    if len(y) < MIN_ROWS:
+        raise ConfigError(
+            f"target = {target!r} has {len(y)} values; a train/val/test split needs at least "
+            f"{MIN_ROWS} rows with a target"
+        )
+    if y.nunique() < 2:  # whatever the task: nothing to learn
+        raise ConfigError(
+            f"target = {target!r} holds one value ({_plain(y.iloc[0])!r}) in every row: "
+            "there is nothing to predict"
+        )
     if not task:
         task = infer_task(table[target])[0]
-    if task == "classification" and y.nunique() < 2:
+    if task == "classification" and y.nunique() > MAX_CLASSES:
         raise ConfigError(
-            f"target = {target!r} has only one class ({y.iloc[0]!r}); "
-            "classification needs at least two"
+            f"target = {target!r} has {y.nunique():,} distinct values; a classification "
+            f"target has at most {MAX_CLASSES:,} classes (an id or a name is not a class): "
+            "set task = 'regression' if it is a number"
         )
     if task == "regression" and not pd.api.types.is_numeric_dtype(y):
         raise ConfigError(

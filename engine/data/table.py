@@ -48,7 +48,9 @@ def load_table(path: str, target: str, features: tuple[str, ...], task: str, see
     if n < 3:
         raise DataError(f"{Path(path).name}: {n} rows with a target; a split needs at least 3")
     order = np.random.default_rng(seed).permutation(n)
-    n_train, n_val = max(1, int(FRACTIONS[0] * n)), max(1, int(FRACTIONS[1] * n))
+    # every split holds a row (3 rows: 1/1/1; a test split of 0 rows failed in torch.cat)
+    n_train = max(1, min(int(FRACTIONS[0] * n), n - 2))
+    n_val = max(1, min(int(FRACTIONS[1] * n), n - n_train - 1))
     parts = np.split(order, [n_train, n_train + n_val])
     notes.append(f"split 70/15/15 with seed {seed}: {[len(p) for p in parts]} rows")
 

@@ -75,6 +75,10 @@ class Store:
     ):
         self.path = Path(path)
         self.damaged: list[str] = []  # rows skipped on reading, one line each
+        try:
+            self.path.exists()
+        except OSError as exc:  # a name too long, a loop of links
+            raise HypertuiError(f"run store {str(path)[:80]!r}…: {exc.strerror or exc}") from None
         if not self.path.exists() and not create:
             raise HypertuiError(
                 f"no run store at {self.path}: check --store or $HYPERTUI_HOME "
