@@ -374,6 +374,9 @@ async def test_a_sweep_started_in_the_app_outlives_it(store_path):
         live = app.screen
         await wait_for(pilot, lambda: live.current is not None and live.current.curve.points)
         await pilot.press("q")
+        # action_quit is a coroutine of its own: on a busy machine the key can be pressed
+        # and the test's block left before it runs
+        await wait_for(pilot, lambda: app.farewell)
     sweep_id = live.sweep_id
     assert f"sweep {sweep_id}" in app.farewell and f"attach {sweep_id}" in app.farewell
     store = Store(store_path)
