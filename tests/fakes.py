@@ -157,3 +157,13 @@ def finish_trial(store: Store, run_id: str, epochs: int, status: str = "finished
             {"test_mse": 0.6 / epochs},
         )
     )
+
+
+def stored_epochs(store: Store, run_id: str) -> list[int]:
+    """A run's stored curve as the epochs of its end-of-epoch points, once the whole curve
+    is checked to be stored once (seq 0, 1, 2, ... with no gap or repeat). A long epoch also
+    reports inside itself every 2 s (an epoch is long on a busy machine): those points are
+    part of the curve but not counted here, so a test never depends on the machine's speed."""
+    points = store.points(run_id)
+    assert [p["seq"] for p in points] == list(range(len(points))), run_id
+    return [p["epoch"] for p in points if p["end_of_epoch"]]

@@ -15,6 +15,7 @@ from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.sweep import SweepEvent
 from hypertui.tui.cli.headless import json_line
 from hypertui.tui.cli.main import main
+from tests.fakes import stored_epochs
 
 TINY = """
 description = "tiny CLI sweep"
@@ -209,8 +210,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     assert {r["trial"] for r in second if r["event"] == "started"} == {4, 5, 6}
     assert all(r.status == "finished" for r in runs) and store.sweep(sweep_id).status == "done"
     for r in runs:
-        points = store.points(r.id)
-        assert [p["epoch"] for p in points] == list(range(1, 301))
+        assert stored_epochs(store, r.id) == list(range(1, 301))
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
 from hypertui.tui.cli.main import main
+from tests.fakes import stored_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,10 +132,8 @@ def test_a_killed_worker_is_retried_and_nothing_is_stored_twice(tmp_path, backen
     slow = [r for r in runs if r.config["batch_size"] == SLOW]
     assert all(starts[r.id] == 2 for r in slow)  # trained twice...
     for r in runs:  # ...but stored once: one curve of 12 epochs, its final metrics its last
-        points = store.points(r.id)
-        assert [p["epoch"] for p in points] == list(range(1, 13))
-        assert [p["seq"] for p in points] == list(range(12))
-        assert r.final["val_mse"] == points[-1]["val_mse"]
+        assert stored_epochs(store, r.id) == list(range(1, 13))
+        assert r.final["val_mse"] == store.points(r.id)[-1]["val_mse"]
 
 
 @pytest.mark.ray
@@ -163,7 +162,7 @@ def test_resume_after_the_driver_is_killed(tmp_path, ray_address, capsys):
     assert main(["run", "--resume", sweep.id, "--json", "--store", str(db)]) == 0
     assert store.sweep(sweep.id).counts == {"finished": 16}
     for r in store.runs(sweep.id):
-        assert [p["epoch"] for p in store.points(r.id)] == list(range(1, 31))
+        assert stored_epochs(store, r.id) == list(range(1, 31))
         if r.id in before:
             assert r.ended_at == before[r.id]  # not trained again
 
@@ -260,4 +259,4 @@ def test_skip_and_cancel_end_the_running_units_and_resume_finishes(tmp_path, bac
     list(run_sweep(store, sweep_id, backend=backend))  # skipped trials run on resume
     assert store.sweep(sweep_id).counts == {"finished": 16}
     for r in store.runs(sweep_id):
-        assert [p["epoch"] for p in store.points(r.id)] == list(range(1, 13))
+        assert stored_epochs(store, r.id) == list(range(1, 13))

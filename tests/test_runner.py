@@ -21,6 +21,7 @@ from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.runner import launch
 from hypertui.engine.sweeps.sweep import create_sweep
+from tests.fakes import stored_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW = """
@@ -74,7 +75,7 @@ def assert_every_trial_stored_once(store: Store, sweep_id: str, epochs: int) -> 
     runs = store.runs(sweep_id)
     assert [r.status for r in runs] == ["finished"] * len(runs)
     for r in runs:
-        assert [p["epoch"] for p in store.points(r.id)] == list(range(1, epochs + 1))
+        assert stored_epochs(store, r.id) == list(range(1, epochs + 1))
 
 
 @pytest.mark.slow
