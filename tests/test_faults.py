@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import pytest
 
 from hypertui.engine.core.events import Progress
 from hypertui.engine.data import mnist
+from hypertui.engine.store.schema import SCHEMA_VERSION
 from hypertui.engine.store.store import Store
 from hypertui.tui.cli.main import main
 from tests.fakes import make_sweep
@@ -196,6 +198,25 @@ def rows_table(rows: list[str]) -> Callable[[Path], None]:
 def three_rows_trained(home: Path, stdout: str) -> None:
     store = Store(home / "runs.sqlite")
     assert [r.status for r in store.runs(store.latest_sweep().id)] == ["finished"]
+
+
+def schema_version_minus_5(home: Path) -> None:
+    db = sqlite3.connect(home / "runs.sqlite")
+    db.execute("PRAGMA user_version = -5")
+    db.commit()
+    db.close()
+
+
+def schema_version_back(home: Path, stdout: str) -> None:
+    schema_version_back_to(home, SCHEMA_VERSION)
+
+
+def schema_version_back_to(home: Path, version: int) -> None:
+    """Put the version back, so that the stored sweep can be read for the last check."""
+    db = sqlite3.connect(home / "runs.sqlite")
+    db.execute(f"PRAGMA user_version = {version}")
+    db.commit()
+    db.close()
 
 
 IDS = [f"{i},n{i}" for i in range(2000)]  # a name column as the target: not classes
@@ -457,6 +478,14 @@ CASES = [
         ),
     ),
     Case("a 5,000-character --store", ["runs", "--store", "x" * 5000], 2, "too long"),
+    Case(
+        "a store whose schema version is -5",
+        ["runs"],
+        2,
+        "is damaged: its schema version is -5",
+        schema_version_minus_5,
+        schema_version_back,
+    ),
 ]
 
 
@@ -475,8 +504,8 @@ def test_fault(case: Case, tmp_path, monkeypatch, capsys):
     store = Store(home / "runs.sqlite")
     make_sweep(store, SWEEP)
     store.close()
+    before = fingerprint(home)  # before the setup: some setups damage the store
     case.setup(home)
-    before = fingerprint(home)
     argv = [a.replace("{home}", str(home)) for a in case.argv]
     if case.process:
         rc, stdout, stderr = in_a_process(argv, home, tmp_path)
@@ -531,4 +560,4 @@ def in_this_process(argv, home: Path, cwd: Path, monkeypatch, capsys) -> tuple[i
 
 def test_the_suite_counts_its_cases():
     # README quotes this number ("N bad inputs and faults, 0 tracebacks")
-    assert len(CASES) >= 48
+    assert len(CASES) >= 49

@@ -107,6 +107,18 @@ def test_a_detached_sweep_survives_the_sighup_of_a_closed_terminal(tmp_path, sto
     assert f"sweep {sweep.id} done" in log
 
 
+@pytest.mark.slow
+def test_sigint_to_a_runner_cancels_the_sweep_without_a_traceback(store):
+    sweep_id = create_sweep(store, preset(epochs=150))
+    launched = launch(store.path, sweep_id)
+    wait_until(lambda: store.sweep(sweep_id).counts.get("running"), what="a trial")
+    os.kill(launched.pid, signal.SIGINT)
+    wait_until(lambda: store.sweep(sweep_id).status == "cancelled", what="the cancel")
+    log = launched.log.read_text()
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
+    assert f"sweep {sweep_id} cancelled" in log
+
+
 def test_a_request_in_the_runners_first_100_ms_is_honoured(store):
     sweep_id = create_sweep(store, preset(epochs=3))
     t0 = time.monotonic()

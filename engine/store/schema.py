@@ -103,6 +103,11 @@ def read_version(db: sqlite3.Connection, path: Path) -> int:
     """The schema version: `pragma user_version`, or 1 for a store written before
     migrations were numbered (its version lived in the meta table)."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version < 0:  # never written by hypertui: the header was damaged or edited
+        raise HypertuiError(
+            f"{path} is damaged: its schema version is {version}; try `sqlite3 {path} "
+            "'.recover'` into a new file, or move it aside to start a new store"
+        )
     if version:
         return version
     if not has_table(db, "meta"):

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import gc
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -202,6 +203,9 @@ def run_watched(
 def main(argv: list[str] | None = None) -> int:
     controls = Controls()
     controls.install_signals()
+    # No terminal sends a detached runner SIGINT; someone who does (`kill -INT`) means stop,
+    # as SIGTERM does: a graceful cancel, not a KeyboardInterrupt traceback in the log.
+    signal.signal(signal.SIGINT, lambda signum, frame: controls.cancel())
     parser = argparse.ArgumentParser(prog="python -m hypertui.engine.sweeps.runner")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("sweep_id")
