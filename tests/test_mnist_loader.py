@@ -170,8 +170,11 @@ def test_image_and_label_counts_must_agree(tmp_path):
     "payload, message",
     [
         (b"this is not gzip at all", "cannot read"),
-        (gzip.compress(b"\x00\x00\x08\x01" + bytes(4) * 100)[:20], "truncated gzip"),
+        # mtime=0: gzip stamps the time into its header, and the test's id (its bytes) must
+        # be the same in both pytest-xdist workers, whenever each collects it
+        (gzip.compress(b"\x00\x00\x08\x01" + bytes(4) * 100, mtime=0)[:20], "truncated gzip"),
     ],
+    ids=["not gzip", "truncated gzip"],
 )
 def test_a_bad_gz_file_is_a_data_error(tmp_path, payload, message):
     path = tmp_path / "t10k-labels-idx1-ubyte.gz"
