@@ -259,6 +259,22 @@ def test_resume_refuses_a_sweep_that_a_live_runner_trains(store):
     assert "Traceback" not in done.stderr
 
 
+def test_a_detached_runner_whose_heartbeat_is_held_back_still_counts_as_live(store):
+    # On a loaded machine loading torch held a runner's heartbeat back past STALE_S, and a
+    # resume took its sweep over while it lived: two writers. Its process answers now.
+    sweep_id = create_sweep(store, preset(epochs=LONG))
+    launched = launch(store.path, sweep_id)
+    wait_until(lambda: store.sweep(sweep_id).running)
+    os.kill(launched.pid, signal.SIGSTOP)  # no heartbeat from here on, as under that load
+    try:
+        store.db.execute("UPDATE sweeps SET heartbeat = heartbeat - 600")
+        assert store.sweep(sweep_id).running
+        done = hypertui("run", "--resume", sweep_id, store=store.path)
+        assert done.returncode == 2 and f"attach {sweep_id}" in done.stderr
+    finally:
+        os.kill(launched.pid, signal.SIGCONT)
+
+
 def test_attach_with_nothing_running_says_so(store):
     done = hypertui("attach", store=store.path)
     assert done.returncode == 2 and "no sweep is running" in done.stderr

@@ -18,19 +18,41 @@ HEARTBEAT_S = 2.0  # a runner refreshes its sweep's heartbeat this often
 STALE_S = 15 * HEARTBEAT_S
 
 
+RUNNER = "hypertui.engine.sweeps.runner"  # a detached runner's module (`python -m RUNNER`)
+
+
 def is_live(sweep: dict[str, Any]) -> bool:
-    """Whether a `running` sweep's runner is alive: its heartbeat is fresh, and on this
-    host its process still exists. A live pid alone proves nothing (it may have been
-    reused); a dead one on this host is proof the runner is gone (SIGKILL, OOM)."""
+    """Whether a `running` sweep's runner is alive.
+
+    On this host the process table answers first: no process with the runner's pid means
+    it is gone (SIGKILL, OOM); a detached runner of this very sweep under that pid means it
+    lives, even when a loaded machine has held its heartbeat back (loading torch's
+    libraries holds the GIL: the heartbeat thread waited past STALE_S under 4 busy loops
+    on 2 cores). Otherwise (another host, a runner that is not detached, no /proc) a fresh
+    heartbeat decides; a live pid alone proves nothing, as pids are reused."""
+    here = sweep["host"] == socket.gethostname() and sweep["pid"] is not None
+    if here:
+        runner = _detached_runner(sweep["pid"], sweep.get("id"))
+        if runner is not None:
+            return runner
     beat = sweep["heartbeat"]
-    if beat is None or time.time() - beat > STALE_S:
-        return False
-    if sweep["host"] != socket.gethostname() or sweep["pid"] is None:
-        return True
+    return beat is not None and time.time() - beat <= STALE_S
+
+
+def _detached_runner(pid: int, sweep_id: str | None) -> bool | None:
+    """False when no process has `pid`; True when it is the detached runner of `sweep_id`;
+    None when the process table cannot tell (any other process, no /proc)."""
     try:
-        os.kill(sweep["pid"], 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    if not sweep_id:
+        return None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            args = fh.read().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    return True if RUNNER in args and sweep_id in args else None

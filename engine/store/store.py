@@ -174,7 +174,8 @@ class Store:
             (status, heartbeat, pid, host) = self.db.execute(
                 "SELECT status, heartbeat, pid, host FROM sweeps WHERE id=?", (sweep.id,)
             ).fetchone()
-            if status == "running" and is_live({"heartbeat": heartbeat, "pid": pid, "host": host}):
+            sweep_now = {"id": sweep.id, "heartbeat": heartbeat, "pid": pid, "host": host}
+            if status == "running" and is_live(sweep_now):
                 raise HypertuiError(
                     f"sweep {sweep.id} is being run by process {pid} on {host}; "
                     f"`hypertui attach {sweep.id}` follows it"

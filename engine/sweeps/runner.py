@@ -35,10 +35,9 @@ from pathlib import Path
 
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.errors import HypertuiError
-from hypertui.engine.store.liveness import HEARTBEAT_S
+from hypertui.engine.store.liveness import HEARTBEAT_S, RUNNER
 from hypertui.engine.store.store import Store
 
-RUNNER = "hypertui.engine.sweeps.runner"  # python -m RUNNER
 TICK_S = 0.25  # how often the training thread reads viewers' requests, between two steps
 CONTROL_POLL_S = 0.5  # the watch thread, for the moments with no steps (loading, pause)
 
