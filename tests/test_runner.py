@@ -37,7 +37,7 @@ hidden = [[4], [6]]
 """
 
 
-LONG = 5000  # epochs no test waits for: it acts on the runner mid-way, then cancels
+LONG = 200_000  # epochs no test waits for (5,000 took ~18 s): it acts mid-way, then cancels
 
 
 def preset(epochs: int):
@@ -253,7 +253,10 @@ def test_a_sweep_whose_runner_stopped_beating_is_interrupted_even_if_its_pid_liv
 def test_resume_refuses_a_sweep_that_a_live_runner_trains(store):
     sweep_id = create_sweep(store, preset(epochs=LONG))
     launch(store.path, sweep_id)
-    wait_until(lambda: store.sweep(sweep_id).running)
+    # held: a busy machine's slow `hypertui` start must not find the sweep already done
+    # (5,000 epochs of this population take ~18 s; the resume took longer to start)
+    store.request(sweep_id, "pause")
+    wait_until(lambda: store.sweep(sweep_id).paused, what="the runner to hold")
     done = hypertui("run", "--resume", sweep_id, store=store.path)
     assert done.returncode == 2 and f"attach {sweep_id}" in done.stderr
     assert "Traceback" not in done.stderr
