@@ -167,3 +167,12 @@ def stored_epochs(store: Store, run_id: str) -> list[int]:
     points = store.points(run_id)
     assert [p["seq"] for p in points] == list(range(len(points))), run_id
     return [p["epoch"] for p in points if p["end_of_epoch"]]
+
+
+def epoch_curve(events: list, run_id: str) -> list[dict[str, float]]:
+    """A run's validation metrics at the end of each epoch, from its events."""
+    return [
+        e.metrics
+        for e in events
+        if isinstance(e, Progress) and e.run_id == run_id and e.end_of_epoch
+    ]

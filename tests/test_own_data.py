@@ -13,7 +13,7 @@ import torch
 
 from hypertui.engine.core.config import parse_value
 from hypertui.engine.core.errors import ConfigError, HypertuiError
-from hypertui.engine.core.events import Finished, Progress, RunStarted
+from hypertui.engine.core.events import Finished, RunStarted
 from hypertui.engine.core.grouping import population_key
 from hypertui.engine.data.load import load_dataset
 from hypertui.engine.data.mnist import write_idx
@@ -22,7 +22,7 @@ from hypertui.engine.sweeps.presets import parse_preset, preset_to_toml
 from hypertui.engine.training.population import run_population
 from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
-from tests.fakes import write_image_folder
+from tests.fakes import epoch_curve, write_image_folder
 
 CPU = torch.device("cpu")
 
@@ -149,11 +149,7 @@ def test_a_classification_populations_best_epoch_is_its_highest_accuracy_as_alon
     events = list(run_population([Member(f"m{i}", c) for i, c in enumerate(configs)]))
     done = [e for e in events if isinstance(e, Finished)]
     for k, config in enumerate(configs):
-        curve = [
-            e.metrics
-            for e in events
-            if isinstance(e, Progress) and e.run_id == f"m{k}" and e.end_of_epoch
-        ]
+        curve = epoch_curve(events, f"m{k}")
         highest = max(range(epochs), key=lambda e: curve[e]["val_acc"])  # the first of equals
         assert done[k].best_epoch == highest + 1 and done[k].best == curve[highest]
         single = list(run(config))[-1]

@@ -18,7 +18,7 @@ from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
 from hypertui.engine.training.population import run_population
 from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
-from tests.fakes import write_image_folder
+from tests.fakes import epoch_curve, write_image_folder
 
 STEPS_300 = {"epochs": 3, "batch_size": 21}  # 98 steps an epoch: ~300 steps
 
@@ -421,11 +421,7 @@ def test_a_members_best_epoch_is_the_lowest_point_of_its_curve_as_alone():
     events, _ = population(configs)
     done = [e for e in events if isinstance(e, Finished)]
     for k, config in enumerate(configs):
-        curve = [
-            e.metrics
-            for e in events
-            if isinstance(e, Progress) and e.run_id == f"m{k}" and e.end_of_epoch
-        ]
+        curve = epoch_curve(events, f"m{k}")
         lowest = min(range(epochs), key=lambda e: curve[e]["val_mse"])
         assert done[k].best_epoch == lowest + 1 and done[k].best == curve[lowest]
         single = single_params(config)[0][-1]
