@@ -88,12 +88,10 @@ class Ledger:
         wall_s: float,
         test: dict[str, float] | None = None,
         analysis: dict[str, list] | None = None,
-        status: str | None = None,
-        reason: str | None = None,
     ) -> Finished:
         """The run's Finished event: where it stopped (or `now`), its metrics, and test and
         analysis only when it finished."""
-        status = status or self.status
+        status = self.status
         steps, samples, train_s = self.stopped_at or now
         return Finished(
             run_id=run_id,
@@ -107,6 +105,6 @@ class Ledger:
             best=self.best,
             best_epoch=self.best_epoch,
             test=(test or {}) if status == "finished" else {},
-            reason=self.reason if reason is None else reason,
+            reason=self.reason,
             analysis=(analysis or {}) if status == "finished" else {},
         )
