@@ -196,6 +196,7 @@ async def test_the_path_field_completes_file_names(tmp_path):
     assert await suggester.get_suggestion(str(tmp_path / "sal")) == str(tmp_path / "sales-2024.csv")
     assert await suggester.get_suggestion(str(tmp_path / "oth")) == str(tmp_path / "other")
     assert await suggester.get_suggestion(str(tmp_path / "zzz")) is None
+    assert await suggester.get_suggestion("~nosuchuser/da") is None  # pathlib raised
 
 
 @pytest.mark.real_data

@@ -19,6 +19,7 @@ from typing import Any
 from hypertui.engine.analysis.compare import Comparison, Stat, run_metrics
 from hypertui.engine.core.config import FIELDS, is_classification
 from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.paths import expand_user
 from hypertui.engine.core.records import RunRow
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -164,9 +165,7 @@ def check_output(path: Path | str) -> Path:
     text = str(path)
     if text in ("", "."):  # argparse makes `--out ""` the path "."
         raise HypertuiError("--out needs a file name")
-    expanded = os.path.expanduser(text)  # leaves an unknown user's ~name as it is
-    if expanded.startswith("~"):
-        raise HypertuiError(f"--out {text}: no such user (the ~ could not be expanded)")
+    expanded = expand_user(text, f"--out {text}")
     target = Path(os.path.realpath(expanded))
     if target.is_dir():
         raise HypertuiError(f"--out {text} is a folder; name a file in it")

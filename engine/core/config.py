@@ -20,6 +20,7 @@ from typing import Any
 from hypertui.engine.core.errors import ConfigError, suggest
 from hypertui.engine.core.memory import too_big
 from hypertui.engine.core.own_model import check_builder_spec
+from hypertui.engine.core.paths import expand_user
 
 PROBLEMS = ("house", "mnist", "table", "images")
 MODELS = ("mlp", "cnn")
@@ -397,7 +398,8 @@ def _path(value: Any) -> str:
         raise ConfigError(_bad("path", value, "not a string"))
     if not value:
         return ""
-    path = os.path.abspath(os.path.expanduser(value))  # os.path: a sweep builds many configs
+    # os.path, not pathlib: a sweep builds many configs
+    path = os.path.abspath(expand_user(value, f"path = {value!r}"))
     if not os.path.exists(path):
         raise ConfigError(f"path = {value!r}: no such file or folder")
     return path

@@ -9,10 +9,25 @@ import os
 import re
 from pathlib import Path
 
+from hypertui.engine.core.errors import ConfigError
+
+
+def expand_user(text: str, label: str) -> str:
+    """`text` with a leading `~` or `~user` expanded, or a ConfigError that starts with
+    `label` (how the user wrote the setting: "--out x", "path = 'x'") when that user does
+    not exist. Every user-typed path goes through here: pathlib's expanduser raised a
+    RuntimeError (a traceback), and os.path's leaves the `~name` as a relative folder."""
+    expanded = os.path.expanduser(text)
+    if expanded.startswith("~"):
+        user = expanded[1:].split(os.sep, 1)[0]
+        who = f"no such user {user!r}" if user else "no home folder ($HOME is not set)"
+        raise ConfigError(f"{label}: {who} (the ~ cannot be expanded)")
+    return expanded
+
 
 def home_dir() -> Path:
     if env := os.environ.get("HYPERTUI_HOME"):
-        return Path(env).expanduser()
+        return Path(expand_user(env, f"$HYPERTUI_HOME = {env!r}"))
     data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(data) / "hypertui"
 

@@ -14,13 +14,14 @@ from pathlib import Path
 import torch
 
 from hypertui.engine.core.config import Config
+from hypertui.engine.core.paths import expand_user
 from hypertui.engine.data.dataset import SPLIT_SEED, Dataset
 
 
 def default_data_dir() -> Path:
     """`$HYPERTUI_DATA`, else the user's cache folder (XDG), where MNIST is looked for."""
     if env := os.environ.get("HYPERTUI_DATA"):
-        return Path(env).expanduser()
+        return Path(expand_user(env, f"$HYPERTUI_DATA = {env!r}"))
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "hypertui" / "data"
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from hypertui.engine.core.config import FIELDS, MAX_SEED, Config
 from hypertui.engine.core.errors import ConfigError, suggest
-from hypertui.engine.core.paths import user_presets_dir
+from hypertui.engine.core.paths import expand_user, user_presets_dir
 from hypertui.engine.data.sources import checked_config
 
 TOP_KEYS = (
@@ -261,7 +261,11 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
     where = tables["config"].get("path")
     if isinstance(where, str) and where and Path(source).is_file():
         # a relative data path is read from the preset's folder, wherever hypertui runs
-        tables["config"]["path"] = str(Path(source).resolve().parent / Path(where).expanduser())
+        try:
+            where = expand_user(where, f"path = {where!r}")
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+        tables["config"]["path"] = str(Path(source).resolve().parent / where)
     for key in tables["full"]:
         if key not in FIELDS and key not in ("seeds", "trials"):
             raise fail(f"[full] {_unknown(key, [*FIELDS, 'seeds', 'trials'], 'key')}")
@@ -408,7 +412,7 @@ def catalogue(user_dir: Path | None = None) -> Catalogue:
 
 def find_preset(name_or_path: str, user_dir: Path | None = None) -> Preset:
     """A preset by name, or a TOML file by path."""
-    path = Path(name_or_path).expanduser()
+    path = Path(expand_user(name_or_path, name_or_path))
     if name_or_path.endswith(".toml") or path.is_file():
         if not path.is_file():
             raise ConfigError(f"{name_or_path}: no such preset file")

@@ -7,6 +7,7 @@ Run stays disabled while anything is invalid.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import replace
@@ -43,7 +44,7 @@ class PathSuggester(Suggester):
     async def get_suggestion(self, value: str) -> str | None:
         if not value:
             return None
-        typed = Path(value).expanduser()
+        typed = Path(os.path.expanduser(value))  # pathlib's raises for an unknown ~user
         folder, stem = (typed, "") if value.endswith("/") else (typed.parent, typed.name)
         try:
             names = sorted(p.name for p in folder.iterdir() if p.name.startswith(stem))
