@@ -1,11 +1,13 @@
 """Models too big to build are refused or fail with a reason, never an OOM traceback."""
 
+import numpy as np
 import pytest
 
 from hypertui.engine.core import memory
 from hypertui.engine.core.config import make_config
 from hypertui.engine.core.errors import ConfigError
 from hypertui.engine.core.events import Failed, Finished, RunStarted
+from hypertui.engine.data.sources import checked_config
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps import sweep
 from hypertui.engine.sweeps.presets import parse_preset
@@ -111,3 +113,22 @@ def test_a_run_that_fits_starts(monkeypatch):
     monkeypatch.setattr(devices, "available_bytes", lambda device: 10**12)
     first = next(iter(run(make_config(hidden=[8], epochs=1))))
     assert isinstance(first, RunStarted)
+
+
+@pytest.mark.parametrize("population", [False, True], ids=["single", "population"])
+def test_a_batch_past_the_tables_size_is_estimated_at_that_size(tmp_path, monkeypatch, population):
+    # batch_size 4096 on a 300-row table trains on batches of its 210 training rows: a
+    # device with room for 300 rows must not refuse it for 4096 rows' activations.
+    values = np.random.default_rng(0).normal(size=300)
+    (tmp_path / "t.csv").write_text("a,y\n" + "".join(f"{a},{2 * a}\n" for a in values))
+    config = checked_config(
+        problem="table", path=str(tmp_path / "t.csv"), target="y", hidden=[2048],
+        batch_size=4096, epochs=1, time_budget_s=None,
+    )  # fmt: skip
+    room = memory.estimate_bytes(config.replace(batch_size=300))
+    monkeypatch.setattr(devices, "available_bytes", lambda device: room)
+    if population:
+        events = list(run_population([Member("r1", config)]))
+    else:
+        events = list(run(config, run_id="r1"))
+    assert isinstance(events[-1], Finished), events[-1]

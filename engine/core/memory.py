@@ -43,18 +43,24 @@ def parameters(config) -> int:
     return sum(n_in * n_out + n_out for n_in, n_out in layer_sizes(config))
 
 
-def estimate_bytes(config, members: int = 1) -> int:
+def estimate_bytes(config, members: int = 1, rows: int | None = None) -> int:
     """Each member's weights, gradients, optimizer state and the activations of its batch,
     then an evaluation's activations: EVAL_ROWS rows of a single run, or a population's
-    EVAL_ELEMENTS floats (it evaluates in chunks of that size however many members it has)."""
+    EVAL_ELEMENTS floats (it evaluates in chunks of that size however many members it has).
+
+    `rows`, the largest split's size once the data is loaded: no batch and no evaluation
+    chunk holds more (batch_size 4096 on a 300-row table was counted as 4096 rows)."""
     states = {"sgd": 1 if config.momentum else 0, "rmsprop": 2 if config.momentum else 1}
     per_param = FLOAT * (2 + states.get(config.optimizer, 2))  # adam, adamw: two moments
     widths = sum(n_out for _, n_out in layer_sizes(config))
     if config.model == "cnn":  # feature maps: channels x side^2, before pooling
         side = image(config)[1]
         widths = sum(c * (side >> i) ** 2 for i, c in enumerate(config.channels))
-    batch = 2 * config.batch_size * widths * FLOAT  # kept for backward: count it twice
-    evaluation = EVAL_ROWS * widths if members == 1 else EVAL_ELEMENTS
+    batch_rows, eval_rows = config.batch_size, EVAL_ROWS
+    if rows is not None:
+        batch_rows, eval_rows = min(batch_rows, rows), min(eval_rows, rows)
+    batch = 2 * batch_rows * widths * FLOAT  # kept for backward: count it twice
+    evaluation = eval_rows * widths if members == 1 else EVAL_ELEMENTS
     return members * (parameters(config) * per_param + batch) + evaluation * FLOAT
 
 

@@ -74,9 +74,10 @@ def available_bytes(device) -> int | None:
     return None
 
 
-def check_fits(config, device, members: int = 1) -> str:
-    """Why the run cannot fit on `device`, or "" when it can (or nobody can tell)."""
-    need = estimate_bytes(config, members)
+def check_fits(config, device, members: int = 1, rows: int | None = None) -> str:
+    """Why the run cannot fit on `device`, or "" when it can (or nobody can tell); `rows`
+    is the largest split of the loaded data (see estimate_bytes)."""
+    need = estimate_bytes(config, members, rows)
     free = available_bytes(device)
     if free is None or need <= free:
         return ""

@@ -61,8 +61,10 @@ def run_population(
     """Train members that share a population_key together; yield each member's events."""
     base = members[0].config
     device = resolve_device(base.device)
-    if why := check_fits(base, device, members=len(members)):
-        if len(members) == 1 or check_fits(base, device, members=1):
+    data = load_dataset(base, device, data_dir)  # its size caps a batch's (check_fits)
+    rows = max(data.sizes.values())
+    if why := check_fits(base, device, members=len(members), rows=rows):
+        if len(members) == 1 or check_fits(base, device, members=1, rows=rows):
             for m in members:
                 yield Failed(m.run_id, why)
             return
@@ -72,7 +74,6 @@ def run_population(
         for part in (members[:half], members[half:]):
             yield from run_population(part, should_stop, data_dir, should_pause, inspect)
         return
-    data = load_dataset(base, device, data_dir)
     wall0 = time.perf_counter()
     with restore_settings():
         model = stacked_model(members, device)

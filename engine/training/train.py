@@ -78,7 +78,8 @@ def run(
     device = resolve_device(config.device)
     data = load_dataset(config, device, data_dir)
     wall0 = time.perf_counter()
-    if why := check_fits(config, device):  # before building: an OOM mid-build is a traceback
+    rows = max(data.sizes.values())
+    if why := check_fits(config, device, rows=rows):  # before building: an OOM is a traceback
         yield Failed(run_id, why)
         return
     with restore_settings():
