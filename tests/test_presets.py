@@ -194,3 +194,14 @@ def test_run_time_estimates_follow_budgets_and_populations():
     assert 60 <= estimate_seconds(mnist) <= 60 + 4 * 5 + 5
     grid = find_preset("house-study-grid")
     assert estimate_seconds(grid) < estimate_seconds(grid, population=False) / 4
+
+
+def test_a_run_time_estimate_caps_a_batch_at_the_data_size():
+    # A batch holds at most the training rows: batch_size 4096 on the house table costs
+    # what one batch of all its rows costs, not twice that (and MNIST is counted per row).
+    from hypertui.engine.core.config import make_config
+    from hypertui.engine.sweeps.estimate import HOUSE_TRAIN, trial_seconds
+
+    whole, past = (make_config(batch_size=b, time_budget_s=None) for b in (HOUSE_TRAIN, 4096))
+    assert whole.problem == "house"
+    assert trial_seconds(past, "cpu") == trial_seconds(whole, "cpu")

@@ -31,8 +31,9 @@ def trial_seconds(config: Config, device_kind: str) -> float:
     kind = "cpu" if device_kind == "cpu" else "accelerator"
     if config.problem in ("house", "table"):  # tables: sized like the Ames one, unread
         n = min(HOUSE_TRAIN, config.train_samples or HOUSE_TRAIN)
-        steps = math.ceil(n / config.batch_size) * config.epochs
-        per_step = STEP_S[kind] * (1 + config.batch_size / 200)
+        batch = min(config.batch_size, n)  # a batch never holds more than the data
+        steps = math.ceil(n / batch) * config.epochs
+        per_step = STEP_S[kind] * (1 + batch / 200)
         train = steps * per_step
     else:
         n = min(MNIST_TRAIN, config.train_samples or MNIST_TRAIN)
