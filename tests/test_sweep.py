@@ -348,3 +348,24 @@ def test_pause_holds_training_without_charging_the_time_budget(monkeypatch):
     assert paused_once and done.status == "finished"
     assert 0.6 <= done.elapsed_s <= 0.6 + 5 * done.elapsed_s / done.steps  # a few steps over
     assert time.perf_counter() - wall0 >= 1.6  # the second of pause came on top of the budget
+
+
+def test_a_diverged_member_does_not_hold_back_the_others_points(store, monkeypatch):
+    # A frozen member never reports again: if it still counted as running, its unit's
+    # points would wait for a report that never comes and reach the store all at the end.
+    monkeypatch.setattr("hypertui.engine.training.clock.REPORT_EVERY_S", 3600.0)
+    text = TINY.replace("epochs = 3", "epochs = 5").replace("seeds = 3", "seeds = 1")
+    text = text.replace('activation = ["relu", "tanh"]', "")
+    writes: list[list[str]] = []
+    add_points = store.add_points
+    monkeypatch.setattr(
+        store,
+        "add_points",
+        lambda points: (writes.append([p.run_id for p in points]), add_points(points))[1],
+    )
+    sweep_id = create_sweep(store, parse_preset(text, "tiny.toml"))
+    list(run_sweep(store, sweep_id))
+    assert sorted(r.status for r in store.runs(sweep_id)) == ["diverged", "finished"]
+    # each report (one an epoch) reaches the store in a write of its own
+    assert all(len(w) == len(set(w)) for w in writes), writes
+    assert sum(len(w) for w in writes) == 6 and len(writes) >= 5

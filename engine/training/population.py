@@ -157,8 +157,12 @@ def _train(
             yield p
             if why := ledgers[i].record(p, full):  # as a single run: the last full report
                 active[i] = False  # is final, diverged or not
-                ledgers[i].stop("diverged", why, at=(step, samples, clock.train_s))
+                at = (step, samples, clock.train_s)
+                ledgers[i].stop("diverged", why, at=at)
                 opt.freeze(r)
+                # It ends now, as a single run does: it never reports again, and a viewer
+                # (or the store's point buffer) must not wait for it.
+                yield ledgers[i].finished(m.run_id, n, at, wall())
 
     def prune(epoch: int) -> Iterator[Event]:
         """Halving's rung: stop the configs outside the best third, and drop their rows."""
@@ -235,11 +239,9 @@ def _train(
     budget_reason = clock.budget_reason if stop == "budget" else ""
     for i, m in enumerate(members):
         ledger = ledgers[i]
-        if ledger.status == "pruned":
-            continue  # its Finished went out at its rung
-        # A member that diverged keeps that status and reason when the rest is cancelled or
-        # skipped: it is final, and a resume must not train it again.
-        if stop == "cancelled" and ledger.status != "diverged":
+        if ledger.status in ("pruned", "diverged"):
+            continue  # its Finished went out at its rung, or when it diverged
+        if stop == "cancelled":
             ledger.stop("cancelled", "stopped by request", ledger.stopped_at)
         elif not ledger.reason:
             ledger.reason = budget_reason
