@@ -15,6 +15,7 @@ from hypertui.engine.core.config import parse_value
 from hypertui.engine.core.errors import ConfigError, HypertuiError
 from hypertui.engine.core.events import Finished, RunStarted
 from hypertui.engine.core.grouping import population_key
+from hypertui.engine.data.dataset import SPLIT_SEED
 from hypertui.engine.data.load import load_dataset
 from hypertui.engine.data.mnist import write_idx
 from hypertui.engine.data.sources import checked_config
@@ -188,6 +189,21 @@ def test_missing_numbers_are_imputed_with_the_training_splits_median(tmp_path):
         np.testing.assert_allclose(values[holes[rows]], train_median, atol=0.05)
         np.testing.assert_allclose(values[~holes[rows]], a[rows][~holes[rows]], atol=0.05)
     assert holes[train_rows].any() and holes[raw(data.val)[0]].any()  # both splits have holes
+
+
+def test_one_hot_categories_are_taken_from_the_training_split_only(tmp_path):
+    """A category that only validation or test rows hold must not shape the inputs (its
+    column was made from all rows): it adds no column, and its rows encode as all zeros."""
+    n = 100
+    order = np.random.default_rng(SPLIT_SEED).permutation(n)  # the split: 70/15/15
+    color = np.array(["red", "blue"] * (n // 2), dtype=object)
+    color[order[70:75]] = "purple"  # the first five rows of the validation split
+    frame = pd.DataFrame({"a": np.arange(n, dtype=float), "color": color, "y": np.arange(n)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    data = load_dataset(table_config(tmp_path / "t.csv", target="y", task="regression"), CPU)
+    assert data.feature_names == ("a", "color=blue", "color=red")
+    assert torch.all(data.val.x[:5, 1:] == 0) and torch.all(data.val.x[5:, 1:].sum(1) == 1)
+    assert "5 values of 'color' outside the training split" in " | ".join(data.notes)
 
 
 def test_a_parquet_file_is_read_or_refused_with_a_clear_message(tmp_path, table):

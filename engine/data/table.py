@@ -3,8 +3,10 @@
 What loading does, each step reported in the run's notes:
   - rows with no target are dropped (counted); missing feature values are imputed, numbers
     with the training split's median, text as a category of its own ("missing");
-  - text, category and boolean columns are one-hot encoded; a text column with more than
-    MAX_CATEGORIES distinct values (an id, a name, a date) is refused, not encoded;
+  - text, category and boolean columns are one-hot encoded, one column for each category
+    the training split holds; a value only validation or test rows hold (a category
+    training never saw) is encoded as all zeros, and counted in the notes. A text column
+    with more than MAX_CATEGORIES distinct values (an id, a name, a date) is refused;
   - numbers are standardised with the training split's mean and std only, and so is a
     regression target (metrics and predictions are turned back into its units);
   - the split is 70/15/15 with a fixed seed, as for the house problem.
@@ -55,18 +57,23 @@ def load_table(path: str, target: str, features: tuple[str, ...], task: str, see
     notes.append(f"split 70/15/15 with seed {seed}: {[len(p) for p in parts]} rows")
 
     columns, means, stds, names = [], [], [], []
-    imputed, missing_text = 0, 0
+    imputed, missing_text, unseen = 0, 0, {}
     for name in used:
         column = frame[name]
         if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
             missing_text += int(column.isna().sum())
             text = column.astype("string").fillna("missing")
-            dummies = pd.get_dummies(text, prefix=name, prefix_sep="=", dtype=np.float64)
-            for dummy in dummies.columns:  # one-hot inputs stay 0/1: no standardising
-                columns.append(dummies[dummy].to_numpy())
+            # the categories the training split holds (categories from every row let
+            # validation and test values shape the inputs); any other value: all zeros
+            categories = sorted(text.iloc[parts[0]].unique())
+            codes = pd.Index(categories).get_indexer(text)  # -1: not a training category
+            if n_unseen := int((codes < 0).sum()):
+                unseen[str(name)] = n_unseen
+            for i, category in enumerate(categories):  # one-hot inputs stay 0/1: no scaling
+                columns.append((codes == i).astype(np.float64))
                 means.append(0.0)
                 stds.append(1.0)
-                names.append(str(dummy))
+                names.append(f"{name}={category}")
             continue
         values = column.to_numpy(np.float64)
         missing = np.isnan(values)
@@ -84,6 +91,11 @@ def load_table(path: str, target: str, features: tuple[str, ...], task: str, see
         notes.append(f"imputed {imputed} missing numbers with the training split's median")
     if missing_text:
         notes.append(f"{missing_text} missing text values became the category 'missing'")
+    for name, count in unseen.items():
+        notes.append(
+            f"{count} values of {name!r} outside the training split are categories training "
+            "never saw: encoded as all zeros"
+        )
     x = np.stack(columns, axis=1).astype(np.float32)
 
     target_mean, target_std, classes = 0.0, 1.0, ()
