@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -217,6 +219,34 @@ def schema_version_back_to(home: Path, version: int) -> None:
     db.execute(f"PRAGMA user_version = {version}")
     db.commit()
     db.close()
+
+
+def damaged_store(*statements: str, page_of: str = "") -> Callable[[Path], None]:
+    """Damage the store as a disk or a hand edit does, keeping a copy to put back: SQL
+    statements run on it, or random bytes over the first page of table `page_of`."""
+
+    def setup(home: Path) -> None:
+        path = home / "runs.sqlite"
+        shutil.copy(path, home / "runs.sqlite.bak")
+        db = sqlite3.connect(path)
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+        if page_of:
+            query = "SELECT rootpage FROM sqlite_master WHERE name=?"
+            (root,) = db.execute(query, (page_of,)).fetchone()
+            (size,) = db.execute("PRAGMA page_size").fetchone()
+        db.close()
+        if page_of:
+            with open(path, "r+b") as fh:
+                fh.seek((root - 1) * size)
+                fh.write(random.Random(0).randbytes(size))
+
+    return setup
+
+
+def store_put_back(home: Path, stdout: str) -> None:
+    shutil.copy(home / "runs.sqlite.bak", home / "runs.sqlite")
 
 
 IDS = [f"{i},n{i}" for i in range(2000)]  # a name column as the target: not classes
@@ -506,6 +536,86 @@ CASES = [
         "is damaged: its schema version is -5",
         schema_version_minus_5,
         schema_version_back,
+    ),
+    Case(
+        "an overwritten page of the runs table: runs",
+        ["runs"],
+        2,
+        ".recover",
+        damaged_store(page_of="runs"),
+        store_put_back,
+    ),
+    Case(
+        "an overwritten page of the runs table: runs SWEEP",
+        ["runs", SWEEP],
+        2,
+        "is damaged",
+        damaged_store(page_of="runs"),
+        store_put_back,
+    ),
+    Case(
+        "an overwritten page of the runs table: show",
+        ["show", "0001r001"],
+        2,
+        ".recover",
+        damaged_store(page_of="runs"),
+        store_put_back,
+    ),
+    Case(
+        "an overwritten page of the runs table: export",
+        ["export", SWEEP, "--out", "-"],
+        2,
+        "is damaged",
+        damaged_store(page_of="runs"),
+        store_put_back,
+    ),
+    Case(
+        "a run's analysis that is not UTF-8: export lists the other runs",
+        ["export", SWEEP, "--out", "-"],
+        0,
+        "0001r011",
+        damaged_store("UPDATE runs SET analysis=CAST(x'7bff22' AS TEXT) WHERE id='0001r000'"),
+        store_put_back,
+    ),
+    Case(
+        "a metric stored as text: runs SWEEP lists the other runs",
+        ["runs", SWEEP],
+        0,
+        "0001r011",
+        damaged_store("""UPDATE runs SET final='{"val_mse": "abc"}' WHERE id='0001r000'"""),
+        store_put_back,
+    ),
+    Case(
+        "a seed stored as text: runs SWEEP lists the other runs",
+        ["runs", SWEEP],
+        0,
+        "0001r011",
+        damaged_store("UPDATE runs SET seed='abc' WHERE id='0001r000'"),
+        store_put_back,
+    ),
+    Case(
+        "a seed stored as text: show names the damage",
+        ["show", "0001r000"],
+        2,
+        "holds a damaged run: run 0001r000: unreadable (seed is 'abc', not a number)",
+        damaged_store("UPDATE runs SET seed='abc' WHERE id='0001r000'"),
+        store_put_back,
+    ),
+    Case(
+        "a curve point that is not JSON: show draws the rest",
+        ["show", "0001r000"],
+        0,
+        "4 curve points",
+        damaged_store("UPDATE points SET metrics='{oops' WHERE run_id='0001r000' AND seq=0"),
+        store_put_back,
+    ),
+    Case(
+        "a sweep's creation time stored as text: runs lists it",
+        ["runs"],
+        0,
+        SWEEP,
+        damaged_store("UPDATE sweeps SET created_at='abc'"),
+        store_put_back,
     ),
 ]
 

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from hypertui.engine.core.errors import HypertuiError
-from hypertui.engine.store.transaction import Transaction
+from hypertui.engine.store.transaction import Transaction, damaged
 
 # Numbered migrations: MIGRATIONS[n] takes a store from `pragma user_version` n to n + 1.
 # Append, never edit: a store written by any earlier hypertui upgrades in place.
@@ -104,10 +104,7 @@ def read_version(db: sqlite3.Connection, path: Path) -> int:
     migrations were numbered (its version lived in the meta table)."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
     if version < 0:  # never written by hypertui: the header was damaged or edited
-        raise HypertuiError(
-            f"{path} is damaged: its schema version is {version}; try `sqlite3 {path} "
-            "'.recover'` into a new file, or move it aside to start a new store"
-        )
+        raise damaged(path, f"its schema version is {version}")
     if version:
         return version
     if not has_table(db, "meta"):

@@ -27,7 +27,7 @@ from hypertui.engine.core.events import Finished, Progress, RunStarted
 from hypertui.engine.core.records import FINAL_STATUSES, RunRow, SweepRow
 from hypertui.engine.store.liveness import is_live
 from hypertui.engine.store.schema import POINT_COLUMNS, SWEEP_COLUMNS, upgrade
-from hypertui.engine.store.transaction import Transaction
+from hypertui.engine.store.transaction import Transaction, damaged, is_damage, read_error
 
 MIN_ID_PREFIX = 4  # a sweep or run id is found from this many of its first characters
 UI_LOCK_WAIT_S = 0.25  # a viewer waits this long for the write lock, then says "busy"
@@ -102,6 +102,8 @@ class Store:
                     f"{self.path} is not a hypertui run store (not an SQLite database,"
                     " or a damaged one)"
                 ) from None
+            if is_damage(exc):
+                raise damaged(self.path, str(exc)) from None
             raise HypertuiError(f"{self.path} is not a usable hypertui run store: {exc}") from None
 
     def _connect(self, lock_wait_s: float) -> sqlite3.Connection:
@@ -120,6 +122,28 @@ class Store:
 
     def _tx(self):
         return Transaction(self.db, self.path)
+
+    def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """A read's rows: all of them, or one line (StoreDamaged) when the file is damaged.
+
+        Text that is not UTF-8 (a damaged overflow page, a hand edit) comes back as
+        `Garbled`, so that the row's reader skips that row alone. A page that sqlite cannot
+        walk stops the read instead: no query can tell which rows it held, and a listing or
+        an export that quietly lacked them would mislead; `sqlite3 .recover` salvages them.
+        """
+        try:
+            try:
+                return self.db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "decode" not in str(exc):
+                    raise
+            self.db.text_factory = _text_or_garbled
+            try:
+                return self.db.execute(sql, params).fetchall()
+            finally:
+                self.db.text_factory = str
+        except sqlite3.DatabaseError as exc:
+            raise read_error(self.path, exc) from None
 
     def close(self) -> None:
         self.db.close()
@@ -250,10 +274,8 @@ class Store:
 
     def controls(self, sweep_id: str) -> tuple[str, int]:
         """What viewers asked of the sweep: (control, skip requests made so far)."""
-        row = self.db.execute(
-            "SELECT control, skip_seq FROM sweeps WHERE id=?", (sweep_id,)
-        ).fetchone()
-        return (row[0], row[1]) if row else ("cancel", 0)
+        rows = self._query("SELECT control, skip_seq FROM sweeps WHERE id=?", (sweep_id,))
+        return (rows[0][0], rows[0][1]) if rows else ("cancel", 0)
 
     def delete_sweep(self, sweep_id: str) -> None:
         """A sweep, its runs and curves, gone for good (refused while it runs)."""
@@ -402,11 +424,9 @@ class Store:
     def sweeps(self, limit: int | None = None) -> list[SweepRow]:
         """Sweeps, newest first (a damaged row is skipped and named in `damaged`)."""
         query = f"SELECT {SWEEP_COLUMNS} FROM sweeps ORDER BY created_at DESC"
-        rows = self.db.execute(
-            query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()
-        ).fetchall()
+        rows = self._query(query + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
         counts: dict[str, dict[str, int]] = {}
-        for sid, status, n in self.db.execute(
+        for sid, status, n in self._query(
             "SELECT sweep_id, status, COUNT(*) FROM runs GROUP BY sweep_id, status"
         ):
             counts.setdefault(sid, {})[status] = n
@@ -417,29 +437,30 @@ class Store:
         """A sweep by id or by a unique prefix of it."""
         row = self._find("sweeps", "sweep", sweep_id, SWEEP_COLUMNS)
         counts = dict(
-            self.db.execute(
+            self._query(
                 "SELECT status, COUNT(*) FROM runs WHERE sweep_id=? GROUP BY status", (row[0],)
-            ).fetchall()
+            )
         )
         sweep = self._sweep_row(row, counts)
-        if sweep is None:
-            raise HypertuiError(f"sweep {row[0]} in {self.path} is damaged: {self.damaged[-1]}")
+        if sweep is None:  # said here, not again among the rows skipped
+            reason = self.damaged.pop().removesuffix("; skipped")
+            raise HypertuiError(f"{self.path} holds a damaged sweep: {reason}")
         return sweep
 
     def _find(self, table: str, what: str, key: str, columns: str = "*") -> sqlite3.Row:
-        row = self.db.execute(f"SELECT {columns} FROM {table} WHERE id=?", (key,)).fetchone()
-        if row is not None:
-            return row
+        rows = self._query(f"SELECT {columns} FROM {table} WHERE id=?", (key,))
+        if rows:
+            return rows[0]
         if len(key.strip()) < MIN_ID_PREFIX:  # `delete "$ID" --yes` with an empty $ID
             raise HypertuiError(
                 f"{what} id {key!r} is too short: give at least {MIN_ID_PREFIX} of its "
                 "characters (`hypertui runs` lists them)"
             )
         escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        matches = self.db.execute(
+        matches = self._query(
             f"SELECT {columns} FROM {table} WHERE id LIKE ? ESCAPE '\\' LIMIT 6",
             (escaped + "%",),
-        ).fetchall()
+        )
         if len(matches) > 1:
             ids = ", ".join(m[0] for m in matches[:5])
             raise HypertuiError(f"{what} id {key!r} is ambiguous: it starts {ids}…; type more")
@@ -459,15 +480,27 @@ class Store:
         return [s for s in self.sweeps() if s.running]
 
     def _sweep_row(self, r: sqlite3.Row, counts: dict[str, int]) -> SweepRow | None:
+        """A sweep's row as a SweepRow; None (named in `damaged`) when a field it runs by is
+        unreadable. A creation or update time that is not a number is only shown, so it
+        reads as blank (None) rather than hide the sweep."""
         values = dict(zip(r.keys(), r, strict=True))
         try:
+            if any(type(v) is Garbled for v in values.values()):
+                raise ValueError("text that is not UTF-8")
             values["swept"] = json.loads(values["swept"])
             values["options"] = _loads(values["options"], {})
             if not isinstance(values["swept"], list) or not isinstance(values["options"], dict):
                 raise ValueError("not a list/dict")
+            for name in SWEEP_NUMBERS:
+                _check_number(name, values[name])
         except ValueError as exc:
-            self.damaged.append(f"sweep {values['id']}: unreadable swept fields ({exc})")
+            self.damaged.append(f"sweep {values['id']}: unreadable ({exc}); skipped")
             return None
+        for name in ("created_at", "updated_at"):
+            if not _is_number(values[name]):
+                reason = _not_a_number(name, values[name])
+                self.damaged.append(f"sweep {values['id']}: {reason} (shown blank)")
+                values[name] = None
         values["paused"] = bool(values["paused"])
         if values["status"] == "running" and not is_live(values):
             values["status"] = "interrupted"  # resumable
@@ -478,11 +511,9 @@ class Store:
         predictions (the heaviest column) for views that only compare metrics."""
         columns = "*"
         if not analysis:
-            names = [r[1] for r in self.db.execute("PRAGMA table_info(runs)")]
+            names = [r[1] for r in self._query("PRAGMA table_info(runs)")]
             columns = ", ".join(n if n != "analysis" else "NULL AS analysis" for n in names)
-        rows = self.db.execute(
-            f"SELECT {columns} FROM runs WHERE sweep_id=? ORDER BY idx", (sweep_id,)
-        ).fetchall()
+        rows = self._query(f"SELECT {columns} FROM runs WHERE sweep_id=? ORDER BY idx", (sweep_id,))
         decode = _RowDecoder()
         runs = (self._run_row(r, decode) for r in rows)
         return [r for r in runs if r is not None]
@@ -491,48 +522,108 @@ class Store:
         try:
             return (decode or _RowDecoder())(row)
         except (ValueError, TypeError) as exc:
-            self.damaged.append(f"run {row['id']}: unreadable ({exc})")
+            self.damaged.append(f"run {row['id']}: unreadable ({exc}); skipped")
             return None
 
     def run(self, run_id: str) -> RunRow:
         """A run by id or by a unique prefix of it."""
         row = self._run_row(self._find("runs", "run", run_id))
-        if row is None:
-            raise HypertuiError(f"run {run_id} in {self.path} is damaged: {self.damaged[-1]}")
+        if row is None:  # said here, not again among the rows skipped
+            reason = self.damaged.pop().removesuffix("; skipped")
+            raise HypertuiError(f"{self.path} holds a damaged run: {reason}")
         return row
 
     def points(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self.db.execute(
+        """A run's curve points in order; a damaged one is skipped (named in `damaged`), so
+        the rest of the curve stays readable."""
+        rows = self._query(
             "SELECT seq, epoch, step, samples, elapsed_s, train_loss, metrics, end_of_epoch"
             " FROM points WHERE run_id=? ORDER BY seq",
             (run_id,),
-        ).fetchall()
-        return [
-            {
-                "seq": s,
-                "epoch": e,
-                "step": st,
-                "samples": n,
-                "elapsed_s": t,
-                "train_loss": tl,
-                **json.loads(m),
-                "end_of_epoch": bool(eoe),
-            }
-            for s, e, st, n, t, tl, m, eoe in rows
-        ]
+        )
+        points = []
+        for s, e, st, n, t, tl, m, eoe in rows:
+            try:
+                for name, value in (("epoch", e), ("step", st), ("samples", n), ("elapsed_s", t)):
+                    _check_number(name, value, none=False)
+                _check_number("train_loss", tl)
+                metrics = _metrics("metrics", json.loads(m) if type(m) is str else m)
+            except (ValueError, TypeError) as exc:
+                self.damaged.append(f"run {run_id}: curve point {s} unreadable ({exc}); skipped")
+                continue
+            points.append(
+                {
+                    "seq": s,
+                    "epoch": e,
+                    "step": st,
+                    "samples": n,
+                    "elapsed_s": t,
+                    "train_loss": tl,
+                    **metrics,
+                    "end_of_epoch": bool(eoe),
+                }
+            )
+        return points
 
 
 CONFIG_DEFAULTS = {
     f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING
 }
 JSON_COLUMNS = ("config", "point", "env", "final", "best", "test", "analysis")
+METRIC_COLUMNS = ("final", "best", "test")  # JSON objects of metric name -> number
+RUN_INTEGERS = ("idx", "seed")  # a run's place in its sweep: never NULL
+RUN_NUMBERS = (
+    "n_params", "started_at", "ended_at", "epochs_done", "steps", "samples", "elapsed_s",
+    "wall_s", "best_epoch",
+)  # fmt: skip
+SWEEP_NUMBERS = ("pid", "heartbeat", "runner_started", "skip_seq", "paused", "paused_s")
+
+
+class Garbled(str):
+    """Text the store held that is not UTF-8 (decoded with replacement characters)."""
+
+
+def _text_or_garbled(data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return Garbled(data.decode(errors="replace"))
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _not_a_number(name: str, value: Any) -> str:
+    return f"{name} is {str(value)[:40]!r}, not a number"
+
+
+def _check_number(name: str, value: Any, none: bool = True) -> None:
+    if not (_is_number(value) or (none and value is None)):
+        raise ValueError(_not_a_number(name, value))
+
+
+def _metrics(name: str, value: Any) -> dict:
+    """A JSON object of metrics, each a number (NaN and inf included) or null."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} is not a JSON object")
+    for metric, number in value.items():
+        _check_number(f"{name} {metric}", number)
+    return value
 
 
 class _RowDecoder:
     """Run rows to RunRows: columns map to fields by name, JSON columns are decoded ({} when
     NULL). A sweep's runs repeat a few texts, so each distinct text is decoded once, and a
     config once per text with its seed left out: the 10^4 runs of a sweep of 4 points
-    differ in their seed alone (decoding every one of them took 0.4 s before training)."""
+    differ in their seed alone (decoding every one of them took 0.4 s before training).
+
+    A row with a value of the wrong kind (a metric or a seed stored as text, JSON that
+    does not parse, text that is not UTF-8) raises ValueError: the store skips that row
+    and names it, and every other row stays readable. A run is skipped whole rather than
+    shown with a blank: its metrics feed the means, ranks and tests of the comparison,
+    where a blank would pass for a run that never reported the metric.
+    """
 
     def __init__(self):
         self.decoded: dict[tuple[str, str], dict] = {}  # (column, text) -> its value
@@ -543,6 +634,13 @@ class _RowDecoder:
         values = dict(zip(self.names, row, strict=True))
         for name in JSON_COLUMNS:
             values[name] = self._object(name, values[name])
+        for name in RUN_INTEGERS:
+            if type(values[name]) is not int:
+                raise ValueError(_not_a_number(name, values[name]))
+        for name in RUN_NUMBERS:
+            _check_number(name, values[name])
+        if any(type(v) is Garbled for v in values.values()):
+            raise ValueError("text that is not UTF-8")
         return RunRow(**values)
 
     def _object(self, name: str, text: str | None) -> dict:
@@ -551,9 +649,13 @@ class _RowDecoder:
             key, seed = key[: found.start()] + key[found.end() :], int(found.group(1))
         key = (name, key)
         if key not in self.decoded:
+            if type(text) is Garbled:
+                raise ValueError(f"{name} is text that is not UTF-8")
             value = json.loads(text) if text else {}
             if not isinstance(value, dict):
                 raise ValueError(f"{name} is not a JSON object")
+            if name in METRIC_COLUMNS:
+                _metrics(name, value)
             # A run stored before a config field existed ran with that field's default
             # (schedule and precision came later): every row gets every field.
             self.decoded[key] = {**CONFIG_DEFAULTS, **value} if name == "config" else value

@@ -217,7 +217,7 @@ def open_store(args, create: bool = False):
 def warn_damaged() -> None:
     for store in _OPENED:
         for line in dict.fromkeys(store.damaged):
-            print(f"hypertui: skipped a damaged row of {store.path}: {line}", file=sys.stderr)
+            print(f"hypertui: a damaged row in {store.path}: {line}", file=sys.stderr)
 
 
 def cmd_presets(args) -> int:
