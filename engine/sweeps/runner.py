@@ -84,7 +84,11 @@ class Watch:
     """The runner's watch thread: viewers' requests in, heartbeat out.
 
     It has its own store connection (sqlite connections stay in their thread) and takes
-    the write lock only for the heartbeat, a few bytes every HEARTBEAT_S."""
+    the write lock only for the heartbeat, a few bytes every HEARTBEAT_S. The training
+    thread reads requests every TICK_S but beats, as this thread does, only when the last
+    beat of either is HEARTBEAT_S old or the pause changed: each beat is a write that
+    waits on any viewer holding the store's lock, and waiting 4 times a second stalled
+    training."""
 
     def __init__(self, store_path: Path, sweep_id: str, controls: Controls):
         self.store_path = store_path
@@ -94,6 +98,8 @@ class Watch:
         self.lock = threading.Lock()  # two threads poll: each skip request acts once
         self.paused_s = 0.0  # seconds held on pauses that ended
         self.pause_began: float | None = None  # monotonic time the pause now held began
+        self.last_beat = -HEARTBEAT_S  # monotonic time of the last heartbeat, either thread's
+        self.last_paused = False  # what that heartbeat said of the pause
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="hypertui-watch", daemon=True)
 
@@ -120,13 +126,24 @@ class Watch:
         self.last_tick = now
         try:
             self.poll(self.main_store)
-            self.main_store.beat(self.sweep_id, self.controls.pause.is_set(), self.held_s())
+            self.beat(self.main_store)
         except HypertuiError as exc:  # a busy or full store: the watch thread tries too
             print(f"hypertui runner: {exc}", file=sys.stderr, flush=True)
 
     def poll(self, store: Store) -> None:
         with self.lock:
             self._apply(*store.controls(self.sweep_id))
+
+    def beat(self, store: Store) -> None:
+        """The heartbeat, when the last one (from either thread) is HEARTBEAT_S old or
+        said another pause state than now holds."""
+        with self.lock:
+            paused = self.controls.pause.is_set()
+            now = time.monotonic()
+            if paused == self.last_paused and now - self.last_beat < HEARTBEAT_S:
+                return
+            self.last_beat, self.last_paused = now, paused
+        store.beat(self.sweep_id, paused, self.held_s())
 
     def held_s(self) -> float:
         """Seconds this runner has held on pauses so far (the current one included), so
@@ -153,14 +170,10 @@ class Watch:
 
     def _loop(self) -> None:
         self.store = Store(self.store_path)  # this thread's own connection
-        last_beat, last_paused = 0.0, False
         while not self.done.wait(CONTROL_POLL_S):
             try:
                 self.poll(self.store)
-                paused = self.controls.pause.is_set()
-                if paused != last_paused or time.monotonic() - last_beat > HEARTBEAT_S:
-                    self.store.beat(self.sweep_id, paused, self.held_s())
-                    last_beat, last_paused = time.monotonic(), paused
+                self.beat(self.store)
             except HypertuiError as exc:  # a busy or full store: try again next time
                 print(f"hypertui runner: {exc}", file=sys.stderr, flush=True)
         self.store.close()
