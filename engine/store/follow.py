@@ -90,6 +90,20 @@ class Follower:
         return [Trial(r[0], r[1], r[2], _obj(r[3]), r[4]) for r in rows]
 
     def poll(self) -> Update:
+        """What was committed since the last poll, read in one read transaction: one
+        snapshot of the store. Read statement by statement, a runner could commit between
+        two of them, and a trial's curve points came before its start."""
+        db = self.store.db
+        if db.in_transaction:  # the caller's own transaction is the snapshot
+            return self._poll()
+        db.execute("BEGIN")  # deferred: a read takes no lock a writer waits on (WAL)
+        try:
+            return self._poll()
+        finally:
+            if db.in_transaction:
+                db.execute("COMMIT")
+
+    def _poll(self) -> Update:
         sweep = self.store.sweep(self.sweep_id)
         db = self.store.db
         states = db.execute(
