@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import random
 import shutil
 import sqlite3
 import stat
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +37,7 @@ from hypertui.engine.data import mnist
 from hypertui.engine.store.schema import SCHEMA_VERSION
 from hypertui.engine.store.store import Store
 from hypertui.tui.cli.main import main
-from tests.fakes import make_sweep
+from tests.fakes import make_sweep, write_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = "5eed0001"  # the sweep every home starts with (tests/fakes.py)
@@ -193,6 +196,83 @@ def rows_table(rows: list[str]) -> Callable[[Path], None]:
     def write(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "t.csv").write_text("\n".join(["a,y", *rows]) + "\n")
+
+    return write
+
+
+def image_preset(name: str, images: Callable[[Path], None]) -> Callable[[Path], None]:
+    """A user preset of problem = "images" on a folder `images(folder)` fills beside it."""
+
+    def setup(home: Path) -> None:
+        images(home / "presets" / "imgs")
+        config = 'problem = "images"\npath = "imgs"\nimage_size = 16\nchannels = [4]\n'
+        user_preset(name, f'description = "x"\n[config]\n{config}')(home)
+
+    return setup
+
+
+def corrupt_first_image(folder: Path) -> None:
+    write_image_folder(folder, n=4)
+    (folder / "blue" / "0.png").write_bytes(b"not a PNG")  # blue/ sorts first
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A few bytes of PNG whose header claims width x height pixels: PIL reads the header
+    when it opens a file, so a 20000 x 20000 bomb costs nothing to make."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def a_bomb_among_the_images(folder: Path) -> None:
+    write_image_folder(folder, n=4)
+    (folder / "red" / "0.png").write_bytes(png_claiming(20000, 20000))
+
+
+def cifar_py(batch: bytes) -> Callable[[Path], None]:
+    """CIFAR-10's python layout, every batch file holding `batch`."""
+
+    def write(folder: Path) -> None:
+        folder = folder / "cifar-10-batches-py"
+        folder.mkdir(parents=True)
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            (folder / name).write_bytes(batch)
+
+    return write
+
+
+def cifar_batch(data: np.ndarray, labels: list) -> bytes:
+    return pickle.dumps({b"data": data, b"labels": labels}, protocol=2)  # as CIFAR's are
+
+
+def cifar_bin_labelled(label: int) -> Callable[[Path], None]:
+    def write(folder: Path) -> None:
+        folder = folder / "cifar-10-batches-bin"
+        folder.mkdir(parents=True)
+        for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+            records = np.zeros((4, 3073), np.uint8)
+            records[:, 0] = [0, 1, 2, label]
+            (folder / name).write_bytes(records.tobytes())
+
+    return write
+
+
+def fashion_labelled(label: int) -> Callable[[Path], None]:
+    def write(folder: Path) -> None:
+        raw = folder / "FashionMNIST" / "raw"
+        raw.mkdir(parents=True)
+        for kind in ("train", "t10k"):
+            mnist.write_idx(raw / f"{kind}-images-idx3-ubyte", np.zeros((20, 28, 28)))
+            mnist.write_idx(raw / f"{kind}-labels-idx1-ubyte", np.array([label] * 20, np.uint8))
 
     return write
 
@@ -527,6 +607,64 @@ CASES = [
         table_preset(
             "ids", rows_table([f"{i},n{i}" for i in range(2000)]), path="t.csv", target="y"
         ),
+    ),
+    Case(
+        "an image folder whose first image is not an image",
+        ["run", "corrupt"],
+        2,
+        "0.png: not a readable image",
+        image_preset("corrupt", corrupt_first_image),
+    ),
+    Case(
+        "a 20000 x 20000 PNG among the images",
+        ["run", "bomb"],
+        2,
+        "0.png: too large to load",
+        image_preset("bomb", a_bomb_among_the_images),
+    ),
+    Case(
+        "CIFAR-10 pickles of the wrong shape",
+        ["run", "shape"],
+        2,
+        "images of shape (4, 1000)",
+        image_preset("shape", cifar_py(cifar_batch(np.zeros((4, 1000), np.uint8), [0, 1, 2, 3]))),
+    ),
+    Case(
+        "a CIFAR-10 pickle of protocol 9",
+        ["run", "proto9"],
+        2,
+        "unsupported pickle protocol",
+        image_preset("proto9", cifar_py(b"\x80\x09" + cifar_batch(np.zeros((4, 3072)), [0])[2:])),
+    ),
+    Case(
+        "CIFAR-10 pickles with text labels",
+        ["run", "textlabels"],
+        2,
+        "labels are not whole numbers",
+        image_preset(
+            "textlabels", cifar_py(cifar_batch(np.zeros((4, 3072), np.uint8), list("abcd")))
+        ),
+    ),
+    Case(
+        "CIFAR-10 pickles with fewer labels than images",
+        ["run", "fewlabels"],
+        2,
+        "4 images but 3 labels",
+        image_preset("fewlabels", cifar_py(cifar_batch(np.zeros((4, 3072), np.uint8), [0, 1, 2]))),
+    ),
+    Case(
+        "CIFAR-10 binary labels of 200",
+        ["run", "label200"],
+        2,
+        "label 200 is out of range",
+        image_preset("label200", cifar_bin_labelled(200)),
+    ),
+    Case(
+        "FashionMNIST labels of 12",
+        ["run", "label12"],
+        2,
+        "label 12 is out of range",
+        image_preset("label12", fashion_labelled(12)),
     ),
     Case("a 5,000-character --store", ["runs", "--store", "x" * 5000], 2, "too long"),
     Case(

@@ -10,12 +10,16 @@
 Standard sets keep their test split; 10% of their training images are held out for
 validation. Every image is resized to `image_size` (antialiased bilinear) and normalised
 per channel with the training split's mean and std.
+
+Every file is checked as it is read, so that a bad one is a one-line DataError naming it
+before anything trains: an image PIL cannot read or refuses as too large (a decompression
+bomb), a batch of the wrong shape, a label outside 0-9 (an IndexError mid-training before),
+labels that are not whole numbers or not one per image.
 """
 
 from __future__ import annotations
 
 import io
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -98,15 +102,18 @@ def _read_folder(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[st
 
     classes = class_folders(path)
     files = [(f, i) for i, (_, fs) in enumerate(classes) for f in fs]
-    images = []
-    with Image.open(files[0][0]) as first:
-        mode = "L" if first.mode in ("L", "1", "I;16", "I") else "RGB"  # the first one decides
+    images, mode = [], ""
     for f, _ in files:
         try:
             with Image.open(f) as im:
+                if not mode:  # the first image decides: grayscale stays one channel
+                    mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
                 im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
                 images.append(np.asarray(im, dtype=np.uint8))
-        except (OSError, UnidentifiedImageError) as exc:
+        except Image.DecompressionBombError as exc:  # an Exception, not an OSError
+            raise DataError(f"{f}: too large to load ({exc}); resize it") from None
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError) as exc:
+            # PIL's plugins report a damaged file with any of these
             raise DataError(f"{f}: not a readable image ({exc})") from None
     x = np.stack(images)
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # [N, C, H, W]
@@ -116,7 +123,12 @@ def _read_folder(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[st
 def _read_standard(path: Path, layout: str):
     if layout == "idx":
         raw = idx_folder(path)
-        arrays = [read_idx(idx_path(raw, n)) for n in IDX_NAMES]
+        files = [idx_path(raw, n) for n in IDX_NAMES]
+        arrays = [read_idx(f) for f in files]
+        for images, labels, f in ((*arrays[:2], files[:2]), (*arrays[2:], files[2:])):
+            if images.ndim != 3:
+                raise DataError(f"{f[0]}: images of shape {images.shape}, expected (N, H, W)")
+            _check_labels(labels, len(images), f[1], "IDX")
         train = (arrays[0][:, None], arrays[1])
         test = (arrays[2][:, None], arrays[3])
         fashion = "fashion" in str(raw).lower()
@@ -136,13 +148,43 @@ def _cifar_bin(file: Path) -> tuple[np.ndarray, np.ndarray]:
     if raw.size % 3073:
         raise DataError(f"{file}: not a CIFAR-10 binary batch (records of 1 + 3072 bytes)")
     records = raw.reshape(-1, 3073)
-    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].astype(np.int64)
+    labels = records[:, 0].astype(np.int64)
+    _check_labels(labels, len(records), file, "CIFAR-10")
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
 def _cifar_pickle(file: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         batch = _NumpyOnlyUnpickler(io.BytesIO(file.read_bytes()), encoding="bytes").load()
-        data, labels = batch[b"data"], batch[b"labels"]
-    except (pickle.UnpicklingError, DataError, KeyError, TypeError, EOFError) as exc:
+        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+    except Exception as exc:  # unpickling arbitrary bytes can raise any kind of error
+        # (ValueError for protocol 9, IndexError, struct.error...); all mean a bad file
         raise DataError(f"{file}: not a CIFAR-10 batch ({exc})") from None
-    return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DataError(f"{file}: images of shape {data.shape}, expected (N, 3072)")
+    if not np.issubdtype(data.dtype, np.integer) or (
+        data.size and not 0 <= data.min() <= data.max() <= 255
+    ):
+        raise DataError(f"{file}: pixels are not whole numbers 0-255 ({data.dtype})")
+    _check_labels(labels, len(data), file, "CIFAR-10")
+    return data.astype(np.uint8).reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
+def _check_labels(labels: np.ndarray, n_images: int, file: Path, name: str) -> None:
+    """Labels are whole numbers 0-9, one per image: a label of 200 was an IndexError in the
+    middle of training, text labels a ValueError."""
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        first = labels.flat[0] if labels.size else ""
+        raise DataError(
+            f"{file}: labels are not whole numbers 0-9 (a {labels.dtype} array of shape "
+            f"{labels.shape}, first {_plain(first)!r})"
+        )
+    if len(labels) != n_images:
+        raise DataError(f"{file}: {n_images} images but {len(labels)} labels")
+    if labels.size and not 0 <= labels.min() <= labels.max() <= 9:
+        bad = labels.max() if labels.max() > 9 else labels.min()
+        raise DataError(f"{file}: label {bad} is out of range ({name} labels are 0-9)")
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
