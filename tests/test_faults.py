@@ -329,6 +329,33 @@ def store_put_back(home: Path, stdout: str) -> None:
     shutil.copy(home / "runs.sqlite.bak", home / "runs.sqlite")
 
 
+ZOMBIES: list[subprocess.Popen] = []  # killed runners, reaped by the case's check
+
+
+def a_runner_just_killed(home: Path) -> None:
+    """The sweep `running` under a process killed a moment ago and not yet reaped by its
+    parent (as the app's runners are): a zombie, whose heartbeat is still fresh."""
+    import signal
+    import socket
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child.send_signal(signal.SIGKILL)
+    while open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)
+    ZOMBIES.append(child)
+    store = Store(home / "runs.sqlite")
+    store.db.execute(
+        "UPDATE sweeps SET status='running', pid=?, host=?, heartbeat=? WHERE id=?",
+        (child.pid, socket.gethostname(), time.time(), SWEEP),
+    )
+    store.close()
+
+
+def reap_the_runner(home: Path, stdout: str) -> None:
+    while ZOMBIES:
+        ZOMBIES.pop().wait()
+
+
 IDS = [f"{i},n{i}" for i in range(2000)]  # a name column as the target: not classes
 BIG = "\n[sweep]\nlr = { log_uniform = [1e-4, 1e-1] }\n"
 CASES = [
@@ -674,6 +701,14 @@ CASES = [
         "is damaged: its schema version is -5",
         schema_version_minus_5,
         schema_version_back,
+    ),
+    Case(
+        "pause a sweep whose runner was just killed (a zombie)",
+        ["pause", SWEEP],
+        2,
+        f"sweep {SWEEP} is not running (it is interrupted)",
+        a_runner_just_killed,
+        reap_the_runner,
     ),
     Case(
         "an overwritten page of the runs table: runs",

@@ -1,7 +1,9 @@
 """Is a sweep's runner alive? Its heartbeat, and on this host its process.
 
 A runner refreshes its sweep's heartbeat every HEARTBEAT_S; a viewer that finds a `running`
-sweep whose runner is gone shows it as interrupted (and `--resume` takes it over).
+sweep whose runner is gone shows it as interrupted (and `--resume` takes it over). So it
+does for a `pending` sweep whose launched runner died before it claimed the sweep: `launch`
+records the runner's pid and host, with a first heartbeat, as it starts it.
 """
 
 from __future__ import annotations
@@ -40,14 +42,17 @@ def is_live(sweep: dict[str, Any]) -> bool:
 
 
 def _detached_runner(pid: int, sweep_id: str | None) -> bool | None:
-    """False when no process has `pid`; True when it is the detached runner of `sweep_id`;
-    None when the process table cannot tell (any other process, no /proc)."""
+    """False when no process has `pid`, or only a zombie does; True when it is the detached
+    runner of `sweep_id`; None when the process table cannot tell (any other process, no
+    /proc)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass
+    if _zombie(pid):  # killed, not yet reaped by its parent (the app that launched it)
+        return False
     if not sweep_id:
         return None
     try:
@@ -56,3 +61,14 @@ def _detached_runner(pid: int, sweep_id: str | None) -> bool | None:
     except OSError:
         return None
     return True if RUNNER in args and sweep_id in args else None
+
+
+def _zombie(pid: int) -> bool:
+    """Whether `pid` has exited and waits for its parent to reap it (state Z, or X)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    fields = stat.rsplit(b")", 1)[-1].split()  # the name in (...) may hold spaces
+    return bool(fields) and fields[0] in (b"Z", b"X")

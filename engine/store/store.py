@@ -218,6 +218,16 @@ class Store:
             )
         return [r for r in self.runs(sweep.id) if r.status == "pending"]
 
+    def launched(self, sweep_id: str, pid: int) -> None:
+        """A runner process was started for this pending sweep: record it, with a first
+        heartbeat, so that viewers can tell when it dies before it claims the sweep
+        (loading torch takes seconds; a kill or the OOM killer may come first)."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE sweeps SET pid=?, host=?, heartbeat=? WHERE id=? AND status='pending'",
+                (pid, socket.gethostname(), time.time(), sweep_id),
+            )
+
     def failed_to_start(self, sweep_id: str, error: str) -> None:
         """A runner that stopped before it claimed the sweep: say why on the sweep (left
         alone if another runner has it)."""
@@ -504,6 +514,8 @@ class Store:
         values["paused"] = bool(values["paused"])
         if values["status"] == "running" and not is_live(values):
             values["status"] = "interrupted"  # resumable
+        elif values["status"] == "pending" and values["pid"] is not None and not is_live(values):
+            values["status"] = "interrupted"  # its launched runner died before the claim
         return SweepRow(counts=counts, **values)
 
     def runs(self, sweep_id: str, analysis: bool = True) -> list[RunRow]:

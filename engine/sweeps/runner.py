@@ -54,7 +54,8 @@ def log_path(store_path: Path, sweep_id: str) -> Path:
 
 
 def launch(store_path: Path, sweep_id: str) -> Launched:
-    """Start a detached runner for a sweep and return at once."""
+    """Start a detached runner for a sweep and return at once; the sweep records the
+    runner's pid (it reads `interrupted` should the runner die before its claim)."""
     log = log_path(store_path, sweep_id)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -77,6 +78,11 @@ def launch(store_path: Path, sweep_id: str) -> Launched:
             cwd=here,
             env=env,
         )
+    store = Store(store_path)
+    try:
+        store.launched(sweep_id, proc.pid)
+    finally:
+        store.close()
     return Launched(sweep_id, proc.pid, log)
 
 
