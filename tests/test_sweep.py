@@ -268,7 +268,9 @@ def test_a_data_error_stops_the_sweep_and_keeps_the_trial_pending(store, tmp_pat
     with pytest.raises(HypertuiError, match="MNIST is not available"):
         list(run_sweep(store, sweep_id, data_dir=tmp_path / "empty"))
     assert {r.status for r in store.runs(sweep_id)} == {"pending"}
-    assert store.sweep(sweep_id).status == "interrupted"
+    sweep = store.sweep(sweep_id)  # it says why, and a resume after the fix trains it
+    assert sweep.status == "failed" and "MNIST is not available" in sweep.error
+    assert sweep.resumable
 
 
 def test_a_second_reader_sees_consistent_data_while_a_sweep_writes(store, tmp_path):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from hypertui.engine.core.config import make_config, make_configs
+from hypertui.engine.core.config import make_config
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted, SweepEvent
@@ -25,10 +25,10 @@ from hypertui.engine.core.grouping import MEMBER_FIELDS, population_key
 from hypertui.engine.core.ids import new_id
 from hypertui.engine.core.records import RunRow
 from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.apart import runs_own_code, train_apart
 from hypertui.engine.sweeps.presets import Preset, preset_to_toml
-from hypertui.engine.training.population import run_population
-from hypertui.engine.training.stacked import Member
-from hypertui.engine.training.train import new_run_id, run
+from hypertui.engine.sweeps.unit import train_unit
+from hypertui.engine.training.train import new_run_id
 
 MAX_MEMBERS = 4096  # trials per population (memory stays small for the study's MLPs)
 # A CNN member's feature maps are ~10^3 times an MLP's (64 at batch 32 hold ~0.4 GB for
@@ -79,7 +79,9 @@ def run_sweep(
     cancelled (run again on resume). A HypertuiError (data missing, device unavailable)
     stops the sweep and propagates; the trials it hit stay pending so that a resume after
     the fix runs them. `pending` is what `store.claim_sweep` returned when the caller
-    claimed the sweep itself (a runner claims before it imports torch).
+    claimed the sweep itself (a runner claims before it imports torch). The sweep ends
+    `done`, `incomplete` (skipped trials), `cancelled`, `failed` (a HypertuiError, kept
+    as its error) or, when this process stops mid-way, `interrupted`.
     """
     controls = controls or Controls()
     backend = backend or LocalBackend()
@@ -112,10 +114,10 @@ def run_sweep(
         end_status = "cancelled" if controls.stop.is_set() else "done"
         if end_status == "done" and store.sweep(sweep_id).n_done < n_trials:
             end_status = "incomplete"  # skipped trials: a resume runs them
-    except HypertuiError as exc:
-        points.flush()
+    except HypertuiError as exc:  # the sweep failed, and says why; a resume after the fix
+        points.flush()  # runs what it did not
         store.reset_running(sweep_id)
-        error = str(exc)
+        end_status, error = "failed", str(exc)
         raise
     finally:
         points.flush()
@@ -141,7 +143,8 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """Every unit in this process, one after another."""
+    """Every unit in this process, one after another; a unit of the user's own code in a
+    child process (engine/sweeps/apart.py), so that it cannot take this one down."""
 
     def run(
         self, units: list[list[RunRow]], controls: Controls, data_dir: Path | None
@@ -151,26 +154,8 @@ class LocalBackend:
             if stop.is_set():
                 return
             skip.clear()
-            yield from train_unit(unit, controls, data_dir)
-
-
-def train_unit(unit: list[RunRow], controls: Controls, data_dir: Path | None) -> Iterator[Event]:
-    """One unit: a single trial, or trials that train as one population."""
-    halt = controls.halted
-    if len(unit) == 1:
-        row = unit[0]
-        return run(
-            make_config(row.config),
-            should_stop=halt,
-            run_id=row.id,
-            data_dir=data_dir,
-            should_pause=controls.pause.is_set,
-        )
-    configs = make_configs([row.config for row in unit])
-    members = [Member(row.id, c) for row, c in zip(unit, configs, strict=True)]
-    return run_population(
-        members, should_stop=halt, data_dir=data_dir, should_pause=controls.pause.is_set
-    )
+            train = train_apart if runs_own_code(unit) else train_unit
+            yield from train(unit, controls, data_dir)
 
 
 class _PointBuffer:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from hypertui.engine.core.config import Config
-from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.config import MODELS, Config
+from hypertui.engine.core.errors import ConfigError, HypertuiError
 from hypertui.engine.core.events import Event, Failed, Progress, RunStarted
 from hypertui.engine.core.ids import new_id
 from hypertui.engine.data.dataset import Dataset
@@ -29,7 +29,12 @@ from hypertui.engine.training.clock import TrainClock, budget_env
 from hypertui.engine.training.devices import check_fits, describe, resolve_device
 from hypertui.engine.training.ledger import Ledger
 from hypertui.engine.training.losses import analyse, evaluate, make_loss
-from hypertui.engine.training.models import build_model, build_optimizer, count_parameters
+from hypertui.engine.training.models import (
+    build_model,
+    build_optimizer,
+    count_parameters,
+    output_size,
+)
 from hypertui.engine.training.schedule import lr_factor, planned_steps
 
 INTERVAL_VAL_N = 2000  # validation examples behind an interval report (full set at epoch end)
@@ -38,8 +43,6 @@ TINY_WORK = 1_000_000  # parameters x batch size under which a CPU MLP run uses 
 
 def own_model_notes(config: Config) -> tuple[str, ...]:
     """A user model trains alone (no population): the run says so."""
-    from hypertui.engine.core.config import MODELS
-
     if config.model in MODELS:
         return ()
     from hypertui.engine.training.usermodel import NOTE
@@ -129,6 +132,9 @@ def _train(
     clock = TrainClock(device, config.time_budget_s, should_pause, should_stop)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     ledger = Ledger(config.main_metric)
+    # A user's model was checked on a batch in eval mode; in train mode (dropout, a branch
+    # on self.training) it may answer another shape, which a loss would broadcast.
+    expected = output_size(config) if config.model not in MODELS else 0
 
     step = samples = 0
     losses: list[torch.Tensor] = []  # detached batch losses since the last report
@@ -168,6 +174,8 @@ def _train(
             opt.zero_grad(set_to_none=True)
             with precision():
                 out = model(x[idx])
+            if expected and getattr(out, "shape", None) != (len(idx), expected):  # no sync
+                raise ConfigError(wrong_output(config, out, len(idx), expected))
             loss = loss_fn(out.float(), y[idx])
             loss.backward()
             if config.schedule != "constant":
@@ -212,6 +220,14 @@ def _train(
         analysis = analyse(config, model, data.val.x, data.val.y)
     now = (step, samples, clock.train_s)
     yield ledger.finished(run_id, n, now, time.perf_counter() - wall0, test, analysis)
+
+
+def wrong_output(config: Config, out: object, rows: int, expected: int) -> str:
+    shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    return (
+        f"model = {config.model!r}: in train mode its output for a batch of {rows} is "
+        f"{shape}, expected [{rows}, {expected}]"
+    )
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -26,7 +26,8 @@ from hypertui.engine.store.follow import Follower, Update
 from hypertui.engine.store.store import UI_LOCK_WAIT_S, Store
 
 POLL_S = 0.25  # new points, trial starts and ends show within this (plus a redraw tick)
-ENDED = ("done", "incomplete", "cancelled")  # set by a runner as it leaves: nothing follows
+# set by a runner as it leaves: nothing follows
+ENDED = ("done", "incomplete", "cancelled", "failed")
 
 
 @dataclass(frozen=True)

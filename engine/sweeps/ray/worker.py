@@ -1,6 +1,6 @@
 """What runs on a Ray worker: one unit of a sweep, its events sent to the sweep's Mailbox.
 
-The worker trains exactly what the local runner trains (`sweeps.sweep.train_unit`); it never
+The worker trains exactly what the local runner trains (`sweeps.unit.train_unit`); it never
 opens the store. Its events leave in batches, one per report of the unit (all its members'
 points of one epoch), so that a 72-member population costs one actor call per epoch, not 72.
 """
@@ -35,7 +35,7 @@ def train_unit_task(
 ) -> None:
     import torch
 
-    from hypertui.engine.sweeps.sweep import train_unit
+    from hypertui.engine.sweeps.unit import train_unit
 
     attempt = ray.get(mailbox.begin.remote(unit_no))
     # Ray sets OMP_NUM_THREADS to the task's CPUs; torch was imported with a worker's own

@@ -1,0 +1,175 @@
+"""The user's own code trains in a process of its own.
+
+A unit whose model is the user's (`model = "mymodels:build"`) is trained by a child process
+(`train_apart`), while this process keeps the store, the heartbeat and the viewers'
+requests. Whatever that code does stays a fact about its trial:
+
+- `sys.exit`, `os._exit`, a crash or the kernel's OOM killer end the child, not the
+  runner: the trial fails with the exit code, and the sweep goes on;
+- any exception raised in training (a `TypeError` in `forward`, say) fails the trial with
+  its first line; the whole traceback goes to the runner's stderr (its log);
+- `print()` in the user's module writes to stderr: stdout stays the `--json` stream;
+- a `build()` or `forward` that never returns is killed GRACE_S after a cancel or skip.
+
+Children fork from a forkserver that has imported torch once (0.1 s a child on a busy
+2-core box, against ~15 s for a fresh interpreter), and never from this process, whose
+threads, store connections and CUDA context a fork must not inherit. Each child imports the
+user's module afresh.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypertui.engine.core.config import MODELS
+from hypertui.engine.core.controls import Controls
+from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted
+from hypertui.engine.core.records import RunRow
+from hypertui.engine.sweeps.unit import train_unit
+
+GRACE_S = 5.0  # a halted child that has not ended by then is killed
+POLL_S = 0.25  # how often this process reads requests while the child trains
+PRELOAD = ["torch", "hypertui.engine.sweeps.unit"]  # never the user's module
+
+
+def runs_own_code(unit: list[RunRow]) -> bool:
+    return any(row.config.get("model") not in MODELS for row in unit)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A HypertuiError in the child (bad data, a model that does not build): the sweep
+    stops with it, as it would in this process."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class _Crashed:
+    """The user's code raised or called sys.exit: the unit's open trials fail with it."""
+
+    reason: str
+
+
+def train_apart(unit: list[RunRow], controls: Controls, data_dir: Path | None) -> Iterator[Event]:
+    """`sweeps.unit.train_unit` in a child process; yields its events as they come."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    receive, send = ctx.Pipe(duplex=False)
+    halt, pause = ctx.Event(), ctx.Event()
+    child = ctx.Process(
+        target=_child,
+        args=(unit, data_dir, send, halt, pause, list(sys.path)),
+        name="hypertui-own-code",
+        daemon=True,
+    )
+    child.start()
+    send.close()
+    started: set[str] = set()
+    ended: set[str] = set()
+    last: dict[str, Progress] = {}
+    halted_at: float | None = None
+    crash = ""
+    try:
+        while True:
+            if controls.halted() and halted_at is None:
+                halt.set()
+                halted_at = time.monotonic()
+            (pause.set if controls.pause.is_set() else pause.clear)()
+            if halted_at is not None and time.monotonic() - halted_at > GRACE_S:
+                break  # a build() or forward that never returns: killed below
+            if not receive.poll(POLL_S):
+                if child.is_alive() or receive.poll():
+                    continue
+                break
+            try:
+                message = receive.recv()
+            except EOFError:  # the child is gone; its exit code says how
+                break
+            if isinstance(message, _Refused):
+                raise HypertuiError(message.message)
+            if isinstance(message, _Crashed):
+                crash = message.reason
+                break
+            if isinstance(message, RunStarted):
+                started.add(message.run_id)
+            elif isinstance(message, Progress):
+                last[message.run_id] = message
+            else:
+                ended.add(message.run_id)
+            yield message
+    finally:
+        receive.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+    for row in unit:
+        if row.id in ended:
+            continue
+        if halted_at is not None:
+            if row.id in started:  # a trial that never started stays pending
+                yield _cancelled(row.id, last.get(row.id))
+            continue
+        yield Failed(row.id, crash or _exit_reason(child.exitcode))
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else -code
+        return f"the trial's process was killed by {name} (out of memory?)"
+    return (
+        f"your code ended the trial's process with exit code {code} (sys.exit or os._exit in it?)"
+    )
+
+
+def _cancelled(run_id: str, last: Progress | None) -> Finished:
+    steps = last.step if last else 0
+    samples = last.samples if last else 0
+    train_s = last.train_s if last else 0.0
+    return Finished(
+        run_id=run_id,
+        status="cancelled",
+        epochs_done=float(last.epoch - 1 + int(last.end_of_epoch)) if last else 0.0,
+        steps=steps,
+        samples=samples,
+        elapsed_s=train_s,
+        wall_s=train_s,
+        final={},
+        best={},
+        best_epoch=None,
+        test={},
+        reason=f"stopped by request (its process did not end within {GRACE_S:g} s: killed)",
+    )
+
+
+def _child(unit, data_dir, send, halt, pause, path: list[str]) -> None:
+    """The child's whole life: train the unit, send every event, say how it ended."""
+    os.dup2(2, 1)  # print() in the user's code, and anything that writes to fd 1
+    sys.stdout = sys.stderr
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signum, signal.SIG_IGN)  # the runner hears them and tells us
+    sys.path[:] = path + [p for p in sys.path if p not in path]
+    try:
+        for event in train_unit(unit, Controls(stop=halt, pause=pause), data_dir):
+            send.send(event)
+    except HypertuiError as exc:
+        send.send(_Refused(str(exc)))
+    except SystemExit as exc:
+        send.send(_Crashed(f"your code called sys.exit({exc.code!r})"))
+    except BaseException as exc:  # the user's code raised: its trial fails, with the traceback
+        traceback.print_exc()
+        first = (str(exc).splitlines() or [""])[0]
+        where = "traceback in the runner's log or stderr"
+        send.send(_Crashed(f"{type(exc).__name__}: {first} ({where})"))
+    finally:
+        sys.stderr.flush()
+        send.close()
