@@ -126,6 +126,49 @@ def no_escape_sequences(home: Path, stdout: str) -> None:
     assert "\x1b" not in stdout and "[/bold]" in stdout
 
 
+def own_model(name: str, body: str) -> Callable[[Path], None]:
+    """A preset `own` whose model is `name:build`, in the folder the command runs in (a
+    name of its own per case: cases share this process's import path)."""
+
+    def setup(home: Path) -> None:
+        text = "import os, sys, torch\nprint('hello from my module')\n" + body
+        (home.parent / f"{name}.py").write_text(text)
+        user_preset("own", f'description = "x"\n[config]\nmodel = "{name}:build"\nepochs = 1\n')(
+            home
+        )
+
+    return setup
+
+
+BUILDS = "def build(config, input_shape, n_outputs):\n"
+
+
+def only_json_on_stdout(home: Path, stdout: str) -> None:
+    import json
+
+    lines = stdout.splitlines()
+    assert lines and all(json.loads(line) for line in lines), stdout
+
+
+def the_trial_failed_with(reason: str) -> Callable[[Path, str], None]:
+    def check(home: Path, stdout: str) -> None:
+        store = Store(home / "runs.sqlite")
+        sweep = next(s for s in store.sweeps() if s.preset == "own")
+        runs = store.runs(sweep.id)
+        assert [r.status for r in runs] == ["failed"] and reason in runs[0].reason
+        store.close()
+
+    return check
+
+
+def the_sweep_failed_saying_why(home: Path, stdout: str) -> None:
+    store = Store(home / "runs.sqlite")
+    sweep = next(s for s in store.sweeps() if s.preset == "own")
+    assert sweep.status == "failed" and "returned str" in sweep.error
+    assert {r.status for r in store.runs(sweep.id)} == {"pending"}  # a resume runs it
+    store.close()
+
+
 def a_link_to_dev_null(home: Path) -> None:
     (home / "null.csv").symlink_to("/dev/null")
 
@@ -403,6 +446,46 @@ CASES = [
         user_preset("deep", 'description = "x"\n[config]\nhidden = ' + "[" * 500 + "]" * 500),
     ),
     Case("a FIFO named *.toml", ["presets"], 0, "not a regular file", fifo_preset, process=True),
+    Case(
+        "print() in an own model's module with --json",
+        ["run", "own", "--json"],
+        0,
+        '"status": "finished"',
+        own_model(
+            "loud_model", BUILDS + "    print('building')\n    return torch.nn.Linear(3, 1)\n"
+        ),
+        only_json_on_stdout,
+        process=True,
+    ),
+    Case(
+        "sys.exit(3) in an own model's build()",
+        ["run", "own"],
+        1,
+        "1 failed",
+        own_model("exiting_model", BUILDS + "    sys.exit(3)\n"),
+        the_trial_failed_with("your code called sys.exit(3)"),
+    ),
+    Case(
+        "os._exit(0) in an own model's forward",
+        ["run", "own"],
+        1,
+        "1 failed",
+        own_model(
+            "os_exit_model",
+            "class M(torch.nn.Linear):\n    def forward(self, x):\n"
+            "        if self.training:\n            os._exit(0)\n"
+            "        return super().forward(x)\n" + BUILDS + "    return M(3, 1)\n",
+        ),
+        the_trial_failed_with("exit code 0"),
+    ),
+    Case(
+        "an own model's build() returns a string",
+        ["run", "own"],
+        2,
+        "returned str, not a torch.nn.Module",
+        own_model("string_model", BUILDS + "    return 'a string'\n"),
+        the_sweep_failed_saying_why,
+    ),
     Case(
         "seeds = 10**12",
         ["run", "many"],
