@@ -275,3 +275,16 @@ def test_sigterm_cancels_gracefully_and_sigusr_signals_pause_and_skip(tmp_path):
     statuses = [r.status for r in store.runs(sweep_id)]
     assert statuses == ["cancelled", "cancelled", "pending", "pending"]
     assert store.runs(sweep_id)[0].reason == "skipped"
+
+
+def test_runs_names_what_the_sweep_changed_from_its_preset(tmp_path, capsys):
+    # The description is the preset's ("200 epochs"): the changes must stand beside it.
+    from tests.fakes import make_sweep
+
+    store = Store(tmp_path / "s.sqlite")
+    sweep_id = make_sweep(store)
+    store.set_options(sweep_id, {"overrides": "epochs=40 seeds=3"})
+    store.close()
+    assert main(["runs", sweep_id, "--store", str(tmp_path / "s.sqlite")]) == 0
+    head = capsys.readouterr().out.splitlines()[:2]
+    assert "changed from the preset: epochs=40 seeds=3" in "\n".join(head)

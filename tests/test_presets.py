@@ -205,3 +205,22 @@ def test_a_run_time_estimate_caps_a_batch_at_the_data_size():
     whole, past = (make_config(batch_size=b, time_budget_s=None) for b in (HOUSE_TRAIN, 4096))
     assert whole.problem == "house"
     assert trial_seconds(past, "cpu") == trial_seconds(whole, "cpu")
+
+
+def test_overrides_spell_an_edit_as_set_does():
+    from hypertui.engine.sweeps.overrides import overrides
+    from hypertui.engine.sweeps.presets import RandomAxis
+
+    grid = find_preset("house-study-grid")
+    assert overrides(grid, grid) == []
+    axes = {**grid.axes, "lr": RandomAxis("log_uniform", 1e-4, 0.1)}
+    axes.pop("hidden")
+    edited = replace(grid, base={**grid.base, "epochs": 40, "hidden": [8]}, axes=axes, seeds=3)
+    assert overrides(grid, edited) == [
+        "hidden=8",
+        "lr=log_uniform(0.0001,0.1)",
+        "epochs=40",
+        "seeds=3",
+    ]
+    lr = find_preset("house-learning-rate")
+    assert overrides(lr, lr.with_overrides(full=True), full=True) == ["--full"]

@@ -460,3 +460,23 @@ def test_the_eta_leaves_out_the_time_the_runner_held_on_pauses():
     holding = dataclasses.replace(paused_20_s, paused=True)
     assert time_left(holding, done_by_runner=4, left=6, now=1100.0) is None  # no pace now
     assert time_left(sweep, done_by_runner=0, left=6, now=1100.0) is None
+
+
+async def test_the_editors_changes_are_recorded_and_history_shows_them(store_path, monkeypatch):
+    app = HypertuiApp(store_path=store_path)
+    started: list[str] = []
+    monkeypatch.setattr(app, "start_sweep", started.append)  # no runner: the record is the point
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "house-study-grid")
+        set_field(editor, "value-epochs", "40")
+        set_field(editor, "sweep-lr", "0.1, 0.01")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: started)
+        store = Store(store_path)
+        assert store.sweep(started[0]).options["overrides"] == "lr=[0.1,0.01] epochs=40"
+        store.close()
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        table = app.screen.query_one("#history", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert str(table.get_cell(started[0], "options")) == "lr=[0.1,0.01] epochs=40"

@@ -193,6 +193,8 @@ def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
         f"sweep {sweep.id}: {escape(sweep.preset)} ({sweep.status}) — {escape(sweep.description)}",
         highlight=False,
     )
+    if sweep.options.get("overrides"):  # --set or the editor: the description is the preset's
+        console.print(plain(f"changed from the preset: {sweep.options['overrides']}"))
     console.print(table)
     runs = store.runs(sweep.id)
     comp = compare(runs, sweep.swept, sweep.problem)

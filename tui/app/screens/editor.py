@@ -404,6 +404,9 @@ class EditorScreen(Screen):
         from hypertui.engine.sweeps.sweep import create_sweep
 
         options = {**self.app.run_options(), **self.backend_options()}
+        changed = self.changes(self.current)
+        if changed:  # what History and `runs` show beside the preset's name, as --set does
+            options["overrides"] = " ".join(changed)
         try:
             check_backend(options)  # Ray missing, nothing at the address: say so, start nothing
             store = Store(self.app.store_path, lock_wait_s=UI_LOCK_WAIT_S * 4)
@@ -413,6 +416,13 @@ class EditorScreen(Screen):
             self.notify(str(exc), severity="error", timeout=8)
             return
         self.app.start_sweep(sweep_id)
+
+    def changes(self, edited: Preset) -> list[str]:
+        """The form's changes to the preset, spelled as `hypertui run --set` spells them."""
+        from hypertui.engine.sweeps.overrides import overrides
+
+        full = any(box.value for box in self.query("#full").results(Checkbox))
+        return overrides(self.preset, edited, full=full)
 
     def backend_options(self) -> dict:
         """Where the sweep trains: this machine, or Ray (a local instance or a cluster)."""
