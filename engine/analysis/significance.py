@@ -1,20 +1,32 @@
 """Is a difference real? Each group of a comparison against the best, with honest p-values.
 
-Two groups are compared by a t-test: paired by seed when both ran exactly the same seeds
-(two or more), since a seed fixes the initial weights and the batch order and so removes
-noise the two share; Welch's unequal-variance test otherwise. n = 1 on either side gives
-no test ("n/a"), never a p-value.
+Against the best ("vs best"), every group shares one error term: the residual variance
+pooled over all groups, with seeds as blocks when every group ran the same seeds (a seed
+fixes the initial weights and the batch order, noise every config shares). Each pair alone
+at 2 seeds has one degree of freedom, and seven of eleven seeded presets run 2 seeds: on a
+grid of the study's shape (324 groups, 2 seeds), pairwise t-tests with Holm over all pairs
+called none of the 216 rows 10 or 20 noise-sd worse than the best different from it.
+Pooled, that grid has 323 degrees of freedom. The price is an assumption: groups share one
+noise level.
 
-The best row is chosen after looking at the data, so testing the others against it with a
-correction over the k - 1 rows alone is not enough: with 8 identical configs and 5 seeds,
-simulation called a row "worse than the best" in about 9% of sweeps instead of 5%. Holm's
-correction is therefore applied over every pair of groups, which bounds the chance of any
-false call at alpha whichever row turns out best (tests/test_significance.py checks it).
-The t distribution comes from scipy.stats.
+The best row is chosen after looking at the data, so Dunnett's many-to-one test (a control
+fixed in advance) is not enough: scipy.stats.dunnett against the best of 8 identical
+configs (5 seeds) called some row different in 14% of 400 simulated sweeps, not 5%. The
+largest difference from the best of identical groups is their range, which Tukey's
+studentized range over all k groups bounds: each row is tested against the best at Tukey's
+critical value (Tukey-Kramer for unequal sizes), which bounds the chance of any false call
+at alpha whichever row turns out best (tests/test_significance.py checks it), with k - 1
+tests instead of k(k - 1)/2. The interval of "row minus best" is Tukey's simultaneous
+interval. A row not called different when the error term has fewer than MIN_DF degrees of
+freedom is "too few seeds", not a tie.
+
+`difference` (a paired or Welch t-test of two groups alone) serves the claim checks
+(claims.py). The distributions come from scipy.stats.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -25,6 +37,10 @@ from hypertui.engine.analysis.compare import Comparison, run_metrics
 from hypertui.engine.core.records import RunRow
 
 ALPHA = 0.05
+# Fewer residual degrees of freedom cannot call a tie: Tukey's 95% critical value for 2
+# groups is 1.6x its large-sample value at df 3, 2.2x at df 2 and 6.5x at df 1.
+MIN_DF = 3
+TOO_FEW = "too few seeds"
 
 
 @dataclass(frozen=True)
@@ -41,21 +57,23 @@ class Difference:
 
 @dataclass(frozen=True)
 class VersusBest:
-    test: str  # "best" for the best row itself, else as in Difference
-    n: int
+    test: str  # "best" for the best row itself, "tukey", "tukey, seed blocks" or TOO_FEW
+    n: int  # this row's runs
     diff: float  # this row minus the best, in the metric's units
-    low: float
+    low: float  # Tukey's simultaneous 95% interval of diff (NaN without an error term)
     high: float
-    p: float  # Holm-adjusted over all pairs of groups
-    tied: bool | None  # not distinguishable from the best; None when n/a
+    p: float  # Tukey's adjusted p over the k groups (NaN without an error term)
+    tied: bool | None  # not distinguishable from the best; None: too few seeds to say
+    df: int = 0  # degrees of freedom of the pooled error term
 
     @property
     def marker(self) -> str:
-        """A short cell for tables: best, "=" tied with it, worse with its p, or n/a."""
+        """A short cell for tables: best, "=" tied with it, worse with its p, or too few
+        seeds to tell."""
         if self.test == "best":
             return "best"
         if self.tied is None:
-            return "n/a"
+            return TOO_FEW
         return "=" if self.tied else f"p {self.p:.1g}"
 
 
@@ -90,57 +108,6 @@ def _t(diff, se, df, test, n, confidence: float = 0.95) -> Difference:
     half = stats.t.ppf(0.5 + confidence / 2, df) * se
     p = 2 * stats.t.sf(abs(diff) / se, df)
     return Difference(test, n, float(diff), diff - half, diff + half, float(p))
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm's step-down adjustment (NaN entries stay NaN and do not count)."""
-    p = np.asarray(pvalues, float)
-    adjusted = np.full(p.shape, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    order = valid[np.argsort(p[valid], kind="stable")]
-    m = len(order)
-    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    adjusted[order] = np.maximum.accumulate(scaled) if m else scaled
-    return adjusted
-
-
-def pair_pvalues(values: list[dict[int, float]]) -> np.ndarray:
-    """Two-sided p of every pair (i < j) as a k x k matrix, NaN where no test applies.
-
-    The same tests as `difference`, vectorised: a 324-group grid has 52,326 pairs.
-    """
-    k = len(values)
-    n = np.array([len(v) for v in values], float)
-    arrays = [np.array(list(v.values()), float) for v in values]
-    mean = np.array([a.mean() if len(a) else np.nan for a in arrays])
-    var = np.array([a.var(ddof=1) if len(a) > 1 else np.nan for a in arrays])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = var / n
-        se2 = q[:, None] + q[None, :]
-        df = se2**2 / ((q**2 / (n - 1))[:, None] + (q**2 / (n - 1))[None, :])
-        df = np.where(se2 == 0, n[:, None] + n[None, :] - 2, df)
-        diff = mean[:, None] - mean[None, :]
-        p = _p(diff, np.sqrt(se2), df)
-        # Groups that ran exactly the same seeds (two or more) are compared pair by pair.
-        classes: dict[tuple, list[int]] = {}
-        for i, v in enumerate(values):
-            if len(v) >= 2:
-                classes.setdefault(tuple(sorted(v)), []).append(i)
-        for seeds, members in classes.items():
-            x = np.array([[values[i][s] for s in seeds] for i in members])
-            d = x[:, None, :] - x[None, :, :]
-            se = d.std(axis=2, ddof=1) / math.sqrt(len(seeds))
-            idx = np.ix_(members, members)
-            p[idx] = _p(d.mean(axis=2), se, np.full(se.shape, len(seeds) - 1.0))
-    p[np.tril_indices(k)] = np.nan
-    return p
-
-
-def _p(diff: np.ndarray, se: np.ndarray, df: np.ndarray) -> np.ndarray:
-    t = np.abs(diff) / se
-    p = 2 * stats.t.sf(t, df)
-    # Zero spread on both sides: certain when the means differ, no difference otherwise.
-    return np.where(se == 0, np.where(diff == 0, 1.0, 0.0), p)
 
 
 def seed_values(runs: list[RunRow], run_ids, metric: str) -> dict[int, float]:
@@ -178,51 +145,94 @@ def against_best(values: list[dict[int, float]], alpha: float = ALPHA) -> list[V
     """The same, from each group's values by seed; the first group is the best."""
     if not values or not values[0]:
         return [None] * len(values)
-    k = len(values)
-    p = pair_pvalues(values)
-    upper = np.triu_indices(k, 1)
-    adjusted = np.full((k, k), np.nan)
-    adjusted[upper] = holm(p[upper])
-    intervals = _intervals_against(values[0], values[1:])
-    out: list[VersusBest | None] = [
-        VersusBest("best", len(values[0]), 0.0, 0.0, 0.0, math.nan, True)
-    ]
-    for i, (vals, (test, n, diff, low, high)) in enumerate(
-        zip(values[1:], intervals, strict=True), 1
-    ):
-        if not vals:
-            out.append(None)
-            continue
-        p_adj = float(adjusted[0, i])
-        tied = None if test == "n/a" else bool(p_adj >= alpha)
-        out.append(VersusBest(test, n, diff, low, high, p_adj, tied))
+    k = sum(bool(v) for v in values)  # the groups the best was picked from
+    mse, df, test = pooled_error(values)
+    best = np.array(list(values[0].values()), float)
+    rows = [i for i, v in enumerate(values[1:], 1) if v]
+    n = np.array([len(values[i]) for i in rows], float)
+    diff = np.array([np.mean(list(values[i].values())) for i in rows]) - best.mean()
+    se = np.sqrt(mse * (1 / n + 1 / len(best)))
+    if df >= 1 and rows:
+        crit = tukey_critical(1 - alpha, k, df) / math.sqrt(2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.abs(diff) / se  # over sqrt(2): the studentized range's scale
+            # No spread at all: certain when the means differ, no difference otherwise.
+            q = np.where(se == 0, np.where(diff == 0, 0.0, np.inf), q)
+        p = tukey_sf(q * math.sqrt(2), k, df, crit * math.sqrt(2))
+    else:
+        crit, q, p = math.nan, np.full(len(rows), math.nan), np.full(len(rows), math.nan)
+    out: list[VersusBest | None] = [None] * len(values)
+    out[0] = VersusBest("best", len(best), 0.0, 0.0, 0.0, math.nan, True, df)
+    for j, i in enumerate(rows):
+        # Decided by the exact critical value, so the call and the interval always agree.
+        tied = bool(q[j] <= crit) if df >= 1 else None
+        if tied is not False and df < MIN_DF:
+            tied = None  # not different, but the error term is too weak to call it a tie
+        half = crit * se[j]
+        out[i] = VersusBest(
+            test if tied is not None else TOO_FEW,
+            int(n[j]),
+            float(diff[j]),
+            float(diff[j] - half),
+            float(diff[j] + half),
+            float(p[j]),
+            tied,
+            df,
+        )
     return out
 
 
-def _intervals_against(best: dict, rows: list[dict], confidence: float = 0.95) -> list[tuple]:
-    """Each row minus the best: (test, n, diff, low, high), as `difference` computes them,
-    with one vectorised t quantile for all rows (a 324-group grid has 323 rows)."""
-    b = np.array(list(best.values()), float)
-    parts = []
-    for row in rows:
-        x = np.array(list(row.values()), float)
-        if len(x) == 0:
-            parts.append(("n/a", 0, math.nan, 0.0, 1.0))
-        elif set(row) == set(best) and len(row) >= 2:
-            d = np.array([row[s] - best[s] for s in best])
-            parts.append(
-                ("paired", len(d), d.mean(), d.std(ddof=1) / math.sqrt(len(d)), len(d) - 1)
-            )
-        elif len(x) < 2 or len(b) < 2:
-            parts.append(("n/a", min(len(x), len(b)), x.mean() - b.mean(), 0.0, 1.0))
-        else:
-            se, df = _welch(x.var(ddof=1), len(x), b.var(ddof=1), len(b))
-            parts.append(("welch", min(len(x), len(b)), x.mean() - b.mean(), se, df))
-    if not parts:
-        return []
-    df = np.array([p[4] for p in parts], float)
-    half = stats.t.ppf(0.5 + confidence / 2, df) * np.array([p[3] for p in parts], float)
-    return [
-        (t, n, float(d), math.nan, math.nan) if t == "n/a" else (t, n, float(d), d - h, d + h)
-        for (t, n, d, _, _), h in zip(parts, half, strict=True)
-    ]
+@functools.lru_cache(maxsize=256)
+def tukey_critical(level: float, k: int, df: int) -> float:
+    """The studentized range's `level` point: a root-finding over numerical integrals
+    (0.1-0.2 s), and a sweep's tables and simulations ask for the same few again."""
+    return float(stats.studentized_range.ppf(level, k, df))
+
+
+EXACT_SF = 48  # more distinct statistics than this are interpolated
+
+
+def tukey_sf(q: np.ndarray, k: int, df: int, crit: float) -> np.ndarray:
+    """The studentized range's survival function at each q (crit: its 95% point).
+
+    scipy integrates it numerically, 2-18 ms a value on this machine's CPUs, 1-2 s for a
+    324-group grid's rows. Those share k and df, the call is made on q against `crit`
+    exactly, and p shows to one digit: beyond EXACT_SF distinct values, p is interpolated
+    on the normal quantile scale (where the curve is near straight) between exact values
+    at nodes dense up to 3 x crit and geometric beyond (1.1% at most relative error on a
+    324-group grid; tests/test_significance.py bounds it).
+    """
+    finite = np.isfinite(q)
+    out = np.where(finite, 1.0, 0.0)  # q is infinite only for a certain difference
+    values = q[finite]
+    if len(np.unique(values)) <= EXACT_SF:
+        out[finite] = stats.studentized_range.sf(values, k, df)
+        return out
+    low, high = values.min(), values.max()
+    nodes = np.linspace(low, min(high, 3 * crit), EXACT_SF)
+    if high > 3 * crit:
+        nodes = np.concatenate([nodes, np.geomspace(3 * crit, high, 17)[1:]])
+    z = stats.norm.isf(np.clip(stats.studentized_range.sf(nodes, k, df), 1e-300, 1 - 1e-16))
+    out[finite] = stats.norm.sf(np.interp(values, nodes, z))
+    return out
+
+
+def pooled_error(values: list[dict[int, float]]) -> tuple[float, int, str]:
+    """One residual variance over all groups: (mean square, its df, the design's name).
+
+    When every group ran the same seeds (two or more), seeds are blocks: the residual of
+    group + seed removes the noise a seed gives every config alike (initial weights, batch
+    order). Otherwise the within-group variance, pooled. df = 0: no error term at all.
+    """
+    present = [v for v in values if v]
+    seed_sets = {tuple(sorted(v)) for v in present}
+    if len(present) >= 2 and len(seed_sets) == 1 and len(seeds := seed_sets.pop()) >= 2:
+        x = np.array([[v[s] for s in seeds] for v in present], float)
+        resid = x - x.mean(1, keepdims=True) - x.mean(0, keepdims=True) + x.mean()
+        df = (x.shape[0] - 1) * (x.shape[1] - 1)
+        return float((resid**2).sum() / df), df, "tukey, seed blocks"
+    groups = [np.array(list(v.values()), float) for v in present]
+    df = sum(len(g) - 1 for g in groups)
+    if df == 0:
+        return math.nan, 0, TOO_FEW
+    return float(sum(((g - g.mean()) ** 2).sum() for g in groups) / df), df, "tukey"

@@ -52,7 +52,8 @@ def comparison_table(
     Numbers are never cut: when the table is too wide, the least important metric columns
     go (the caption names them; the export has every one), and swept values wrap. With
     `runs`, a "vs#1" column says whether each row differs from the best by a test
-    (engine/analysis/significance.py): "=" marks a row statistically tied with the best.
+    (engine/analysis/significance.py): "=" marks a row statistically tied with the best,
+    "few" one the seeds cannot decide.
     """
     from hypertui.engine.analysis.significance import versus_best
 
@@ -74,7 +75,7 @@ def comparison_table(
 def _versus_cell(v) -> str:
     if v is None or v.test == "best":
         return "-"
-    return "n/a" if v.tied is None else "=≠"[not v.tied]
+    return "few" if v.tied is None else "=≠"[not v.tied]
 
 
 def _comparison_table(comp, title, shown, dropped, top, versus=None) -> Table:
@@ -117,7 +118,9 @@ def _comparison_table(comp, title, shown, dropped, top, versus=None) -> Table:
         table.add_column("time s", justify="right", no_wrap=True)  # mean wall s per run
     if versus is not None:
         table.add_column("vs#1", no_wrap=True, min_width=4)
-        table.caption = (table.caption or "") + "; vs#1: = tied with #1, ≠ differs (Holm p<.05)"
+        table.caption = (table.caption or "") + (
+            "; vs#1: = tied with #1, ≠ differs (Tukey, pooled error, p<.05), few: too few seeds"
+        )
     for rank, g in enumerate(groups, 1):
         cells = [str(rank), *(plain(cell(g.point[f])) for f in comp.swept), str(g.n_finished)]
         if troubled:

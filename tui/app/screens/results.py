@@ -55,7 +55,7 @@ def table_rows(
     """Column keys, raw values per row (for sorting) and display text per row.
 
     `versus` (engine/analysis/significance.py, one per group) adds "vs best": "=" marks a row tied
-    with the best, else its Holm-adjusted p; "n/a" with one run.
+    with the best, else its Tukey-adjusted p; "too few seeds" where the seeds cannot decide.
     """
     pruned = ["pruned"] if any(g.n_pruned for g in comp.groups) else []  # halving sweeps
     columns = [*comp.swept, "n", "vs best", "diverged", *pruned, "failed", *comp.metrics]
@@ -158,7 +158,8 @@ class ResultsScreen(Screen):
         return (
             f"[b]{escape(self.sweep.preset)}[/b] ({self.sweep.status}, {self.sweep.n_done}/"
             f"{self.sweep.n_runs} runs) — {ranked}; {SEEDS_NOTE}; "
-            "diverged/failed counted apart"
+            "diverged/failed counted apart; vs best: Tukey's test against the best, one "
+            "error term pooled over all groups (seeds as blocks when all ran the same)"
         )
 
     def visible_columns(self) -> list[str]:
