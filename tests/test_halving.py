@@ -29,8 +29,8 @@ def test_rungs_are_powers_of_eta_below_the_last_epoch():
 
 def test_survivors_are_the_best_third_by_mean_over_seeds_diverged_last():
     scores = {"a": [1.0, 3.0], "b": [2.5, 2.4], "c": [0.1, math.nan], "d": [math.nan]}
-    # means: a 2.0, b 2.45, c 0.1 (the diverged seed left out), d none
-    assert halving.survivors(scores, higher=False) == {"c", "a"}
+    # means: a 2.0, b 2.45; c and d have a diverged seed: after both, whatever c's other seed
+    assert halving.survivors(scores, higher=False) == {"a", "b"}
     assert halving.survivors(scores, higher=True) == {"b", "a"}
     assert halving.survivors({"d": [math.nan], "a": [5.0]}, higher=False) == {"a"}
 
@@ -201,3 +201,27 @@ def test_cli_replay_reports_savings_and_refuses_a_halving_sweep(tmp_path, capsys
 
     assert main(["--store", str(store_path), "replay-halving", live]) == 2
     assert "already ran with halving" in capsys.readouterr().err
+
+
+def test_a_config_with_a_diverged_seed_ranks_as_diverged_in_halving_as_in_analysis():
+    # One policy (engine/core/ranking.py): c's other seed is its best run, but c diverged
+    # once; halving kept it as best (the NaN left out) while the analysis counted the same
+    # run at the worst value of the sweep.
+    from hypertui.engine.analysis.compare import compare
+    from hypertui.engine.analysis.importance import analyze
+    from tests.test_analysis import fake_run
+
+    scores = {"a": [0.3, 0.3], "b": [0.25, 0.25], "c": [0.1, math.nan]}
+    assert halving.survivors(scores, higher=False) == {"b"}
+    runs = []
+    for name, values in scores.items():
+        for seed, v in enumerate(values):
+            status = "finished" if math.isfinite(v) else "diverged"
+            runs.append(
+                fake_run(
+                    len(runs), {"act": name}, seed, v if status == "finished" else None, status
+                )
+            )
+    top = analyze(runs, ["act"], "house").top
+    assert [t.point["act"] for t in top] == ["b", "a", "c"]
+    assert [g.point["act"] for g in compare(runs, ["act"], "house").groups] == ["b", "a", "c"]

@@ -3,7 +3,8 @@
 Runs are grouped by the swept fields (seed excluded). Only `finished` runs enter the
 statistics; diverged, pruned (halving) and failed runs are counted per group and shown,
 never averaged in.
-Groups are ranked by the problem's main metric (validation MSE or accuracy).
+Groups are ranked by the problem's main metric (validation MSE or accuracy), a group with
+a diverged run after every group without one (engine/core/ranking.py, as in halving).
 std is the sample standard deviation (ddof=1), empty for a single run.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypertui.engine.core.config import is_classification, main_metric
+from hypertui.engine.core.ranking import finite, ranked
 from hypertui.engine.core.records import RunRow
 
 
@@ -110,11 +112,21 @@ def compare(runs: list[RunRow], swept: list[str], problem: str) -> Comparison:
             )
         )
 
-    def rank(g: Group) -> tuple[int, float]:
-        s = g.stats.get(main)
-        if s is None:
-            return (1, 0.0)
-        return (0, -s.mean if higher else s.mean)
-
-    groups.sort(key=rank)
+    # Diverged runs rank as diverged, as in halving (engine/core/ranking.py); a group with
+    # nothing finished or diverged (failed, unfinished) comes last.
+    by_id = {r.id: r for r in runs}
+    scores = {i: _scores(g, by_id, main) for i, g in enumerate(groups)}
+    order = ranked({i: v for i, v in scores.items() if any(map(finite, v))}, higher)
+    ranked_set = set(order)
+    groups = [groups[i] for i in order] + [g for i, g in enumerate(groups) if i not in ranked_set]
     return Comparison(swept, metrics, main, higher, groups)
+
+
+def _scores(group: Group, by_id: dict[str, RunRow], main: str) -> list[float | None]:
+    """The main metric of a group's finished runs, None for each diverged one."""
+    runs = [by_id[i] for i in group.run_ids]
+    return [
+        run_metrics(r).get(main) if r.status == "finished" else None
+        for r in runs
+        if r.status in ("finished", "diverged")
+    ]

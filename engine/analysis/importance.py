@@ -15,7 +15,9 @@ Importance has two methods, chosen by the shape of the sweep, and says which it 
   It works from a few dozen trials; the result states n.
 
 Diverged runs count at the worst finite value of the sweep: they are the worst outcome,
-and leaving them out would hide the field that caused them. Failed runs are left out.
+and leaving them out would hide the field that caused them. A point with a diverged run
+ranks after every point without one among the top configs, as in halving
+(engine/core/ranking.py). Failed runs are left out.
 Everything is deterministic: the same store gives the same numbers.
 """
 
@@ -32,6 +34,7 @@ from scipy import stats
 from hypertui.engine.analysis.compare import run_metrics
 from hypertui.engine.analysis.export import cell
 from hypertui.engine.core.config import main_metric
+from hypertui.engine.core.ranking import ranked, with_worst
 from hypertui.engine.core.records import RunRow
 
 TOP_SHARE = 0.1  # PED-ANOVA's gamma: the best 10% of points
@@ -177,8 +180,7 @@ def build_frame(
             usable.append((run, value))
         elif run.status == "diverged":
             usable.append((run, None))
-    finite = [v for _, v in usable if v is not None]
-    worst = (min(finite) if higher_is_better else max(finite)) if finite else math.nan
+    values = with_worst([v for _, v in usable], higher_is_better)
     n_diverged = sum(v is None for _, v in usable)
     levels = {}
     columns: dict[str, list[Any]] = {}
@@ -193,7 +195,7 @@ def build_frame(
     columns["seed"] = [r.seed for r, _ in usable]
     columns["run"] = [r.id for r, _ in usable]
     columns["finished"] = [v is not None for _, v in usable]
-    columns["value"] = [worst if v is None else v for _, v in usable]
+    columns["value"] = values
     frame = pd.DataFrame(columns)
     for f in swept:  # categorical: groupby keeps the display order and empty cells
         frame[f] = pd.Categorical(frame[f], categories=levels[f][0])
@@ -238,18 +240,23 @@ def analyze(
 
 
 def top_configs(runs, frame: pd.DataFrame, swept, higher: bool, k: int) -> list[TopConfig]:
-    """The k best points by mean over finished runs (diverged runs are never the best)."""
+    """The k best points by mean over finished runs; a point with a diverged run ranks after
+    every point without one (engine/core/ranking.py: halving's policy too)."""
     if frame.empty:
         return []
-    finished = frame[frame["finished"].astype(bool)]
-    agg = finished.groupby("point")["value"].agg(["mean", "count"])
-    agg = agg.sort_values("mean", ascending=not higher, kind="stable").head(k)
+    scores = {
+        pid: [v if ok else math.nan for v, ok in zip(g["value"], g["finished"], strict=True)]
+        for pid, g in frame.groupby("point", sort=False)
+    }
     first = frame.groupby("point")["run"].first()
     by_id = {r.id: r for r in runs}
-    return [
-        TopConfig({f: by_id[first[pid]].point.get(f) for f in swept}, float(m), int(n))
-        for pid, m, n in zip(agg.index, agg["mean"], agg["count"], strict=True)
-    ]
+    out = []
+    for pid in ranked(scores, higher):
+        finished = [v for v in scores[pid] if math.isfinite(v)]
+        if finished and len(out) < k:  # a point whose every run diverged has no mean
+            point = {f: by_id[first[pid]].point.get(f) for f in swept}
+            out.append(TopConfig(point, sum(finished) / len(finished), len(finished)))
+    return out
 
 
 def _complete(frame: pd.DataFrame, swept: list[str], levels) -> bool:

@@ -5,7 +5,7 @@ With `prune = "halving"`, a population (engine/training/population.py) ranks its
 metric and keeps the best third (rounded up, at least one); the members of the other
 configs stop there with status `pruned`, their curves kept, and leave the stacked model.
 A config is kept or stopped whole, all its seeds together, so a lucky or unlucky seed
-cannot split it.
+cannot split it; one whose seed diverged ranks as diverged (engine/core/ranking.py).
 
 `replay` applies the same rule to a sweep that ran in full and reports what halving would
 have stopped, the model-epochs it would have saved, and whether the best config of the
@@ -18,6 +18,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from hypertui.engine.core.ranking import ranked
 
 ETA = 3  # keep 1/ETA of the configs at each rung; rungs at epochs 1, ETA, ETA^2, ...
 
@@ -44,16 +46,10 @@ def mean_score(values: Iterable[float]) -> float | None:
 
 
 def survivors(scores: dict[str, list[float]], higher: bool, eta: int = ETA) -> set[str]:
-    """The configs that go on: the best ceil(n / eta) by mean over seeds. A config whose
-    every seed diverged ranks last; ties keep the earlier config."""
-    means = {key: mean_score(values) for key, values in scores.items()}
-
-    def rank(key: str) -> tuple[bool, float]:
-        m = means[key]
-        return (m is None, 0.0 if m is None else (-m if higher else m))
-
-    ranked = sorted(scores, key=rank)
-    return set(ranked[: max(1, math.ceil(len(scores) / eta))])
+    """The configs that go on: the best ceil(n / eta) by mean over seeds. A config with a
+    diverged seed ranks after every config without one (engine/core/ranking.py, the
+    analysis's policy too); ties keep the earlier config."""
+    return set(ranked(scores, higher)[: max(1, math.ceil(len(scores) / eta))])
 
 
 @dataclass(frozen=True)
@@ -115,13 +111,11 @@ def replay(
     by_config: dict[str, list[float]] = {}
     for t in trials:
         by_config.setdefault(t.config, []).append(final_score(t))
-    best = min(
-        (c for c in by_config if mean_score(by_config[c]) is not None),
-        key=lambda c: -mean_score(by_config[c]) if higher else mean_score(by_config[c]),
-    )
-    kept = [c for c in by_config if mean_score(by_config[c]) is not None]
-    kept = [c for c in kept if not any(stopped.get(t.run_id) for t in trials if t.config == c)]
-    survivor = min((mean_score(by_config[c]) * (-1 if higher else 1) for c in kept), default=None)
+    # The full run's best config and halving's best survivor, ranked by the same policy.
+    scored = [c for c in ranked(by_config, higher) if mean_score(by_config[c]) is not None]
+    best = scored[0]
+    kept = [c for c in scored if not any(stopped.get(t.run_id) for t in trials if t.config == c)]
+    survivor = mean_score(by_config[kept[0]]) if kept else None
     full = sum(t.epochs_done for t in trials)
     halved = sum(min(t.epochs_done, stopped.get(t.run_id, epochs)) for t in trials)
     return Replay(
@@ -133,7 +127,7 @@ def replay(
         model_epochs_halving=halved,
         best_config=best,
         best_score=mean_score(by_config[best]),
-        survivor_score=None if survivor is None else survivor * (-1 if higher else 1),
+        survivor_score=survivor,
         best_survived=not any(stopped.get(t.run_id) for t in trials if t.config == best),
     )
 
