@@ -480,3 +480,20 @@ async def test_the_editors_changes_are_recorded_and_history_shows_them(store_pat
         table = app.screen.query_one("#history", DataTable)
         await wait_for(pilot, lambda: table.row_count == 1)
         assert str(table.get_cell(started[0], "options")) == "lr=[0.1,0.01] epochs=40"
+
+
+async def test_a_name_match_ranks_above_a_description_match(store_path):
+    # "study" is in house-best's description ("the study's best model") and in
+    # house-study-grid's name: Enter must open the one whose name was typed.
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "study")
+        assert editor.preset.name == "house-study-grid"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        options = app.screen.query_one("#preset-list", OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        named = [i for i in ids if i and "study" in i]
+        assert ids.index(named[-1]) < min(
+            ids.index(i) for i in ids if i and i.startswith("preset:") and "study" not in i
+        )

@@ -121,15 +121,21 @@ class PresetsScreen(Screen):
         self.filled_for = query
         words = query.lower().split()
         options: list[Option | None] = []
-        by_problem: dict[str, list[Preset]] = {}
+        # Presets whose name (or problem) holds every word come first, then those that
+        # match only in their description or claim: "study" opens house-study-grid, not
+        # house-best ("the study's best model"), which sorts before it.
+        by_problem: dict[tuple[bool, str], list[Preset]] = {}
         for preset in sorted(self.catalogue.presets.values(), key=lambda p: p.name):
-            haystack = f"{preset.name} {preset.problem} {preset.description} {preset.claim}".lower()
+            title = f"{preset.name} {preset.problem}".lower()
+            haystack = f"{title} {preset.description} {preset.claim}".lower()
             if all(w in haystack for w in words):
-                by_problem.setdefault(preset.problem, []).append(preset)
-        for problem, presets in by_problem.items():
-            options.append(
-                Option(Text(PROBLEM_TITLES.get(problem, problem), style="bold"), disabled=True)
+                in_text = not all(w in title for w in words)
+                by_problem.setdefault((in_text, preset.problem), []).append(preset)
+        for (in_text, problem), presets in sorted(by_problem.items(), key=lambda kv: kv[0][0]):
+            heading = PROBLEM_TITLES.get(problem, problem) + (
+                " · in descriptions" if in_text else ""
             )
+            options.append(Option(Text(heading, style="bold"), disabled=True))
             for p in presets:
                 line = Text.assemble(
                     f" {clean(p.name):<26}",
