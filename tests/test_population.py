@@ -429,3 +429,37 @@ def test_a_members_best_epoch_is_the_lowest_point_of_its_curve_as_alone():
         assert done[k].best["val_mse"] == pytest.approx(single.best["val_mse"], rel=1e-4)
     # the setup's point: some best is neither the first epoch nor the last
     assert any(1 < d.best_epoch < epochs for d in done)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_skipped_member_leaves_mid_epoch_and_the_rest_train_as_alone(optimizer):
+    """A skip that names one member (Live's `s` on the trial it charts) ends that trial
+    alone: its rows leave the model, the optimizer, the batch orders and the losses not yet
+    reported, mid-epoch, and every other member ends exactly where it would alone."""
+    configs = [
+        make_config(optimizer=optimizer, lr=lr, seed=s, hidden=[6], epochs=3, batch_size=64)
+        for lr, s in ((0.01, 0), (0.02, 1), (0.005, 2))
+    ]
+    steps = 0
+
+    def skipped():
+        nonlocal steps
+        steps += 1
+        return {"m1"} if steps > 10 else ()  # inside the first epoch (33 steps of 64)
+
+    members = [Member(f"m{i}", c) for i, c in enumerate(configs)]
+    got: dict = {}
+    events = list(
+        run_population(members, inspect=lambda m: got.setdefault("m", m), skipped=skipped)
+    )
+    done = {e.run_id: e for e in events if isinstance(e, Finished)}
+    assert done["m1"].status == "cancelled" and done["m1"].reason == "skipped"
+    assert done["m1"].steps == 10 and done["m1"].test == {}
+    assert not [e for e in events if isinstance(e, Progress) and e.run_id == "m1"]
+    model = got["m"]
+    for row, k in enumerate((0, 2)):  # the model kept rows 0 and 2
+        single_events, params = single_params(configs[k])
+        assert done[f"m{k}"].status == "finished"
+        for a, b in zip(model.member_parameters(row), params, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        assert done[f"m{k}"].final == pytest.approx(single_events[-1].final, rel=1e-4)

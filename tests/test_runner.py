@@ -183,6 +183,24 @@ def test_skip_from_the_cli_ends_the_running_unit_only(store):
     assert [r.reason for r in store.runs(sweep_id)][:2] == ["skipped", "skipped"]
 
 
+def test_skip_of_one_trial_from_the_cli_ends_it_alone_and_its_population_goes_on(store):
+    sweep_id = create_sweep(store, preset(epochs=LONG))
+    launch(store.path, sweep_id)
+    wait_until(lambda: store.db.execute("SELECT COUNT(*) FROM points").fetchone()[0] > 0)
+    first, second = store.runs(sweep_id)[:2]  # the first population's two members
+    said = hypertui("skip", sweep_id, "1", store=store.path)
+    assert said.returncode == 0 and f"trial 1 ({first.id}) ends" in said.stdout
+    wait_until(lambda: store.run(first.id).status == "cancelled")
+    assert store.run(first.id).reason == "skipped"
+    points = len(store.points(second.id))
+    wait_until(lambda: len(store.points(second.id)) > points, what="the other member")
+    assert store.run(second.id).status == "running"
+    again = hypertui("skip", sweep_id, "1", store=store.path)
+    assert again.returncode == 2 and "trial 1" in again.stderr and "is not running" in again.stderr
+    store.request(sweep_id, "cancel")
+    wait_until(lambda: not store.sweep(sweep_id).running)
+
+
 def test_two_viewers_see_the_same_sweep_as_the_store(store, tmp_path):
     sweep_id = create_sweep(store, preset(epochs=40))
     seen: dict[int, list] = {0: [], 1: []}

@@ -17,6 +17,8 @@ class Controls:
     stop: threading.Event = field(default_factory=threading.Event)  # cancel the sweep
     pause: threading.Event = field(default_factory=threading.Event)  # hold between two steps
     skip: threading.Event = field(default_factory=threading.Event)  # end the current unit
+    # runs to end, each alone: one member leaves its population, the rest go on
+    skip_runs: set[str] = field(default_factory=set)
     # Called by the training loop before every step (cheap: a clock read). A runner sets
     # it to read requests and beat its heartbeat from the training thread itself, which a
     # watch thread starved of the GIL on a loaded machine cannot be relied on to do.

@@ -88,6 +88,11 @@ MIGRATIONS = (
     DROP TABLE points;
     ALTER TABLE points_v4 RENAME TO points;
     """,
+    # 5: what each skip request names, in order: a run id (one trial, even inside a
+    # population), or * (whatever unit is running), separated by spaces
+    """
+    ALTER TABLE sweeps ADD COLUMN skip_runs TEXT NOT NULL DEFAULT '';
+    """,
 )
 POINT_COLUMNS = "run_id, seq, epoch, step, samples, elapsed_s, train_loss, metrics, end_of_epoch"
 SCHEMA_VERSION = len(MIGRATIONS)

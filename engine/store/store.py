@@ -268,24 +268,30 @@ class Store:
                     (_json({**json.loads(config), "device": device}), run_id),
                 )
 
-    def request(self, sweep_id: str, action: str) -> None:
+    def request(self, sweep_id: str, action: str, run_id: str = "") -> None:
         """A viewer's request, read by the runner between steps: pause, resume, skip,
         cancel; or `clear` as a runner is launched for a resume: no old request holds, and
-        the sweep reads `pending` (starting) until the runner claims it."""
+        the sweep reads `pending` (starting) until the runner claims it. A skip names the
+        run it ends (one member of a population leaves it), or none: the running unit."""
         sql = {
             "pause": "control='pause'",
             "resume": "control=''",
             "clear": "control='', paused=0, status='pending', pid=NULL, error=''",
             "cancel": "control='cancel'",
-            "skip": "skip_seq=skip_seq+1",
+            "skip": "skip_seq=skip_seq+1, skip_runs=skip_runs || ' ' || ?",
         }[action]
+        args = (run_id or "*", sweep_id) if action == "skip" else (sweep_id,)
         with self._tx():
-            self.db.execute(f"UPDATE sweeps SET {sql} WHERE id=?", (sweep_id,))
+            self.db.execute(f"UPDATE sweeps SET {sql} WHERE id=?", args)
 
-    def controls(self, sweep_id: str) -> tuple[str, int]:
-        """What viewers asked of the sweep: (control, skip requests made so far)."""
-        rows = self._query("SELECT control, skip_seq FROM sweeps WHERE id=?", (sweep_id,))
-        return (rows[0][0], rows[0][1]) if rows else ("cancel", 0)
+    def controls(self, sweep_id: str) -> tuple[str, list[str]]:
+        """What viewers asked of the sweep: (control, what each skip request so far named:
+        a run id, or * for the running unit)."""
+        rows = self._query("SELECT control, skip_runs FROM sweeps WHERE id=?", (sweep_id,))
+        if not rows:
+            return ("cancel", [])
+        control, skips = rows[0]
+        return control, str(skips).split()
 
     def delete_sweep(self, sweep_id: str) -> None:
         """A sweep, its runs and curves, gone for good (refused while it runs)."""

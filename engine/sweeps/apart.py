@@ -81,7 +81,8 @@ def train_apart(unit: list[RunRow], controls: Controls, data_dir: Path | None) -
     crash = ""
     try:
         while True:
-            if controls.halted() and halted_at is None:
+            skipped = any(row.id in controls.skip_runs for row in unit)
+            if (controls.halted() or skipped) and halted_at is None:
                 halt.set()
                 halted_at = time.monotonic()
             (pause.set if controls.pause.is_set() else pause.clear)()

@@ -158,7 +158,7 @@ class Watch:
             began = self.pause_began
             return self.paused_s + (time.monotonic() - began if began is not None else 0.0)
 
-    def _apply(self, control: str, skips: int) -> None:
+    def _apply(self, control: str, skips: list[str]) -> None:
         if control == "cancel":
             self.controls.cancel()
         elif control == "pause":
@@ -170,9 +170,12 @@ class Watch:
                 self.paused_s += time.monotonic() - self.pause_began
                 self.pause_began = None
             self.controls.pause.clear()
-        if self.skips_seen is not None and skips > self.skips_seen:
-            self.controls.skip.set()
-        self.skips_seen = skips
+        for named in skips[self.skips_seen :] if self.skips_seen is not None else ():
+            if named == "*":
+                self.controls.skip.set()
+            else:
+                self.controls.skip_runs.add(named)
+        self.skips_seen = len(skips)
 
     def _loop(self) -> None:
         self.store = Store(self.store_path)  # this thread's own connection

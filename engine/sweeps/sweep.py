@@ -107,7 +107,9 @@ def run_sweep(
                     points.started(event.run_id)
                 else:
                     points.ended(event.run_id)
-                skipped = controls.skip.is_set() and not controls.stop.is_set()
+                skipped = not controls.stop.is_set() and (
+                    controls.skip.is_set() or event.run_id in controls.skip_runs
+                )
                 _record(store, event, skipped)
             yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
         points.flush()

@@ -19,13 +19,13 @@ from hypertui.engine.training.train import run
 
 
 def train_unit(unit: list[RunRow], controls: Controls, data_dir: Path | None) -> Iterator[Event]:
-    """One unit: a single trial, or trials that train as one population."""
-    halt = controls.halted
+    """One unit: a single trial, or trials that train as one population. A skip that names
+    a run (`controls.skip_runs`) ends that trial alone: a population goes on without it."""
     if len(unit) == 1:
         row = unit[0]
         return run(
             make_config(row.config),
-            should_stop=halt,
+            should_stop=lambda: controls.halted() or row.id in controls.skip_runs,
             run_id=row.id,
             data_dir=data_dir,
             should_pause=controls.pause.is_set,
@@ -33,5 +33,9 @@ def train_unit(unit: list[RunRow], controls: Controls, data_dir: Path | None) ->
     configs = make_configs([row.config for row in unit])
     members = [Member(row.id, c) for row, c in zip(unit, configs, strict=True)]
     return run_population(
-        members, should_stop=halt, data_dir=data_dir, should_pause=controls.pause.is_set
+        members,
+        should_stop=controls.halted,
+        data_dir=data_dir,
+        should_pause=controls.pause.is_set,
+        skipped=lambda: controls.skip_runs,
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import torch
 
@@ -57,8 +57,12 @@ def run_population(
     data_dir=None,
     should_pause: Callable[[], bool] = lambda: False,
     inspect: Callable[[StackedMLP | StackedCNN], None] | None = None,
+    skipped: Callable[[], Collection[str]] = tuple,
 ) -> Iterator[Event]:
-    """Train members that share a population_key together; yield each member's events."""
+    """Train members that share a population_key together; yield each member's events.
+
+    `skipped()`, read before every step, names runs to end now: such a member leaves the
+    population as a pruned one does (status cancelled, reason "skipped"), the rest go on."""
     base = members[0].config
     device = resolve_device(base.device)
     data = load_dataset(base, device, data_dir)  # its size caps a batch's (check_fits)
@@ -72,7 +76,7 @@ def run_population(
         # of its own (halving then ranks each half's configs apart).
         half = len(members) // 2
         for part in (members[:half], members[half:]):
-            yield from run_population(part, should_stop, data_dir, should_pause, inspect)
+            yield from run_population(part, should_stop, data_dir, should_pause, inspect, skipped)
         return
     wall0 = time.perf_counter()
     with restore_settings():
@@ -91,7 +95,9 @@ def run_population(
                 {**environment(device), **budget_env(base.time_budget_s, device, len(members))},
             )
         try:
-            yield from _train(members, model, data, device, should_stop, should_pause, wall0)
+            yield from _train(
+                members, model, data, device, should_stop, should_pause, skipped, wall0
+            )
         except HypertuiError as exc:
             for m in members:
                 yield Failed(m.run_id, str(exc))
@@ -103,7 +109,14 @@ def run_population(
 
 
 def _train(
-    members, model: StackedMLP | StackedCNN, data, device, should_stop, should_pause, wall0: float
+    members,
+    model: StackedMLP | StackedCNN,
+    data,
+    device,
+    should_stop,
+    should_pause,
+    skipped,
+    wall0: float,
 ) -> Iterator[Event]:
     base = members[0].config
     k = len(members)
@@ -126,7 +139,8 @@ def _train(
     step = samples = 0
     rows = list(range(k))  # the members still in the model: row r is member rows[r]
     losses: list[torch.Tensor] = []  # [rows] per step since the last report
-    active = [True] * k  # False once diverged (frozen) or pruned
+    active = [True] * k  # False once diverged (frozen), pruned or skipped
+    left: set[int] = set()  # members whose Finished went out as they left
     stop = ""
 
     def report(epoch: int, end_of_epoch: bool, full: bool) -> Iterator[Event]:
@@ -162,6 +176,7 @@ def _train(
                 opt.freeze(r)
                 # It ends now, as a single run does: it never reports again, and a viewer
                 # (or the store's point buffer) must not wait for it.
+                left.add(i)
                 yield ledgers[i].finished(m.run_id, n, at, wall())
 
     def prune(epoch: int) -> Iterator[Event]:
@@ -177,15 +192,35 @@ def _train(
                 active[i] = False
                 why = f"halving: not in the best 1/{base.prune_eta} at epoch {epoch}"
                 ledgers[i].stop("pruned", why, at=(step, samples, clock.train_s))
+                left.add(i)
                 yield ledgers[i].finished(
                     members[i].run_id, n, (step, samples, clock.train_s), wall()
                 )
-        # Diverged members leave too: they were frozen and are never reported again.
+        drop_inactive()  # diverged members leave too: they are never reported again
+
+    def skip(gone: Collection[str]) -> Iterator[Event]:
+        """Members a viewer skipped end now, cancelled (a resume trains them again)."""
+        for i in rows:
+            if active[i] and members[i].run_id in gone:
+                active[i] = False
+                ledgers[i].stop("cancelled", "skipped", at=(step, samples, clock.train_s))
+                left.add(i)
+                yield ledgers[i].finished(
+                    members[i].run_id, n, (step, samples, clock.train_s), wall()
+                )
+
+    def drop_inactive() -> list[int]:
+        """Rows of members no longer active leave the model, the optimizer and the losses
+        not yet reported; returns the rows kept (of the rows before)."""
+        nonlocal rows, losses
         kept = [r for r, i in enumerate(rows) if active[i]]
         if kept and len(kept) < len(rows):  # none left: the epoch loop ends anyway
-            model.keep(torch.tensor(kept, device=device))
+            at = torch.tensor(kept, device=device)
+            model.keep(at)
             opt.keep(kept)
+            losses = [loss[at] for loss in losses]
             rows = [rows[r] for r in kept]
+        return kept
 
     def wall() -> float:
         return time.perf_counter() - wall0
@@ -198,6 +233,12 @@ def _train(
             if should_stop():
                 stop = "cancelled"
                 break
+            if (gone := skipped()) and any(members[i].run_id in gone for i in rows):
+                yield from skip(gone)
+                if not any(active):
+                    stop = "skipped"
+                    break
+                perms = perms[drop_inactive()]
             idx = perms[:, i : i + bs]
             loss = model.gradients(x[idx], y[idx], member_loss)
             opt.step(lr_factor(base.schedule, step, total_steps))
@@ -217,7 +258,7 @@ def _train(
                     stop = "diverged"
                     break
         clock.stop()
-        if stop in ("cancelled", "diverged"):
+        if stop in ("cancelled", "diverged", "skipped"):
             break
         yield from report(epoch, end_of_epoch=samples == epoch * n, full=True)
         if epoch in cuts and stop != "budget":
@@ -228,7 +269,7 @@ def _train(
 
     test: list[dict[str, float]] = [{} for _ in range(k)]
     analysis: list[dict[str, list]] = [{} for _ in range(k)]
-    if stop not in ("cancelled", "diverged"):
+    if stop not in ("cancelled", "diverged", "skipped"):
         rows_test, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
         _, out = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
         for r, i in enumerate(rows):
@@ -239,8 +280,8 @@ def _train(
     budget_reason = clock.budget_reason if stop == "budget" else ""
     for i, m in enumerate(members):
         ledger = ledgers[i]
-        if ledger.status in ("pruned", "diverged"):
-            continue  # its Finished went out at its rung, or when it diverged
+        if i in left:
+            continue  # its Finished went out as it left (pruned, diverged, skipped)
         if stop == "cancelled":
             ledger.stop("cancelled", "stopped by request", ledger.stopped_at)
         elif not ledger.reason:

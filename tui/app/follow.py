@@ -92,11 +92,12 @@ class SweepFollower:
         except Exception as exc:  # a bug or a damaged row: say it, never die in silence
             self.target.post_message(self.Lost(f"{type(exc).__name__}: {exc}"))
 
-    def request(self, action: str) -> str:
-        """Ask the sweep's runner to pause, resume, skip or cancel; '' or why it failed."""
+    def request(self, action: str, run_id: str = "") -> str:
+        """Ask the sweep's runner to pause, resume, skip (one run, or the running unit) or
+        cancel; '' or why it failed."""
         try:
             store = Store(self.store_path, create=False, lock_wait_s=UI_LOCK_WAIT_S)
-            store.request(self.sweep_id, action)
+            store.request(self.sweep_id, action, run_id)
             store.close()
         except HypertuiError as exc:
             return f"{exc}; try again"

@@ -89,11 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (
         ("pause", "hold a running sweep between two steps"),
         ("resume", "go on with a paused sweep (`run --resume` restarts an interrupted one)"),
-        ("skip", "end the running trial (or population) of a sweep; it reruns on resume"),
+        ("skip", "end a running trial (or the running unit) of a sweep; it reruns on resume"),
         ("cancel", "stop a sweep; finished trials stay, the rest can be resumed"),
     ):
         p = sub.add_parser(action, help=text)
         p.add_argument("sweep_id")
+        if action == "skip":
+            p.add_argument(
+                "trial",
+                nargs="?",
+                help="a running trial (its number or run id): it alone ends, its population "
+                "goes on; default: everything running now",
+            )
         p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.set_defaults(handler=cmd_control, action=action)
 
@@ -364,15 +371,47 @@ def cmd_control(args) -> int:
     if not sweep.running:
         hint = f"; `hypertui run --resume {sweep.id}` restarts it" if sweep.resumable else ""
         raise HypertuiError(f"sweep {sweep.id} is not running (it is {sweep.status}){hint}")
-    store.request(sweep.id, args.action)
-    said = {
-        "pause": "pause requested: the runner holds before its next step",
-        "resume": "resume requested: the runner goes on",
-        "skip": "skip requested: the running trial ends as cancelled and reruns on resume",
-        "cancel": "cancel requested: the running trial stops, the rest stay pending",
-    }[args.action]
+    run_id, said = (
+        "",
+        {
+            "pause": "pause requested: the runner holds before its next step",
+            "resume": "resume requested: the runner goes on",
+            "cancel": "cancel requested: the running trial stops, the rest stay pending",
+        }.get(args.action, ""),
+    )
+    if args.action == "skip":
+        run_id, said = _skip(store, sweep, getattr(args, "trial", None))
+    store.request(sweep.id, args.action, run_id)
     print(f"sweep {sweep.id}: {said}")
     return EXIT_OK
+
+
+def _skip(store, sweep, trial: str | None) -> tuple[str, str]:
+    """The run a skip names ('' for all that run) and what to tell the user."""
+    running = [r for r in store.runs(sweep.id, analysis=False) if r.status == "running"]
+    if trial is None:
+        if len(running) > 1:
+            return "", (
+                f"skip requested: the {len(running)} running trials end as cancelled and "
+                f"rerun on resume (`hypertui skip {sweep.id} TRIAL` ends one alone)"
+            )
+        return "", "skip requested: the running trial ends as cancelled and reruns on resume"
+    runs = store.runs(sweep.id, analysis=False)
+    found = [
+        r for r in runs if str(r.idx + 1) == trial or (len(trial) >= 4 and r.id.startswith(trial))
+    ]
+    if len(found) != 1:
+        raise HypertuiError(
+            f"sweep {sweep.id} has no trial {trial!r}: give its number (1-{len(runs)}) or "
+            "run id (`hypertui runs` lists them)"
+        )
+    run = found[0]
+    if run.status != "running":
+        raise HypertuiError(f"trial {run.idx + 1} ({run.id}) is not running (it is {run.status})")
+    return run.id, (
+        f"skip requested: trial {run.idx + 1} ({run.id}) ends as cancelled and reruns on "
+        "resume; the rest go on"
+    )
 
 
 def cmd_delete(args) -> int:

@@ -103,7 +103,7 @@ class RayBackend:
                     done, _ = ray.wait(list(flying), num_returns=1, timeout=POLL_S)
                 else:
                     time.sleep(POLL_S)  # paused between two units
-                state = (stop, pause, tuple(sorted(skipping)))
+                state = (stop, pause, tuple(sorted(skipping)), tuple(sorted(controls.skip_runs)))
                 for unit, attempt, batch in ray.get(mailbox.take.remote(state)):
                     if batch is None:
                         ended[unit] = set()

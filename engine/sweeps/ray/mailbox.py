@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ray
 
-# (stop, pause, units to skip): what the driver's Controls say, as plain picklable data
-ControlState = tuple[bool, bool, tuple[int, ...]]
+# (stop, pause, units to skip, runs to skip alone): what the driver's Controls say, as
+# plain picklable data
+ControlState = tuple[bool, bool, tuple[int, ...], tuple[str, ...]]
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -18,7 +19,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.items: list[tuple[int, int, bytes | None]] = []  # (unit, attempt, pickled batch)
         self.attempts: dict[int, int] = {}  # unit -> its newest attempt
-        self.state: ControlState = (False, False, ())
+        self.state: ControlState = (False, False, (), ())
 
     def begin(self, unit: int) -> int:
         """A worker starts training `unit`; returns the attempt's number (1, then retries).

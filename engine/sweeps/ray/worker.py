@@ -90,22 +90,27 @@ class RemoteControls:
 
     def __init__(self, mailbox: Any, unit_no: int):
         self.mailbox, self.unit_no = mailbox, unit_no
-        self.state: tuple[bool, bool, tuple[int, ...]] = (False, False, ())
+        self.state: tuple[bool, bool, tuple[int, ...], tuple[str, ...]] = (False, False, (), ())
         self.pending = mailbox.controls.remote()
         self.next_poll = 0.0
         self.stop = _Flag(lambda: self.read()[0])
         self.pause = _Flag(lambda: self.read()[1])
         self.skip = _Flag(lambda: self.unit_no in self.read()[2])
 
+    @property
+    def skip_runs(self) -> tuple[str, ...]:
+        """Runs a viewer skipped, each alone (one member leaves its population)."""
+        return self.read()[3]
+
     def tick(self) -> None:  # the driver beats the heartbeat; nothing to do here
         pass
 
     def halted(self) -> bool:
         """Whether this unit should stop now (the sweep cancelled, or this unit skipped)."""
-        stop, _, skip = self.read()
+        stop, _, skip, _ = self.read()
         return stop or self.unit_no in skip
 
-    def read(self) -> tuple[bool, bool, tuple[int, ...]]:
+    def read(self) -> tuple[bool, bool, tuple[int, ...], tuple[str, ...]]:
         now = time.monotonic()
         if now >= self.next_poll:
             self.next_poll = now + CONTROL_POLL_S

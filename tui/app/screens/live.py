@@ -467,8 +467,8 @@ class LiveScreen(Screen):
             return self.running
         return True
 
-    def ask(self, action: str, said: str) -> None:
-        error = self.follower.request(action)
+    def ask(self, action: str, said: str, run_id: str = "") -> None:
+        error = self.follower.request(action, run_id)
         if error:
             self.notify(error, severity="warning")
         else:
@@ -481,7 +481,13 @@ class LiveScreen(Screen):
             self.ask("pause", "pause requested: the runner holds before its next step")
 
     def action_skip(self) -> None:
-        self.ask("skip", "skipping the current trial…")
+        """The trial the charts show ends alone (a population goes on without it)."""
+        view = self.current
+        if view is None or view.status != "running":
+            self.ask("skip", "skipping the running trial…")
+            return
+        said = f"skipping trial {view.index + 1} ({escape(view.label)}): it reruns on resume"
+        self.ask("skip", said, view.run_id)
 
     def action_cancel(self) -> None:
         def answer(yes: bool | None) -> None:
