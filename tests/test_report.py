@@ -29,7 +29,7 @@ def test_at_80_columns_no_number_is_cut_and_dropped_columns_are_named(tmp_path):
     text = render(comparison_table(comp, width=80), 80)
     assert "…" not in text
     assert all(len(line) <= 80 for line in text.splitlines())
-    assert "0.142±0.003" in text  # the best group's val_mse, whole
+    assert "0.1420±0.0028" in text  # the best group's val_mse, whole, to the std's digits
     assert "not shown at this width" in words(text)
     wide = render(comparison_table(comp, width=200), 200)
     assert "not shown" not in wide and "val_nll" in wide
@@ -46,3 +46,26 @@ def test_a_long_comparison_shows_the_top_rows_and_says_how_many_more(tmp_path):
 
 def test_a_sparkline_of_a_diverged_curve_skips_inf_and_nan():
     assert sparkline([1.0, 0.5, float("inf"), float("nan"), 0.25]) == "█▃▁"
+
+
+def test_a_mean_keeps_its_leading_digits_beside_its_std():
+    from hypertui.engine.analysis.compare import Stat
+    from hypertui.engine.analysis.export import mean_std
+
+    # 100,300 ± 3,300 printed as 1e+05±3e+03: the mean rounded to the std's one digit.
+    runs_like = Stat(100300.0, 3300.0, 2, 97966.5, 102633.5)
+    assert mean_std(runs_like, 3, 2, " ± ") == "100300 ± 3300"
+    assert mean_std(Stat(0.08234, 0.0041, 3, 0.08, 0.09)) == "0.08234 ± 0.0041"
+    assert mean_std(Stat(1.003e7, 3.3e5, 2, 9e6, 1.1e7), 3, 2) == "1.003e7 ± 3.3e5"
+    group = Stat(100300.0, 3300.0, 2, 97966.5, 102633.5)
+    table = comparison_table_of(group)
+    out = io.StringIO()
+    Console(file=out, width=80).print(table)
+    assert "100300±3300" in out.getvalue()
+
+
+def comparison_table_of(stat):
+    from hypertui.engine.analysis.compare import Comparison, Group
+
+    group = Group({"lr": 0.1}, ("r1", "r2"), 2, 2, 0, 0, 0, {"val_mse": stat})
+    return comparison_table(Comparison(["lr"], ["val_mse"], "val_mse", False, [group]), width=80)

@@ -106,10 +106,33 @@ def fmt(value: float | None, digits: int = 4) -> str:
 
 
 def mean_std(s: Stat | None, digits: int = 4, std_digits: int = 2, sep: str = " ± ") -> str:
-    """One table cell: "-" without finished runs, the mean alone for one run."""
+    """One table cell: "-" without finished runs, the mean alone for one run.
+
+    The std shows `std_digits` significant digits and the mean at least `digits`, both
+    written out in full between 1e-4 and 1e6 (100300 ± 3300, never 1e+05 ± 3.3e+03, which
+    lost the mean's leading digits), else in powers of ten (1.003e7 ± 3.3e5), the mean to
+    the std's last digit."""
     if s is None:
         return "-"
-    return fmt(s.mean, digits) if s.n < 2 else f"{fmt(s.mean, digits)}{sep}{fmt(s.std, std_digits)}"
+    if s.n < 2 or not math.isfinite(s.std) or s.std == 0 or not math.isfinite(s.mean):
+        return fmt(s.mean, digits)
+    std_last = _exponent(s.std) - (std_digits - 1)  # the place of the std's last digit
+    if all(v == 0 or 1e-4 <= abs(v) < 1e6 for v in (s.mean, s.std)):
+        places = min(10, max(0, -std_last, digits - 1 - _exponent(s.mean)))
+        std = f"{round(s.std, -std_last):.{max(0, -std_last)}f}"
+        return f"{s.mean:.{places}f}{sep}{std}"
+    mantissa = min(9, max(digits - 1, _exponent(s.mean) - std_last))
+    return f"{_e(s.mean, mantissa)}{sep}{_e(s.std, std_digits - 1)}"
+
+
+def _exponent(value: float) -> int:
+    return math.floor(math.log10(abs(value))) if value else 0
+
+
+def _e(value: float, places: int) -> str:
+    """Powers of ten without the padding: 1.003e7, 3.3e-5."""
+    mantissa, exponent = f"{value:.{places}e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def grouped_markdown(comp: Comparison) -> str:

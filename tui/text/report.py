@@ -130,7 +130,7 @@ def _comparison_table(comp, title, shown, dropped, top, versus=None) -> Table:
                 continue
             s = g.stats.get(m)
             short = s is not None and s.n < g.n_finished
-            cells.append(mean_std(s, 3, 1, "±") + (f" (n={s.n})" if short else ""))
+            cells.append(mean_std(s, 3, 2, "±") + (f" (n={s.n})" if short else ""))
         if "duration_s" in shown:
             duration = g.stats.get("duration_s")
             cells.append(fmt(duration.mean, 3) if duration else "-")
