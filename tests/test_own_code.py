@@ -114,3 +114,31 @@ def _children():
     import multiprocessing
 
     return [p for p in multiprocessing.active_children() if p.name == "hypertui-own-code"]
+
+
+def test_a_presets_own_model_is_imported_from_the_presets_folder(tmp_path, monkeypatch):
+    """As its relative `path` is read from there: hypertui may start anywhere, and a
+    runner started later (a resume, --detach) imports it from there too."""
+    from hypertui.tui.cli.main import main
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "project_models.py").write_text(
+        "import torch\n"
+        "def build(config, input_shape, n_outputs):\n"
+        "    return torch.nn.Linear(input_shape[0], n_outputs)\n"
+    )
+    (folder / "mine.toml").write_text(
+        'description = "mine"\n[config]\nmodel = "project_models:build"\nepochs = 1\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the folder joins it: undone after
+    store_path = tmp_path / "s.sqlite"
+    assert main(["run", str(folder / "mine.toml"), "--store", str(store_path)]) == 0
+    store = Store(store_path)
+    sweep = store.sweeps()[0]
+    assert [r.status for r in store.runs(sweep.id)] == ["finished"]
+    assert sweep.options["import_dir"] == str(folder)
+    sys.modules.pop("project_models", None)

@@ -303,3 +303,28 @@ async def test_a_folder_with_its_own_engine_tui_and_presets_runs_its_model_from_
         assert [v.status for v in live.trials.values()] == ["finished"]
     (run,) = Store(tmp_path / "runs.sqlite").runs(Store(tmp_path / "runs.sqlite").sweeps()[0].id)
     assert run.n_params == 3 * 6 + 6 + 6 + 1
+
+
+async def test_the_editor_takes_model_args_for_an_own_model_beside_its_preset(tmp_path):
+    """The README's own-model preset, in the presets folder with its module beside it: the
+    editor must not call model_args red ("apply to your own model") and Run must be on."""
+    folder = user_presets_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "editor_models.py").write_text(
+        "import torch\n"
+        "def build(config, input_shape, n_outputs, width=4):\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(input_shape[0], width),\n"
+        "                               torch.nn.ReLU(), torch.nn.Linear(width, n_outputs))\n"
+    )
+    (folder / "mine.toml").write_text(
+        'description = "my model"\n[config]\nmodel = "editor_models:build"\n'
+        "model_args = { width = 5 }\nepochs = 1\n"
+    )
+    app = HypertuiApp(store_path=tmp_path / "runs.sqlite")
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "mine")
+        run = editor.query_one("#run", Button)
+        set_field(editor, "value-model_args", "{ width = 6 }")  # the form is checked again
+        await wait_for(pilot, lambda: editor.current.base.get("model_args") == {"width": 6})
+        assert not editor.query_one("#err-model_args").has_class("invalid")
+        assert not run.disabled

@@ -23,6 +23,21 @@ def on_import_path() -> None:
         sys.path.append(os.getcwd())
 
 
+def beside(spec: str, folder: str) -> bool:
+    """Whether the module `spec` names is a file (or package) in `folder`: a preset's model
+    is imported from the preset's folder, as its relative `path` is read from there."""
+    top = spec.partition(":")[0].split(".")[0]
+    return os.path.isfile(os.path.join(folder, top + ".py")) or os.path.isfile(
+        os.path.join(folder, top, "__init__.py")
+    )
+
+
+def add_import_dir(folder: str) -> None:
+    """`folder` first on the import path (as `python script.py` puts the script's)."""
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
 def check_builder_spec(spec: str) -> None:
     """A ConfigError unless `spec`'s module exists and defines (or imports) its name."""
     module_name, _, attr = spec.partition(":")

@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from hypertui.engine.core.config import FIELDS, MAX_SEED, Config
+from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config
 from hypertui.engine.core.errors import ConfigError, suggest
+from hypertui.engine.core.own_model import add_import_dir, beside
 from hypertui.engine.core.paths import expand_user, user_presets_dir
 from hypertui.engine.data.sources import checked_config
 
@@ -98,6 +99,7 @@ class Preset:
     source: str = ""  # the file it came from, or "" for built in code
     shipped: bool = True
     checks: tuple[str, ...] = ()  # the claim in checkable form (engine/analysis/claims.py)
+    import_dir: str = ""  # the preset's folder, when its own model's module lives there
 
     @property
     def problem(self) -> str:
@@ -266,6 +268,12 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         except ConfigError as exc:
             raise fail(str(exc)) from None
         tables["config"]["path"] = str(Path(source).resolve().parent / where)
+    model, import_dir = tables["config"].get("model"), ""
+    if isinstance(model, str) and model not in MODELS and Path(source).is_file():
+        folder = str(Path(source).resolve().parent)  # its module too, when it lives there
+        if beside(model, folder):
+            import_dir = folder
+            add_import_dir(folder)
     for key in tables["full"]:
         if key not in FIELDS and key not in ("seeds", "trials"):
             raise fail(f"[full] {_unknown(key, [*FIELDS, 'seeds', 'trials'], 'key')}")
@@ -303,6 +311,7 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         source=source,
         shipped=shipped,
         checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
+        import_dir=import_dir,
     )
     preset.validate()  # every combination must make a valid config
     if preset.full:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.own_model import add_import_dir
 from hypertui.engine.store.liveness import HEARTBEAT_S, RUNNER
 from hypertui.engine.store.store import Store
 
@@ -203,6 +204,8 @@ def run_watched(
 
     sweep = store.sweep(sweep_id)
     options = sweep.options
+    if isinstance(options.get("import_dir"), str):  # the preset's folder: its own model
+        add_import_dir(options["import_dir"])
     backend = make_backend(options)  # Ray: connected before the claim; missing: one line
     pending = store.claim_sweep(sweep.id, retry_failed=retry_failed)
     watch = Watch(store.path, sweep.id, controls).start()

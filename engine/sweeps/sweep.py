@@ -46,6 +46,8 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
         values = config.to_dict()
         for seed in preset.seeds_of(config):
             trials.append((new_run_id(), len(trials), seed, {**values, "seed": seed}, point))
+    if preset.import_dir:  # a runner, wherever it starts, imports the model from there
+        options = {**(options or {}), "import_dir": preset.import_dir}
     sweep_id = new_id(8)
     store.create_sweep(
         sweep_id,

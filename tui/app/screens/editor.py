@@ -275,8 +275,8 @@ class EditorScreen(Screen):
         for name in FIELDS:
             try:
                 value = parse_value(name, self._value(name))
-                if name == "model_args":
-                    value = Config(model_args=value).to_dict()["model_args"]
+                if name == "model_args":  # checked pairs -> the table a preset holds
+                    value = {k: list(v) if isinstance(v, tuple) else v for k, v in value}
                 base[name] = list(value) if isinstance(value, tuple) else value
             except ConfigError as exc:
                 errors[name] = str(exc)
@@ -311,6 +311,7 @@ class EditorScreen(Screen):
             sweep_seed=self.preset.sweep_seed,
             source="editor",
             shipped=False,
+            import_dir=self.preset.import_dir,
         )
         try:
             Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in base.items()})
