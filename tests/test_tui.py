@@ -497,3 +497,58 @@ async def test_a_name_match_ranks_above_a_description_match(store_path):
         assert ids.index(named[-1]) < min(
             ids.index(i) for i in ids if i and i.startswith("preset:") and "study" not in i
         )
+
+
+def stack(app) -> list[str]:
+    return [type(s).__name__ for s in app.screen_stack[1:]]
+
+
+async def test_escape_goes_up_one_level_and_never_back_through_a_loop(store_path):
+    # History is a place of its own under Presets: opening it again from a sweep's Results
+    # does not stack a second History over them, so Esc goes History -> Presets.
+    store = Store(store_path)
+    make_sweep(store, "5eed0001")
+    store.close()
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        for _ in range(2):
+            await pilot.press("f2")
+            await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+            await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+            await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        assert stack(app) == ["PresetsScreen", "HistoryScreen"]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        await pilot.press("escape")  # back where Results came from
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        assert stack(app) == ["PresetsScreen"]
+
+
+async def test_escape_in_the_editor_asks_before_it_drops_edits(store_path):
+    from hypertui.tui.app.screens.dialogs import ConfirmScreen
+
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "quickstart")
+        await pilot.press("escape")  # nothing changed: straight back
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        await pilot.press("ctrl+a", "ctrl+k")  # clear the filter
+        editor = await open_preset(pilot, app, "quickstart")
+        set_field(editor, "value-epochs", "3")
+        for key in ("escape", "f2"):  # leaving by Esc or for History
+            await pilot.press(key)
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("n")
+            await wait_for(pilot, lambda: app.screen is editor)
+            assert editor.query_one("#value-epochs", Input).value == "3"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        assert stack(app) == ["PresetsScreen"]

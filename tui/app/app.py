@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
@@ -11,7 +11,7 @@ from textual.screen import Screen
 
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.paths import default_store_path
-from hypertui.tui.app.screens.dialogs import HelpScreen
+from hypertui.tui.app.screens.dialogs import ConfirmScreen, HelpScreen
 from hypertui.tui.app.screens.presets import PresetsScreen
 
 
@@ -80,7 +80,7 @@ class HypertuiApp(App):
         from hypertui.tui.app.screens.history import HistoryScreen
 
         if not isinstance(self.screen, HistoryScreen):
-            self.push_screen(HistoryScreen(self.store_path))
+            self.to_top(lambda: self.push_screen(HistoryScreen(self.store_path)))
 
     def back_from(self, screen: Screen) -> None:
         """Leave a screen; the app opened on it (`attach`) goes on to Presets."""
@@ -90,8 +90,34 @@ class HypertuiApp(App):
             self.switch_screen(PresetsScreen())
 
     def action_presets(self) -> None:
-        while len(self.screen_stack) > 2 and not isinstance(self.screen, PresetsScreen):
-            self.pop_screen()
+        self.to_top(lambda: None)
+
+    def to_top(self, then: Callable[[], object]) -> None:
+        """Go to Presets, then `then()` (History opens there): Presets and History are the
+        app's top level, so Esc from History goes to Presets, never back through the screens
+        it was opened from (Results > History > Results > History... replayed every visit).
+        An editor with changes neither run nor saved asks first."""
+        from hypertui.tui.app.screens.editor import EditorScreen
+
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        editor = next(
+            (s for s in self.screen_stack if isinstance(s, EditorScreen) and s.unsaved), None
+        )
+
+        def go(leave: bool | None = True) -> None:
+            if not leave:
+                return
+            while len(self.screen_stack) > 2:
+                self.pop_screen()
+            if not isinstance(self.screen, PresetsScreen):  # opened on a sweep (`attach`)
+                self.switch_screen(PresetsScreen())
+            then()
+
+        if editor is None:
+            go()
+        else:
+            self.push_screen(ConfirmScreen(editor.leave_question()), go)
 
     async def action_quit(self) -> None:
         """Quit at once: sweeps train in runners of their own and go on without the app."""

@@ -25,6 +25,7 @@ from hypertui.engine.core.config import CHOICES, FIELDS, Config, field_docs, par
 from hypertui.engine.core.errors import ConfigError, HypertuiError
 from hypertui.engine.sweeps.estimate import estimate_seconds, human
 from hypertui.engine.sweeps.presets import RANDOM_KINDS, Preset, RandomAxis
+from hypertui.tui.app.screens.dialogs import ConfirmScreen
 from hypertui.tui.text.report import describe_point
 from hypertui.tui.text.safe import escape, plain
 
@@ -146,6 +147,7 @@ class EditorScreen(Screen):
         self.docs = field_docs()
         self._pending = None  # the validation timer while typing
         self.initial_name = f"{preset.name}-mine" if preset.shipped else preset.name
+        self.kept: list | None = None  # the form as last run or saved (as opened, at first)
 
     def compose(self) -> ComposeResult:
         from hypertui.engine.training.devices import available_devices
@@ -260,6 +262,25 @@ class EditorScreen(Screen):
         self.title = f"hypertui · edit {self.preset.name}"
         self.validate()
         self.query_one(f"#value-{next(iter(FIELDS))}").focus()
+        self.kept = self.form()
+
+    def form(self) -> list:
+        """The preset's values on the form, to tell whether they changed since last kept
+        (the name to save as and where to train are not the preset's: no need to ask)."""
+        return [
+            w.value
+            for w in self.query("Input, Select, Checkbox")
+            if w.id not in ("name", "backend", "address")
+        ]
+
+    @property
+    def unsaved(self) -> bool:
+        """The form holds changes neither run nor saved: leaving would lose them."""
+        return self.kept is not None and self.form() != self.kept
+
+    def leave_question(self) -> str:
+        name = escape(self.preset.name)
+        return f"Leave the editor? Your changes to {name} are neither run nor saved."
 
     # -- reading the form ----------------------------------------------------------------
 
@@ -416,6 +437,7 @@ class EditorScreen(Screen):
         except HypertuiError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
+        self.kept = self.form()  # the sweep records these changes (History shows them)
         self.app.start_sweep(sweep_id)
 
     def changes(self, edited: Preset) -> list[str]:
@@ -459,7 +481,16 @@ class EditorScreen(Screen):
         except HypertuiError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
+        self.kept = self.form()
         self.notify(f"Saved {path}", title="Preset saved", timeout=6, markup=False)
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        if not self.unsaved:
+            self.app.pop_screen()
+            return
+
+        def answer(leave: bool | None) -> None:
+            if leave:
+                self.app.pop_screen()
+
+        self.app.push_screen(ConfirmScreen(self.leave_question()), answer)
