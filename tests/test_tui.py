@@ -552,3 +552,43 @@ async def test_escape_in_the_editor_asks_before_it_drops_edits(store_path):
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
         assert stack(app) == ["PresetsScreen"]
+
+
+def test_help_lists_every_key_of_every_screen_and_reads_at_80_columns():
+    import importlib
+    import inspect
+    import pkgutil
+    import re
+
+    from rich.console import Console
+    from textual.screen import Screen
+
+    import hypertui.tui.app.screens as screens
+    from hypertui.tui.app.screens.help import SECTIONS, help_table, key_name, screen_class
+
+    classes = {HypertuiApp}
+    for info in pkgutil.iter_modules(screens.__path__):
+        module = importlib.import_module(f"{screens.__name__}.{info.name}")
+        classes |= {
+            c
+            for _, c in inspect.getmembers(module, inspect.isclass)
+            if issubclass(c, Screen) and c.__module__ == module.__name__
+        }
+    titles = {screen_class(s.screen): s.title for s in SECTIONS}
+    assert classes - set(titles) == set()  # a new screen needs its row in help
+    console = Console(width=70, record=True)  # the help box's inside at 80x24
+    console.print(help_table())
+    rows: dict[str, list[str]] = {}
+    for line in console.export_text().splitlines():
+        if line[:1].strip():  # a row starts at the left edge; its own lines are indented
+            title = next(t for t in titles.values() if line.startswith(t + " "))
+            rows[title] = []
+        if line.strip():
+            rows[title].append(line)
+    for cls, title in titles.items():
+        text = re.sub(r"\s+", " ", " ".join(rows[title]))
+        words = set(re.split(r"[\s/]+", text))
+        for binding in cls.BINDINGS:
+            for key in binding.key.split(","):
+                assert key_name(key) in words, (title, key)
+            assert binding.description.split(": ")[-1] in text, (title, binding.description)

@@ -11,7 +11,8 @@ from textual.screen import Screen
 
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.paths import default_store_path
-from hypertui.tui.app.screens.dialogs import ConfirmScreen, HelpScreen
+from hypertui.tui.app.screens.dialogs import ConfirmScreen
+from hypertui.tui.app.screens.help import HelpScreen
 from hypertui.tui.app.screens.presets import PresetsScreen
 
 
