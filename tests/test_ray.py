@@ -197,6 +197,34 @@ def test_no_cluster_at_the_address_is_one_clear_line(tmp_path):
 
 
 @pytest.mark.ray
+def test_address_auto_joins_only_a_cluster_this_user_started(tmp_path, monkeypatch):
+    """Ray's own "auto" joins any instance among the machine's processes (another user's
+    local Ray, which then waited minutes): `auto` is $RAY_ADDRESS or the cluster this
+    user's `ray start --head` recorded, and otherwise one line within seconds."""
+    pytest.importorskip("ray")
+    from hypertui.engine.core.errors import HypertuiError
+    from hypertui.engine.sweeps.ray.backend import resolve_auto
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    with pytest.raises(HypertuiError, match="no Ray cluster of yours on this machine"):
+        resolve_auto("auto")
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("10.0.0.7:6379\n")
+    assert resolve_auto("auto") == "10.0.0.7:6379"
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(tmp_path).st_uid + 1)
+    with pytest.raises(HypertuiError, match=r"\(10.0.0.7:6379\) was started by another user"):
+        resolve_auto("auto")
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")  # named: the user's own choice
+    assert resolve_auto("auto") == "head:6379" and resolve_auto("h:1") == "h:1"
+    monkeypatch.delenv("RAY_ADDRESS")
+    db = tmp_path / "runs.sqlite"  # through the command, which never reaches ray.init
+    argv = ["run", "quickstart", "--backend", "ray", "--address", "auto", "--store", str(db)]
+    assert main(argv) == 2
+    assert Store(db).sweeps() == []
+
+
+@pytest.mark.ray
 def test_mnist_reaches_a_worker_that_cannot_see_the_drivers_folder(
     tmp_path, ray_address, monkeypatch
 ):

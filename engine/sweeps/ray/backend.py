@@ -27,6 +27,7 @@ locally); stop ends them and starts no more. Each acts within CONTROL_POLL_S plu
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import shutil
 import socket
@@ -188,6 +189,7 @@ def connect(address: str | None) -> None:
         ray.init(include_dashboard=False, logging_level=logging.WARNING)
         return
     check_reachable(address)
+    address = resolve_auto(address)
     try:
         # The cluster's nodes run this checkout's engine, whatever hypertui they have
         # installed (they need torch); house data ships inside it.
@@ -216,10 +218,38 @@ def hypertui_package() -> str:
     return str(staged)
 
 
+def resolve_auto(address: str) -> str:
+    """`--address auto` as its user means it: $RAY_ADDRESS, else the cluster that this
+    user's `ray start --head` recorded on this machine (Ray's ray_current_cluster file).
+    Ray's own "auto" also joins any instance it finds among the machine's processes:
+    another user's local Ray, which then left the sweep waiting minutes. Never that."""
+    if address != "auto":
+        return address
+    named = os.environ.get("RAY_ADDRESS", "")
+    if named and named != "auto":
+        return named
+    temp = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+    recorded = Path(temp) / "ray" / "ray_current_cluster"
+    start = "start one with `ray start --head`, or give its address (--address HOST:PORT)"
+    try:
+        owner = recorded.stat().st_uid
+        found = recorded.read_text().strip()
+    except OSError:
+        why = f"--address auto: no Ray cluster of yours on this machine; {start}"
+        raise HypertuiError(why) from None
+    if owner != os.getuid():
+        raise HypertuiError(
+            f"--address auto: the Ray cluster on this machine ({found}) was started by another "
+            f"user (uid {owner}), not joined; {start}"
+        )
+    return found
+
+
 def check_reachable(address: str) -> None:
     """Ray waits minutes on an address where nothing listens; a TCP connect says at once."""
+    address = resolve_auto(address)
     host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if address == "auto" or not sep or not port.isdigit():
+    if not sep or not port.isdigit():
         return
     try:
         socket.create_connection((host or "127.0.0.1", int(port)), CONNECT_TIMEOUT_S).close()
