@@ -83,3 +83,27 @@ async def test_results_shows_the_claim_and_its_verdict(tmp_path):
         assert claim.startswith("claim: A first look: tanh is as good as ReLU")
         # tanh is 0.03 worse in every pair: far outside the claimed ± 0.01
         assert "does not hold: tanh ≈ relu on val_mse ± 0.01 — paired t, n = 4" in claim
+
+
+async def test_s_cycles_the_scale_and_the_screen_says_which(tmp_path):
+    from tests.test_reading_scale import make_blowup_store
+
+    path = tmp_path / "runs.sqlite"
+    make_blowup_store(path)  # most runs 0.1-0.3, four finished at ~30
+    app = HypertuiApp(store_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.push_screen(AnalysisScreen(path, "b10e0001"))
+        await pilot.pause()
+        screen = app.screen
+        assert "scale: log (val_mse spans" in text(screen, "#analysis-method")
+        assert screen.sub_title == "log scale"
+        slice_text = text(screen, "#analysis-slice")
+        assert "val_mse geo. mean by optimizer" in slice_text
+        seen = []
+        for _ in range(3):
+            await pilot.press("s")
+            seen.append(screen.sub_title)
+            assert f"scale: {screen.result.scale} (asked)" in text(screen, "#analysis-method")
+        assert seen == ["rank scale", "linear scale", "log scale"]
+        await pilot.press("s")  # rank: 0 best .. 1 worst, rmsprop's runs mostly lowest
+        assert "val_mse mean rank by optimizer" in text(screen, "#analysis-slice")

@@ -18,6 +18,13 @@ Verdicts: "holds" when a 95% confidence bound is on the claim's side, "does not 
 it is on the other side, "inconclusive" otherwise (or with too few runs) — always with the
 test and n. Comparisons pair runs that share the other swept values and the seed when
 every run has a partner (engine/analysis/significance.py), and use Welch's test otherwise.
+
+An order claim without a margin ("A < B on METRIC") is judged on the sweep's scale for that
+metric (engine/analysis/scale.py): log by default when its values span more than two orders
+of magnitude, where a few finite blow-ups (0.1 against 30) would decide the linear mean
+difference. On the log scale the difference is a ratio of geometric means; on the rank
+scale a difference of mean ranks. Claims in the metric's units (a margin, ≈ and ± forms)
+are judged on the linear scale, and a mean's interval stays in the metric's range.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from hypertui.engine.analysis import scale as scales
 from hypertui.engine.analysis.compare import metric_names, run_metrics
 from hypertui.engine.analysis.export import cell, fmt
 from hypertui.engine.core.config import FIELDS, parse_value
@@ -77,6 +85,7 @@ class Verdict:
     low: float = math.nan
     high: float = math.nan
     study: str = ""  # the study's number, where the check states one
+    scale: str = "linear"  # what mean/low/high are: a difference (linear, rank), a ratio (log)
 
 
 def _selector(text: str) -> tuple[tuple[str, str], ...]:
@@ -183,8 +192,9 @@ def _fields_of(selector, runs: list[RunRow], swept: list[str]) -> set[str]:
     return named
 
 
-def judge(check: Check, runs: list[RunRow], swept: list[str]) -> Verdict:
-    """The verdict of one check on a sweep's runs."""
+def judge(check: Check, runs: list[RunRow], swept: list[str], scale: str | None = None) -> Verdict:
+    """The verdict of one check on a sweep's runs. `scale`: linear, log or rank for an order
+    claim without a margin; None picks one from the metric's values (scale.choose)."""
     # scipy loads here, not at import: presets parse their checks on every app start.
     from hypertui.engine.analysis.significance import difference
 
@@ -207,14 +217,22 @@ def judge(check: Check, runs: list[RunRow], swept: list[str]) -> Verdict:
     if check.form == "value":
         return _value(check, a)
     other = [f for f in swept if f not in _fields_of((*check.a, *check.b), runs, swept)]
-    va, vb = _keyed(a, check.metric, other), _keyed(b, check.metric, other)
     lost = _lost(a + b, check.metric)
-    if check.form == "order":
-        # diff = the side claimed larger minus the side claimed smaller; the claim: diff > d
+    if check.form == "order" and not check.d:
+        scaled = _scaled(runs, check.metric, scale)
+        va, vb = _keyed(a, check.metric, other, scaled), _keyed(b, check.metric, other, scaled)
+        # diff = the side claimed larger minus the side claimed smaller; the claim: diff > 0
         big, small = (vb, va) if check.op == "<" else (va, vb)
         diff = difference(big, small, confidence=0.90)  # one-sided 95% bounds
+        verdict = _side(diff, diff.low > 0, diff.high < 0)
+        names = (_name(check.b), _name(check.a))[:: 1 if check.op == "<" else -1]
+        return _cmp_verdict(check, verdict, diff, names, lost, scaled[0])
+    va, vb = _keyed(a, check.metric, other), _keyed(b, check.metric, other)
+    if check.form == "order":
+        big, small = (vb, va) if check.op == "<" else (va, vb)
+        diff = difference(big, small, confidence=0.90)
         verdict = _side(diff, diff.low > check.d, diff.high < check.d)
-        margin = f" (claimed ≥ {fmt(check.d)})" if check.d else ""
+        margin = f" (claimed ≥ {fmt(check.d)})"
         names = (_name(check.b), _name(check.a))[:: 1 if check.op == "<" else -1]
         return _cmp_verdict(check, verdict, diff, f"{names[0]} − {names[1]}" + margin, lost)
     diff = difference(va, vb, confidence=0.90)  # two one-sided tests at 5% (TOST)
@@ -234,25 +252,53 @@ def _side(diff, good: bool, bad: bool) -> str:
     return "holds" if good else "does not hold" if bad else "inconclusive"
 
 
-def _cmp_verdict(check, verdict, diff, what, lost) -> Verdict:
+def _cmp_verdict(check, verdict, diff, what, lost, scale: str = "linear") -> Verdict:
+    """`what`: the difference's text, or (larger, smaller) names for a scaled one."""
+    values = (diff.diff, diff.low, diff.high)
+    if scale == "log":  # a difference of logs: the ratio of geometric means
+        values = tuple(math.exp(v) if math.isfinite(v) else v for v in values)
+    if isinstance(what, tuple):
+        what = f"{what[0]} {'÷' if scale == 'log' else '−'} {what[1]}"
     if diff.test == "n/a":
         detail = f"n = {diff.n}: too few runs for a test"
     else:
         name = "paired t" if diff.test == "paired" else "Welch t"
+        on = "" if scale == "linear" else f" on {scale} {check.metric}"
+        times = "×" if scale == "log" else ""
         detail = (
-            f"{name}, n = {diff.n}: {what} = {fmt(diff.diff, 3)} "
-            f"[{fmt(diff.low, 3)}, {fmt(diff.high, 3)}] (90% CI), p = {diff.p:.2g}"
+            f"{name}{on}, n = {diff.n}: {what} = {fmt(values[0], 3)}{times} "
+            f"[{fmt(values[1], 3)}, {fmt(values[2], 3)}] (90% CI), p = {diff.p:.2g}"
         )
     if lost:
         detail += f"; {lost} diverged/failed left out"
-    return Verdict(check.text, verdict, detail, diff.diff, diff.low, diff.high)
+    return Verdict(check.text, verdict, detail, *values, scale=scale)
 
 
-def _keyed(runs: list[RunRow], metric: str, other: list[str]) -> dict[tuple, float]:
-    """Finished values keyed by (the other swept values, seed): partners share a key."""
+def _scaled(runs: list[RunRow], metric: str, scale: str | None) -> tuple[str, dict[str, float]]:
+    """(the scale, each finished run's value of `metric` on it by run id), over the whole
+    sweep: ranks are among all its runs."""
+    ids, values = [], []
+    for r in runs:
+        v = run_metrics(r).get(metric) if r.status == "finished" else None
+        if v is not None and math.isfinite(v):
+            ids.append(r.id)
+            values.append(v)
+    if scale is None and not scales.log_possible(values):
+        scale = "linear"  # the default never fails: log only where every value is > 0
+    chosen, _ = scales.choose(values, metric, scale)
+    return chosen, dict(zip(ids, scales.to_scale(values, chosen).tolist(), strict=True))
+
+
+def _keyed(
+    runs: list[RunRow], metric: str, other: list[str], scaled: tuple | None = None
+) -> dict[tuple, float]:
+    """Finished values keyed by (the other swept values, seed): partners share a key.
+    `scaled`: (scale, values by run id) from _scaled, in place of the metric's own."""
     out = {}
     for r in runs:
         v = run_metrics(r).get(metric) if r.status == "finished" else None
+        if scaled is not None:
+            v = scaled[1].get(r.id)
         if v is not None and math.isfinite(v):
             out[(*(str(cell(r.point.get(f))) for f in other), r.seed)] = v
     return out
@@ -278,6 +324,8 @@ def _value(check: Check, runs: list[RunRow]) -> Verdict:
     low, high = (
         stats.t.interval(0.95, len(values) - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
     )
+    losses = sorted({str(r.config.get("loss", "")) for r in runs})
+    _, low, high = scales.interval(mean, low, high, "linear", scales.bounds(check.metric, losses))
     inside = check.d - tol <= low and high <= check.d + tol
     outside = low > check.d + tol or high < check.d - tol
     verdict = "holds" if inside else "does not hold" if outside else "inconclusive"
@@ -288,15 +336,18 @@ def _value(check: Check, runs: list[RunRow]) -> Verdict:
     return Verdict(check.text, verdict, detail, mean, float(low), float(high), study)
 
 
-def judge_sweep(preset_toml: str, problem: str, runs: list[RunRow], swept: list[str]):
-    """Verdicts for every check stored with a sweep; unreadable checks say so."""
+def judge_sweep(
+    preset_toml: str, problem: str, runs: list[RunRow], swept: list[str], scale: str | None = None
+):
+    """Verdicts for every check stored with a sweep; unreadable checks say so, as does a
+    check asked on the log scale whose metric has values at or below 0. `scale`: as judge's."""
     axes = {
         f: list({str(cell(r.point.get(f))): r.point.get(f) for r in runs}.values()) for f in swept
     }
     out = []
     for text in checks_of_toml(preset_toml):
         try:
-            out.append(judge(parse_check(text, problem, axes), runs, swept))
+            out.append(judge(parse_check(text, problem, axes), runs, swept, scale))
         except ConfigError as exc:
             out.append(Verdict(text, "inconclusive", str(exc)))
     return out

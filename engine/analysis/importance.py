@@ -14,6 +14,12 @@ Importance has two methods, chosen by the shape of the sweep, and says which it 
   of points (at least 3) is from its distribution among all points (Pearson divergence).
   It works from a few dozen trials; the result states n.
 
+The metric is read on a scale (engine/analysis/scale.py): linear, log or rank, log by
+default when the values span more than two orders of magnitude (a few finite blow-ups
+would otherwise decide every mean); the result says which. Slice means, intervals, pivot
+cells and the top configs' means are shown in the metric's units (geometric means on the
+log scale) or as ranks, and a linear interval never leaves the metric's range.
+
 Diverged runs count at the worst finite value of the sweep: they are the worst outcome,
 and leaving them out would hide the field that caused them. A point with a diverged run
 ranks after every point without one among the top configs, as in halving
@@ -23,6 +29,7 @@ Everything is deterministic: the same store gives the same numbers.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hypertui.engine.analysis import scale as scales
 from hypertui.engine.analysis.compare import run_metrics
 from hypertui.engine.analysis.export import cell
 from hypertui.engine.core.config import main_metric
@@ -86,7 +94,20 @@ class Analysis:
     importance: list[Share]
     slices: dict[str, Slice]
     top: list[TopConfig]
-    frame: pd.DataFrame = field(repr=False)  # one row per run: levels, seed, value
+    frame: pd.DataFrame = field(repr=False)  # one row per run: levels, seed, value (scaled)
+    scale: str = "linear"  # linear | log | rank: what `frame`'s values are
+    scale_text: str = ""  # one line: the scale, why, and what the numbers shown are
+    limits: tuple[float, float] = (-math.inf, math.inf)  # the metric's range (clipping)
+    scales: tuple[str, ...] = ("linear", "rank")  # the scales these values allow, in order
+
+    @property
+    def value_name(self) -> str:
+        """What a mean shown is: "val_mse", "val_mse geo. mean" or "val_mse mean rank"."""
+        return self.metric + {"log": " geo. mean", "rank": " mean rank"}.get(self.scale, "")
+
+    def shown(self, mean: float, low: float = math.nan, high: float = math.nan):
+        """A mean (and interval) of scaled values as shown: (mean, low, high)."""
+        return scales.interval(mean, low, high, self.scale, self.limits)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +115,8 @@ class Analysis:
             "higher_is_better": self.higher_is_better,
             "method": self.method,
             "method_text": self.method_text,
+            "scale": self.scale,
+            "scale_text": self.scale_text,
             "n_runs": self.n_runs,
             "n_diverged": self.n_diverged,
             "importance": [s.__dict__ for s in self.importance],
@@ -208,13 +231,21 @@ def analyze(
     problem: str,
     metric: str | None = None,
     top_k: int = 5,
+    scale: str | None = None,
 ) -> Analysis:
+    """`scale`: linear, log or rank; None picks one (scale.choose) and says why."""
     main, higher = main_metric(problem)
     metric = metric or main
     if metric != main:  # losses, MSE and times: lower is better; accuracies: higher
         higher = metric.endswith("acc")
     swept = [f for f in swept if len({cell(r.point.get(f)) for r in runs}) > 1] or []
     frame, levels, n_diverged = build_frame(runs, swept, metric, higher)
+    values = frame["value"].tolist()
+    scale, scale_text = scales.choose(values, metric, scale)
+    allowed = tuple(s for s in scales.SCALES if s != "log" or scales.log_possible(values))
+    frame["value"] = scales.to_scale(frame["value"].to_numpy(float), scale)
+    losses = sorted({str(r.config.get("loss", "")) for r in runs})
+    limits = scales.bounds(metric, losses)
     n = len(frame)
     if not swept or n < 2:
         method, text, importance = "none", "nothing varies, or fewer than 2 runs", []
@@ -232,16 +263,21 @@ def analyze(
         )
     if n_diverged:
         text += f"; {n_diverged} diverged counted at the worst value"
-    slices = {f: slice_of(frame, f, levels[f]) for f in swept}
-    top = top_configs(runs, frame, swept, higher, top_k)
+    shown = functools.partial(scales.interval, scale=scale, limits=limits)
+    slices = {f: slice_of(frame, f, levels[f], shown) for f in swept}
+    top = top_configs(runs, frame, swept, higher, top_k, lambda v: shown(v, v, v)[0])
     return Analysis(
-        metric, higher, swept, method, text, n, n_diverged, importance, slices, top, frame
-    )
+        metric, higher, swept, method, text, n, n_diverged, importance, slices, top, frame,
+        scale, scale_text, limits, allowed,
+    )  # fmt: skip
 
 
-def top_configs(runs, frame: pd.DataFrame, swept, higher: bool, k: int) -> list[TopConfig]:
+def top_configs(
+    runs, frame: pd.DataFrame, swept, higher: bool, k: int, shown=lambda v: v
+) -> list[TopConfig]:
     """The k best points by mean over finished runs; a point with a diverged run ranks after
-    every point without one (engine/core/ranking.py: halving's policy too)."""
+    every point without one (engine/core/ranking.py: halving's policy too). `shown`: a
+    mean of the frame's (scaled) values as shown."""
     if frame.empty:
         return []
     scores = {
@@ -255,7 +291,7 @@ def top_configs(runs, frame: pd.DataFrame, swept, higher: bool, k: int) -> list[
         finished = [v for v in scores[pid] if math.isfinite(v)]
         if finished and len(out) < k:  # a point whose every run diverged has no mean
             point = {f: by_id[first[pid]].point.get(f) for f in swept}
-            out.append(TopConfig(point, sum(finished) / len(finished), len(finished)))
+            out.append(TopConfig(point, shown(sum(finished) / len(finished)), len(finished)))
     return out
 
 
@@ -330,11 +366,14 @@ def ped_anova(frame: pd.DataFrame, swept: list[str], higher: bool) -> tuple[list
     return sorted(shares, key=lambda s: -s.share), n
 
 
-def slice_of(frame: pd.DataFrame, name: str, level: tuple[list[str], dict, bool]) -> Slice:
+def slice_of(
+    frame: pd.DataFrame, name: str, level: tuple[list[str], dict, bool], shown=None
+) -> Slice:
     """The metric against one field's values, the other fields averaged over.
 
     With two or more seeds the interval is over seeds: each seed's mean at that value is
-    one observation. With one seed it is over the points at that value.
+    one observation. With one seed it is over the points at that value. `shown` maps a
+    mean and interval of the frame's (scaled) values to what is shown (scale.interval).
     """
     labels, xs, log = level
     codes = frame[name].cat.codes.to_numpy()
@@ -353,9 +392,10 @@ def slice_of(frame: pd.DataFrame, name: str, level: tuple[list[str], dict, bool]
         dev = np.where(np.isnan(obs), 0.0, obs - mean[:, None])
         sem = np.sqrt((dev**2).sum(axis=1) / np.maximum(n - 1, 1) / np.maximum(n, 1))
         half = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sem, np.nan)
+    shown = shown or (lambda m, lo, hi: (m, lo, hi))
     out = [
-        SlicePoint(labels[i], xs.get(labels[i]), float(mean[i]), float(mean[i] - half[i]),
-                   float(mean[i] + half[i]), int(n[i]))
+        SlicePoint(labels[i], xs.get(labels[i]),
+                   *map(float, shown(mean[i], mean[i] - half[i], mean[i] + half[i])), int(n[i]))
         for i in range(n_levels) if n[i]
     ]  # fmt: skip
     return Slice(name, out, log, "seeds" if n_seeds > 1 else "points")
@@ -387,4 +427,5 @@ def pivot(analysis: Analysis, rows_field: str, cols_field: str) -> Pivot:
     rows = [str(r) for r in frame[rows_field].cat.categories]
     cols = [str(c) for c in frame[cols_field].cat.categories]
     table = table.reindex(index=rows, columns=cols)
-    return Pivot(rows_field, cols_field, rows, cols, table.to_numpy(dtype=float).tolist())
+    values = [[analysis.shown(v)[0] for v in row] for row in table.to_numpy(dtype=float).tolist()]
+    return Pivot(rows_field, cols_field, rows, cols, values)

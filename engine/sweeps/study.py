@@ -98,6 +98,7 @@ def ours(v: Verdict) -> str:
         return v.detail.split(" runs")[0] + " diverged"
     interval = "" if v.low != v.low else f" [{fmt(v.low, 3)}, {fmt(v.high, 3)}]"
     prefix = "" if "≈" in v.check and " on " not in v.check else "Δ "
+    prefix = {"log": "ratio ", "rank": "Δ rank "}.get(v.scale, prefix)
     return f"{prefix}{fmt(v.mean, 3)}{interval}"
 
 
@@ -119,7 +120,10 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
         "hold** when it is on the other side, **inconclusive** otherwise or with too few runs. "
         "Comparisons pair runs by seed and the other swept values where they can (paired t) "
         "and use Welch's t otherwise; Δ is the side claimed larger minus the other (for ≈ "
-        "between two groups: A − B), with its 90% interval (two one-sided 5% tests). An "
+        "between two groups: A − B), with its 90% interval (two one-sided 5% tests). A claim "
+        "A < B without a margin is judged on the log scale where its metric spans more than "
+        "2 orders of magnitude (a few finite blow-ups would decide a difference of means), "
+        "and its ratio of geometric means is shown. An "
         "MNIST preset trains for a fixed number of seconds, so on a busy machine it gets "
         "fewer epochs than on an idle one.",
         "",

@@ -26,17 +26,27 @@ def bar(share: float, width: int = 24) -> str:
     return BAR * int(full) + ("▌" if full - int(full) >= 0.5 else "")
 
 
-def sweep_analysis(store: Store, sweep, metric: str | None = None) -> tuple[Analysis, list]:
+def sweep_analysis(
+    store: Store, sweep, metric: str | None = None, scale: str | None = None
+) -> tuple[Analysis, list]:
     runs = store.runs(sweep.id)
     if metric is not None:
         known = metric_names(sweep.problem, gaussian=True)
         if metric not in known:
             raise ConfigError(f"--metric {metric!r}{suggest(metric, known)}; one of {known}")
-    return analyze(runs, sweep.swept, sweep.problem, metric), runs
+    try:
+        return analyze(runs, sweep.swept, sweep.problem, metric, scale=scale), runs
+    except ConfigError as exc:
+        raise ConfigError(f"--{exc}") from None  # "--scale log: ..."
 
 
-def analysis_json(store: Store, sweep, metric: str | None = None) -> dict:
-    result, runs = sweep_analysis(store, sweep, metric)
+def verdicts(sweep, runs: list, scale: str | None) -> list:
+    """The checks, judged on the scale asked (each metric's default where none was)."""
+    return judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept, scale)
+
+
+def analysis_json(store: Store, sweep, metric: str | None = None, scale: str | None = None) -> dict:
+    result, runs = sweep_analysis(store, sweep, metric, scale)
     comp = compare(runs, sweep.swept, sweep.problem)
     versus = versus_best(comp, runs)
     return {
@@ -47,21 +57,22 @@ def analysis_json(store: Store, sweep, metric: str | None = None) -> dict:
             {"point": g.point, **(v.__dict__ if v else {})}
             for g, v in zip(comp.groups, versus, strict=True)
         ],
-        "checks": [
-            v.__dict__ for v in judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept)
-        ],
+        "checks": [v.__dict__ for v in verdicts(sweep, runs, scale)],
     }
 
 
-def print_analysis(store: Store, sweep, metric: str | None = None, as_json: bool = False) -> None:
+def print_analysis(
+    store: Store, sweep, metric: str | None = None, as_json: bool = False, scale: str | None = None
+) -> None:
     if as_json:
-        print(json.dumps(_clean(analysis_json(store, sweep, metric)), allow_nan=False))
+        print(json.dumps(_clean(analysis_json(store, sweep, metric, scale)), allow_nan=False))
         return
-    result, runs = sweep_analysis(store, sweep, metric)
+    result, runs = sweep_analysis(store, sweep, metric, scale)
     out = Console()
     out.print(
         f"sweep {sweep.id}: {sweep.preset} — {result.metric}", highlight=False, soft_wrap=True
     )
+    out.print(result.scale_text, highlight=False, soft_wrap=True)
     out.print(f"importance: {result.method_text}", highlight=False, soft_wrap=True)
     table = Table("", "share", "", box=None, pad_edge=False)
     for s in result.importance:
@@ -70,7 +81,7 @@ def print_analysis(store: Store, sweep, metric: str | None = None, as_json: bool
     for name, sl in result.slices.items():
         t = Table(
             name + (" (log)" if sl.log_x else ""),
-            result.metric,
+            result.value_name,
             f"95% CI over {sl.ci_over}",
             "n",
             box=None,
@@ -80,13 +91,13 @@ def print_analysis(store: Store, sweep, metric: str | None = None, as_json: bool
             ci = "" if math.isnan(p.low) else f"[{fmt(p.low)}, {fmt(p.high)}]"
             t.add_row(p.label, fmt(p.mean), ci, str(p.n))
         out.print(t)
-    top = Table("top", *result.swept, result.metric, "n", box=None, pad_edge=False)
+    top = Table("top", *result.swept, result.value_name, "n", box=None, pad_edge=False)
     for i, c in enumerate(result.top, 1):
         top.add_row(
             str(i), *(str(cell(c.point.get(f))) for f in result.swept), fmt(c.mean), str(c.n)
         )
     out.print(top)
-    for v in judge_sweep(sweep.preset_toml, sweep.problem, runs, sweep.swept):
+    for v in verdicts(sweep, runs, scale):
         out.print(f"check: {v.check} → {v.verdict} ({v.detail})", highlight=False, soft_wrap=True)
 
 

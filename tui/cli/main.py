@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sweep_id", nargs="?", help="default: the newest sweep")
     p.add_argument("--metric", help="default: the problem's main metric (val_mse or val_acc)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument(
+        "--scale",
+        choices=("linear", "log", "rank"),
+        help="read the metric on this scale (default: log when its values span more than "
+        "2 orders of magnitude, else linear); the output says which",
+    )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_analyze)
 
@@ -503,7 +509,7 @@ def cmd_analyze(args) -> int:
 
     store = open_store(args)
     sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
-    print_analysis(store, sweep, args.metric, args.json)
+    print_analysis(store, sweep, args.metric, args.json, args.scale)
     return EXIT_OK
 
 

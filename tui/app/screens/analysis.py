@@ -1,5 +1,7 @@
 """Analysis: which swept fields matter (importance), a slice per field, a pivot of two
-fields, and where the top configs sit on every field. Opened with `i` from Results.
+fields, and where the top configs sit on every field. Opened with `i` from Results. `s`
+cycles the scale the metric is read on (linear, log, rank; engine/analysis/scale.py), which
+the subtitle and the first line name.
 
 All numbers come from engine/analysis/importance.py; this screen only lays them out as text, so the
 same sweep shows the same screen every time.
@@ -133,6 +135,7 @@ class AnalysisScreen(Screen):
         Binding("f", "next_slice", "Slice field"),
         Binding("r", "pivot_rows", "Pivot rows"),
         Binding("c", "pivot_cols", "Pivot cols"),
+        Binding("s", "next_scale", "Scale"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -154,17 +157,25 @@ class AnalysisScreen(Screen):
 
     def on_mount(self) -> None:
         store = Store(self.store_path)
-        sweep = store.sweep(self.sweep_id)
-        runs = store.runs(sweep.id)
+        self.sweep = store.sweep(self.sweep_id)
+        self.runs = store.runs(self.sweep.id)
         store.close()
-        self.result = analyze(runs, sweep.swept, sweep.problem, top_k=self.top_k)
-        self.title = f"Analysis · {sweep.preset} · sweep {sweep.id}"
+        self.title = f"Analysis · {self.sweep.preset} · sweep {self.sweep.id}"
+        self.show(None)
+
+    def show(self, scale: str | None) -> None:
+        """Everything, on `scale` (None: the default for the values, scale.choose)."""
+        sweep = self.sweep
+        self.result = analyze(self.runs, sweep.swept, sweep.problem, top_k=self.top_k, scale=scale)
+        self.sub_title = f"{self.result.scale} scale"
         arrow = "higher" if self.result.higher_is_better else "lower"
         self.query_one("#analysis-method", Static).update(
             Text.assemble(
                 ("importance of each field for ", ""),
                 (self.result.metric, "bold"),
-                (f" ({arrow} is better): {self.result.method_text}", ""),
+                (f" ({arrow} is better): {self.result.method_text}\n", ""),
+                (self.result.scale_text, "bold"),
+                (" · s: next scale", "dim"),
             )
         )
         self.query_one("#analysis-importance", Static).update(_trim(importance_text(self.result)))
@@ -181,7 +192,7 @@ class AnalysisScreen(Screen):
             return
         sl = self.result.slices[fields[self.slice_index % len(fields)]]
         head = Text.assemble(
-            (f"slice: {self.result.metric} by {sl.field}", "bold"),
+            (f"slice: {self.result.value_name} by {sl.field}", "bold"),
             (" (log x)" if sl.log_x else "", ""),
             (f" · others averaged · 95% CI over {sl.ci_over} · longer bar is better\n", "dim"),
         )
@@ -194,8 +205,9 @@ class AnalysisScreen(Screen):
             widget.update(Text("pivot: needs two swept fields", style="dim"))
             return
         rows, cols = self.pivot_fields()
+        r = self.result
         head = Text.assemble(
-            (f"pivot: mean {self.result.metric}, {rows} × {cols}", "bold"),
+            (f"pivot: {'mean ' * (r.scale == 'linear')}{r.value_name}, {rows} × {cols}", "bold"),
             (" · r/c: other fields", "dim"),
         )
         table = pivot_table(self.result, rows, cols)
@@ -224,6 +236,10 @@ class AnalysisScreen(Screen):
 
     def action_pivot_cols(self) -> None:
         self._step("cols_index", "rows_index")
+
+    def action_next_scale(self) -> None:
+        allowed = self.result.scales  # log only where every value is above 0
+        self.show(allowed[(allowed.index(self.result.scale) + 1) % len(allowed)])
 
     def action_next_slice(self) -> None:
         self.slice_index += 1
