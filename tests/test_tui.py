@@ -592,3 +592,26 @@ def test_help_lists_every_key_of_every_screen_and_reads_at_80_columns():
             for key in binding.key.split(","):
                 assert key_name(key) in words, (title, key)
             assert binding.description.split(": ")[-1] in text, (title, binding.description)
+
+
+async def test_history_at_80_columns_names_the_highlighted_sweeps_changes(store_path):
+    # The options column lies past the right edge at 80 columns: the status line says it.
+    store = Store(store_path)
+    make_sweep(store, "5eed0001")
+    make_sweep(store, "5eed0002")
+    store.set_options("5eed0002", {"overrides": "epochs=40"})
+    store.close()
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        status = app.screen.query_one("#history-status", Static)
+        table = app.screen.query_one("#history", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        changed = "5eed0002 changed from the preset: epochs=40"
+        for _ in range(2):
+            row = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            shown = row == "5eed0002"
+            await wait_for(pilot, lambda s=shown: (changed in str(status.render())) == s)
+            await pilot.press("down")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.cells import cell_len
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -97,12 +98,27 @@ class HistoryScreen(Screen):
             )
         if sweeps:
             table.move_cursor(row=min(cursor, len(sweeps) - 1))
-            running = sum(s.running for s in sweeps)
-            self.query_one("#history-status", Static).update(
-                f"{len(sweeps)} sweeps in {self.store_path}"
-                + (f" · {running} running: Enter follows one live" if running else "")
-            )
+            self.show_status()
         self.fill_best([s for s in sweeps if not self.cell(s)])
+
+    def show_status(self) -> None:
+        """How many sweeps, and what the highlighted one changed from its preset: at 80
+        columns the options column lies past the right edge."""
+        running = sum(s.running for s in self.sweeps.values())
+        text = Text(f"{len(self.sweeps)} sweeps in {self.store_path}")
+        if running:
+            text.append(f" · {running} running: Enter follows one live")
+        sweep = self.selected()
+        if sweep is not None and sweep.options.get("overrides"):
+            text.append("\n")
+            text.append_text(
+                plain(f"{sweep.id} changed from the preset: {sweep.options['overrides']}")
+            )
+        self.query_one("#history-status", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.sweeps:
+            self.show_status()
 
     def cell(self, sweep: SweepRow) -> str:
         return self.best.get((sweep.id, sweep.n_done), "")
