@@ -175,23 +175,56 @@ def print_sweeps(store: Store) -> None:
         console.print("follow a running sweep with: hypertui attach SWEEP_ID", highlight=False)
 
 
-def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
-    runs = store.runs(sweep.id)
-    main, _ = main_metric(sweep.problem, next((r.config.get("task", "") for r in runs), ""))
-    table = Table("#", "run", *sweep.swept, "seed", "status", main, "epochs", "time s", box=None)
+def runs_table(runs: list, swept: list[str], main: str, width: int) -> tuple[Table, list[str]]:
+    """One row per run, `width` columns wide at most, and the columns left out.
+
+    Ids, statuses and numbers are never cut (rich cut them to `c023…`, `dive…` at 80
+    columns on a 5-field grid): past the width, time s goes first, then the swept values
+    become one config column that wraps, then epochs go."""
+    for config_column, dropped in (
+        (False, []), (False, ["time s"]), (True, ["time s"]), (True, ["time s", "epochs"]),
+    ):  # fmt: skip
+        table = _runs_table(runs, swept, main, config_column, dropped)
+        measure = Console(width=10_000).measure(table)
+        if (measure.minimum if config_column else measure.maximum) <= width:
+            break
+    return table, dropped
+
+
+def _runs_table(runs, swept, main, config_column: bool, dropped: list[str]) -> Table:
+    table = Table(box=None)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("run", no_wrap=True)
+    if config_column:
+        table.add_column("config", overflow="fold", ratio=1)
+    for f in [] if config_column else swept:
+        table.add_column(f, no_wrap=True)
+    for name in ("seed", "status", main, "epochs", "time s"):
+        if name not in dropped:
+            table.add_column(name, no_wrap=True, justify="left" if name == "status" else "right")
     for r in runs:
         m = run_metrics(r)
+        values = [plain(cell(r.point.get(f))) for f in swept]
+        if config_column:
+            values = [plain(describe_point({f: r.point.get(f) for f in swept}))]
+        numbers = {"epochs": fmt(r.epochs_done), "time s": fmt(r.wall_s, 3)}
         table.add_row(
             str(r.idx + 1),
             r.id,
-            *(plain(cell(r.point.get(f))) for f in sweep.swept),
+            *values,
             str(r.seed),
             r.status,
             fmt(m.get(main)),
-            fmt(r.epochs_done),
-            fmt(r.wall_s, 3),
+            *(v for k, v in numbers.items() if k not in dropped),
         )
+    return table
+
+
+def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
+    runs = store.runs(sweep.id)
+    main, _ = main_metric(sweep.problem, next((r.config.get("task", "") for r in runs), ""))
     console = Console()
+    table, dropped = runs_table(runs, sweep.swept, main, console.width)
     console.print(
         f"sweep {sweep.id}: {escape(sweep.preset)} ({sweep.status}) — {escape(sweep.description)}",
         highlight=False,
@@ -199,6 +232,11 @@ def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
     if sweep.options.get("overrides"):  # --set or the editor: the description is the preset's
         console.print(plain(f"changed from the preset: {sweep.options['overrides']}"))
     console.print(table)
+    if dropped:
+        console.print(
+            f"not shown at this width: {', '.join(dropped)} (`hypertui runs RUN_ID`: one run)",
+            highlight=False,
+        )
     runs = store.runs(sweep.id)
     comp = compare(runs, sweep.swept, sweep.problem)
     console.print(comparison_table(comp, top=top, runs=runs))

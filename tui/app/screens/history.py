@@ -27,7 +27,9 @@ from hypertui.tui.text.report import when
 from hypertui.tui.text.safe import escape, plain
 
 REFRESH_S = 2.0
-COLUMNS = ("sweep", "preset", "created", "status", "runs", "best", "options")
+# What a sweep is and how it did first: at 80 columns a long preset name (26 cells) and
+# "created" before it pushed "best" past the right edge, cut to "val_mse 0.0".
+COLUMNS = ("sweep", "preset", "status", "runs", "best", "created", "options")
 
 
 class HistoryScreen(Screen):
@@ -89,10 +91,10 @@ class HistoryScreen(Screen):
             table.add_row(
                 s.id,
                 plain(s.preset),
-                when(s.created_at),
                 status,
                 f"{s.n_done}/{s.n_runs}",
                 self.cell(s) or "…",
+                when(s.created_at),
                 plain(s.options.get("overrides", "")),
                 key=s.id,
             )
