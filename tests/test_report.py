@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 from rich.console import Console
@@ -69,3 +70,46 @@ def comparison_table_of(stat):
 
     group = Group({"lr": 0.1}, ("r1", "r2"), 2, 2, 0, 0, 0, {"val_mse": stat})
     return comparison_table(Comparison(["lr"], ["val_mse"], "val_mse", False, [group]), width=80)
+
+
+NOT_FOR_TABLES = {"channels", "target_scale", "image_size", "model_args", "prune_from"}
+
+
+def test_a_runs_config_shows_and_exports_only_the_fields_that_apply(tmp_path):
+    import pandas as pd
+
+    from hypertui.engine.analysis.export import runs_csv
+    from hypertui.tui.app.screens.detail import config_table
+
+    store = Store(tmp_path / "s.sqlite")
+    house = store.runs(make_sweep(store, "5eed0001"))[0]
+    store.close()
+    table = {**house.config, "problem": "table", "path": "/data/prices.csv", "features": []}
+    run = dataclasses.replace(house, config=table | {"target": "SalePrice", "task": "regression"})
+    shown = set(config_table(run).columns[0]._cells)
+    exported = set(pd.read_csv(io.StringIO(runs_csv([run]))).columns)
+    for fields in (shown, exported):
+        assert {"hidden", "activation", "path", "target", "task", "features"} <= fields
+        assert not NOT_FOR_TABLES & fields
+    mnist = {**house.config, "problem": "mnist", "model": "cnn"}
+    cnn = dataclasses.replace(house, config=mnist, id="cnn-run")
+    shown = set(config_table(cnn).columns[0]._cells)
+    assert "channels" in shown and not {"hidden", "features", "path", "target_scale"} & shown
+    columns = list(pd.read_csv(io.StringIO(runs_csv([house, cnn]))).columns)
+    assert columns[:4] == ["problem", "model", "hidden", "channels"]  # fields first, in order
+
+
+def test_show_lists_only_the_config_fields_that_apply(tmp_path, capsys):
+    import re
+
+    from hypertui.tui.cli.main import main
+
+    store = Store(tmp_path / "s.sqlite")
+    make_sweep(store, "5eed0001")  # house MLP runs
+    run_id = store.runs("5eed0001")[0].id
+    store.close()
+    assert main(["show", run_id, "--store", str(tmp_path / "s.sqlite")]) == 0
+    out = capsys.readouterr().out
+    fields = set(re.findall(r"^ (\w+) ", out.split("metrics", 1)[0], re.M))  # config and info
+    assert {"hidden", "target_scale", "features", "lr"} <= fields
+    assert not {"channels", "image_size", "path", "target", "task", "model_args"} & fields

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hypertui.engine.analysis.compare import Comparison, Stat, run_metrics
-from hypertui.engine.core.config import FIELDS, is_classification
+from hypertui.engine.core.config import FIELDS, applies, is_classification
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.paths import expand_user
 from hypertui.engine.core.records import RunRow
@@ -39,8 +39,9 @@ def cell(value: Any) -> Any:
 
 
 def run_record(run: RunRow) -> dict[str, Any]:
-    """One CSV row for a run: every config field, then ids, status and metrics."""
-    config = {name: run.config.get(name) for name in FIELDS}
+    """One CSV row for a run: the config fields that apply to it (a table MLP has no
+    channels or image_size), then ids, status and metrics."""
+    config = {name: run.config.get(name) for name in FIELDS if applies(name, run.config)}
     problem = run.config.get("problem")
     score = "acc" if is_classification(problem, run.config.get("task", "")) else "mse"
     metrics = run_metrics(run)
@@ -70,7 +71,8 @@ def run_record(run: RunRow) -> dict[str, Any]:
 
 def runs_csv(runs: list[RunRow]) -> str:
     rows = [run_record(r) for r in runs]
-    columns = list(dict.fromkeys(k for row in rows for k in row))  # union, first-seen order
+    seen = dict.fromkeys(k for row in rows for k in row)  # union: an MLP's row, then a CNN's
+    columns = [f for f in FIELDS if f in seen] + [k for k in seen if k not in FIELDS]
     return _csv(columns, [[row.get(c) for c in columns] for row in rows])
 
 

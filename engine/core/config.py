@@ -117,6 +117,36 @@ class Config:
         return "val_acc" if self.classifies else "val_mse"
 
 
+def applies(name: str, values: Mapping[str, Any]) -> bool:
+    """Whether field `name` changes what a run with these config values computes: a table
+    MLP has no `channels`, `target_scale` or `image_size`. Run detail, `show` and the runs
+    CSV list only these (a Config keeps every field, defaults included)."""
+
+    def get(key: str) -> Any:
+        return values.get(key, FIELDS[key].default)
+
+    problem, model = get("problem"), get("model")
+    return {
+        "hidden": model != "cnn",  # an MLP's, and your own model may read it
+        "channels": model != "mlp",
+        "momentum": get("optimizer") in ("sgd", "rmsprop"),
+        "features": problem in ("house", "table"),
+        "target_scale": problem == "house",
+        "path": problem in ("table", "images"),
+        "target": problem == "table",
+        "task": problem == "table",
+        "image_size": problem == "images",
+        "model_args": model not in MODELS,
+        "prune_from": get("prune") != "none",
+        "prune_eta": get("prune") != "none",
+    }.get(name, True)
+
+
+def applying(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The config values that apply to the run (see `applies`), in their order."""
+    return {k: v for k, v in values.items() if applies(k, values)}
+
+
 def is_classification(problem: str, task: str = "") -> bool:
     """Whether runs of this problem (and table task) predict classes: rank by accuracy."""
     return problem in ("mnist", "images") or (problem == "table" and task == "classification")

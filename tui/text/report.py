@@ -12,7 +12,7 @@ from rich.table import Table
 
 from hypertui.engine.analysis.compare import Comparison, compare, run_metrics
 from hypertui.engine.analysis.export import cell, fmt, mean_std
-from hypertui.engine.core.config import main_metric
+from hypertui.engine.core.config import applying, main_metric
 from hypertui.engine.store.store import Store
 from hypertui.tui.text.safe import escape, plain
 
@@ -273,7 +273,7 @@ def print_run(store: Store, run_id: str) -> None:
         highlight=False,
     )
     config = Table("field", "value", box=None, title="config")
-    for k, v in r.config.items():
+    for k, v in applying(r.config).items():  # a table MLP has no channels, image_size...
         config.add_row(k, plain(cell(v)))
     console.print(config)
     info = Table("", "", box=None, show_header=False)

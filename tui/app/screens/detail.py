@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from hypertui.engine.analysis.export import cell, fmt
-from hypertui.engine.core.config import is_classification, main_metric
+from hypertui.engine.core.config import applying, is_classification, main_metric
 from hypertui.engine.core.records import RunRow
 from hypertui.engine.store.store import Store
 from hypertui.tui.app.widgets.chart import Chart, Line
@@ -34,7 +34,7 @@ VAR_FEATURES = 6  # variance charts for a table's inputs (it may have hundreds)
 
 def config_table(run: RunRow) -> Table:
     table = Table("field", "value", box=None, title="config", title_justify="left")
-    for k, v in run.config.items():
+    for k, v in applying(run.config).items():  # a table MLP has no channels, image_size...
         table.add_row(k, plain(cell(v)))
     return table
 
