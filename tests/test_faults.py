@@ -161,11 +161,11 @@ def the_trial_failed_with(reason: str) -> Callable[[Path, str], None]:
     return check
 
 
-def the_sweep_failed_saying_why(home: Path, stdout: str) -> None:
+def no_sweep_left(home: Path, stdout: str) -> None:
+    """An own model that cannot build is refused before a sweep exists (one build, in a
+    process of its own)."""
     store = Store(home / "runs.sqlite")
-    sweep = next(s for s in store.sweeps() if s.preset == "own")
-    assert sweep.status == "failed" and "returned str" in sweep.error
-    assert {r.status for r in store.runs(sweep.id)} == {"pending"}  # a resume runs it
+    assert [s.id for s in store.sweeps()] == [SWEEP]
     store.close()
 
 
@@ -460,10 +460,18 @@ CASES = [
     Case(
         "sys.exit(3) in an own model's build()",
         ["run", "own"],
-        1,
-        "1 failed",
+        2,
+        "your code called sys.exit(3)",
         own_model("exiting_model", BUILDS + "    sys.exit(3)\n"),
-        the_trial_failed_with("your code called sys.exit(3)"),
+        no_sweep_left,
+    ),
+    Case(
+        "os._exit(0) in an own model's module",
+        ["run", "own"],
+        2,
+        "your code ended its process with exit code 0",
+        own_model("os_exit_module", "os._exit(0)\n" + BUILDS + "    return None\n"),
+        no_sweep_left,
     ),
     Case(
         "os._exit(0) in an own model's forward",
@@ -484,7 +492,7 @@ CASES = [
         2,
         "returned str, not a torch.nn.Module",
         own_model("string_model", BUILDS + "    return 'a string'\n"),
-        the_sweep_failed_saying_why,
+        no_sweep_left,
     ),
     Case(
         "seeds = 10**12",

@@ -142,3 +142,15 @@ def test_a_presets_own_model_is_imported_from_the_presets_folder(tmp_path, monke
     assert [r.status for r in store.runs(sweep.id)] == ["finished"]
     assert sweep.options["import_dir"] == str(folder)
     sys.modules.pop("project_models", None)
+
+
+def test_a_model_is_checked_in_a_child_before_a_sweep_exists(own_model):
+    from hypertui.engine.core.config import make_config
+
+    def config(lr):
+        return make_config(model=own_model, lr=lr).to_dict()
+
+    assert apart.check_build(config(0.01)) == ""
+    assert "your code called sys.exit(3)" in apart.check_build(config(0.001))
+    assert "did not return within 2 s" in apart.check_build(config(0.005), timeout_s=2)
+    assert not _children()  # the hung one was killed

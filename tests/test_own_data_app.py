@@ -328,3 +328,28 @@ async def test_the_editor_takes_model_args_for_an_own_model_beside_its_preset(tm
         await wait_for(pilot, lambda: editor.current.base.get("model_args") == {"width": 6})
         assert not editor.query_one("#err-model_args").has_class("invalid")
         assert not run.disabled
+
+
+async def test_run_from_the_editor_checks_an_own_model_first_and_starts_nothing(tmp_path):
+    """A model that imports but is wrong (here: build() returns a string) is built once in
+    a child process on ctrl+r: a clear message, no sweep, the editor stays."""
+    folder = user_presets_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "wrong_models.py").write_text(
+        "def build(config, input_shape, n_outputs):\n    return 'not a module'\n"
+    )
+    (folder / "wrong.toml").write_text(
+        'description = "wrong"\n[config]\nmodel = "wrong_models:build"\nepochs = 1\n'
+    )
+    store_path = tmp_path / "runs.sqlite"
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_preset(pilot, app, "wrong")
+        await pilot.press("ctrl+r")
+
+        def said() -> bool:
+            return any("returned str" in str(n.message) for n in app._notifications)
+
+        await wait_for(pilot, said, timeout=120)
+        assert app.screen is editor
+    assert not store_path.exists() or Store(store_path).sweeps() == []

@@ -19,6 +19,7 @@ user's module afresh.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -37,6 +38,7 @@ from hypertui.engine.core.records import RunRow
 from hypertui.engine.sweeps.unit import train_unit
 
 GRACE_S = 5.0  # a halted child that has not ended by then is killed
+BUILD_TIMEOUT_S = 60.0  # a model check whose build() has not returned by then is refused
 POLL_S = 0.25  # how often this process reads requests while the child trains
 PRELOAD = ["torch", "hypertui.engine.sweeps.unit"]  # never the user's module
 
@@ -60,19 +62,37 @@ class _Crashed:
     reason: str
 
 
+@contextlib.contextmanager
+def _stderr_with_a_descriptor() -> Iterator[None]:
+    """multiprocessing hands sys.stderr's descriptor to the helper processes it starts;
+    under Textual, which captures sys.stderr, that is -1, which fork refuses."""
+    saved = sys.stderr
+    try:
+        usable = saved.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if not usable and sys.__stderr__ is not None:
+        sys.stderr = sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stderr = saved
+
+
 def train_apart(unit: list[RunRow], controls: Controls, data_dir: Path | None) -> Iterator[Event]:
     """`sweeps.unit.train_unit` in a child process; yields its events as they come."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
-    receive, send = ctx.Pipe(duplex=False)
-    halt, pause = ctx.Event(), ctx.Event()
-    child = ctx.Process(
-        target=_child,
-        args=(unit, data_dir, send, halt, pause, list(sys.path)),
-        name="hypertui-own-code",
-        daemon=True,
-    )
-    child.start()
+    with _stderr_with_a_descriptor():
+        receive, send = ctx.Pipe(duplex=False)
+        halt, pause = ctx.Event(), ctx.Event()
+        child = ctx.Process(
+            target=_child,
+            args=(unit, data_dir, send, halt, pause, list(sys.path)),
+            name="hypertui-own-code",
+            daemon=True,
+        )
+        child.start()
     send.close()
     started: set[str] = set()
     ended: set[str] = set()
@@ -123,13 +143,40 @@ def train_apart(unit: list[RunRow], controls: Controls, data_dir: Path | None) -
         yield Failed(row.id, crash or _exit_reason(child.exitcode))
 
 
+def check_build(config: dict, timeout_s: float = BUILD_TIMEOUT_S) -> str:
+    """Why the user's model cannot train with `config` ("" when it builds): built once in a
+    child process, as a trial would build it (output shape checked on a batch), before a
+    sweep is created, so a model that imports but is wrong leaves nothing behind."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    with _stderr_with_a_descriptor():
+        receive, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(
+            target=_build_child, args=(config, send, list(sys.path)), name="hypertui-own-code"
+        )
+        child.start()
+    send.close()
+    try:
+        if receive.poll(timeout_s):
+            return receive.recv()
+        if child.is_alive():
+            return f"model = {config.get('model')!r}: build() did not return within {timeout_s:g} s"
+        return _exit_reason(child.exitcode)
+    except EOFError:  # it ended without a word: os._exit, a signal
+        child.join()
+        return _exit_reason(child.exitcode)
+    finally:
+        receive.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+
+
 def _exit_reason(code: int | None) -> str:
     if code is not None and code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else -code
-        return f"the trial's process was killed by {name} (out of memory?)"
-    return (
-        f"your code ended the trial's process with exit code {code} (sys.exit or os._exit in it?)"
-    )
+        return f"your code's process was killed by {name} (out of memory?)"
+    return f"your code ended its process with exit code {code} (sys.exit or os._exit in it?)"
 
 
 def _cancelled(run_id: str, last: Progress | None) -> Finished:
@@ -152,13 +199,37 @@ def _cancelled(run_id: str, last: Progress | None) -> Finished:
     )
 
 
-def _child(unit, data_dir, send, halt, pause, path: list[str]) -> None:
-    """The child's whole life: train the unit, send every event, say how it ended."""
+def _protect(path: list[str]) -> None:
+    """A child's first step: the user's output to stderr, signals left to the parent."""
     os.dup2(2, 1)  # print() in the user's code, and anything that writes to fd 1
     sys.stdout = sys.stderr
     for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(signum, signal.SIG_IGN)  # the runner hears them and tells us
     sys.path[:] = path + [p for p in sys.path if p not in path]
+
+
+def _build_child(config: dict, send, path: list[str]) -> None:
+    _protect(path)
+    from hypertui.engine.core.config import make_config
+    from hypertui.engine.training.models import build_model
+
+    try:
+        build_model(make_config(config))
+        send.send("")
+    except HypertuiError as exc:
+        send.send(str(exc))
+    except SystemExit as exc:
+        send.send(f"model = {config.get('model')!r}: your code called sys.exit({exc.code!r})")
+    except BaseException as exc:  # not from build_own_model's checks: the user's import
+        first = (str(exc).splitlines() or [""])[0]
+        send.send(f"model = {config.get('model')!r}: {type(exc).__name__}: {first}")
+    finally:
+        send.close()
+
+
+def _child(unit, data_dir, send, halt, pause, path: list[str]) -> None:
+    """The child's whole life: train the unit, send every event, say how it ended."""
+    _protect(path)
     try:
         for event in train_unit(unit, Controls(stop=halt, pause=pause), data_dir):
             send.send(event)

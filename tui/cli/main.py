@@ -265,6 +265,7 @@ def cmd_run(args) -> int:
             raise ConfigError("--retry-failed goes with --resume SWEEP_ID")
         preset = _preset_for_run(args)
         check_backend(run_options(args))  # before the sweep: no Ray, no sweep
+        check_own_model(preset)  # one build in a child process: a wrong model, no sweep
     from hypertui.engine.sweeps.sweep import create_sweep
 
     gc.freeze()  # torch's objects live as long as we do: no collection need walk them again
@@ -390,6 +391,20 @@ def cmd_control(args) -> int:
     store.request(sweep.id, args.action, run_id)
     print(f"sweep {sweep.id}: {said}")
     return EXIT_OK
+
+
+def check_own_model(preset) -> None:
+    """A ConfigError when the preset's own model imports but cannot train: it raises,
+    exits, is not a Module or answers the wrong shape (checked on its first config)."""
+    from hypertui.engine.core.config import MODELS
+
+    _, config = next(preset.points())
+    if config.model in MODELS:
+        return
+    from hypertui.engine.sweeps.apart import check_build
+
+    if why := check_build(config.to_dict()):
+        raise ConfigError(why)
 
 
 def _skip(store, sweep, trial: str | None) -> tuple[str, str]:

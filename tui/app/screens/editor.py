@@ -20,8 +20,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
+from textual.worker import get_current_worker
 
-from hypertui.engine.core.config import CHOICES, FIELDS, Config, field_docs, parse_value
+from hypertui.engine.core.config import CHOICES, FIELDS, MODELS, Config, field_docs, parse_value
 from hypertui.engine.core.errors import ConfigError, HypertuiError
 from hypertui.engine.sweeps.estimate import estimate_seconds, human
 from hypertui.engine.sweeps.presets import RANDOM_KINDS, Preset, RandomAxis
@@ -421,6 +422,35 @@ class EditorScreen(Screen):
         if self.current is None:
             self.notify("Fix the fields marked in red first.", severity="error")
             return
+        _, config = next(self.current.points())
+        if config.model not in MODELS:  # one build of it first, in a process of its own
+            self.notify("Checking your model: one build, in a process of its own…")
+            self.run_worker(
+                lambda: self.check_model(config.to_dict()),
+                thread=True,
+                exclusive=True,
+                group="model-check",
+            )
+            return
+        self.start_run()
+
+    def check_model(self, config: dict) -> None:
+        """In a worker thread: build the user's model once; run, or say why not."""
+        from hypertui.engine.sweeps.apart import check_build
+
+        why = check_build(config)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.model_checked, why)
+
+    def model_checked(self, why: str) -> None:
+        if why:
+            self.notify(
+                why, title="Your model cannot train", severity="error", timeout=12, markup=False
+            )
+            return
+        self.start_run()
+
+    def start_run(self) -> None:
         from hypertui.engine.store.store import UI_LOCK_WAIT_S, Store
         from hypertui.engine.sweeps.backends import check_backend
         from hypertui.engine.sweeps.sweep import create_sweep
