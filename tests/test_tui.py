@@ -388,6 +388,9 @@ async def test_a_sweep_started_in_the_app_outlives_it(store_path):
         live = again.screen
         await wait_for(pilot, lambda: live.ended, timeout=120)
         assert all(v.status == "finished" for v in live.trials.values())
+        # trials stored before it attached load their curves as the overlay draws them
+        # (every OVERLAY_S): on a busy machine the sweep can end before that
+        await wait_for(pilot, lambda: not any(v.partial for v in live.trials.values()))
         curves = {run_id: len(v.curve.points) for run_id, v in live.trials.items()}
     runs = store.runs(sweep_id)
     assert [r.status for r in runs] == ["finished"] * 8
