@@ -67,10 +67,12 @@ def backend(ray_address):
 
 
 def results(store: Store, sweep_id: str) -> list[tuple]:
-    """What a user compares: per trial its status, metrics and curve (not its timings)."""
+    """What a user compares: per trial its status, metrics and curve (not its timings: a
+    report inside an epoch comes every 2 s of training, so a busy machine adds some)."""
     out = []
     for r in store.runs(sweep_id):
-        curve = [(p["epoch"], p["train_loss"], p["val_mse"]) for p in store.points(r.id)]
+        points = [p for p in store.points(r.id) if p["end_of_epoch"]]
+        curve = [(p["epoch"], p["train_loss"], p["val_mse"]) for p in points]
         out.append((r.idx, r.status, r.final, r.best, r.test, curve))
     return out
 

@@ -1,5 +1,7 @@
 """Quality on the real data sets in ../shared/data (HYPERTUI_DATA)."""
 
+import torch
+
 from hypertui.engine.core.config import make_config
 from hypertui.engine.sweeps.presets import find_preset
 from hypertui.engine.training.train import run
@@ -24,6 +26,13 @@ def test_the_mnist_fast_preset_reaches_99_percent_test_accuracy(shared_data):
     # bf16 where the CPU has it natively, fp32 elsewhere (emulated bf16 ran this for over
     # 15 minutes in a CI run): ~70 s on a 2-core AVX2 CPU.
     config = find_preset("mnist-fast").base_config
-    done = list(run(config.replace(device="cpu"), data_dir=shared_data))[-1]
+    # One thread: two xdist workers with two threads each on two cores, or any busy loop
+    # beside them, make torch's threads wait on each other (it passed 1200 s under load).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        done = list(run(config.replace(device="cpu"), data_dir=shared_data))[-1]
+    finally:
+        torch.set_num_threads(threads)
     assert done.status == "finished" and done.epochs_done == 3
     assert done.test["test_acc"] >= 0.99
