@@ -955,4 +955,4 @@ def in_this_process(argv, home: Path, cwd: Path, monkeypatch, capsys) -> tuple[i
 
 def test_the_suite_counts_its_cases():
     # README quotes this number ("N bad inputs and faults, 0 tracebacks")
-    assert len(CASES) >= 49
+    assert len(CASES) >= 77
