@@ -11,6 +11,7 @@ from hypertui.tui.app.app import HypertuiApp
 from hypertui.tui.app.screens.analysis import AnalysisScreen
 from hypertui.tui.app.screens.results import ResultsScreen
 from tests.fakes import make_sweep
+from tests.test_tui import wait_for
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ async def test_results_opens_analysis_and_keys_change_slice_and_pivot(store_path
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.push_screen(ResultsScreen(store_path, "5eed0001"))
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen.loaded)  # read in a worker
         await pilot.press("i")
         await pilot.pause()
         screen = app.screen
@@ -56,12 +57,12 @@ async def test_results_shows_the_vs_best_marker(store_path):
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await app.push_screen(ResultsScreen(store_path, "5eed0001"))
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen.loaded)  # read in a worker
         screen = app.screen
         markers = [t["vs best"] for t in screen.text]
         assert markers[0] == "best" and markers[-2:] == ["-", "-"]  # lr 2.0: none finished
         # The fake's seeds shift every config alike, so the paired test sees exact gaps.
-        assert markers[1:-2] == ["p 0"] * 3
+        assert markers[1:-2] == ["p<.001"] * 3  # a p-value is never 0
         # relu lr 0.01 is best; tanh at lr 0.01 trains 0.01 worse in every pair of seeds
         assert screen.text[1]["Δ vs best"] == "+0.01 [+0.01, +0.01]"
 
@@ -78,7 +79,7 @@ async def test_results_shows_the_claim_and_its_verdict(tmp_path):
     app = HypertuiApp(store_path=path)
     async with app.run_test(size=(120, 40)) as pilot:
         await app.push_screen(ResultsScreen(path, sweep_id))
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen.loaded)  # read in a worker
         claim = text(app.screen, "#results-claim")
         assert claim.startswith("claim: A first look: tanh is as good as ReLU")
         # tanh is 0.03 worse in every pair: far outside the claimed ± 0.01

@@ -38,6 +38,11 @@ async def wait_for(pilot, condition, timeout: float = 120.0) -> None:
         await pilot.pause(0.1)
 
 
+def results_ready(app) -> bool:
+    """Results reads the store in a worker: its rows are there once `loaded`."""
+    return isinstance(app.screen, ResultsScreen) and app.screen.loaded
+
+
 async def open_preset(pilot, app, name: str) -> EditorScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
     await pilot.press(*name)
@@ -65,7 +70,7 @@ async def test_quickstart_run_results_export(store_path):
         assert all(v.status == "finished" for v in live.trials.values())
         assert all(v.curve.points for v in live.trials.values())
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        await wait_for(pilot, lambda: results_ready(app))
         results = app.screen
         assert results.query_one("#results", DataTable).row_count == 4
         await pilot.press("e")
@@ -252,7 +257,7 @@ async def test_history_opens_a_past_sweep_and_resumes_an_interrupted_one(store_p
         await pilot.pause()
         assert isinstance(app.screen, HistoryScreen)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        await wait_for(pilot, lambda: results_ready(app))
         assert app.screen.query_one("#results", DataTable).row_count == 6  # 3 lr x 2 activations
 
 
@@ -288,7 +293,7 @@ async def test_results_sort_and_open_run_detail_house(store_path):
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(ResultsScreen(store_path, "5eed0002"))
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        await wait_for(pilot, lambda: results_ready(app))
         results = app.screen
         table = results.query_one("#results", DataTable)
         first_row = [str(c) for c in table.get_row_at(0)]
@@ -416,6 +421,52 @@ async def test_typing_filters_presets_and_invalid_user_presets_are_listed(store_
         assert [i for i in ids if i and i.startswith("preset:")] == ["preset:mnist-loss"]
 
 
+async def test_keys_typed_on_the_presets_list_reach_the_filter(store_path):
+    """A click on the list (or a screen coming back) leaves the focus there: typed letters
+    and backspaces still filter, none is dropped."""
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        app.screen.query_one("#preset-list", OptionList).focus()
+        await pilot.press(*"mnist lossXYZ", "backspace", "backspace", "backspace")
+        box = app.screen.query_one("#filter")
+        await wait_for(pilot, lambda: box.value == "mnist loss")
+        options = app.screen.query_one("#preset-list", OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert [i for i in ids if i and i.startswith("preset:")] == ["preset:mnist-loss"]
+
+
+async def test_results_reads_the_store_in_a_worker_and_the_ui_keeps_taking_keys(
+    store_path, monkeypatch
+):
+    """Reading a big sweep (a 648-trial grid) must not hold the UI thread: keys typed
+    meanwhile are handled at once (here: Esc, while the read is held back)."""
+    import threading
+
+    from hypertui.tui.app.screens import results
+
+    make_sweep(Store(store_path), "5eed0001")
+    release = threading.Event()
+    slow = results.compare
+
+    def held(*args, **kwargs):
+        release.wait(60)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(results, "compare", held)
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(ResultsScreen(store_path, "5eed0001"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        assert not app.screen.loaded
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        release.set()
+        await app.push_screen(ResultsScreen(store_path, "5eed0001"))
+        await wait_for(pilot, lambda: results_ready(app))
+        assert app.screen.query_one("#results", DataTable).row_count == 6  # 3 lr x 2 act
+
+
 async def test_a_seeds_only_sweep_shows_its_metrics_and_sorting_drives_caption_and_export(
     store_path,
 ):
@@ -429,7 +480,7 @@ async def test_a_seeds_only_sweep_shows_its_metrics_and_sorting_drives_caption_a
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(ResultsScreen(store_path, "5eed0004"))
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        await wait_for(pilot, lambda: results_ready(app))
         results = app.screen
         shown = results.visible_columns()
         assert {"val_mse", "val_nll", "val_var", "test_mse"} <= set(shown)
@@ -440,7 +491,7 @@ async def test_a_seeds_only_sweep_shows_its_metrics_and_sorting_drives_caption_a
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(ResultsScreen(store_path, "5eed0005"))
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        await wait_for(pilot, lambda: results_ready(app))
         results = app.screen
         table = results.query_one("#results", DataTable)
         table.move_cursor(column=results.visible_columns().index("lr"))
@@ -520,12 +571,12 @@ async def test_escape_goes_up_one_level_and_never_back_through_a_loop(store_path
             await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
             await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+            await wait_for(pilot, lambda: results_ready(app))
             await pilot.press("h")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
         assert stack(app) == ["PresetsScreen", "HistoryScreen"]
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        await wait_for(pilot, lambda: results_ready(app))
         await pilot.press("escape")  # back where Results came from
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
         await pilot.press("escape")

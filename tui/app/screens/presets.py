@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -87,7 +88,11 @@ class PresetsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="type to filter presets (name, problem, description)", id="filter")
+        yield Input(
+            placeholder="type to filter presets (name, problem, description)",
+            id="filter",
+            select_on_focus=False,  # a key that brings the focus back must add, not replace
+        )
         with Horizontal(id="presets-body"):
             yield OptionList(id="preset-list")
             with VerticalScroll(id="preset-detail-box"):
@@ -159,6 +164,20 @@ class PresetsScreen(Screen):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.fill(event.value)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing filters wherever the focus is (the list, after a click or a screen came
+        back): a typed key never falls on a widget that drops it."""
+        box = self.query_one("#filter", Input)
+        if box.has_focus or not (event.is_printable or event.key == "backspace"):
+            return
+        event.stop()
+        event.prevent_default()
+        box.focus()
+        if event.key == "backspace":
+            box.action_delete_left()
+        elif event.character:
+            box.insert_text_at_cursor(event.character)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         option_id = event.option.id or ""

@@ -110,6 +110,7 @@ class ResultsScreen(Screen):
         self.sort_key: str | None = None
         self.reverse = False
         self.show_all = False
+        self.loaded = False  # the first read is done and shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -120,33 +121,63 @@ class ResultsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.load()
+        self.query_one("#results-status", Static).update("reading the sweep…")
+        # The store is read and the comparison made in a thread: a 648-trial grid's takes
+        # a while on a busy machine, and the UI thread must keep taking keys meanwhile.
+        self.run_worker(self.load, thread=True, exclusive=True, group="results")
         self.set_interval(REFRESH_S, self.refresh_if_moved)
 
     def refresh_if_moved(self) -> None:
         """A running sweep's results move on: reload when a trial ended (cursor kept)."""
-        if not self.sweep.running:
-            return
-        store = Store(self.store_path, create=False)
-        now = store.sweep(self.sweep_id)
-        store.close()
-        if (now.status, now.counts) != (self.sweep.status, self.sweep.counts):
-            table = self.query_one("#results", DataTable)
-            cursor = table.cursor_coordinate
-            self.load()
-            table.cursor_coordinate = cursor
+        if self.loaded and self.sweep.running:
+            self.run_worker(self.load, thread=True, exclusive=True, group="results")
 
     def load(self) -> None:
-        store = Store(self.store_path, create=False)
-        self.sweep = store.sweep(self.sweep_id)
-        self.runs = store.runs(self.sweep_id)
-        store.close()
-        self.comp = compare(self.runs, self.sweep.swept, self.sweep.problem)
-        versus = versus_best(self.comp, self.runs)
-        self.columns, self.raw, self.text = table_rows(self.comp, versus)
-        self.query_one("#results-claim", Static).update(claim_text(self.sweep, self.runs))
-        self.title = f"Results · {clean(self.sweep.preset)} · sweep {self.sweep.id}"
+        """In a worker thread: read the sweep, compare, and hand the rows to the screen
+        (only when something changed since the last read)."""
+        try:
+            store = Store(self.store_path, create=False)
+            try:
+                sweep = store.sweep(self.sweep_id)
+                if self.loaded and (sweep.status, sweep.counts) == (
+                    self.sweep.status,
+                    self.sweep.counts,
+                ):
+                    return
+                runs = store.runs(self.sweep_id)
+            finally:
+                store.close()
+        except HypertuiError as exc:  # a busy or damaged store: say so, keep what is shown
+            self.app.call_from_thread(self.unread, str(exc))
+            return
+        comp = compare(runs, sweep.swept, sweep.problem)
+        rows = table_rows(comp, versus_best(comp, runs))
+        self.app.call_from_thread(self.show, sweep, runs, comp, rows, claim_text(sweep, runs))
+
+    def show(self, sweep, runs: list, comp: Comparison, rows, claim: str) -> None:
+        table = self.query_one("#results", DataTable)
+        cursor = table.cursor_coordinate
+        self.sweep, self.runs, self.comp = sweep, runs, comp
+        self.columns, self.raw, self.text = rows
+        self.query_one("#results-claim", Static).update(claim)
+        self.title = f"Results · {clean(sweep.preset)} · sweep {sweep.id}"
         self.fill()
+        if self.loaded:
+            table.cursor_coordinate = cursor
+        else:
+            self.loaded = True
+            self.refresh_bindings()
+
+    def unread(self, why: str) -> None:
+        self.query_one("#results-status", Static).update(plain(why, "red"))
+        if not self.loaded:
+            self.notify(why, severity="error", timeout=8, markup=False)
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Keys on the sweep's rows wait for them (back and analysis do not)."""
+        if action in ("back", "analysis"):
+            return True
+        return self.loaded
 
     def caption(self) -> str:
         if self.sort_key:
