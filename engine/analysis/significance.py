@@ -74,7 +74,9 @@ class VersusBest:
             return "best"
         if self.tied is None:
             return TOO_FEW
-        return "=" if self.tied else f"p {self.p:.1g}"
+        if self.tied:
+            return "="
+        return "p<.001" if self.p < 0.001 else f"p {self.p:.1g}"  # never "p 0"
 
 
 def difference(a: dict, b: dict, confidence: float = 0.95) -> Difference:
