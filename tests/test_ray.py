@@ -67,12 +67,13 @@ def backend(ray_address):
 
 
 def results(store: Store, sweep_id: str) -> list[tuple]:
-    """What a user compares: per trial its status, metrics and curve (not its timings: a
-    report inside an epoch comes every 2 s of training, so a busy machine adds some)."""
+    """What a user compares: per trial its status, metrics and validation curve, not what
+    depends on time: a report inside an epoch comes every 2 s of training (a busy machine
+    adds some), and a report's train_loss is the mean since the report before it."""
     out = []
     for r in store.runs(sweep_id):
         points = [p for p in store.points(r.id) if p["end_of_epoch"]]
-        curve = [(p["epoch"], p["train_loss"], p["val_mse"]) for p in points]
+        curve = [(p["epoch"], p["val_mse"]) for p in points]
         out.append((r.idx, r.status, r.final, r.best, r.test, curve))
     return out
 
