@@ -74,7 +74,8 @@ def results(store: Store, sweep_id: str) -> list[tuple]:
     for r in store.runs(sweep_id):
         points = [p for p in store.points(r.id) if p["end_of_epoch"]]
         curve = [(p["epoch"], p["val_mse"]) for p in points]
-        out.append((r.idx, r.status, r.final, r.best, r.test, curve))
+        final = {k: v for k, v in r.final.items() if k != "train_loss"}  # as the curve's
+        out.append((r.idx, r.status, final, r.best, r.test, curve))
     return out
 
 
