@@ -82,18 +82,9 @@ def _stderr_with_a_descriptor() -> Iterator[None]:
 def train_apart(unit: list[RunRow], controls: Controls, data_dir: Path | None) -> Iterator[Event]:
     """`sweeps.unit.train_unit` in a child process; yields its events as they come."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
     with _stderr_with_a_descriptor():
-        receive, send = ctx.Pipe(duplex=False)
         halt, pause = ctx.Event(), ctx.Event()
-        child = ctx.Process(
-            target=_child,
-            args=(unit, data_dir, send, halt, pause, list(sys.path)),
-            name="hypertui-own-code",
-            daemon=True,
-        )
-        child.start()
-    send.close()
+    child, receive = _start(_child, unit, data_dir, halt, pause, daemon=True)
     started: set[str] = set()
     ended: set[str] = set()
     last: dict[str, Progress] = {}
@@ -147,15 +138,7 @@ def check_build(config: dict, timeout_s: float = BUILD_TIMEOUT_S) -> str:
     """Why the user's model cannot train with `config` ("" when it builds): built once in a
     child process, as a trial would build it (output shape checked on a batch), before a
     sweep is created, so a model that imports but is wrong leaves nothing behind."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-    with _stderr_with_a_descriptor():
-        receive, send = ctx.Pipe(duplex=False)
-        child = ctx.Process(
-            target=_build_child, args=(config, send, list(sys.path)), name="hypertui-own-code"
-        )
-        child.start()
-    send.close()
+    child, receive = _start(_build_child, config)
     try:
         if receive.poll(timeout_s):
             return receive.recv()
@@ -170,6 +153,22 @@ def check_build(config: dict, timeout_s: float = BUILD_TIMEOUT_S) -> str:
         if child.is_alive():
             child.kill()
         child.join()
+
+
+def _start(target, *args, daemon: bool = False):
+    """A child forked from the forkserver running `target(*args, send, sys.path)`; returns
+    it and the end of the pipe its messages come out of."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    with _stderr_with_a_descriptor():
+        receive, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(
+            target=target, args=(*args, send, list(sys.path)), name="hypertui-own-code"
+        )
+        child.daemon = daemon
+        child.start()
+    send.close()
+    return child, receive
 
 
 def _exit_reason(code: int | None) -> str:
@@ -209,6 +208,7 @@ def _protect(path: list[str]) -> None:
 
 
 def _build_child(config: dict, send, path: list[str]) -> None:
+    """Build the model once; send "" or why it cannot train."""
     _protect(path)
     from hypertui.engine.core.config import make_config
     from hypertui.engine.training.models import build_model
@@ -227,7 +227,7 @@ def _build_child(config: dict, send, path: list[str]) -> None:
         send.close()
 
 
-def _child(unit, data_dir, send, halt, pause, path: list[str]) -> None:
+def _child(unit, data_dir, halt, pause, send, path: list[str]) -> None:
     """The child's whole life: train the unit, send every event, say how it ended."""
     _protect(path)
     try:
