@@ -1,6 +1,9 @@
 """hypertui: a terminal hyperparameter lab for PyTorch.
 
-`import hypertui` is the public Python entry point. The code lives in three subpackages,
+`import hypertui` is the public Python entry point: `hypertui.init` tracks your own training
+loop (engine/tracking/run.py), `hypertui.Stop` and `hypertui.Pruned` are what `run.log`
+raises when hypertui stops a run. Importing it costs no torch, pandas or Textual: the names
+load on first use. The code lives in three subpackages,
 kept at the repository's top level and installed under this one name:
 
 - `hypertui.engine`: data, models, training, the run store, analysis and sweeps (no UI);
@@ -21,3 +24,18 @@ if not _os.path.isdir(_os.path.join(_here, "engine")) and _os.path.isfile(
     _os.path.join(_checkout, "engine", "__init__.py")
 ):
     __path__.append(_checkout)
+
+
+_PUBLIC = {"init": "init", "Run": "Run", "Stop": "Stop", "Pruned": "Pruned"}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        from hypertui.engine.tracking import run
+
+        return getattr(run, _PUBLIC[name])
+    raise AttributeError(f"module 'hypertui' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

@@ -79,6 +79,10 @@ def test_live(snap_compare, app, size):
             await pilot.pause(0.05)
         await settle(pilot)
         live.redraw()
+        live.redraw_overlay()  # asks for the stored curves of the trials it draws
+        while not live.settled:  # ... read in a thread
+            await pilot.pause(0.05)
+        live.redraw()
         live.redraw_overlay()
         live.update_status()
         await settle(pilot)

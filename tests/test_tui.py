@@ -449,13 +449,13 @@ async def test_results_reads_the_store_in_a_worker_and_the_ui_keeps_taking_keys(
 
     make_sweep(Store(store_path), "5eed0001")
     release = threading.Event()
-    slow = results.compare
+    slow = results.compare_sweep
 
     def held(*args, **kwargs):
         release.wait(60)
         return slow(*args, **kwargs)
 
-    monkeypatch.setattr(results, "compare", held)
+    monkeypatch.setattr(results, "compare_sweep", held)
     app = HypertuiApp(store_path=store_path)
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(ResultsScreen(store_path, "5eed0001"))
@@ -467,6 +467,50 @@ async def test_results_reads_the_store_in_a_worker_and_the_ui_keeps_taking_keys(
         await app.push_screen(ResultsScreen(store_path, "5eed0001"))
         await wait_for(pilot, lambda: results_ready(app))
         assert app.screen.query_one("#results", DataTable).row_count == 6  # 3 lr x 2 act
+
+
+async def test_live_reads_the_store_in_workers_and_the_ui_keeps_taking_keys(
+    store_path, monkeypatch
+):
+    """Live reads nothing on the UI thread: the sweep, its trials and the stored curves
+    come from thread workers, so keys typed while a read is held are handled at once."""
+    import threading
+
+    from hypertui.engine.store.follow import Follower
+    from hypertui.tui.app import follow
+
+    make_sweep(Store(store_path), "5eed0001")
+    release = threading.Event()
+    readers: list[threading.Thread] = []  # the threads that read the store
+
+    class HeldFollower(Follower):
+        def poll(self):
+            readers.append(threading.current_thread())
+            release.wait(60)
+            return super().poll()
+
+    def stored_curve(*args):
+        readers.append(threading.current_thread())
+        return follow.stored_curve.__wrapped__(*args)
+
+    stored_curve.__wrapped__ = follow.stored_curve
+    monkeypatch.setattr(follow, "Follower", HeldFollower)
+    monkeypatch.setattr(follow, "stored_curve", stored_curve)
+    app = HypertuiApp(store_path=store_path)
+    async with app.run_test(size=SIZE) as pilot:
+        live = LiveScreen(store_path, "5eed0001")
+        await app.push_screen(live)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        assert live.sweep is None and not live.trials  # nothing read yet
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetsScreen))
+        release.set()
+        again = LiveScreen(store_path, "5eed0001")
+        await app.push_screen(again)
+        await wait_for(pilot, lambda: again.ended and again.current and again.settled)
+        assert len(again.trials) == 12 and again.metric == "val_mse"
+        assert again.current.curve.points  # its stored curve, read in a worker
+    assert readers and threading.main_thread() not in readers
 
 
 async def test_a_seeds_only_sweep_shows_its_metrics_and_sorting_drives_caption_and_export(

@@ -38,10 +38,11 @@ from typing import Any
 import numpy as np
 
 from hypertui.engine.analysis import scale as scales
-from hypertui.engine.analysis.compare import metric_names, run_metrics
+from hypertui.engine.analysis.compare import run_metrics
 from hypertui.engine.analysis.export import cell, fmt
 from hypertui.engine.core.config import FIELDS, parse_value
 from hypertui.engine.core.errors import ConfigError, suggest
+from hypertui.engine.core.objective import metric_names
 from hypertui.engine.core.records import RunRow
 
 NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from hypertui.engine.core.config import is_classification, main_metric
+from hypertui.engine.core.objective import Objective, objective
 from hypertui.engine.core.ranking import finite, ranked
-from hypertui.engine.core.records import RunRow
+from hypertui.engine.core.records import UNFINISHED, RunRow, SweepRow
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,7 @@ class Comparison:
     main: str
     higher_is_better: bool
     groups: list[Group]  # ranked best first; groups with nothing finished last
-
-
-def metric_names(problem: str, gaussian: bool, task: str = "") -> list[str]:
-    score = "acc" if is_classification(problem, task) else "mse"
-    names = [f"val_{score}", f"best_val_{score}", f"test_{score}", "val_loss", "train_loss"]
-    if gaussian:
-        names += ["val_nll", "val_var"]
-    return [*names, "epochs_done", "duration_s"]
+    own_loop: bool = False  # runs of a script's own loop: its metrics, its seeds
 
 
 def run_metrics(run: RunRow) -> dict[str, float]:
@@ -84,11 +77,10 @@ def _key(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def compare(runs: list[RunRow], swept: list[str], problem: str) -> Comparison:
-    gaussian = any(r.config.get("loss") == "gaussian_nll" for r in runs)
-    task = next((r.config.get("task", "") for r in runs), "")  # one task per sweep
-    metrics = metric_names(problem, gaussian, task)
-    main, higher = main_metric(problem, task)
+def compare(runs: list[RunRow], swept: list[str], goal: str | Objective) -> Comparison:
+    """`goal`: the sweep's problem (one of ours: its fixed metrics) or its Objective."""
+    goal = objective(goal, runs)
+    metrics, main, higher = list(goal.metrics), goal.main, goal.higher
     buckets: dict[tuple, list[RunRow]] = {}
     for run in runs:
         buckets.setdefault(tuple(_key(run.point.get(f)) for f in swept), []).append(run)
@@ -106,7 +98,7 @@ def compare(runs: list[RunRow], swept: list[str], problem: str) -> Comparison:
                 n_finished=len(finished),
                 n_diverged=statuses.count("diverged"),
                 n_failed=statuses.count("failed"),
-                n_unfinished=sum(s in ("pending", "running", "cancelled") for s in statuses),
+                n_unfinished=sum(s in UNFINISHED for s in statuses),
                 stats=stats,
                 n_pruned=statuses.count("pruned"),
             )
@@ -119,7 +111,12 @@ def compare(runs: list[RunRow], swept: list[str], problem: str) -> Comparison:
     order = ranked({i: v for i, v in scores.items() if any(map(finite, v))}, higher)
     ranked_set = set(order)
     groups = [groups[i] for i in order] + [g for i, g in enumerate(groups) if i not in ranked_set]
-    return Comparison(swept, metrics, main, higher, groups)
+    return Comparison(swept, metrics, main, higher, groups, goal.own_loop)
+
+
+def compare_sweep(sweep: SweepRow, runs: list[RunRow]) -> Comparison:
+    """A stored sweep's runs compared by its swept fields and objective."""
+    return compare(runs, sweep.swept, objective(sweep.problem, runs, sweep.options))
 
 
 def _scores(group: Group, by_id: dict[str, RunRow], main: str) -> list[float | None]:

@@ -38,9 +38,12 @@ def cell(value: Any) -> Any:
     return value
 
 
-def run_record(run: RunRow) -> dict[str, Any]:
+def run_record(run: RunRow, own_loop: bool = False) -> dict[str, Any]:
     """One CSV row for a run: the config fields that apply to it (a table MLP has no
-    channels or image_size), then ids, status and metrics."""
+    channels or image_size), then ids, status and metrics; a script's run (`own_loop`):
+    its whole config, then ids, status and every metric it logged."""
+    if own_loop:
+        return _own_record(run)
     config = {name: run.config.get(name) for name in FIELDS if applies(name, run.config)}
     problem = run.config.get("problem")
     score = "acc" if is_classification(problem, run.config.get("task", "")) else "mse"
@@ -69,8 +72,28 @@ def run_record(run: RunRow) -> dict[str, Any]:
     return row
 
 
-def runs_csv(runs: list[RunRow]) -> str:
-    rows = [run_record(r) for r in runs]
+def _own_record(run: RunRow) -> dict[str, Any]:
+    row = {
+        "sweep_id": run.sweep_id,
+        "run_id": run.id,
+        "trial": run.idx + 1,
+        "status": run.status,
+        "reason": run.reason,
+        "epochs_done": run.epochs_done,
+        "steps": run.steps,
+        "duration_s": run.wall_s,
+        "train_s": run.elapsed_s,
+        "best_epoch": run.best_epoch,
+        **run_metrics(run),
+    }
+    # the config first; a key named like one of ours is kept apart as config.KEY
+    config = {(f"config.{k}" if k in row else k): v for k, v in run.config.items()}
+    return {**config, **row}
+
+
+def runs_csv(runs: list[RunRow], own_loop: bool = False) -> str:
+    """Every run, one row each (`own_loop`: runs a script wrote, see `run_record`)."""
+    rows = [run_record(r, own_loop) for r in runs]
     seen = dict.fromkeys(k for row in rows for k in row)  # union: an MLP's row, then a CNN's
     columns = [f for f in FIELDS if f in seen] + [k for k in seen if k not in FIELDS]
     return _csv(columns, [[row.get(c) for c in columns] for row in rows])

@@ -41,7 +41,7 @@ from scipy import stats
 from hypertui.engine.analysis import scale as scales
 from hypertui.engine.analysis.compare import run_metrics
 from hypertui.engine.analysis.export import cell
-from hypertui.engine.core.config import main_metric
+from hypertui.engine.core.objective import Objective, guess_higher, objective
 from hypertui.engine.core.ranking import ranked, with_worst
 from hypertui.engine.core.records import RunRow
 
@@ -228,16 +228,18 @@ def build_frame(
 def analyze(
     runs: list[RunRow],
     swept: list[str],
-    problem: str,
+    goal: str | Objective,
     metric: str | None = None,
     top_k: int = 5,
     scale: str | None = None,
 ) -> Analysis:
-    """`scale`: linear, log or rank; None picks one (scale.choose) and says why."""
-    main, higher = main_metric(problem)
+    """`goal`: the sweep's problem (one of ours) or its Objective; `scale`: linear, log or
+    rank; None picks one (scale.choose) and says why."""
+    goal = objective(goal, runs)
+    main, higher = goal.main, goal.higher
     metric = metric or main
     if metric != main:  # losses, MSE and times: lower is better; accuracies: higher
-        higher = metric.endswith("acc")
+        higher = guess_higher(metric)
     swept = [f for f in swept if len({cell(r.point.get(f)) for r in runs}) > 1] or []
     frame, levels, n_diverged = build_frame(runs, swept, metric, higher)
     values = frame["value"].tolist()

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 FINAL_STATUSES = ("finished", "diverged", "failed", "pruned")  # a resume never reruns these
-UNFINISHED = ("pending", "running", "cancelled")
+UNFINISHED = ("pending", "running", "cancelled", "interrupted")
+# Sweeps whose runs a user's own training loop writes, with metrics of its own naming:
+# a script that calls `hypertui.init` (each script one run, its group one sweep)
+OWN_LOOP_PROBLEMS = ("script",)
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,7 @@ class RunRow:
     best: dict[str, float]
     test: dict[str, float]
     analysis: dict[str, list]
+    # a run that a script writes itself (`hypertui.init`): its process and last sign of life
+    pid: int | None = None
+    host: str | None = None
+    heartbeat: float | None = None

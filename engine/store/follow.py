@@ -37,6 +37,9 @@ class Update:
     events: list[SweepEvent]
     done_by_runner: int  # trials the current runner ended (for an honest ETA)
     neighbours: tuple[tuple[str, str], ...]  # (sweep id, device) of others running here
+    # every trial, when the sweep has trials this follower had not seen (the first poll;
+    # a script's run joining its group, which may change the points of the others)
+    trials: list[Trial] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Follower:
             (last,) = store.db.execute("SELECT MAX(rowid) FROM points").fetchone()
             self.last_point = last or 0
         self.replayed = self.last_point  # points up to here come from `curve`, not `poll`
+        self.polled = False  # the first poll says every trial
 
     def latest(self, metric: str) -> dict[str, tuple[float, float]]:
         """Each trial's latest stored point up to the replay: (samples, metric value).
@@ -109,6 +113,8 @@ class Follower:
         states = db.execute(
             "SELECT id, idx, status FROM runs WHERE sweep_id=? ORDER BY idx", (self.sweep_id,)
         ).fetchall()
+        joined = not self.polled or any(run_id not in self.index for run_id, _, _ in states)
+        self.polled = True
         started, ended = [], []
         for run_id, idx, status in states:
             before = self.status.get(run_id, "pending")
@@ -130,6 +136,7 @@ class Follower:
             [SweepEvent(sid, self.index[e.run_id], n, e) for e in events],
             self._done_by_runner(sweep),
             self._neighbours(sweep) if sweep.running else (),
+            self.trials() if joined else None,
         )
 
     def _done_by_runner(self, sweep: SweepRow) -> int:

@@ -93,6 +93,13 @@ MIGRATIONS = (
     """
     ALTER TABLE sweeps ADD COLUMN skip_runs TEXT NOT NULL DEFAULT '';
     """,
+    # 6: runs that a script of the user's writes itself (`hypertui.init`): each such run has
+    # a process of its own, so the liveness a runner keeps per sweep is kept per run too
+    """
+    ALTER TABLE runs ADD COLUMN pid INTEGER;                  -- the script, while it runs
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN heartbeat REAL;
+    """,
 )
 POINT_COLUMNS = "run_id, seq, epoch, step, samples, elapsed_s, train_loss, metrics, end_of_epoch"
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -24,7 +24,7 @@ from typing import Any
 from hypertui.engine.core.config import Config
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Finished, Progress, RunStarted
-from hypertui.engine.core.records import FINAL_STATUSES, RunRow, SweepRow
+from hypertui.engine.core.records import FINAL_STATUSES, OWN_LOOP_PROBLEMS, RunRow, SweepRow
 from hypertui.engine.store.liveness import is_live
 from hypertui.engine.store.schema import POINT_COLUMNS, SWEEP_COLUMNS, upgrade
 from hypertui.engine.store.transaction import Transaction, damaged, is_damage, read_error
@@ -194,6 +194,11 @@ class Store:
         (a pause pressed before the runner started) stay and are honoured.
         """
         sweep = self.sweep(sweep_id)
+        if sweep.problem in OWN_LOOP_PROBLEMS:
+            raise HypertuiError(
+                f"sweep {sweep.id} holds the runs of your own script (group {sweep.preset!r});"
+                " run the script again to add runs to it"
+            )
         with self._tx():
             (status, heartbeat, pid, host) = self.db.execute(
                 "SELECT status, heartbeat, pid, host FROM sweeps WHERE id=?", (sweep.id,)
@@ -532,7 +537,7 @@ class Store:
             names = [r[1] for r in self._query("PRAGMA table_info(runs)")]
             columns = ", ".join(n if n != "analysis" else "NULL AS analysis" for n in names)
         rows = self._query(f"SELECT {columns} FROM runs WHERE sweep_id=? ORDER BY idx", (sweep_id,))
-        decode = _RowDecoder()
+        decode = _RowDecoder(own_loop=self._own_loop(sweep_id))
         runs = (self._run_row(r, decode) for r in rows)
         return [r for r in runs if r is not None]
 
@@ -545,11 +550,18 @@ class Store:
 
     def run(self, run_id: str) -> RunRow:
         """A run by id or by a unique prefix of it."""
-        row = self._run_row(self._find("runs", "run", run_id))
+        found = self._find("runs", "run", run_id)
+        row = self._run_row(found, _RowDecoder(own_loop=self._own_loop(found["sweep_id"])))
         if row is None:  # said here, not again among the rows skipped
             reason = self.damaged.pop().removesuffix("; skipped")
             raise HypertuiError(f"{self.path} holds a damaged run: {reason}")
         return row
+
+    def _own_loop(self, sweep_id: str) -> bool:
+        """Whether a sweep's runs come from the user's own loop: their configs are the
+        user's, with none of our fields' defaults filled in."""
+        rows = self._query("SELECT problem FROM sweeps WHERE id=?", (sweep_id,))
+        return bool(rows) and rows[0][0] in OWN_LOOP_PROBLEMS
 
     def points(self, run_id: str) -> list[dict[str, Any]]:
         """A run's curve points in order; a damaged one is skipped (named in `damaged`), so
@@ -592,7 +604,7 @@ METRIC_COLUMNS = ("final", "best", "test")  # JSON objects of metric name -> num
 RUN_INTEGERS = ("idx", "seed")  # a run's place in its sweep: never NULL
 RUN_NUMBERS = (
     "n_params", "started_at", "ended_at", "epochs_done", "steps", "samples", "elapsed_s",
-    "wall_s", "best_epoch",
+    "wall_s", "best_epoch", "pid", "heartbeat",
 )  # fmt: skip
 SWEEP_NUMBERS = ("pid", "heartbeat", "runner_started", "skip_seq", "paused", "paused_s")
 
@@ -643,9 +655,10 @@ class _RowDecoder:
     where a blank would pass for a run that never reported the metric.
     """
 
-    def __init__(self):
+    def __init__(self, own_loop: bool = False):
         self.decoded: dict[tuple[str, str], dict] = {}  # (column, text) -> its value
         self.names: list[str] | None = None  # the columns, the same in every row
+        self.own_loop = own_loop  # configs are the user's: no defaults of ours filled in
 
     def __call__(self, row: sqlite3.Row) -> RunRow:
         self.names = self.names or row.keys()
@@ -659,6 +672,9 @@ class _RowDecoder:
             _check_number(name, values[name])
         if any(type(v) is Garbled for v in values.values()):
             raise ValueError("text that is not UTF-8")
+        if values.get("pid") is not None and values["status"] == "running":
+            if not is_live({"id": None, **values}):  # its script was killed
+                values["status"] = "interrupted"
         return RunRow(**values)
 
     def _object(self, name: str, text: str | None) -> dict:
@@ -676,7 +692,8 @@ class _RowDecoder:
                 _metrics(name, value)
             # A run stored before a config field existed ran with that field's default
             # (schedule and precision came later): every row gets every field.
-            self.decoded[key] = {**CONFIG_DEFAULTS, **value} if name == "config" else value
+            defaults = name == "config" and not self.own_loop
+            self.decoded[key] = {**CONFIG_DEFAULTS, **value} if defaults else value
         value = dict(self.decoded[key])  # each row its own dict: a caller may change it
         if seed is not None:
             value["seed"] = seed

@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from hypertui.engine.analysis.claims import judge_sweep
-from hypertui.engine.analysis.compare import compare, metric_names
+from hypertui.engine.analysis.compare import compare_sweep
 from hypertui.engine.analysis.export import cell, fmt
 from hypertui.engine.analysis.importance import Analysis, analyze
 from hypertui.engine.analysis.significance import versus_best
 from hypertui.engine.core.errors import ConfigError, suggest
+from hypertui.engine.core.objective import metric_names, objective
 from hypertui.engine.store.store import Store
 
 BAR = "█"
@@ -30,12 +31,13 @@ def sweep_analysis(
     store: Store, sweep, metric: str | None = None, scale: str | None = None
 ) -> tuple[Analysis, list]:
     runs = store.runs(sweep.id)
+    goal = objective(sweep.problem, runs, sweep.options)
     if metric is not None:
-        known = metric_names(sweep.problem, gaussian=True)
+        known = metric_names(sweep.problem, gaussian=True) if not goal.own_loop else goal.metrics
         if metric not in known:
-            raise ConfigError(f"--metric {metric!r}{suggest(metric, known)}; one of {known}")
+            raise ConfigError(f"--metric {metric!r}{suggest(metric, known)}; one of {list(known)}")
     try:
-        return analyze(runs, sweep.swept, sweep.problem, metric, scale=scale), runs
+        return analyze(runs, sweep.swept, goal, metric, scale=scale), runs
     except ConfigError as exc:
         raise ConfigError(f"--{exc}") from None  # "--scale log: ..."
 
@@ -47,7 +49,7 @@ def verdicts(sweep, runs: list, scale: str | None) -> list:
 
 def analysis_json(store: Store, sweep, metric: str | None = None, scale: str | None = None) -> dict:
     result, runs = sweep_analysis(store, sweep, metric, scale)
-    comp = compare(runs, sweep.swept, sweep.problem)
+    comp = compare_sweep(sweep, runs)
     versus = versus_best(comp, runs)
     return {
         "sweep_id": sweep.id,

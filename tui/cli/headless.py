@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from hypertui.engine.analysis.compare import compare
+from hypertui.engine.analysis.compare import compare_sweep
 from hypertui.engine.analysis.export import fmt
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.events import Failed, Finished, RunStarted, SweepEvent, event_to_dict
@@ -55,7 +55,7 @@ def json_line(item: SweepEvent) -> str:
 
 def summary(store: Store, sweep_id: str) -> dict[str, Any]:
     sweep = store.sweep(sweep_id)
-    comp = compare(store.runs(sweep_id), sweep.swept, sweep.problem)
+    comp = compare_sweep(sweep, store.runs(sweep_id))
     ranking = []
     for g in comp.groups:
         s = g.stats.get(comp.main)
@@ -199,7 +199,7 @@ def run_headless(store: Store, sweep_id: str, as_json: bool, retry_failed: bool 
         print(json.dumps(summary(store, sweep_id)), flush=True)
     else:
         runs = store.runs(sweep_id)
-        comp = compare(runs, sweep.swept, sweep.problem)
+        comp = compare_sweep(sweep, runs)
         title = f"{escape(sweep.preset)} (sweep {sweep_id})"
         out.print(comparison_table(comp, title=title, runs=runs))
         print_verdicts(out, sweep, runs)

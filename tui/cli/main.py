@@ -488,7 +488,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from hypertui.engine.analysis.compare import compare
+    from hypertui.engine.analysis.compare import compare_sweep
     from hypertui.engine.analysis.export import (
         grouped_csv,
         grouped_markdown,
@@ -497,16 +497,17 @@ def cmd_export(args) -> int:
         write_output,
     )
     from hypertui.engine.core.paths import export_path
+    from hypertui.engine.core.records import OWN_LOOP_PROBLEMS
 
     store = open_store(args)
     sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
     runs = store.runs(sweep.id)
     grouped = args.grouped or args.format == "md"
     if grouped:
-        comp = compare(runs, sweep.swept, sweep.problem)
+        comp = compare_sweep(sweep, runs)
         text = grouped_markdown(comp) if args.format == "md" else grouped_csv(comp)
     else:
-        text = runs_csv(runs)
+        text = runs_csv(runs, sweep.problem in OWN_LOOP_PROBLEMS)
     kind = "grouped" if grouped else "runs"
     if str(args.out) == "-":  # the usual spelling of stdout
         sys.stdout.write(text)

@@ -10,9 +10,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hypertui.engine.analysis.compare import Comparison, compare, run_metrics
+from hypertui.engine.analysis.compare import Comparison, compare_sweep, run_metrics
 from hypertui.engine.analysis.export import cell, fmt, mean_std
-from hypertui.engine.core.config import applying, main_metric
+from hypertui.engine.core.config import applying
+from hypertui.engine.core.objective import objective
+from hypertui.engine.core.records import OWN_LOOP_PROBLEMS
 from hypertui.engine.store.store import Store
 from hypertui.tui.text.safe import escape, plain
 
@@ -36,6 +38,7 @@ TERMINAL_METRICS = {  # metric -> short header; the CSV export has every metric
 }
 
 
+SEEDS = "init and batch-order seeds (fixed data split)"  # what varies between our runs
 TOP_ROWS = 20  # groups a terminal table shows unless asked for all (`--all`)
 DROP_ORDER = ("duration_s", "val_nll", "best_val_acc", "best_val_mse", "test_acc", "test_mse")
 
@@ -58,18 +61,30 @@ def comparison_table(
     from hypertui.engine.analysis.significance import versus_best
 
     versus = versus_best(comp, runs) if runs is not None else None
-    shown = [m for m in TERMINAL_METRICS if any(m in g.stats for g in comp.groups)]
+    headers = terminal_metrics(comp)
+    shown = list(headers)
+    order = ["duration_s", *reversed(shown)] if comp.own_loop else DROP_ORDER
     width = width or Console().width
     dropped: list[str] = []
     while True:
-        table = _comparison_table(comp, title, shown, dropped, top, versus)
+        table = _comparison_table(comp, title, headers, shown, dropped, top, versus)
         if Console(width=10_000).measure(table).maximum <= width:
             return table
-        drop = next((m for m in DROP_ORDER if m in shown), None)
+        drop = next((m for m in order if m in shown and m != comp.main), None)
         if drop is None:
             return table  # the main metric stays whatever the width: swept values wrap
         shown.remove(drop)
-        dropped.append(TERMINAL_METRICS[drop])
+        dropped.append(headers[drop])
+
+
+def terminal_metrics(comp: Comparison) -> dict[str, str]:
+    """The metrics a terminal table shows, with their short headers: those that matter
+    most of our problems; all that a script's runs logged (the widest dropped first)."""
+    reached = [m for m in comp.metrics if any(m in g.stats for g in comp.groups)]
+    if not comp.own_loop:
+        return {m: h for m, h in TERMINAL_METRICS.items() if m in reached}
+    short = {f"best_{comp.main}": "best", "duration_s": "time s"}
+    return {m: short.get(m, m) for m in reached if m != "epochs_done"}
 
 
 def _versus_cell(v) -> str:
@@ -78,13 +93,14 @@ def _versus_cell(v) -> str:
     return "few" if v.tied is None else "=≠"[not v.tied]
 
 
-def _comparison_table(comp, title, shown, dropped, top, versus=None) -> Table:
+def _comparison_table(comp, title, headers, shown, dropped, top, versus=None) -> Table:
     troubled = any(g.n_diverged or g.n_failed for g in comp.groups)
     arrow = "↑" if comp.higher_is_better else "↓"
     groups = comp.groups if top is None else comp.groups[:top]
+    seeds = "seeds" if comp.own_loop else SEEDS
     notes = [
-        f"ranked by {comp.main} {arrow}; mean±std over init and batch-order seeds "
-        "(fixed data split); (n=) where a metric has fewer values"
+        f"ranked by {comp.main} {arrow}; mean±std over {seeds}; (n=) where a metric has"
+        " fewer values"
     ]
     if troubled:
         notes.append("div/fail counted, not averaged")
@@ -110,7 +126,7 @@ def _comparison_table(comp, title, shown, dropped, top, versus=None) -> Table:
     for m in shown:
         if m != "duration_s":
             table.add_column(
-                TERMINAL_METRICS[m] + (arrow if m == comp.main else ""),
+                headers[m] + (arrow if m == comp.main else ""),
                 justify="right",
                 no_wrap=True,
             )
@@ -222,7 +238,7 @@ def _runs_table(runs, swept, main, config_column: bool, dropped: list[str]) -> T
 
 def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
     runs = store.runs(sweep.id)
-    main, _ = main_metric(sweep.problem, next((r.config.get("task", "") for r in runs), ""))
+    main = objective(sweep.problem, runs, sweep.options).main
     console = Console()
     table, dropped = runs_table(runs, sweep.swept, main, console.width)
     console.print(
@@ -238,7 +254,7 @@ def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
             highlight=False,
         )
     runs = store.runs(sweep.id)
-    comp = compare(runs, sweep.swept, sweep.problem)
+    comp = compare_sweep(sweep, runs)
     console.print(comparison_table(comp, top=top, runs=runs))
     print_verdicts(console, sweep, runs)
 
@@ -264,8 +280,13 @@ def sparkline(values: list[float], width: int = 40) -> str:
     return "".join(SPARK[int((v - lo) / span * (len(SPARK) - 1))] for v in values)
 
 
+POINT_FIELDS = ("seq", "epoch", "step", "samples", "elapsed_s", "end_of_epoch")  # not metrics
+
+
 def print_run(store: Store, run_id: str) -> None:
     r = store.run(run_id)
+    sweep = store.sweep(r.sweep_id)
+    own = sweep.problem in OWN_LOOP_PROBLEMS  # the config is the script's, all of it
     console = Console()
     console.print(
         f"run {r.id} — trial {r.idx + 1} of sweep {r.sweep_id}: {r.status}"
@@ -273,18 +294,21 @@ def print_run(store: Store, run_id: str) -> None:
         highlight=False,
     )
     config = Table("field", "value", box=None, title="config")
-    for k, v in applying(r.config).items():  # a table MLP has no channels, image_size...
+    shown = r.config if own else applying(r.config)  # a table MLP has no channels...
+    for k, v in shown.items():
         config.add_row(k, plain(cell(v)))
     console.print(config)
     info = Table("", "", box=None, show_header=False)
     for label, value in (
-        ("device", f"{r.device} {r.device_name or ''}"),
+        ("device", f"{r.device} {r.device_name or ''}" if r.device else None),
         ("parameters", r.n_params),
         ("data", " ".join(f"{k} {v}" for k, v in r.env.get("sizes", {}).items())),
         ("notes", "; ".join(r.env.get("notes", []))),
         (
             "versions",
-            " ".join(f"{k} {v}" for k, v in r.env.items() if k in ("python", "torch", "cuda")),
+            " ".join(
+                f"{k} {v}" for k, v in r.env.items() if k in ("python", "torch", "cuda") and v
+            ),
         ),
         (
             "budget counted",
@@ -308,8 +332,9 @@ def print_run(store: Store, run_id: str) -> None:
     console.print(metrics)
     points = store.points(r.id)
     if points:
-        main = main_metric(r.config["problem"], r.config.get("task", ""))[0]
-        for key in ("train_loss", "val_loss", main):
+        main = objective(sweep.problem, [r], sweep.options).main
+        logged = dict.fromkeys(k for p in points for k in p if k not in POINT_FIELDS)
+        for key in logged if own else ("train_loss", "val_loss", main):
             series = [p.get(key) for p in points if p.get(key) is not None]
             if series:
                 console.print(

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Header, Static
 
 from hypertui.engine.analysis.export import cell, fmt
 from hypertui.engine.analysis.importance import Analysis, Slice, analyze, pivot
+from hypertui.engine.core.objective import objective
 from hypertui.engine.store.store import Store
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -166,7 +167,8 @@ class AnalysisScreen(Screen):
     def show(self, scale: str | None) -> None:
         """Everything, on `scale` (None: the default for the values, scale.choose)."""
         sweep = self.sweep
-        self.result = analyze(self.runs, sweep.swept, sweep.problem, top_k=self.top_k, scale=scale)
+        goal = objective(sweep.problem, self.runs, sweep.options)
+        self.result = analyze(self.runs, sweep.swept, goal, top_k=self.top_k, scale=scale)
         self.sub_title = f"{self.result.scale} scale"
         arrow = "higher" if self.result.higher_is_better else "lower"
         self.query_one("#analysis-method", Static).update(

@@ -1,6 +1,8 @@
 """Run detail: the resolved config, the curves, and what the final model predicts.
 
-House runs (and regression tables) show predictions against the truth on the validation
+A run of your own loop (`hypertui.init`) shows its config as the script gave it and the
+curves of whatever it logged: `m` picks the metric charted. House runs (and regression
+tables) show predictions against the truth on the validation
 set with the worst outliers listed; Gaussian-likelihood runs add the predicted variance
 (log scale) against each feature (a table's first VAR_FEATURES inputs) and against the
 prediction (the study's figures 5 and 6). MNIST, image and classification-table runs
@@ -20,8 +22,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from hypertui.engine.analysis.export import cell, fmt
-from hypertui.engine.core.config import applying, is_classification, main_metric
-from hypertui.engine.core.records import RunRow
+from hypertui.engine.core.config import applying, is_classification
+from hypertui.engine.core.objective import objective
+from hypertui.engine.core.records import OWN_LOOP_PROBLEMS, RunRow
 from hypertui.engine.store.store import Store
 from hypertui.tui.app.widgets.chart import Chart, Line
 from hypertui.tui.text.safe import plain
@@ -30,11 +33,13 @@ N_OUTLIERS = 8
 CLASS_WIDTH = 10  # characters of a class name in the confusion matrix
 OUTLIER_COLUMNS = 12  # input columns beside the worst outliers (a table may have hundreds)
 VAR_FEATURES = 6  # variance charts for a table's inputs (it may have hundreds)
+POINT_FIELDS = ("seq", "epoch", "step", "samples", "elapsed_s", "end_of_epoch")  # not metrics
 
 
-def config_table(run: RunRow) -> Table:
+def config_table(run: RunRow, own_loop: bool = False) -> Table:
     table = Table("field", "value", box=None, title="config", title_justify="left")
-    for k, v in applying(run.config).items():  # a table MLP has no channels, image_size...
+    shown = run.config if own_loop else applying(run.config)  # a table MLP has no channels...
+    for k, v in shown.items():
         table.add_row(k, plain(cell(v)))
     return table
 
@@ -84,8 +89,19 @@ def confusion_table(confusion: list[list[int]], classes: list[str] | None = None
     return table
 
 
+def point_x(point: dict, n_train: int | None) -> float:
+    """Where a curve point sits on the x axis: epochs (fractional inside one) for our runs;
+    for a script's, the epoch it logged (with no step), else the step."""
+    if n_train:
+        return point["samples"] / n_train
+    return point["epoch"] if point["end_of_epoch"] else point["step"]
+
+
 class RunDetailScreen(Screen):
-    BINDINGS = [Binding("escape", "back", "Back")]
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("m", "next_metric", "Metric"),
+    ]
 
     def __init__(self, store_path: Path, run_id: str) -> None:
         super().__init__()
@@ -95,60 +111,85 @@ class RunDetailScreen(Screen):
         store = Store(self.store_path)
         self.run = store.run(self.run_id)
         self.points = store.points(self.run.id)
+        sweep = store.sweep(self.run.sweep_id)
         store.close()
-        problem = self.run.config["problem"]
+        self.own_loop = sweep.problem in OWN_LOOP_PROBLEMS
+        self.metric = objective(sweep.problem, [self.run], sweep.options).main
+        logged = dict.fromkeys(k for p in self.points for k in p if k not in POINT_FIELDS)
+        self.metrics = [self.metric, *(k for k in logged if k != self.metric)]
+        problem = self.run.config.get("problem")
         task = self.run.config.get("task", "")
         yield Header()
         with TabbedContent(id="detail-tabs"):
             with TabPane("Summary", id="tab-summary"), Horizontal():
                 with VerticalScroll():
-                    yield Static(config_table(self.run))
+                    yield Static(config_table(self.run, self.own_loop))
                 with VerticalScroll():
                     yield Static(metrics_table(self.run))
             with TabPane("Curves", id="tab-curves"):
                 yield Chart("loss", id="detail-loss")
-                yield Chart(main_metric(problem, task)[0], id="detail-metric")
-            if not is_classification(problem, task):
-                title = (
-                    "validation: predicted vs true price (x1e5)"
-                    if problem == "house"
-                    else f"validation: predicted vs true {self.run.config.get('target')}"
-                )
-                with TabPane("Predictions", id="tab-predictions"), Horizontal():
-                    yield Chart(title, id="detail-pred")
-                    with VerticalScroll(id="outliers-box"):
-                        yield Static("loading the validation set…", id="outliers")
-                if self.run.config.get("loss") == "gaussian_nll":
-                    with TabPane("Variance", id="tab-variance"), Grid(id="variance-grid"):
-                        n = len(self.run.config["features"]) if problem == "house" else VAR_FEATURES
-                        for i in range(n + 1):
-                            yield Chart("", id=f"detail-var-{i}")
-            else:
-                with TabPane("Confusion", id="tab-confusion"), VerticalScroll():
-                    confusion = self.run.analysis.get("confusion")
-                    yield Static(
-                        confusion_table(confusion, self.run.analysis.get("classes"))
-                        if confusion
-                        else "No confusion matrix: the run did not finish."
-                    )
+                yield Chart(self.metric, id="detail-metric")
+            if not self.own_loop:  # a script's predictions are its own
+                yield from self.model_tabs(problem, task)
         yield Footer()
+
+    def model_tabs(self, problem: str, task: str) -> ComposeResult:
+        """What the model of one of our problems predicts: against the truth, or classes."""
+        if not is_classification(problem, task):
+            title = (
+                "validation: predicted vs true price (x1e5)"
+                if problem == "house"
+                else f"validation: predicted vs true {self.run.config.get('target')}"
+            )
+            with TabPane("Predictions", id="tab-predictions"), Horizontal():
+                yield Chart(title, id="detail-pred")
+                with VerticalScroll(id="outliers-box"):
+                    yield Static("loading the validation set…", id="outliers")
+            if self.run.config.get("loss") == "gaussian_nll":
+                with TabPane("Variance", id="tab-variance"), Grid(id="variance-grid"):
+                    n = len(self.run.config["features"]) if problem == "house" else VAR_FEATURES
+                    for i in range(n + 1):
+                        yield Chart("", id=f"detail-var-{i}")
+        else:
+            with TabPane("Confusion", id="tab-confusion"), VerticalScroll():
+                confusion = self.run.analysis.get("confusion")
+                yield Static(
+                    confusion_table(confusion, self.run.analysis.get("classes"))
+                    if confusion
+                    else "No confusion matrix: the run did not finish."
+                )
 
     def on_mount(self) -> None:
         self.title = f"Run {self.run.id} · trial {self.run.idx + 1} · {self.run.status}"
         config = self.run.config
-        metric = main_metric(config["problem"], config.get("task", ""))[0]
-        n_train = (self.run.env.get("sizes") or {}).get("train") or 1
-        xs = [p["samples"] / n_train for p in self.points]  # epochs, fractional inside one
+        n_train = (self.run.env.get("sizes") or {}).get("train")
+        if not self.own_loop:
+            n_train = n_train or 1
+        self.xs = [point_x(p, n_train) for p in self.points]
+        self.xlabel = "epoch" if n_train or all(p["end_of_epoch"] for p in self.points) else "step"
         loss = [
-            Line(k, xs, [p.get(k) for p in self.points], c)
+            Line(k, self.xs, [p.get(k) for p in self.points], c)
             for k, c in (("train_loss", "cyan"), ("val_loss", "orange"))
         ]
-        self.query_one("#detail-loss", Chart).show(loss, "epoch")
-        self.query_one("#detail-metric", Chart).show(
-            [Line(metric, xs, [p.get(metric) for p in self.points], "green")], "epoch"
-        )
-        if not is_classification(config["problem"], config.get("task", "")):
+        self.query_one("#detail-loss", Chart).show(loss, self.xlabel)
+        self.show_metric()
+        if not self.own_loop and not is_classification(config["problem"], config.get("task", "")):
             self.load_house()
+
+    def show_metric(self) -> None:
+        chart = self.query_one("#detail-metric", Chart)
+        chart.title = self.metric
+        ys = [p.get(self.metric) for p in self.points]
+        chart.show([Line(self.metric, self.xs, ys, "green")], self.xlabel)
+
+    def action_next_metric(self) -> None:
+        """The next logged metric in the metric chart (a script logs any it likes)."""
+        if len(self.metrics) < 2:
+            self.notify("this run logged one metric", timeout=2)
+            return
+        self.metric = self.metrics[(self.metrics.index(self.metric) + 1) % len(self.metrics)]
+        self.show_metric()
+        self.notify(f"metric: {self.metric}", timeout=1.5)
 
     @work(thread=True, exclusive=True)
     def load_house(self) -> None:

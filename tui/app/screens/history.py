@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from hypertui.engine.analysis.compare import compare
+from hypertui.engine.analysis.compare import compare_sweep
 from hypertui.engine.analysis.export import fmt
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.records import SweepRow
@@ -132,7 +132,7 @@ class HistoryScreen(Screen):
             return
         store = Store(self.store_path, create=False)
         for s in sweeps:
-            comp = compare(store.runs(s.id, analysis=False), s.swept, s.problem)
+            comp = compare_sweep(s, store.runs(s.id, analysis=False))
             best = comp.groups[0].stats.get(comp.main) if comp.groups else None
             self.best[(s.id, s.n_done)] = f"{comp.main} {fmt(best.mean)}" if best else "-"
         store.close()

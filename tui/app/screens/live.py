@@ -25,11 +25,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
 from hypertui.engine.analysis.export import fmt
-from hypertui.engine.core.config import main_metric
 from hypertui.engine.core.events import Failed, Finished, Progress, RunStarted, SweepEvent
-from hypertui.engine.core.records import FINAL_STATUSES, SweepRow
-from hypertui.engine.store.follow import Follower
-from hypertui.engine.store.store import Store
+from hypertui.engine.core.objective import Objective, guess_higher, objective
+from hypertui.engine.core.records import FINAL_STATUSES, OWN_LOOP_PROBLEMS, SweepRow
+from hypertui.engine.store.follow import Trial
 from hypertui.tui.app.curves import X_AXES, Curve
 from hypertui.tui.app.follow import SweepFollower
 from hypertui.tui.app.screens.dialogs import ConfirmScreen
@@ -133,6 +132,7 @@ class LiveScreen(Screen):
         Binding("p", "pause", "Pause/resume"),
         Binding("s", "skip", "Skip trial"),
         Binding("c", "cancel", "Cancel sweep"),
+        Binding("m", "next_metric", "Metric"),
         Binding("l", "log_y", "Log y"),
         Binding("x", "x_axis", "x: epoch/samples/s"),
         Binding("r", "results", "Results"),
@@ -145,6 +145,11 @@ class LiveScreen(Screen):
         self.sweep_id = sweep_id
         self.follower: SweepFollower | None = None
         self.replayed = 0  # curve points up to this rowid are read on demand
+        self.loading: set[str] = set()  # run ids whose stored curves are being read
+        self.trials: dict[str, TrialView] = {}
+        self.goal = Objective("", False, ())  # what ranks the trials (the follower says)
+        self.metric, self.higher = "", False  # the metric charted: the goal's, or one picked
+        self.picked = False  # the user picked the metric charted (m)
         self.x_axis = X_AXES[0]
         self.ylog = False
         self.dirty = True
@@ -180,37 +185,37 @@ class LiveScreen(Screen):
     # -- setup -----------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        store = Store(self.store_path, create=False)
-        follower = Follower(store, self.sweep_id)
-        sweep = store.sweep(self.sweep_id)
-        trials = follower.trials()
-        first = store.run(trials[0].id) if trials else None  # a table's task is in its config
-        store.close()
-        self.sweep = sweep
-        self.metric, self.higher = main_metric(
-            sweep.problem, first.config.get("task", "") if first else ""
-        )
-        self.title = f"Live · {clean(sweep.preset)} · sweep {sweep.id}"
-        groups: dict[str, str] = {}
-        self.trials: dict[str, TrialView] = {}
-        for trial in trials:
-            key = json.dumps(trial.point, sort_keys=True)
-            color = groups.setdefault(key, PALETTE[len(groups) % len(PALETTE)])
-            label = describe_point(trial.point)
-            self.trials[trial.id] = TrialView(
-                trial.idx, trial.id, trial.point, trial.seed, "pending", color, label
-            )
-        self.query_one("#chart-metric", Chart).title = f"current trial: {self.metric}"
-        self.follower = SweepFollower(self, self.store_path, sweep.id, self.metric)
-        self.log_line(
-            f"sweep {sweep.id}: {escape(sweep.preset)} — {sweep.n_runs} trials,"
-            f" {sweep.n_done} already done"
-        )
+        """Nothing is read here: the follower's first update brings the sweep, its trials
+        and what ranks them, read in its thread (a busy store never holds the UI)."""
+        self.title = f"Live · sweep {self.sweep_id}"
+        self.follower = SweepFollower(self, self.store_path, self.sweep_id)
         self.follower.start()  # its first update replays what the store already holds
         self.set_interval(REDRAW_S, self.redraw)
         self.set_interval(OVERLAY_S, self.redraw_overlay)
         self.set_interval(1.0, self.update_status)
         self.update_progress()
+
+    def set_goal(self, goal: Objective) -> None:
+        self.goal = goal
+        if not self.picked:
+            self.metric, self.higher = goal.main, goal.higher
+            self.query_one("#chart-metric", Chart).title = f"current trial: {self.metric}"
+
+    def set_trials(self, trials: list[Trial]) -> None:
+        """Every trial of the sweep (a script's run joining its group may add one and
+        change the swept values of the others): views made, points and labels updated."""
+        groups: dict[str, str] = {}
+        for trial in trials:
+            key = json.dumps(trial.point, sort_keys=True)
+            color = groups.setdefault(key, PALETTE[len(groups) % len(PALETTE)])
+            label = describe_point(trial.point)
+            view = self.trials.get(trial.id)
+            if view is None:
+                self.trials[trial.id] = TrialView(
+                    trial.idx, trial.id, trial.point, trial.seed, "pending", color, label
+                )
+            else:
+                view.point, view.color, view.label = trial.point, color, label
 
     def on_unmount(self) -> None:
         if self.follower:
@@ -220,7 +225,21 @@ class LiveScreen(Screen):
 
     def on_sweep_follower_update(self, message: SweepFollower.Update) -> None:
         was_running = self.running
+        first = self.sweep is None
         self.sweep = message.sweep
+        if message.replay:
+            self.set_goal(message.replay.goal)
+        elif self.own_loop and self.sweep.options.get("metric") not in (None, self.goal.main):
+            self.set_goal(objective(self.sweep.problem, [], self.sweep.options))  # a first log
+        if message.trials is not None:
+            self.set_trials(message.trials)
+        if first:
+            sweep = self.sweep
+            self.title = f"Live · {clean(sweep.preset)} · sweep {sweep.id}"
+            self.log_line(
+                f"sweep {sweep.id}: {escape(sweep.preset)} — {sweep.n_runs} trials,"
+                f" {sweep.n_done} already done"
+            )
         self.done_by_runner = message.done_by_runner
         self.neighbours = message.neighbours
         replay = message.replay
@@ -245,29 +264,46 @@ class LiveScreen(Screen):
                 value = replay.latest.get(view.run_id)
                 view.latest = value[1] if value else None
         if self.current:
-            self.load_curve(self.current)
+            self.load_curves([self.current])
         self.redraw_now()  # at once, not on the next tick
 
-    def load_curve(self, view: TrialView) -> None:
-        """A trial's stored points before the replay, then those that came since."""
-        from hypertui.engine.store.follow import stored_curve
+    def load_curves(self, views: list[TrialView]) -> None:
+        """Ask for the stored points of trials drawn for the first time since attaching
+        (read in a thread: `on_sweep_follower_curves` takes them)."""
+        wanted = [v.run_id for v in views if v.partial and v.run_id not in self.loading]
+        if wanted:
+            self.loading.update(wanted)
+            self.follower.read_curves(wanted, self.replayed)
 
-        if not view.partial:
-            return
-        view.partial = False
-        store = Store(self.store_path, create=False)
-        stored = stored_curve(store, view.run_id, self.replayed)
-        store.close()
-        since, view.curve = view.curve, Curve()
-        for e in stored:
-            self.add_point(view, e)
-        for point in since.points:
-            view.curve.add(*point)
+    def on_sweep_follower_curves(self, message: SweepFollower.Curves) -> None:
+        """A trial's stored points before the replay, then those that came since."""
+        for run_id, stored in message.curves.items():
+            self.loading.discard(run_id)
+            view = self.trials.get(run_id)
+            if view is None or not view.partial:
+                continue
+            view.partial = False
+            since, view.curve = view.curve, Curve()
+            for e in stored:
+                self.add_point(view, e)
+            for point in since.points:
+                view.curve.add(*point)
+        self.redraw_now()
+
+    @property
+    def settled(self) -> bool:
+        """Whether what the charts show is all read: the sweep, and every drawn trial's
+        stored curve (tests wait for it before they look)."""
+        return self.sweep is not None and not self.loading and not self.overlay_dirty
 
     def add_point(self, view: TrialView, e: Progress) -> None:
         values = {"train_loss": e.train_loss, **e.metrics}
         values = {k: v for k, v in values.items() if v is not None}
-        view.curve.add(e.samples / (view.n_train or 1), e.samples, e.elapsed_s, values)
+        if view.n_train:
+            x = e.samples / view.n_train  # epochs, fractional inside one
+        else:  # a script's run: the epoch it logged (with no step), else the step
+            x = e.epoch if e.end_of_epoch else e.step
+        view.curve.add(x, e.samples, e.elapsed_s, values)
         if self.metric in values:
             view.latest = values[self.metric]
 
@@ -282,7 +318,7 @@ class LiveScreen(Screen):
             return
         if isinstance(e, RunStarted):
             view.status = "running"
-            view.n_train = e.sizes.get("train", 1)
+            view.n_train = e.sizes.get("train", 0 if self.own_loop else 1)
             view.curve, view.partial, view.latest = Curve(), False, None
             view.budget = e.config.get("time_budget_s")
             view.total = view.budget or e.config.get("epochs", 1)
@@ -326,6 +362,10 @@ class LiveScreen(Screen):
     @property
     def running(self) -> bool:
         return self.sweep is not None and self.sweep.status in ("pending", "running")
+
+    @property
+    def own_loop(self) -> bool:
+        return self.sweep is not None and self.sweep.problem in OWN_LOOP_PROBLEMS
 
     @property
     def ended(self) -> bool:
@@ -442,9 +482,9 @@ class LiveScreen(Screen):
                 f"best {OVERLAY_LINES} of {len(self.trials)} trials: {self.metric} by swept value"
             )
             shown.sort(key=lambda v: v.index)
+        self.load_curves(shown)  # trials drawn for the first time since attaching
         overlay, labelled = [], set()
         for v in shown:
-            self.load_curve(v)  # a trial drawn for the first time since attaching
             xs, ys = v.curve.series(self.metric, self.x_axis)
             label = "" if v.label in labelled else v.label
             labelled.add(v.label)
@@ -501,6 +541,24 @@ class LiveScreen(Screen):
             ),
             answer,
         )
+
+    def action_next_metric(self) -> None:
+        """Chart the next metric the current trial logs (a script logs any it likes)."""
+        view = self.current
+        points = view.curve.points if view else []
+        names = list(dict.fromkeys(k for p in points for k in p[3] if k != "train_loss"))
+        names = names if self.metric in names else [self.metric, *names]
+        if len(names) < 2:
+            self.notify(f"the trial logs no metric but {self.metric}", timeout=2)
+            return
+        self.metric = names[(names.index(self.metric) + 1) % len(names)]
+        self.picked = self.metric != self.goal.main
+        self.higher = self.goal.higher if not self.picked else guess_higher(self.metric)
+        for v in self.trials.values():  # the overlay ranks trials by the metric charted
+            values = [p[3][self.metric] for p in v.curve.points if self.metric in p[3]]
+            v.latest = values[-1] if values else None if not v.partial else v.latest
+        self.notify(f"metric: {self.metric}", timeout=1.5)
+        self.redraw_now()
 
     def action_log_y(self) -> None:
         self.ylog = not self.ylog

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from hypertui.engine.analysis.claims import claim_of_toml, judge_sweep
-from hypertui.engine.analysis.compare import Comparison, compare, run_metrics
+from hypertui.engine.analysis.compare import Comparison, compare_sweep, run_metrics
 from hypertui.engine.analysis.export import (
     cell,
     fmt,
@@ -25,6 +25,7 @@ from hypertui.engine.analysis.export import (
 from hypertui.engine.analysis.significance import versus_best
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.paths import export_path
+from hypertui.engine.core.records import OWN_LOOP_PROBLEMS
 from hypertui.engine.store.store import Store
 from hypertui.tui.text.safe import clean, escape, plain
 
@@ -150,7 +151,7 @@ class ResultsScreen(Screen):
         except HypertuiError as exc:  # a busy or damaged store: say so, keep what is shown
             self.app.call_from_thread(self.unread, str(exc))
             return
-        comp = compare(runs, sweep.swept, sweep.problem)
+        comp = compare_sweep(sweep, runs)
         rows = table_rows(comp, versus_best(comp, runs))
         self.app.call_from_thread(self.show, sweep, runs, comp, rows, claim_text(sweep, runs))
 
@@ -179,6 +180,12 @@ class ResultsScreen(Screen):
             return True
         return self.loaded
 
+    @property
+    def seeds_note(self) -> str:
+        """What varies between a group's runs: a script's runs say only their seed."""
+        own_loop = self.sweep.problem in OWN_LOOP_PROBLEMS
+        return "mean ± std over seeds" if own_loop else SEEDS_NOTE
+
     def caption(self) -> str:
         if self.sort_key:
             order = "descending" if self.reverse else "ascending"
@@ -188,7 +195,7 @@ class ResultsScreen(Screen):
             ranked = f"ranked by {self.comp.main} ({arrow} is better)"
         return (
             f"[b]{escape(self.sweep.preset)}[/b] ({self.sweep.status}, {self.sweep.n_done}/"
-            f"{self.sweep.n_runs} runs) — {ranked}; {SEEDS_NOTE}; "
+            f"{self.sweep.n_runs} runs) — {ranked}; {self.seeds_note}; "
             "diverged/failed counted apart; vs best: Tukey's test against the best, one "
             "error term pooled over all groups (seeds as blocks when all ran the same)"
         )
@@ -268,7 +275,9 @@ class ResultsScreen(Screen):
             self.show_written(f"wrote {csv_path} and {md_path.name}")
 
     def action_export_runs(self) -> None:
-        path = self._write("runs", runs_csv(self.runs), "csv")
+        path = self._write(
+            "runs", runs_csv(self.runs, self.sweep.problem in OWN_LOOP_PROBLEMS), "csv"
+        )
         if path:
             self.show_written(f"wrote {path}")
 

@@ -1,0 +1,349 @@
+"""A run of your own training loop, written to the store as it trains.
+
+    import hypertui
+    with hypertui.init(name="resnet18-cifar", config={"lr": 3e-4, "seed": 0},
+                       metric="val_acc", mode="max") as run:
+        for epoch in range(epochs):
+            ...
+            run.log({"train_loss": loss, "val_acc": acc}, epoch=epoch)
+
+`hypertui attach`, the app, `runs`, `show` and `export` see it as any sweep's run: runs that
+share a `group` (default: the name) are one sweep, compared by the config keys whose
+values differ, with mean ± std over `seed`. Nothing here may break the user's training:
+bad values, a busy, full, read-only or damaged store are a warning on stderr (once) and a
+line in the run's notes; viewers' requests arrive through `log` (a pause holds there,
+a skip or a cancel raises `Stop`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import platform
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.ids import new_id
+from hypertui.engine.core.paths import default_store_path
+from hypertui.engine.tracking.summary import guess_mode
+from hypertui.engine.tracking.writer import Identity, Point, Writer
+
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{3,63}")
+END_WAIT_S = 10.0  # the end of a run waits this long for the store, then gives up
+HOLD_POLL_S = 0.1  # a paused `log` looks this often whether it may go on
+PLAIN = (bool, int, float, str, type(None))
+
+
+class Stop(Exception):
+    """Raised by `run.log` when the run is to stop: skipped or cancelled from hypertui.
+    Inside `with hypertui.init(...)` it ends the run `cancelled` and the `with` block
+    quietly; catch it to save first (or poll `run.should_stop`)."""
+
+
+class Pruned(Stop):
+    """Raised by `run.log` when halving stops the trial: it ends `pruned`."""
+
+
+def init(
+    name: str | None = None,
+    config: dict[str, Any] | None = None,
+    metric: str | None = None,
+    mode: str | None = None,
+    group: str | None = None,
+    store: str | os.PathLike | None = None,
+    id: str | None = None,  # noqa: A002 - the run's id, as W&B names it
+) -> Run:
+    """Start tracking a run (see the module's docstring); returns the `Run` to log to.
+
+    name: what the run is (default: the script's file name); group: the sweep it joins
+    (default: the name); config: its hyperparameters, plain values (numbers, strings,
+    bools, lists of them); metric and mode ("min" or "max"): what ranks the group's runs
+    (default: val_loss, or the first metric logged; max for accuracies, min otherwise);
+    store: the run store (default: $HYPERTUI_STORE, else runs.sqlite in $HYPERTUI_HOME);
+    id: the run's id (default: a new one)."""
+    return Run(name, config, metric, mode, group, store, id)
+
+
+class Run:
+    def __init__(self, name, config, metric, mode, group, store, run_id):
+        self.notes: list[str] = []
+        self._warned: set[str] = set()
+        self.name = _text(name, "name", self) or _script_name()
+        self.group = _text(group, "group", self) or self.name
+        self.config = _plain_config(config, self)
+        metric = _text(metric, "metric", self)
+        if mode not in (None, "min", "max"):
+            self.warn("mode", f"mode={mode!r} is not 'min' or 'max'; guessing from the name")
+            mode = None
+        if metric and not mode:
+            mode = guess_mode(metric)
+        seed = self.config.get("seed", 0)
+        if type(seed) is not int:
+            seed = 0
+        if run_id is not None and not (isinstance(run_id, str) and ID.fullmatch(run_id)):
+            self.warn("id", f"id={run_id!r} is not 4-64 letters, digits, _ . -; using a new id")
+            run_id = None
+        self.id = run_id or new_id(12)
+        who = Identity(self.id, self.group, self.config, seed, metric, mode, _environment())
+        self._writer = Writer(_store_path(store, self), who, self.warn, self.notes)
+        _install_exit_hooks()
+        self._started = time.monotonic()
+        self._count = 0
+        self._epoch: int | None = None
+        self._ended = False
+        self._writer.start()
+        _open_runs.add(self)
+
+    # -- the training loop's calls -----------------------------------------------------
+
+    def log(
+        self,
+        values: dict[str, Any],
+        epoch: int | None = None,
+        step: int | None = None,
+        samples: int | None = None,
+    ) -> None:
+        """Record metrics (any names: val_acc, lr, grad_norm). Numbers, or anything
+        `float()` takes (a 0-d tensor, a numpy scalar); other values are left out with a
+        warning. `epoch`, `step` and `samples` place the point on the x axis (default:
+        the epoch given before, and the count of `log` calls as the step)."""
+        writer = self._writer
+        if writer.stop_reason:
+            raise (Pruned if writer.stop_reason.startswith("pruned") else Stop)(writer.stop_reason)
+        if writer.pause.is_set():
+            self._hold()
+        if self._ended or writer.broken:
+            return
+        numbers: dict[str, float] = {}
+        try:
+            items = values.items()
+        except AttributeError:
+            self.warn("values", f"run.log takes a dict of metrics, not {type(values).__name__}")
+            return
+        for key, value in items:
+            kind = type(value)
+            if kind is float or kind is int:
+                numbers[key] = value
+            else:
+                number = _number(key, value, self)
+                if number is not None:
+                    numbers[key] = number
+        self._count += 1
+        if epoch is not None:
+            epoch = _count_arg("epoch", epoch, self)
+        given = epoch is not None
+        self._epoch = epoch if given else self._epoch
+        elapsed = time.monotonic() - self._started - writer.paused_s
+        writer.elapsed_s = elapsed
+        writer.points.append(
+            Point(
+                epoch=self._epoch,
+                step=_count_arg("step", step, self) if step is not None else None,
+                samples=_count_arg("samples", samples, self) if samples is not None else None,
+                count=self._count,
+                by_epoch=given and step is None,
+                elapsed_s=elapsed,
+                values=numbers,
+            )
+        )
+
+    @property
+    def should_stop(self) -> bool:
+        """True once the run was skipped or cancelled from hypertui: save, then return
+        (the next `log` raises `Stop`)."""
+        return bool(self._writer.stop_reason)
+
+    @property
+    def sweep_id(self) -> str | None:
+        """The id of the group's sweep (what `hypertui attach` takes), once stored."""
+        self._writer.joined.wait(END_WAIT_S)
+        return self._writer.sweep_id
+
+    def finish(self, status: str = "finished", reason: str = "") -> None:
+        """End the run (a `with` block does it for you): its final metrics are stored,
+        and its group's sweep ends with its last running run."""
+        if self._ended:
+            return
+        self._ended = True
+        _open_runs.discard(self)
+        wall_s = time.monotonic() - self._started
+        self._writer.end(status, reason, wall_s, END_WAIT_S)
+
+    def warn(self, key: str, text: str) -> None:
+        """One warning on stderr per kind of trouble, and the same line in the notes."""
+        if key not in self._warned:
+            self._warned.add(key)
+            self.notes.append(text)
+            print(f"hypertui: {text} (training goes on)", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if kind is None:
+            self.finish()
+            return False
+        if issubclass(kind, Stop):
+            self.finish("pruned" if issubclass(kind, Pruned) else "cancelled", str(exc))
+            return True  # the loop was told to stop: the script goes on after the block
+        if issubclass(kind, KeyboardInterrupt):
+            self.finish("cancelled", "interrupted (Ctrl-C)")
+            return False
+        self.finish("failed", _last_line(kind, exc))
+        return False
+
+    def __repr__(self) -> str:
+        return f"<hypertui.Run {self.id} group={self.group!r}>"
+
+    # -- inside ------------------------------------------------------------------------
+
+    def _hold(self) -> None:
+        """Hold while paused from hypertui (the time held is not training time)."""
+        writer = self._writer
+        since = time.monotonic()
+        while writer.pause.is_set() and not writer.stop_reason and not self._ended:
+            time.sleep(HOLD_POLL_S)
+        writer.paused_s += time.monotonic() - since
+        if writer.stop_reason:
+            raise Stop(writer.stop_reason)
+
+
+_open_runs: set[Run] = set()  # ended at exit if the script never ended them
+
+
+def _end_open_runs() -> None:
+    for run in list(_open_runs):
+        failure = _failure.get("reason")
+        if failure is not None:
+            status = "cancelled" if failure.startswith("KeyboardInterrupt") else "failed"
+            run.finish(status, "interrupted (Ctrl-C)" if status == "cancelled" else failure)
+        else:
+            run.finish()
+
+
+_failure: dict[str, str] = {}  # the exception that ended the script, if one did
+
+
+def _install_exit_hooks() -> None:
+    """Once, at the first run: runs left open end with the script, `failed` when an
+    exception ended it (with its last line), `cancelled` on Ctrl-C."""
+    if _failure.get("installed"):
+        return
+    _failure["installed"] = "yes"
+    previous = sys.excepthook
+
+    def excepthook(kind, exc, tb) -> None:
+        _failure["reason"] = _last_line(kind, exc)
+        previous(kind, exc, tb)
+
+    sys.excepthook = excepthook
+    atexit.register(_end_open_runs)
+
+
+def _last_line(kind, exc) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{kind.__name__}: {text[-1]}" if text else kind.__name__
+
+
+def _number(key: Any, value: Any, run: Run) -> float | None:
+    if not isinstance(key, str):
+        run.warn(f"key {key!r}", f"metric name {key!r} is not a string; left out")
+        return None
+    if type(value) is bool:
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):  # a string, a list, a tensor of many
+        run.warn(
+            f"value {key}",
+            f"{key} = {str(value)[:40]!r} is not a number; its values are left out",
+        )
+        return None
+
+
+def _count_arg(name: str, value: Any, run: Run) -> int | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        run.warn(name, f"{name}={str(value)[:40]!r} is not a count; left out")
+        return None
+    return int(number) if number == int(number) else number
+
+
+def _text(value: Any, what: str, run: Run) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        run.warn(what, f"{what}={value!r} is not a non-empty string; using the default")
+        return None
+    return value.strip()[:200]
+
+
+def _plain_config(config: Any, run: Run) -> dict[str, Any]:
+    """The config as plain values: a value of another kind (a Path, a torch.device) is
+    kept as its text, with a warning."""
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        try:
+            config = dict(vars(config))  # an argparse.Namespace
+        except TypeError:
+            run.warn("config", f"config is a {type(config).__name__}, not a dict; left out")
+            return {}
+    plain = {}
+    for key, value in config.items():
+        if not isinstance(key, str):
+            run.warn(f"config {key!r}", f"config key {key!r} is not a string; left out")
+            continue
+        if isinstance(value, (list, tuple)) and all(isinstance(v, PLAIN) for v in value):
+            value = list(value)
+        elif not isinstance(value, PLAIN) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            run.warn(f"config {key}", f"config {key} = {str(value)[:40]!r} is kept as text")
+            value = str(value)
+        plain[key] = value
+    return plain
+
+
+def _script_name() -> str:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return Path(path).stem if path else "interactive"
+
+
+def _store_path(store: Any, run: Run) -> Path:
+    if store is not None:
+        return Path(store).expanduser()
+    if env := os.environ.get("HYPERTUI_STORE"):
+        return Path(env).expanduser()
+    try:
+        return default_store_path()
+    except HypertuiError as exc:  # a $HYPERTUI_HOME that cannot be used
+        run.warn("home", f"{exc}; tracking into ./runs.sqlite")
+        return Path("runs.sqlite")
+
+
+def _environment() -> dict[str, Any]:
+    argv = " ".join(sys.argv)[:500]
+    return {
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "argv": argv,
+        "cwd": os.getcwd(),
+        "torch": _loaded_version("torch"),
+    }
+
+
+def _loaded_version(module: str) -> str:
+    """A library's version when the script imported it (never imported here for it)."""
+    loaded = sys.modules.get(module)
+    return str(getattr(loaded, "__version__", "")) if loaded else ""
