@@ -128,12 +128,12 @@ class Run:
             return
         for key, value in items:
             kind = type(value)
-            if kind is float or kind is int:
+            if type(key) is not str:
+                self.warn(f"key {key!r}", f"metric name {key!r} is not a string; left out")
+            elif kind is float or kind is int:
                 numbers[key] = value
-            else:
-                number = _number(key, value, self)
-                if number is not None:
-                    numbers[key] = number
+            elif (number := _number(key, value, self)) is not None:
+                numbers[key] = number
         self._count += 1
         if epoch is not None:
             epoch = _count_arg("epoch", epoch, self)
@@ -192,6 +192,13 @@ class Run:
         if issubclass(kind, Stop):
             self.finish("pruned" if issubclass(kind, Pruned) else "cancelled", str(exc))
             return True  # the loop was told to stop: the script goes on after the block
+        if issubclass(kind, SystemExit):  # sys.exit(): its status says how it went
+            code = exc.code if isinstance(exc, SystemExit) else None
+            if code in (None, 0):
+                self.finish()
+            else:
+                self.finish("failed", f"the script exited with status {code}")
+            return False
         if issubclass(kind, KeyboardInterrupt):
             self.finish("cancelled", "interrupted (Ctrl-C)")
             return False
@@ -251,12 +258,7 @@ def _last_line(kind, exc) -> str:
     return f"{kind.__name__}: {text[-1]}" if text else kind.__name__
 
 
-def _number(key: Any, value: Any, run: Run) -> float | None:
-    if not isinstance(key, str):
-        run.warn(f"key {key!r}", f"metric name {key!r} is not a string; left out")
-        return None
-    if type(value) is bool:
-        return float(value)
+def _number(key: str, value: Any, run: Run) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError, RuntimeError):  # a string, a list, a tensor of many
@@ -273,7 +275,7 @@ def _count_arg(name: str, value: Any, run: Run) -> int | None:
     except (TypeError, ValueError, RuntimeError):
         number = math.nan
     if not math.isfinite(number) or number < 0:
-        run.warn(name, f"{name}={str(value)[:40]!r} is not a count; left out")
+        run.warn(name, f"{name}={repr(value)[:40]} is not a count; left out")
         return None
     return int(number) if number == int(number) else number
 
