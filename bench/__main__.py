@@ -9,6 +9,7 @@ from bench import (
     mnist_fast,
     overhead,
     population,
+    tracking,
     tui_latency,
     ui_stalls,
 )
@@ -25,6 +26,7 @@ BENCHMARKS = {
     "mnist": mnist_fast.main,
     "analysis": analysis.main,
     "attach": attach.main,
+    "tracking": tracking.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)

@@ -198,6 +198,7 @@ def test_a_second_script_with_the_same_run_id_is_refused_and_the_first_kept(tmp_
     path = tmp_path / "s"
     first = hypertui.init(name="g", config={"seed": 0}, store=path, id="my-run-1")
     first.log({"val_loss": 1.0})
+    assert first.sweep_id  # stored: the first to store an id keeps it
     second = hypertui.init(name="g", config={"seed": 1}, store=path, id="my-run-1")
     second.log({"val_loss": 9.0})
     second.finish()
@@ -234,7 +235,7 @@ else:
 def start(tmp_path: Path, how: str) -> subprocess.Popen:
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(SCRIPT))
-    env = {**os.environ, "HYPERTUI_STORE": str(tmp_path / "runs.sqlite")}
+    env = {**os.environ, "HYPERTUI_HOME": str(tmp_path)}
     return subprocess.Popen(
         [sys.executable, str(script), how],
         stdout=subprocess.PIPE,
@@ -242,6 +243,11 @@ def start(tmp_path: Path, how: str) -> subprocess.Popen:
         text=True,
         env=env,
     )
+
+
+def stored(tmp_path: Path) -> bool:
+    path = tmp_path / "runs.sqlite"
+    return path.exists() and bool(Store(path).sweeps()) and only_run(tmp_path)[1] is not None
 
 
 def only_run(tmp_path: Path):
@@ -274,7 +280,7 @@ def test_how_a_script_ends_is_how_its_run_ends(tmp_path, how, status, reason):
 def test_a_killed_script_shows_its_run_interrupted(tmp_path):
     proc = start(tmp_path, "with")
     assert proc.stdout.readline() == "ready\n"
-    wait(lambda: only_run(tmp_path)[1].status == "running")
+    wait(lambda: stored(tmp_path))  # the writer thread stores the run, in its own time
     proc.kill()
     proc.wait(30)
     sweep, run = only_run(tmp_path)

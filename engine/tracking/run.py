@@ -65,7 +65,7 @@ def init(
     (default: the name); config: its hyperparameters, plain values (numbers, strings,
     bools, lists of them); metric and mode ("min" or "max"): what ranks the group's runs
     (default: val_loss, or the first metric logged; max for accuracies, min otherwise);
-    store: the run store (default: $HYPERTUI_STORE, else runs.sqlite in $HYPERTUI_HOME);
+    store: the run store (default: runs.sqlite in $HYPERTUI_HOME, where `hypertui` looks);
     id: the run's id (default: a new one)."""
     return Run(name, config, metric, mode, group, store, id)
 
@@ -325,8 +325,6 @@ def _script_name() -> str:
 def _store_path(store: Any, run: Run) -> Path:
     if store is not None:
         return Path(store).expanduser()
-    if env := os.environ.get("HYPERTUI_STORE"):
-        return Path(env).expanduser()
     try:
         return default_store_path()
     except HypertuiError as exc:  # a $HYPERTUI_HOME that cannot be used

@@ -352,6 +352,8 @@ class LiveScreen(Screen):
         if sweep.error:
             self.log_line(f"[red]the sweep stopped: {escape(sweep.error)}")
             self.notify(escape(sweep.error), severity="error", timeout=10)
+        elif sweep.status == "interrupted" and self.own_loop:
+            self.log_line("the script stopped without ending its run (killed?): it is interrupted")
         elif sweep.status == "interrupted":
             self.log_line("the sweep's runner stopped: r resumes it from History")
         else:
