@@ -18,7 +18,7 @@ run: $(STAMP)  ## install on first use, then start the TUI
 PYTEST := $(BIN)/python -m pytest -q -n 2  # two workers: this project's machines have 2 cores
 
 test: $(STAMP) layers  ## install on first use, then lint and run the fast tier (< 4 min)
-	$(BIN)/ruff check hypertui engine tui presets tests bench
+	$(BIN)/ruff check hypertui engine tui presets tests bench examples
 	$(PYTEST) -m "not slow"
 
 # A slow test waits on conditions, never on lengths of time, so a busy machine only makes

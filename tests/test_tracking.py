@@ -168,7 +168,7 @@ def test_a_skip_names_one_run_and_a_pause_holds_log_until_resumed(tmp_path):
 def test_a_busy_store_delays_points_and_loses_none(tmp_path):
     path = tmp_path / "s"
     run = hypertui.init(name="busy", config={"seed": 0}, store=path)
-    sweep_id = run.sweep_id
+    assert run.sweep_id  # stored before another process takes the lock
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another process's long write
     for i in range(50):
