@@ -31,23 +31,15 @@ from typing import Any
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.ids import new_id
 from hypertui.engine.core.paths import default_store_path
+from hypertui.engine.tracking.logger import Logger, Pruned, Stop
 from hypertui.engine.tracking.summary import guess_mode
 from hypertui.engine.tracking.writer import Identity, Point, Writer
 
+__all__ = ["Pruned", "Run", "Stop", "init"]
+
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{3,63}")
 END_WAIT_S = 10.0  # the end of a run waits this long for the store, then gives up
-HOLD_POLL_S = 0.1  # a paused `log` looks this often whether it may go on
 PLAIN = (bool, int, float, str, type(None))
-
-
-class Stop(Exception):
-    """Raised by `run.log` when the run is to stop: skipped or cancelled from hypertui.
-    Inside `with hypertui.init(...)` it ends the run `cancelled` and the `with` block
-    quietly; catch it to save first (or poll `run.should_stop`)."""
-
-
-class Pruned(Stop):
-    """Raised by `run.log` when halving stops the trial: it ends `pruned`."""
 
 
 def init(
@@ -70,10 +62,9 @@ def init(
     return Run(name, config, metric, mode, group, store, id)
 
 
-class Run:
+class Run(Logger):
     def __init__(self, name, config, metric, mode, group, store, run_id):
-        self.notes: list[str] = []
-        self._warned: set[str] = set()
+        super().__init__()
         self.name = _text(name, "name", self) or _script_name()
         self.group = _text(group, "group", self) or self.name
         self.config = _plain_config(config, self)
@@ -93,71 +84,23 @@ class Run:
         who = Identity(self.id, self.group, self.config, seed, metric, mode, _environment())
         self._writer = Writer(_store_path(store, self), who, self.warn, self.notes)
         _install_exit_hooks()
-        self._started = time.monotonic()
-        self._count = 0
-        self._epoch: int | None = None
-        self._ended = False
         self._writer.start()
         _open_runs.add(self)
 
-    # -- the training loop's calls -----------------------------------------------------
+    # -- where points go, what hypertui asks (see Logger) ------------------------------
 
-    def log(
-        self,
-        values: dict[str, Any],
-        epoch: int | None = None,
-        step: int | None = None,
-        samples: int | None = None,
-    ) -> None:
-        """Record metrics (any names: val_acc, lr, grad_norm). Numbers, or anything
-        `float()` takes (a 0-d tensor, a numpy scalar); other values are left out with a
-        warning. `epoch`, `step` and `samples` place the point on the x axis (default:
-        the epoch given before, and the count of `log` calls as the step)."""
-        writer = self._writer
-        if writer.stop_reason:
-            raise (Pruned if writer.stop_reason.startswith("pruned") else Stop)(writer.stop_reason)
-        if writer.pause.is_set():
-            self._hold()
-        if self._ended or writer.broken:
-            return
-        numbers: dict[str, float] = {}
-        try:
-            items = values.items()
-        except AttributeError:
-            self.warn("values", f"run.log takes a dict of metrics, not {type(values).__name__}")
-            return
-        for key, value in items:
-            kind = type(value)
-            if type(key) is not str:
-                self.warn(f"key {key!r}", f"metric name {key!r} is not a string; left out")
-            elif kind is float or kind is int:
-                numbers[key] = value
-            elif (number := _number(key, value, self)) is not None:
-                numbers[key] = number
-        self._count += 1
-        if epoch is not None:
-            epoch = _count_arg("epoch", epoch, self)
-        given = epoch is not None
-        self._epoch = epoch if given else self._epoch
-        elapsed = time.monotonic() - self._started - writer.paused_s
-        writer.elapsed_s = elapsed
-        writer.points.append(
-            Point(
-                epoch=self._epoch,
-                step=_count_arg("step", step, self) if step is not None else None,
-                samples=_count_arg("samples", samples, self) if samples is not None else None,
-                count=self._count,
-                by_epoch=given and step is None,
-                elapsed_s=elapsed,
-                values=numbers,
-            )
-        )
+    def emit(self, point: Point) -> None:
+        self._writer.elapsed_s, self._writer.paused_s = point.elapsed_s, self._paused_s
+        self._writer.points.append(point)  # the writer thread stores it
 
-    @property
-    def should_stop(self) -> bool:
-        """True once the run was skipped or cancelled from hypertui: save, then return
-        (the next `log` raises `Stop`)."""
-        return bool(self._writer.stop_reason)
+    def stop_reason(self) -> str:
+        return self._writer.stop_reason
+
+    def paused(self) -> bool:
+        return self._writer.pause.is_set()
+
+    def closed(self) -> bool:
+        return self._ended or self._writer.broken
 
     @property
     def sweep_id(self) -> str | None:
@@ -174,13 +117,6 @@ class Run:
         _open_runs.discard(self)
         wall_s = time.monotonic() - self._started
         self._writer.end(status, reason, wall_s, END_WAIT_S)
-
-    def warn(self, key: str, text: str) -> None:
-        """One warning on stderr per kind of trouble, and the same line in the notes."""
-        if key not in self._warned:
-            self._warned.add(key)
-            self.notes.append(text)
-            print(f"hypertui: {text} (training goes on)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> Run:
         return self
@@ -207,18 +143,6 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<hypertui.Run {self.id} group={self.group!r}>"
-
-    # -- inside ------------------------------------------------------------------------
-
-    def _hold(self) -> None:
-        """Hold while paused from hypertui (the time held is not training time)."""
-        writer = self._writer
-        since = time.monotonic()
-        while writer.pause.is_set() and not writer.stop_reason and not self._ended:
-            time.sleep(HOLD_POLL_S)
-        writer.paused_s += time.monotonic() - since
-        if writer.stop_reason:
-            raise Stop(writer.stop_reason)
 
 
 _open_runs: set[Run] = set()  # ended at exit if the script never ended them
@@ -256,28 +180,6 @@ def _install_exit_hooks() -> None:
 def _last_line(kind, exc) -> str:
     text = str(exc).strip().splitlines()
     return f"{kind.__name__}: {text[-1]}" if text else kind.__name__
-
-
-def _number(key: str, value: Any, run: Run) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):  # a string, a list, a tensor of many
-        run.warn(
-            f"value {key}",
-            f"{key} = {str(value)[:40]!r} is not a number; its values are left out",
-        )
-        return None
-
-
-def _count_arg(name: str, value: Any, run: Run) -> int | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError, RuntimeError):
-        number = math.nan
-    if not math.isfinite(number) or number < 0:
-        run.warn(name, f"{name}={repr(value)[:40]} is not a count; left out")
-        return None
-    return int(number) if number == int(number) else number
 
 
 def _text(value: Any, what: str, run: Run) -> str | None:
