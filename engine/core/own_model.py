@@ -38,8 +38,9 @@ def add_import_dir(folder: str) -> None:
         sys.path.insert(0, folder)
 
 
-def check_builder_spec(spec: str) -> None:
-    """A ConfigError unless `spec`'s module exists and defines (or imports) its name."""
+def check_builder_spec(spec: str, key: str = "model") -> None:
+    """A ConfigError unless `spec`'s module exists and defines (or imports) its name
+    (`key`: the field that names it, for the message)."""
     module_name, _, attr = spec.partition(":")
     on_import_path()
     hint = "is its folder the working directory or on PYTHONPATH?"
@@ -48,17 +49,17 @@ def check_builder_spec(spec: str) -> None:
     except (ImportError, ValueError) as exc:  # a parent package that fails to import
         first = (str(exc).splitlines() or [""])[0]
         raise ConfigError(
-            f"model = {spec!r}: module {module_name!r} cannot be found "
+            f"{key} = {spec!r}: module {module_name!r} cannot be found "
             f"({type(exc).__name__}: {first}); {hint}"
         ) from None
     except Exception as exc:  # a parent package's __init__ raised: bad input, not ours
         first = (str(exc).splitlines() or [""])[0]
         raise ConfigError(
-            f"model = {spec!r}: importing the package of {module_name!r} failed "
+            f"{key} = {spec!r}: importing the package of {module_name!r} failed "
             f"({type(exc).__name__}: {first})"
         ) from None
     if found is None:
-        raise ConfigError(f"model = {spec!r}: no module named {module_name!r}; {hint}")
+        raise ConfigError(f"{key} = {spec!r}: no module named {module_name!r}; {hint}")
     origin = found.origin or ""
     if not origin.endswith(".py"):
         return  # compiled or namespace module: nothing to read; the build will tell
@@ -67,10 +68,10 @@ def check_builder_spec(spec: str) -> None:
             tree = ast.parse(fh.read(), origin)
     except (OSError, SyntaxError, ValueError) as exc:
         raise ConfigError(
-            f"model = {spec!r}: {origin} cannot be read as Python ({type(exc).__name__}: {exc})"
+            f"{key} = {spec!r}: {origin} cannot be read as Python ({type(exc).__name__}: {exc})"
         ) from None
     if attr not in _top_level_names(tree):
-        raise ConfigError(f"model = {spec!r}: module {module_name!r} has no {attr!r}")
+        raise ConfigError(f"{key} = {spec!r}: module {module_name!r} has no {attr!r}")
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:

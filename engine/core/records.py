@@ -13,8 +13,10 @@ from typing import Any
 FINAL_STATUSES = ("finished", "diverged", "failed", "pruned")  # a resume never reruns these
 UNFINISHED = ("pending", "running", "cancelled", "interrupted")
 # Sweeps whose runs a user's own training loop writes, with metrics of its own naming:
-# a script that calls `hypertui.init` (each script one run, its group one sweep)
-OWN_LOOP_PROBLEMS = ("script",)
+# a script that calls `hypertui.init` (each script one run, its group one sweep), and a
+# sweep of the user's function (`train = "module:function"` in a preset)
+SCRIPT = "script"  # the problem of a group of runs that scripts write (no runner resumes it)
+OWN_LOOP_PROBLEMS = (SCRIPT, "function")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,13 @@ from typing import Any
 from hypertui.engine.core.config import Config
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Finished, Progress, RunStarted
-from hypertui.engine.core.records import FINAL_STATUSES, OWN_LOOP_PROBLEMS, RunRow, SweepRow
+from hypertui.engine.core.records import (
+    FINAL_STATUSES,
+    OWN_LOOP_PROBLEMS,
+    SCRIPT,
+    RunRow,
+    SweepRow,
+)
 from hypertui.engine.store.liveness import is_live
 from hypertui.engine.store.schema import POINT_COLUMNS, SWEEP_COLUMNS, upgrade
 from hypertui.engine.store.transaction import Transaction, damaged, is_damage, read_error
@@ -194,7 +200,7 @@ class Store:
         (a pause pressed before the runner started) stay and are honoured.
         """
         sweep = self.sweep(sweep_id)
-        if sweep.problem in OWN_LOOP_PROBLEMS:
+        if sweep.problem == SCRIPT:
             raise HypertuiError(
                 f"sweep {sweep.id} holds the runs of your own script (group {sweep.preset!r});"
                 " run the script again to add runs to it"

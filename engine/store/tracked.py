@@ -19,11 +19,11 @@ from typing import Any
 
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.ids import new_id
+from hypertui.engine.core.records import SCRIPT
 from hypertui.engine.store.liveness import is_live
 from hypertui.engine.store.store import Store
 from hypertui.engine.store.transaction import Transaction
 
-SCRIPT = "script"  # the problem of a sweep whose runs scripts write
 KILLED = "the script stopped without ending its run (killed, or its machine went down)"
 
 

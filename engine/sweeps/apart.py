@@ -35,6 +35,7 @@ from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted
 from hypertui.engine.core.records import RunRow
+from hypertui.engine.sweeps.function import call_function, import_problem, is_function_trial
 from hypertui.engine.sweeps.unit import train_unit
 
 GRACE_S = 5.0  # a halted child that has not ended by then is killed
@@ -44,7 +45,8 @@ PRELOAD = ["torch", "hypertui.engine.sweeps.unit"]  # never the user's module
 
 
 def runs_own_code(unit: list[RunRow]) -> bool:
-    return any(row.config.get("model") not in MODELS for row in unit)
+    """Whether a unit runs the user's code: a model of theirs, or their whole function."""
+    return any(is_function_trial(row) or row.config.get("model") not in MODELS for row in unit)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,34 @@ def check_build(config: dict, timeout_s: float = BUILD_TIMEOUT_S) -> str:
         child.join()
 
 
+def check_function(spec: str, timeout_s: float = BUILD_TIMEOUT_S) -> str:
+    """Why `train = spec` cannot be called ("" when it can): imported once in a child
+    process, before a sweep is created, so a typo leaves nothing behind."""
+    child, receive = _start(_function_child, spec)
+    try:
+        if receive.poll(timeout_s):
+            return receive.recv()
+        if child.is_alive():
+            return f"train = {spec!r}: importing it did not end within {timeout_s:g} s"
+        return _exit_reason(child.exitcode)
+    except EOFError:
+        child.join()
+        return f"train = {spec!r}: importing it ended the process ({_exit_reason(child.exitcode)})"
+    finally:
+        receive.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+
+
+def _function_child(spec: str, send, path: list[str]) -> None:
+    _protect(path)
+    try:
+        send.send(import_problem(spec))
+    finally:
+        send.close()
+
+
 def _start(target, *args, daemon: bool = False):
     """A child forked from the forkserver running `target(*args, send, sys.path)`; returns
     it and the end of the pipe its messages come out of."""
@@ -231,6 +261,9 @@ def _child(unit, data_dir, halt, pause, send, path: list[str]) -> None:
     """The child's whole life: train the unit, send every event, say how it ended."""
     _protect(path)
     try:
+        if is_function_trial(unit[0]):  # one trial a unit: the user's function
+            call_function(unit[0], halt, pause, send.send)
+            return
         for event in train_unit(unit, Controls(stop=halt, pause=pause), data_dir):
             send.send(event)
     except HypertuiError as exc:

@@ -39,6 +39,9 @@ from hypertui.engine.core.errors import ConfigError, suggest
 from hypertui.engine.core.own_model import add_import_dir, beside
 from hypertui.engine.core.paths import expand_user, user_presets_dir
 from hypertui.engine.data.sources import checked_config
+from hypertui.engine.sweeps.axes import MAX_TRIALS, RANDOM_KINDS, RandomAxis
+
+__all__ = ["RANDOM_KINDS", "Preset", "RandomAxis", "parse_preset"]
 
 TOP_KEYS = (
     "name",
@@ -53,28 +56,10 @@ TOP_KEYS = (
     "sweep",
     "full",
 )
-RANDOM_KINDS = ("log_uniform", "uniform")
 # A name becomes part of file names (exports): letters, digits, '.', '_' and '-' only, so it
 # can never name a folder or leave the exports folder.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-# The most trials one sweep may hold. Each is a stored row; 10^4 start training within about
-# a second, 10^6 would take minutes and a gigabyte just to be listed.
-MAX_TRIALS = 20_000
 RANDOM_FIELDS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")
-
-
-@dataclass(frozen=True)
-class RandomAxis:
-    kind: str  # log_uniform | uniform
-    low: float
-    high: float
-
-    def draw(self, rng: np.random.Generator) -> float:
-        if self.kind == "log_uniform":
-            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
-        else:
-            value = rng.uniform(self.low, self.high)
-        return float(f"{value:.4g}")  # readable in tables and CSV
 
 
 @dataclass(frozen=True)
@@ -257,6 +242,16 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         tables[key] = doc.get(key, {})
         if not isinstance(tables[key], dict):
             raise fail(f"[{key}] must be a table")
+    name = doc.get("name") or Path(source).stem
+    if not NAME_PATTERN.fullmatch(name):
+        raise fail(
+            f"name = {name[:80]!r}: a preset name is 1-64 letters, digits, '.', '_' or '-' "
+            "(it becomes part of file names)"
+        )
+    if "train" in tables["config"]:  # your own function: its keys are its own
+        from hypertui.engine.sweeps.function_preset import parse_function_preset
+
+        return parse_function_preset(doc, tables, counts, source, shipped, fail)
     for key in tables["config"]:
         if key not in FIELDS:
             raise fail(f"[config] {_unknown(key, FIELDS, 'config key')}")
@@ -291,12 +286,6 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
     if has_random and "trials" not in doc:
         raise fail("a random [sweep] axis needs trials = N (how many draws)")
 
-    name = doc.get("name") or Path(source).stem
-    if not NAME_PATTERN.fullmatch(name):
-        raise fail(
-            f"name = {name[:80]!r}: a preset name is 1-64 letters, digits, '.', '_' or '-' "
-            "(it becomes part of file names)"
-        )
     preset = Preset(
         name=name,
         description=doc["description"].strip(),

@@ -26,6 +26,8 @@ from hypertui.engine.core.ids import new_id
 from hypertui.engine.core.records import RunRow
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.apart import runs_own_code, train_apart
+from hypertui.engine.sweeps.function import is_function_trial
+from hypertui.engine.sweeps.function_preset import FUNCTION
 from hypertui.engine.sweeps.presets import Preset, preset_to_toml
 from hypertui.engine.sweeps.unit import train_unit
 from hypertui.engine.training.train import new_run_id
@@ -42,12 +44,15 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
     `options` say how a runner trains it (population, data_dir, backend), so a runner
     started later, elsewhere or detached trains it the same way."""
     trials = []
+    function = preset.problem == FUNCTION  # configs of plain values; what ranks them too
     for point, config in preset.points():  # as preset.expand(), each config dict built once
-        values = config.to_dict()
+        values = {**config, **preset.goal} if function else config.to_dict()
         for seed in preset.seeds_of(config):
             trials.append((new_run_id(), len(trials), seed, {**values, "seed": seed}, point))
     if preset.import_dir:  # a runner, wherever it starts, imports the model from there
         options = {**(options or {}), "import_dir": preset.import_dir}
+    if function:
+        options = {**(options or {}), **preset.goal}
     sweep_id = new_id(8)
     store.create_sweep(
         sweep_id,
@@ -212,6 +217,9 @@ def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
     batches: list[list[RunRow]] = []
     keys: dict[str, str | None] = {}  # a key depends only on the non-member fields
     for row in pending:
+        if is_function_trial(row):  # the user's function: a trial alone
+            batches.append([row])
+            continue
         shared = repr({**row.config, **_NO_MEMBER_FIELDS})
         if shared not in keys:
             keys[shared] = population_key(make_config(row.config))
@@ -228,6 +236,8 @@ def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
     # layer (engine/training/population.py); the optimizer gathers its members wherever they sit.
     return [
         sorted(b, key=lambda row: (row.config["activation"], row.config["optimizer"]))
+        if len(b) > 1
+        else b
         for b in batches
     ]
 

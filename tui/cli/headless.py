@@ -20,6 +20,7 @@ from hypertui.engine.analysis.export import fmt
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.events import Failed, Finished, RunStarted, SweepEvent, event_to_dict
 from hypertui.engine.core.events import Progress as ProgressEvent
+from hypertui.engine.core.records import OWN_LOOP_PROBLEMS
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.runner import run_watched
 from hypertui.tui.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
@@ -104,6 +105,10 @@ class _Display:
         )
         self.trial = self.progress.add_task("trial", total=1, info="")
         self.budget: float | None = None
+        # a sweep of your own function ranks by the metric its preset names
+        self.own_metric = (
+            sweep.options.get("metric") if sweep.problem in OWN_LOOP_PROBLEMS else None
+        )
         self.points = {
             r.idx: escape(describe_point({**r.point, "seed": r.seed})) for r in store.runs(sweep_id)
         }
@@ -121,18 +126,19 @@ class _Display:
         e = item.event
         name = f"trial {item.trial + 1}/{item.n_trials}"
         if isinstance(e, RunStarted):
-            self.budget = e.config["time_budget_s"]
-            total = self.budget if self.budget else e.config["epochs"]
+            self.budget = e.config.get("time_budget_s")
+            total = self.budget if self.budget else e.config.get("epochs")
             self.progress.reset(self.trial, total=total, description=name, info="")
         elif isinstance(e, ProgressEvent):
-            done = (
-                min(e.elapsed_s, self.budget)
-                if self.budget
-                else e.epoch
-                if e.end_of_epoch
-                else e.epoch - 1
+            if self.own_metric:  # the function's epochs are its own: 0-based, as range()
+                done = e.epoch + 1 if e.end_of_epoch else e.epoch
+            elif self.budget:
+                done = min(e.elapsed_s, self.budget)
+            else:
+                done = e.epoch if e.end_of_epoch else e.epoch - 1
+            metric = self.own_metric or next(
+                (k for k in ("val_acc", "val_mse") if k in e.metrics), "val_loss"
             )
-            metric = next((k for k in ("val_acc", "val_mse") if k in e.metrics), "val_loss")
             self.progress.update(
                 self.trial, completed=done, info=f"{metric} {fmt(e.metrics.get(metric))}"
             )
@@ -145,7 +151,7 @@ class _Display:
         head = f"trial {item.trial + 1}/{item.n_trials} {self.points[item.trial]}"
         if isinstance(e, Failed):
             return f"[red]✗ {head} failed[/red]: {escape(e.reason)}"
-        metric = next((k for k in ("val_acc", "val_mse") if k in e.final), None)
+        metric = self.own_metric or next((k for k in ("val_acc", "val_mse") if k in e.final), None)
         value = f"{metric} {fmt(e.final.get(metric))}" if metric else ""
         colour = {"finished": "green", "diverged": "yellow", "pruned": "cyan", "cancelled": "dim"}[
             e.status

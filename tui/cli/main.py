@@ -399,6 +399,12 @@ def check_own_model(preset) -> None:
     from hypertui.engine.core.config import MODELS
 
     _, config = next(preset.points())
+    if preset.problem == "function":  # the user's function: imported once, in a child
+        from hypertui.engine.sweeps.apart import check_function
+
+        if why := check_function(config["train"]):
+            raise ConfigError(why)
+        return
     if config.model in MODELS:
         return
     from hypertui.engine.sweeps.apart import check_build
@@ -455,12 +461,24 @@ def _preset_for_run(args):
 
     if not args.preset:
         raise ConfigError("name a preset (`hypertui presets` lists them) or use --resume ID")
-    values = parse_sets(args.sets)
-    if args.device:
-        values["device"] = parse_sets([f"device={args.device}"])["device"]
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds}: must be at least 1")
     preset = find_preset(args.preset)
+    if preset.problem == "function":  # its keys are the function's: any plain value
+        from hypertui.engine.sweeps.function_preset import parse_plain
+
+        values = {}
+        for pair in args.sets:
+            key, sep, text = pair.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lr=0.01")
+            values[key.strip()] = parse_plain(text)
+        if args.device:
+            values["device"] = args.device
+    else:
+        values = parse_sets(args.sets)
+        if args.device:
+            values["device"] = parse_sets([f"device={args.device}"])["device"]
     if args.full and not preset.full:
         raise ConfigError(
             f"--full: preset {preset.name!r} has no full version (no [full] table); "
