@@ -4,8 +4,9 @@ hypertui watches with three lines (marked `# hypertui`).
     python examples/mnist_cnn.py --lr 1e-3 --seed 0     # train; watch it with `hypertui`
     hypertui run examples/sweep_mnist_cnn.toml --detach # sweep `main` over lr x 3 seeds
 
-MNIST is read with torchvision from --data (default: $HYPERTUI_DATA, else ./data); it is
-downloaded there when it is missing and the machine can reach the internet.
+MNIST is read with torchvision from --data (default: $HYPERTUI_DATA, else ./data; a sweep
+reads it from there too); it is downloaded there when it is missing and the machine can
+reach the internet.
 """
 
 import argparse
@@ -38,7 +39,7 @@ def loaders(config):
     transform = torchvision.transforms.Compose(
         [torchvision.transforms.ToTensor(), torchvision.transforms.Normalize((0.1307,), (0.3081,))]
     )
-    root = config["data"]
+    root = config.get("data") or os.environ.get("HYPERTUI_DATA", "data")
     train = torchvision.datasets.MNIST(root, train=True, download=True, transform=transform)
     train = Subset(train, range(config["train_samples"]))
     val = torchvision.datasets.MNIST(root, train=False, download=True, transform=transform)

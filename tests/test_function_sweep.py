@@ -183,3 +183,27 @@ def test_the_command_line_checks_the_function_before_a_sweep_exists(folder, tmp_
     assert code == 0
     (sweep,) = Store(store).sweeps()
     assert [r.final["val_acc"] for r in Store(store).runs(sweep.id)] == [0.6, 0.7]
+
+
+async def test_a_function_preset_runs_from_the_presets_screen(folder, tmp_path, monkeypatch):
+    from hypertui.engine.core.paths import user_presets_dir
+    from hypertui.tui.app.app import HypertuiApp
+    from hypertui.tui.app.screens.live import LiveScreen
+    from tests.test_tui import SIZE, wait_for
+
+    presets = user_presets_dir()
+    presets.mkdir(parents=True)
+    (presets / "userfn.py").write_text((folder / "userfn.py").read_text())
+    (presets / "fn.toml").write_text(PRESET.format(seeds=1, sweep="lr = [0.1, 0.2]"))
+    app = HypertuiApp(store_path=tmp_path / "s.sqlite")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"fn", "enter")
+        await wait_for(
+            pilot, lambda: "Run fn: 2 trials" in str(app.screen.query_one("#question").render())
+        )
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live = app.screen
+        await wait_for(pilot, lambda: live.ended)
+        assert live.metric == "val_acc" and len(live.trials) == 2
+        assert all(v.status == "finished" for v in live.trials.values())

@@ -399,6 +399,8 @@ class LiveScreen(Screen):
         progress = 0.0
         if last:
             progress = min(last[2], view.total) if view.budget else last[0]
+            if self.own_loop:  # a loop's epochs count from 0, as range() does
+                progress = min(progress + 1, view.total)
         self.query_one("#trial-bar", ProgressBar).update(total=view.total, progress=progress)
         unit = "s" if view.budget else "epochs"
         self.query_one("#trial-label", Static).update(

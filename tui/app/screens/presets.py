@@ -38,6 +38,8 @@ _ESTIMATES: dict[tuple[int, str], str] = {}  # (id of the preset, device kind) -
 def estimate(preset: Preset, device_kind: str) -> str:
     """The run-time estimate, computed once per preset: it expands every trial (a 648-trial
     grid cost ~100 ms), and the list redraws on every key typed into the filter."""
+    if preset.problem == "function":
+        return "?"  # nothing to estimate it from
     key = (id(preset), device_kind)
     if key not in _ESTIMATES:
         _ESTIMATES[key] = human(estimate_seconds(preset, device_kind))
@@ -52,7 +54,10 @@ def preset_details(preset: Preset, device_kind: str) -> Text:
         text.append("Checks: ", style="bold")
         text.append(f"{clean(preset.claim, one_line=False)}\n\n")
     text.append(f"{preset.n_trials} trials", style="bold")
-    text.append(f" · {estimate(preset, device_kind)} on {device_kind}\n")
+    if preset.problem == "function":
+        text.append(f" of your function {clean(preset.base['train'])} · Enter runs it\n")
+    else:
+        text.append(f" · {estimate(preset, device_kind)} on {device_kind}\n")
     if preset.full_note:
         text.append(f"Full version (a switch in the editor): {clean(preset.full_note)}\n")
     text.append("\nSwept\n", style="bold")
@@ -217,6 +222,56 @@ class PresetsScreen(Screen):
                 markup=False,
             )
         elif option_id.startswith("preset:"):
+            preset = self.catalogue.presets[option_id[7:]]
+            if preset.problem == "function":
+                self.ask_to_run(preset)
+                return
             from hypertui.tui.app.screens.editor import EditorScreen
 
-            self.app.push_screen(EditorScreen(self.catalogue.presets[option_id[7:]]))
+            self.app.push_screen(EditorScreen(preset))
+
+    def ask_to_run(self, preset) -> None:
+        """A preset of your own function has no fields of ours to edit (its file is the
+        place): Enter asks, then runs it."""
+        from hypertui.tui.app.screens.dialogs import ConfirmScreen
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.notify("Checking your function: one import, in a process of its own…")
+                self.run_worker(
+                    lambda: self.start_function(preset),
+                    thread=True,
+                    exclusive=True,
+                    group="function-run",
+                )
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Run {preset.name}: {preset.n_trials} trials of your function"
+                f" {preset.base['train']}?\n(Its values live in {preset.source}: edit them there.)"
+            ),
+            answer,
+        )
+
+    def start_function(self, preset) -> None:
+        """In a worker thread: import the function once in a child, make the sweep, start
+        its runner; or say why not."""
+        from hypertui.engine.core.errors import HypertuiError
+        from hypertui.engine.store.store import UI_LOCK_WAIT_S, Store
+        from hypertui.engine.sweeps.apart import check_function
+        from hypertui.engine.sweeps.sweep import create_sweep
+
+        why = check_function(preset.base["train"])
+        if not why:
+            try:
+                store = Store(self.app.store_path, lock_wait_s=UI_LOCK_WAIT_S * 4)
+                sweep_id = create_sweep(store, preset, self.app.run_options())
+                store.close()
+            except HypertuiError as exc:
+                why = str(exc)
+        if why:
+            self.app.call_from_thread(
+                self.notify, why, title="Cannot run", severity="error", timeout=12, markup=False
+            )
+            return
+        self.app.call_from_thread(self.app.start_sweep, sweep_id)
