@@ -16,7 +16,8 @@ UNFINISHED = ("pending", "running", "cancelled", "interrupted")
 # a script that calls `hypertui.init` (each script one run, its group one sweep), and a
 # sweep of the user's function (`train = "module:function"` in a preset)
 SCRIPT = "script"  # the problem of a group of runs that scripts write (no runner resumes it)
-OWN_LOOP_PROBLEMS = (SCRIPT, "function")
+TENSORBOARD = "tensorboard"  # runs read from TensorBoard event files (`hypertui import-tb`)
+OWN_LOOP_PROBLEMS = (SCRIPT, "function", TENSORBOARD)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from hypertui.engine.core.records import (
     FINAL_STATUSES,
     OWN_LOOP_PROBLEMS,
     SCRIPT,
+    TENSORBOARD,
     RunRow,
     SweepRow,
 )
@@ -204,6 +205,11 @@ class Store:
             raise HypertuiError(
                 f"sweep {sweep.id} holds the runs of your own script (group {sweep.preset!r});"
                 " run the script again to add runs to it"
+            )
+        if sweep.problem == TENSORBOARD:
+            raise HypertuiError(
+                f"sweep {sweep.id} holds TensorBoard logs; `hypertui import-tb` their folder"
+                " again to read what they gained"
             )
         with self._tx():
             (status, heartbeat, pid, host) = self.db.execute(

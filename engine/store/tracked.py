@@ -45,6 +45,8 @@ def join(
     metric: str | None,
     mode: str | None,
     env: dict[str, Any],
+    problem: str = SCRIPT,
+    description: str = "runs of your own script",
 ) -> Joined:
     """Add a running run to its group's sweep (made on the group's first run), in one
     transaction: two scripts of one group started at once find one sweep."""
@@ -56,14 +58,14 @@ def join(
         row = db.execute(
             "SELECT id, options, skip_runs FROM sweeps WHERE preset=? AND problem=?"
             " ORDER BY created_at DESC LIMIT 1",
-            (group, SCRIPT),
+            (group, problem),
         ).fetchone()
         if row is None:
             sweep_id, options, skips = new_id(8), {}, ""
             db.execute(
                 "INSERT INTO sweeps (id, preset, problem, description, swept, created_at,"
                 " updated_at, status, options) VALUES (?,?,?,?, '[]', ?,?, 'running', '{}')",
-                (sweep_id, group, SCRIPT, "runs of your own script", now, now),
+                (sweep_id, group, problem, description, now, now),
             )
         else:
             sweep_id, options, skips = row[0], _object(row[1]), row[2] or ""
@@ -94,6 +96,21 @@ def join(
     return Joined(
         sweep_id, idx, options.get("metric"), options.get("mode"), len(str(skips).split())
     )
+
+
+def rejoin(store: Store, sweep_id: str, run_id: str) -> None:
+    """A run stored before goes on (a log folder imported again): running, in this process."""
+    now, pid, host = time.time(), os.getpid(), socket.gethostname()
+    with Transaction(store.db, store.path):
+        store.db.execute(
+            "UPDATE runs SET status='running', reason='', pid=?, host=?, heartbeat=? WHERE id=?",
+            (pid, host, now, run_id),
+        )
+        store.db.execute(
+            "UPDATE sweeps SET status='running', pid=?, host=?, heartbeat=?, updated_at=?"
+            " WHERE id=?",
+            (pid, host, now, now, sweep_id),
+        )
 
 
 def set_metric(store: Store, sweep_id: str, metric: str, mode: str) -> None:

@@ -144,7 +144,11 @@ def _import(spec: str, run_id: str, send) -> Callable | None:
         send(Failed(run_id, f"train = {spec!r}: {type(exc).__name__}: {first}"))
         return None
     if not callable(function):
-        send(Failed(run_id, f"train = {spec!r} is not a function (it is {type(function).__name__!r})"))
+        send(
+            Failed(
+                run_id, f"train = {spec!r} is not a function (it is {type(function).__name__!r})"
+            )
+        )
         return None
     return function
 

@@ -4,6 +4,7 @@ by the main metric, the test metrics, counted from the points as they are logged
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from hypertui.engine.core.objective import guess_higher
@@ -14,12 +15,15 @@ def guess_mode(metric: str) -> str:
     return "max" if guess_higher(metric) else "min"
 
 
+VALIDATION = {"val", "valid", "validation", "dev", "eval"}  # words that name a validation metric
+
+
 def pick_metric(names: list[str]) -> str:
-    """The ranking metric when the script named none: the validation loss, else the first
-    validation metric, else the first one logged."""
-    if "val_loss" in names:
-        return "val_loss"
-    return next((n for n in names if n.startswith("val")), names[0])
+    """The ranking metric when none was named: a validation loss (val_loss, Loss/val),
+    else the first validation metric, else the first one logged."""
+    words = {n: set(re.split(r"[^a-z0-9]+", n.lower())) for n in names}
+    validation = [n for n in names if words[n] & VALIDATION]
+    return next((n for n in validation if "loss" in words[n]), (validation or names)[0])
 
 
 @dataclass

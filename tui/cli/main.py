@@ -104,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.set_defaults(handler=cmd_control, action=action)
 
+    p = sub.add_parser(
+        "import-tb", help="read TensorBoard logs into the store (each folder of event files a run)"
+    )
+    p.add_argument("logdir", type=Path, help="the folder TensorBoard logs to")
+    p.add_argument("--name", help="the sweep's name (default: the folder's name)")
+    p.add_argument("--metric", help="the tag that ranks the runs (default: a val* tag)")
+    p.add_argument("--mode", choices=("min", "max"), help="whether lower or higher is better")
+    p.add_argument(
+        "--follow", action="store_true", help="keep reading as the logs grow (Ctrl-C stops)"
+    )
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_import_tb)
+
     p = sub.add_parser("delete", help="delete a sweep with its runs and curves")
     p.add_argument("sweep_id")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -485,6 +498,35 @@ def _preset_for_run(args):
             "run it without --full"
         )
     return preset.with_overrides(values, args.seeds, args.full)
+
+
+def cmd_import_tb(args) -> int:
+    import signal
+
+    from hypertui.engine.tracking.tensorboard import event_loader, import_logdir
+
+    event_loader()  # missing: one line on how to install it, before the store is touched
+    store = open_store(args, create=True)
+    logdir = args.logdir.expanduser()
+    name = args.name or logdir.resolve().name or "tensorboard"
+    stop: list[int] = []
+    if args.follow:  # Ctrl-C or a kill ends the runs as read so far, never mid-write
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda number, frame: stop.append(number))
+        print(f"following {logdir}: Ctrl-C stops (`hypertui attach` watches it)", flush=True)
+    sweep_id = import_logdir(
+        store,
+        logdir,
+        name,
+        args.metric,
+        args.mode,
+        args.follow,
+        say=lambda text: print(text, flush=True),
+        stopped=lambda: bool(stop),
+    )
+    store_arg = f" --store {store.path}" if store.path != _default_store() else ""
+    print(f"  hypertui{store_arg} runs {sweep_id}   ·   hypertui{store_arg} attach {sweep_id}")
+    return EXIT_OK
 
 
 def cmd_runs(args) -> int:
