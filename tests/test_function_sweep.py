@@ -36,6 +36,10 @@ def main(config, run):
         return None
     if how == "returns":
         return 0.75  # airbench's main() returns its accuracy
+    if how == "quality":  # for halving: a trial's whole curve scales with its quality
+        for epoch in range(config["epochs"]):
+            run.log({"val_acc": config["quality"] * (epoch + 1) / 10}, epoch=epoch)
+        return None
     for epoch in range(config["epochs"]):
         acc = 0.5 + config["lr"] * epoch + 0.001 * config["seed"]
         if how == "nan" and epoch == 1:
@@ -207,3 +211,18 @@ async def test_a_function_preset_runs_from_the_presets_screen(folder, tmp_path, 
         await wait_for(pilot, lambda: live.ended)
         assert live.metric == "val_acc" and len(live.trials) == 2
         assert all(v.status == "finished" for v in live.trials.values())
+
+
+def test_halving_stops_a_trial_outside_the_best_third_at_a_rung_with_pruned(folder, tmp_path):
+    text = PRESET.format(seeds=1, sweep="quality = [0.5, 1.0, 0.6, 0.9]")
+    text = text.replace('how = "log"', 'how = "quality"\nprune = "halving"\nquality = 1.0')
+    (folder / "halving.toml").write_text(text.replace("epochs = 3", "epochs = 9"))
+    store = Store(tmp_path / "s.sqlite")
+    sweep_id = create_sweep(store, load_preset_file(folder / "halving.toml"))
+    list(run_sweep(store, sweep_id))
+    runs = store.runs(sweep_id)
+    # asynchronous: each trial meets the ones before it at epoch 1 (then 3): the first two
+    # lead their rungs; 0.6 and 0.9 are not the best of 3 and 4 (3 // 3 = 1 goes on)
+    assert [r.status for r in runs] == ["finished", "finished", "pruned", "pruned"]
+    assert "pruned by halving after epoch 1" in runs[2].reason
+    assert [len(store.points(r.id)) for r in runs] == [9, 9, 1, 1]  # curves kept

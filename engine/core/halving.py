@@ -52,6 +52,21 @@ def survivors(scores: dict[str, list[float]], higher: bool, eta: int = ETA) -> s
     return set(ranked(scores, higher)[: max(1, math.ceil(len(scores) / eta))])
 
 
+def asha_keeps(value: float, earlier: list[float], higher: bool, eta: int = ETA) -> bool:
+    """The asynchronous rule (ASHA; Optuna's SuccessiveHalvingPruner): a trial reaching a
+    rung goes on when its value is within the best 1/eta of the values every trial that
+    reached the rung before it had there, its own included (the best one when fewer than
+    eta did). A value that is not finite (diverged) never goes on."""
+    if not math.isfinite(value):
+        return False
+    worst = -math.inf if higher else math.inf
+    competing = sorted(
+        [v if math.isfinite(v) else worst for v in earlier] + [value], reverse=higher
+    )
+    bar = competing[max(len(competing) // eta - 1, 0)]
+    return value >= bar if higher else value <= bar
+
+
 @dataclass(frozen=True)
 class Trial:
     """What a replay needs of one stored run of a full sweep."""

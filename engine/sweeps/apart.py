@@ -81,12 +81,15 @@ def _stderr_with_a_descriptor() -> Iterator[None]:
         sys.stderr = saved
 
 
-def train_apart(unit: list[RunRow], controls: Controls, data_dir: Path | None) -> Iterator[Event]:
-    """`sweeps.unit.train_unit` in a child process; yields its events as they come."""
+def train_apart(
+    unit: list[RunRow], controls: Controls, data_dir: Path | None, history: dict | None = None
+) -> Iterator[Event]:
+    """`sweeps.unit.train_unit` (or the user's function) in a child process; yields its
+    events as they come. `history`: a function trial's halving rungs so far."""
     ctx = multiprocessing.get_context("forkserver")
     with _stderr_with_a_descriptor():
         halt, pause = ctx.Event(), ctx.Event()
-    child, receive = _start(_child, unit, data_dir, halt, pause, daemon=True)
+    child, receive = _start(_child, unit, data_dir, halt, pause, history, daemon=True)
     started: set[str] = set()
     ended: set[str] = set()
     last: dict[str, Progress] = {}
@@ -257,12 +260,12 @@ def _build_child(config: dict, send, path: list[str]) -> None:
         send.close()
 
 
-def _child(unit, data_dir, halt, pause, send, path: list[str]) -> None:
+def _child(unit, data_dir, halt, pause, history, send, path: list[str]) -> None:
     """The child's whole life: train the unit, send every event, say how it ended."""
     _protect(path)
     try:
         if is_function_trial(unit[0]):  # one trial a unit: the user's function
-            call_function(unit[0], halt, pause, send.send)
+            call_function(unit[0], halt, pause, send.send, history)
             return
         for event in train_unit(unit, Controls(stop=halt, pause=pause), data_dir):
             send.send(event)

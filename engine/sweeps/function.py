@@ -22,12 +22,15 @@ from collections.abc import Callable
 from typing import Any
 
 from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted
+from hypertui.engine.core.halving import asha_keeps
 from hypertui.engine.core.records import RunRow
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.function_preset import OURS
 from hypertui.engine.tracking.logger import Logger, Pruned, Stop
 from hypertui.engine.tracking.summary import Summary
 from hypertui.engine.tracking.writer import Point
 
-OURS = ("train", "metric", "mode")  # hypertui's keys in a function trial's config
+Rungs = dict[int, list[float]]  # epochs done -> the ranking metric of earlier trials there
 
 
 def is_function_trial(row: RunRow) -> bool:
@@ -38,12 +41,19 @@ def is_function_trial(row: RunRow) -> bool:
 class TrialRun(Logger):
     """The `run` a swept function logs to: its points go to the runner as events."""
 
-    def __init__(self, row: RunRow, halt, pause, send: Callable[[Event], None]):
+    def __init__(
+        self, row: RunRow, halt, pause, send: Callable[[Event], None], history: Rungs | None
+    ):
         super().__init__()
         self.id = row.id
         self.config = {k: v for k, v in row.config.items() if k not in OURS}
         self.summary = Summary(row.config.get("metric", "val_loss"), row.config.get("mode", "min"))
         self.halt, self.pause, self.send = halt, pause, send
+        self.halving = row.config.get("prune") == "halving"
+        self.first = row.config.get("prune_from", 1)
+        self.eta = row.config.get("prune_eta", 3)
+        self.history = history or {}
+        self.judged = set()
 
     def emit(self, point: Point) -> None:
         step = point.step if point.step is not None else point.count
@@ -61,6 +71,24 @@ class TrialRun(Logger):
                 end_of_epoch=point.by_epoch,
             )
         )
+        if self.halving and point.by_epoch:
+            self.judge(len(self.summary.epochs))
+
+    def judge(self, epochs: int) -> None:
+        """At a rung (prune_from x eta^k epochs done), the asynchronous halving rule: go on,
+        or raise Pruned out of `run.log` (the trial ends `pruned`, its curve kept)."""
+        last = self.config.get("epochs")  # the function's own, when it has one
+        if not is_rung(epochs, self.first, self.eta) or epochs in self.judged or epochs == last:
+            return
+        self.judged.add(epochs)
+        s = self.summary
+        value = s.final.get(s.metric)
+        earlier = self.history.get(epochs, [])
+        if value is not None and not asha_keeps(value, earlier, s.mode == "max", self.eta):
+            raise Pruned(
+                f"pruned by halving after epoch {epochs}: {s.metric} {value:.4g} is outside the"
+                f" best 1/{self.eta} of the {len(earlier) + 1} trials that reached it"
+            )
 
     def stop_reason(self) -> str:
         return "stopped from hypertui" if self.halt.is_set() else ""
@@ -88,11 +116,14 @@ class TrialRun(Logger):
         )
 
 
-def call_function(row: RunRow, halt, pause, send: Callable[[Event], None]) -> None:
+def call_function(
+    row: RunRow, halt, pause, send: Callable[[Event], None], history: Rungs | None = None
+) -> None:
     """The child's side of a function trial: import the function, call it, send every
-    event; a failure of the user's code is the trial's (traceback on stderr: the log)."""
+    event; a failure of the user's code is the trial's (traceback on stderr: the log).
+    `history`: what earlier trials reached at each halving rung."""
     spec = row.config["train"]
-    run = TrialRun(row, halt, pause, send)
+    run = TrialRun(row, halt, pause, send, history)
     function = _import(spec, row.id, send)
     if function is None:
         return
@@ -122,6 +153,40 @@ def call_function(row: RunRow, halt, pause, send: Callable[[Event], None]) -> No
     if run.summary.metric not in {**run.summary.final, **run.summary.test}:
         run.warn("metric", f"{spec} never logged {run.summary.metric}, the metric that ranks")
     send(run.ended("finished"))
+
+
+def is_rung(epochs: int, first: int, eta: int) -> bool:
+    """Whether `epochs` done is a halving rung: first, first x eta, first x eta^2, ..."""
+    while epochs > first and epochs % eta == 0:
+        epochs //= eta
+    return epochs == first
+
+
+def rung_history(store: Store, row: RunRow) -> Rungs:
+    """What every other trial of `row`'s sweep that has a curve reached at each rung: its
+    ranking metric at the end of that many epochs (read by the runner as the trial starts;
+    trials run one after another, so these are the trials that reached a rung before it)."""
+    config = row.config
+    if config.get("prune") != "halving":
+        return {}
+    metric, first, eta = (
+        config.get("metric", "val_loss"),
+        config.get("prune_from", 1),
+        config.get("prune_eta", 3),
+    )
+    history: Rungs = {}
+    for other in store.runs(row.sweep_id, analysis=False):
+        if other.id == row.id:
+            continue
+        seen: set = set()
+        for point in store.points(other.id):
+            if not point["end_of_epoch"]:
+                continue
+            seen.add(point["epoch"])
+            value = point.get(metric)
+            if value is not None and is_rung(len(seen), first, eta):
+                history.setdefault(len(seen), []).append(value)
+    return history
 
 
 def _log_result(run: TrialRun, result: Any) -> None:

@@ -12,7 +12,8 @@
     lr = [1e-3, 3e-4, 1e-4]  # a grid axis, or { log_uniform = [1e-4, 1e-2] } with trials = N
 
 hypertui calls `main(config, run)` once per trial in a process of its own
-(engine/sweeps/function.py) with the [config] values but ours (`train`, `metric`, `mode`),
+(engine/sweeps/function.py) with the [config] values but ours (`train`, `metric`, `mode`,
+and `prune = "halving"` with `prune_from` and `prune_eta`, as for our presets),
 the trial's swept values and `seed`. The keys are the function's own, so hypertui checks
 only that they are plain values: numbers, strings, booleans and lists of them.
 """
@@ -36,7 +37,8 @@ from hypertui.engine.core.own_model import add_import_dir, beside
 from hypertui.engine.sweeps.axes import MAX_TRIALS, RANDOM_KINDS, RandomAxis
 
 FUNCTION = "function"  # the problem of a sweep of the user's function
-OURS = ("train", "metric", "mode")  # hypertui's keys in its [config]; the rest is the user's
+# hypertui's keys in its [config]; the rest is the user's
+OURS = ("train", "metric", "mode", "prune", "prune_from", "prune_eta")
 SPEC = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 PLAIN = (bool, int, float, str)
 
@@ -198,6 +200,12 @@ def _check_ours(config: dict, fail) -> None:
         raise fail(f"metric = {metric!r}: the name of a metric your function logs, e.g. val_acc")
     if config.get("mode", "min") not in ("min", "max"):
         raise fail(f"mode = {config['mode']!r}: 'min' or 'max' (whether lower or higher is better)")
+    if config.get("prune", "none") not in ("none", "halving"):
+        raise fail(f"prune = {config['prune']!r}: 'none' or 'halving'")
+    for key, low in (("prune_from", 1), ("prune_eta", 2)):
+        value = config.get(key, low)
+        if type(value) is not int or value < low:
+            raise fail(f"{key} = {value!r}: an integer >= {low}")
     seed = config.get("seed", 0)
     if type(seed) is not int or not 0 <= seed <= MAX_SEED:
         raise fail(f"seed = {seed!r}: an integer in [0, {MAX_SEED}]")

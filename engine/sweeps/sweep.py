@@ -12,7 +12,8 @@ leaves the rest `pending`; `resume` is simply `run_sweep` again on the same id.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +27,7 @@ from hypertui.engine.core.ids import new_id
 from hypertui.engine.core.records import RunRow
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.apart import runs_own_code, train_apart
-from hypertui.engine.sweeps.function import is_function_trial
+from hypertui.engine.sweeps.function import is_function_trial, rung_history
 from hypertui.engine.sweeps.function_preset import FUNCTION
 from hypertui.engine.sweeps.presets import Preset, preset_to_toml
 from hypertui.engine.sweeps.unit import train_unit
@@ -92,6 +93,8 @@ def run_sweep(
     """
     controls = controls or Controls()
     backend = backend or LocalBackend()
+    if isinstance(backend, LocalBackend):  # a function trial's halving reads earlier ones
+        backend.rung_history = functools.partial(rung_history, store)
     if pending is None:
         pending = store.claim_sweep(sweep_id)
     n_trials = store.sweep(sweep_id).n_runs
@@ -155,6 +158,8 @@ class LocalBackend:
     """Every unit in this process, one after another; a unit of the user's own code in a
     child process (engine/sweeps/apart.py), so that it cannot take this one down."""
 
+    rung_history: Callable[[RunRow], dict] | None = None  # run_sweep sets it: store reads
+
     def run(
         self, units: list[list[RunRow]], controls: Controls, data_dir: Path | None
     ) -> Iterator[Event]:
@@ -163,6 +168,10 @@ class LocalBackend:
             if stop.is_set():
                 return
             skip.clear()
+            if is_function_trial(unit[0]):
+                history = self.rung_history(unit[0]) if self.rung_history else None
+                yield from train_apart(unit, controls, data_dir, history)
+                continue
             train = train_apart if runs_own_code(unit) else train_unit
             yield from train(unit, controls, data_dir)
 
