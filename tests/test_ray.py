@@ -292,3 +292,28 @@ def test_skip_and_cancel_end_the_running_units_and_resume_finishes(tmp_path, bac
     assert store.sweep(sweep_id).counts == {"finished": 16}
     for r in store.runs(sweep_id):
         assert stored_epochs(store, r.id) == list(range(1, 13))
+
+
+@pytest.mark.ray
+def test_a_sweep_of_your_own_function_trains_on_ray(tmp_path, ray_address):
+    """One trial a unit, in a child of the Ray worker; its module comes from the preset's
+    folder, which the worker puts on its import path as the runner does."""
+    from hypertui.engine.sweeps.presets import load_preset_file
+    from hypertui.engine.sweeps.ray.backend import RayBackend
+
+    (tmp_path / "rayfn.py").write_text(
+        "def main(config, run):\n"
+        "    for epoch in range(3):\n"
+        "        run.log({'val_loss': config['lr'] / (epoch + 1)}, epoch=epoch)\n"
+    )
+    (tmp_path / "fn.toml").write_text(
+        'description = "d"\nseeds = 2\n[config]\ntrain = "rayfn:main"\nlr = 1.0\n'
+        "[sweep]\nlr = [1.0, 2.0]\n"
+    )
+    preset = load_preset_file(tmp_path / "fn.toml")
+    store = Store(tmp_path / "s.sqlite")
+    sweep_id = create_sweep(store, preset)
+    list(run_sweep(store, sweep_id, backend=RayBackend(import_dir=preset.import_dir)))
+    runs = store.runs(sweep_id)
+    assert [r.status for r in runs] == ["finished"] * 4, [r.reason for r in runs]
+    assert [r.final["val_loss"] for r in runs] == pytest.approx([1 / 3, 1 / 3, 2 / 3, 2 / 3])

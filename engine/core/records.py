@@ -53,6 +53,9 @@ class SweepRow:
 
     @property
     def resumable(self) -> bool:
+        """Whether a runner can train what is left (a script's runs are the script's)."""
+        if self.problem in (SCRIPT, TENSORBOARD):
+            return False
         return self.status != "running" and self.n_done < self.n_runs
 
     @property

@@ -201,16 +201,7 @@ class Store:
         (a pause pressed before the runner started) stay and are honoured.
         """
         sweep = self.sweep(sweep_id)
-        if sweep.problem == SCRIPT:
-            raise HypertuiError(
-                f"sweep {sweep.id} holds the runs of your own script (group {sweep.preset!r});"
-                " run the script again to add runs to it"
-            )
-        if sweep.problem == TENSORBOARD:
-            raise HypertuiError(
-                f"sweep {sweep.id} holds TensorBoard logs; `hypertui import-tb` their folder"
-                " again to read what they gained"
-            )
+        refuse_runner(sweep)
         with self._tx():
             (status, heartbeat, pid, host) = self.db.execute(
                 "SELECT status, heartbeat, pid, host FROM sweeps WHERE id=?", (sweep.id,)
@@ -619,6 +610,21 @@ RUN_NUMBERS = (
     "wall_s", "best_epoch", "pid", "heartbeat",
 )  # fmt: skip
 SWEEP_NUMBERS = ("pid", "heartbeat", "runner_started", "skip_seq", "paused", "paused_s")
+
+
+def refuse_runner(sweep: SweepRow) -> None:
+    """A HypertuiError for a sweep no runner may train: its runs come from the user's
+    script, or from TensorBoard logs."""
+    if sweep.problem == SCRIPT:
+        raise HypertuiError(
+            f"sweep {sweep.id} holds the runs of your own script (group {sweep.preset!r});"
+            " run the script again to add runs to it"
+        )
+    if sweep.problem == TENSORBOARD:
+        raise HypertuiError(
+            f"sweep {sweep.id} holds TensorBoard logs; `hypertui import-tb` their folder"
+            " again to read what they gained"
+        )
 
 
 class Garbled(str):

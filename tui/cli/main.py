@@ -279,6 +279,7 @@ def cmd_run(args) -> int:
         preset = _preset_for_run(args)
         check_backend(run_options(args))  # before the sweep: no Ray, no sweep
         check_own_model(preset)  # one build in a child process: a wrong model, no sweep
+    from hypertui.engine.store.store import refuse_runner
     from hypertui.engine.sweeps.sweep import create_sweep
 
     gc.freeze()  # torch's objects live as long as we do: no collection need walk them again
@@ -290,6 +291,7 @@ def cmd_run(args) -> int:
                 " and --full (--device, --no-population and --retry-failed apply)"
             )
         sweep = store.sweep(args.resume)
+        refuse_runner(sweep)  # a script's runs: nothing for a runner to resume
         if sweep.running:
             raise HypertuiError(
                 f"sweep {sweep.id} is running (process {sweep.pid} on {sweep.host});"

@@ -69,8 +69,10 @@ class RayBackend:
         gpus_per_unit: float = GPUS_PER_UNIT,
         cpus_per_unit: float = 1.0,
         max_retries: int = 2,
+        import_dir: str = "",
     ):
         self.address = address
+        self.import_dir = import_dir  # the preset's folder: its own model or function
         self.gpus_per_unit = gpus_per_unit
         self.cpus_per_unit = cpus_per_unit
         self.max_retries = max_retries
@@ -134,7 +136,7 @@ class RayBackend:
             num_gpus=gpus,
             max_retries=self.max_retries,
             name=f"hypertui unit {u} ({len(unit)} trial{'s' if len(unit) > 1 else ''})",
-        ).remote(u, unit, mailbox, data, max(1, int(cpus)))
+        ).remote(u, unit, mailbox, data, max(1, int(cpus)), self.import_dir)
 
     def _outcome(self, ref, unit: list[RunRow], ended: set[str]) -> Iterator[Event]:
         """Nothing when the task ended well; a HypertuiError (data missing...) stops the sweep
@@ -153,7 +155,7 @@ class RayBackend:
                     yield Failed(row.id, reason)
 
     def _needs(self, unit: list[RunRow]) -> tuple[float, float]:
-        on_cpu = unit[0].config["device"] == "cpu" or not self._cluster().get("GPU")
+        on_cpu = unit[0].config.get("device") == "cpu" or not self._cluster().get("GPU")
         return self.cpus_per_unit, 0.0 if on_cpu else self.gpus_per_unit
 
     def _capacity(self, unit: list[RunRow]) -> int:
@@ -176,7 +178,9 @@ class RayBackend:
 def make_backend(options: dict) -> RayBackend:
     """A RayBackend from a sweep's stored options (engine/sweeps/backends.py names them)."""
     return RayBackend(
-        options.get("address"), **{k: options[k] for k in RAY_OPTIONS if k in options}
+        options.get("address"),
+        **{k: options[k] for k in RAY_OPTIONS if k in options},
+        import_dir=options.get("import_dir", ""),
     )
 
 

@@ -32,9 +32,13 @@ def train_unit_task(
     mailbox: Any,  # the Mailbox actor's handle
     data: dict[str, Any],  # from `mnist_for_workers`
     threads: int,
+    import_dir: str = "",  # the preset's folder, where the user's own code lives
 ) -> None:
     import torch
 
+    from hypertui.engine.core.own_model import add_import_dir
+    from hypertui.engine.sweeps.apart import train_apart
+    from hypertui.engine.sweeps.function import is_function_trial
     from hypertui.engine.sweeps.unit import train_unit
 
     attempt = ray.get(mailbox.begin.remote(unit_no))
@@ -42,7 +46,12 @@ def train_unit_task(
     # default. Tiny MLPs still drop to one thread inside train/population, as locally.
     torch.set_num_threads(threads)
     controls = RemoteControls(mailbox, unit_no)
-    events = train_unit(unit, controls, worker_data_dir(data))  # type: ignore[arg-type]
+    if import_dir:
+        add_import_dir(import_dir)
+    if is_function_trial(unit[0]):  # the user's function: in a child of this worker, as
+        events = train_apart(unit, controls, None)  # locally (no halving rungs on Ray)
+    else:
+        events = train_unit(unit, controls, worker_data_dir(data))  # type: ignore[arg-type]
     last = None
     for batch in report_batches(events, len(unit)):
         # Pickled here, unpickled by the driver: the mailbox never imports what events
@@ -135,7 +144,7 @@ def mnist_for_workers(units: list[list], data_dir: Path | None) -> dict[str, Any
     from hypertui.engine.data.load import default_data_dir
     from hypertui.engine.data.mnist import raw_folder
 
-    if not any(row.config["problem"] == "mnist" for unit in units for row in unit):
+    if not any(row.config.get("problem") == "mnist" for unit in units for row in unit):
         return {}
     folder = data_dir or default_data_dir()
     raw = raw_folder(folder)

@@ -173,6 +173,8 @@ class HistoryScreen(Screen):
             return
         if not sweep.resumable:
             why = "it is running: Enter follows it" if sweep.running else "every trial is done"
+            if sweep.problem in ("script", "tensorboard"):
+                why = "its runs come from your script (or TensorBoard logs): run it again"
             self.notify(f"Sweep {sweep.id} cannot be resumed: {why}.", severity="warning")
             return
         try:
