@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from hypertui.engine.core.config import is_classification, main_metric
 from hypertui.engine.core.records import OWN_LOOP_PROBLEMS, RunRow
 
 # A metric with a word like one of these in its name is better higher: val_acc, top5_accuracy,
@@ -38,6 +37,8 @@ class Objective:
 
 def metric_names(problem: str, gaussian: bool, task: str = "") -> list[str]:
     """The metrics a sweep of one of our problems shows, in order."""
+    from hypertui.engine.core.config import is_classification  # not for a tracked script
+
     score = "acc" if is_classification(problem, task) else "mse"
     names = [f"val_{score}", f"best_val_{score}", f"test_{score}", "val_loss", "train_loss"]
     if gaussian:
@@ -56,6 +57,8 @@ def objective(
         return _own(runs, options or {})
     task = next((r.config.get("task", "") for r in runs), "")  # one task per sweep
     gaussian = any(r.config.get("loss") == "gaussian_nll" for r in runs)
+    from hypertui.engine.core.config import main_metric
+
     main, higher = main_metric(problem, task)
     return Objective(main, higher, tuple(metric_names(problem, gaussian, task)))
 

@@ -21,7 +21,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hypertui.engine.core.config import Config
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Finished, Progress, RunStarted
 from hypertui.engine.core.records import (
@@ -599,9 +598,16 @@ class Store:
         return points
 
 
-CONFIG_DEFAULTS = {
-    f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING
-}
+@lru_cache(maxsize=1)
+def config_defaults() -> dict[str, Any]:
+    """Every Config field's default: a run stored before a field existed ran with it.
+    (Imported on first use: a script that only tracks its runs never needs our Config.)"""
+    from hypertui.engine.core.config import Config
+
+    missing = dataclasses.MISSING
+    return {f.name: f.default for f in dataclasses.fields(Config) if f.default is not missing}
+
+
 JSON_COLUMNS = ("config", "point", "env", "final", "best", "test", "analysis")
 METRIC_COLUMNS = ("final", "best", "test")  # JSON objects of metric name -> number
 RUN_INTEGERS = ("idx", "seed")  # a run's place in its sweep: never NULL
@@ -711,7 +717,7 @@ class _RowDecoder:
             # A run stored before a config field existed ran with that field's default
             # (schedule and precision came later): every row gets every field.
             defaults = name == "config" and not self.own_loop
-            self.decoded[key] = {**CONFIG_DEFAULTS, **value} if defaults else value
+            self.decoded[key] = {**config_defaults(), **value} if defaults else value
         value = dict(self.decoded[key])  # each row its own dict: a caller may change it
         if seed is not None:
             value["seed"] = seed
