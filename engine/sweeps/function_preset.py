@@ -20,21 +20,23 @@ only that they are plain values: numbers, strings, booleans and lists of them.
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hypertui.engine.core.config import MAX_SEED
 from hypertui.engine.core.errors import ConfigError
 from hypertui.engine.core.objective import guess_higher
 from hypertui.engine.core.own_model import add_import_dir, beside
-from hypertui.engine.sweeps.axes import MAX_TRIALS, RANDOM_KINDS, RandomAxis
+from hypertui.engine.sweeps.axes import (
+    RandomAxis,
+    check_count,
+    count_trials,
+    expand_points,
+    random_axis,
+)
 
 FUNCTION = "function"  # the problem of a sweep of the user's function
 # hypertui's keys in its [config]; the rest is the user's
@@ -73,15 +75,10 @@ class FunctionPreset:
 
     @property
     def n_trials(self) -> int:
-        grid = math.prod(len(v) for v in self.axes.values() if isinstance(v, list))
-        return grid * self.trials * self.seeds
+        return count_trials(self.axes, self.trials, self.seeds)
 
     def check_size(self) -> None:
-        if self.n_trials > MAX_TRIALS:
-            raise ConfigError(
-                f"{self.source or self.name}: {self.n_trials:,} trials (grid x trials x seeds);"
-                f" a sweep holds at most {MAX_TRIALS:,}: fewer values, trials or seeds"
-            )
+        check_count(self.n_trials, self.source or self.name)
 
     @property
     def base_config(self):  # our Config has none of the user's keys
@@ -97,15 +94,8 @@ class FunctionPreset:
     def points(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """Each grid point x random draw, with its values: the [config]'s, then the point's."""
         self.check_size()
-        grid = {k: v for k, v in self.axes.items() if isinstance(v, list)}
-        random = {k: v for k, v in self.axes.items() if isinstance(v, RandomAxis)}
-        rng = np.random.default_rng(self.sweep_seed)
-        for combo in itertools.product(*grid.values()):
-            for _ in range(self.trials):
-                point = dict(zip(grid, combo, strict=True))
-                point |= {k: axis.draw(rng) for k, axis in random.items()}
-                point = {k: point[k] for k in self.axes}  # the file's axis order
-                yield point, {**self.base, **point}
+        for point in expand_points(self.axes, self.trials, self.sweep_seed):
+            yield point, {**self.base, **point}
 
     def seeds_of(self, values: dict[str, Any]) -> range:
         seed = values.get("seed", 0)
@@ -234,18 +224,8 @@ def _axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
         if not spec:
             raise fail(f"[sweep] {key} = []: an axis needs at least one value")
         return [_plain(key, v, fail, "[sweep] ") for v in spec]
-    if isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in RANDOM_KINDS:
-        kind, bounds = next(iter(spec.items()))
-        ok = (
-            isinstance(bounds, list)
-            and len(bounds) == 2
-            and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
-            and bounds[0] < bounds[1]
-            and (kind != "log_uniform" or bounds[0] > 0)
-        )
-        if not ok:
-            raise fail(f"[sweep] {key}: {kind} needs [low, high] with low < high (low > 0 for log)")
-        return RandomAxis(kind, float(bounds[0]), float(bounds[1]))
+    if isinstance(spec, dict):
+        return random_axis(key, spec, fail)
     raise fail(
         f"[sweep] {key} must be a list of values or a random range"
         f" ({{ log_uniform = [low, high] }} or {{ uniform = [low, high] }}), got {spec!r}"

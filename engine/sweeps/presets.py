@@ -21,8 +21,6 @@ suggestion.
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
 import stat
 import tomllib
@@ -32,14 +30,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config
 from hypertui.engine.core.errors import ConfigError, suggest
 from hypertui.engine.core.own_model import add_import_dir, beside
 from hypertui.engine.core.paths import expand_user, user_presets_dir
 from hypertui.engine.data.sources import checked_config
-from hypertui.engine.sweeps.axes import MAX_TRIALS, RANDOM_KINDS, RandomAxis
+from hypertui.engine.sweeps.axes import (
+    RANDOM_KINDS,
+    RandomAxis,
+    check_count,
+    count_trials,
+    expand_points,
+    random_axis,
+)
 
 __all__ = ["RANDOM_KINDS", "Preset", "RandomAxis", "parse_preset"]
 
@@ -101,17 +104,11 @@ class Preset:
 
     @property
     def n_trials(self) -> int:
-        grid = math.prod(len(v) for v in self.axes.values() if isinstance(v, list))
-        return grid * self.trials * self.seeds
+        return count_trials(self.axes, self.trials, self.seeds)
 
     def check_size(self) -> None:
         """Refuse a sweep too large to store or run, counted before anything is expanded."""
-        n = self.n_trials
-        if n > MAX_TRIALS:
-            raise ConfigError(
-                f"{self.source or self.name}: {n:,} trials (grid x trials x seeds); "
-                f"a sweep holds at most {MAX_TRIALS:,}: fewer values, trials or seeds"
-            )
+        check_count(self.n_trials, self.source or self.name)
         last_seed = self.base.get("seed", 0) + self.seeds - 1
         if isinstance(last_seed, int) and last_seed > MAX_SEED:
             raise ConfigError(
@@ -125,16 +122,9 @@ class Preset:
         A preset's values are checked here: expanding them per seed as well would check
         the same config `seeds` times (10^4 trials took seconds before a sweep started)."""
         self.check_size()
-        grid_axes = {k: v for k, v in self.axes.items() if isinstance(v, list)}
-        random_axes = {k: v for k, v in self.axes.items() if isinstance(v, RandomAxis)}
-        rng = np.random.default_rng(self.sweep_seed)
         base = self.base_config.to_dict()
-        for combo in itertools.product(*grid_axes.values()):
-            for _ in range(self.trials):
-                point = dict(zip(grid_axes, combo, strict=True))
-                point |= {k: axis.draw(rng) for k, axis in random_axes.items()}
-                point = {k: point[k] for k in self.axes}  # keep the file's axis order
-                yield point, _make(self, {**base, **point})
+        for point in expand_points(self.axes, self.trials, self.sweep_seed):
+            yield point, _make(self, {**base, **point})
 
     def validate(self) -> None:
         """Raise ConfigError unless every combination of the preset makes a valid config."""
@@ -343,29 +333,16 @@ def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
                 raise fail(f"[sweep] {key}[{i}]: {exc}") from None
         return spec
     if isinstance(spec, dict):
-        if len(spec) != 1 or next(iter(spec)) not in RANDOM_KINDS:
-            raise fail(
-                f"[sweep] {key}: a random axis is {{ log_uniform = [low, high] }} "
-                f"or {{ uniform = [low, high] }}, got {spec!r}"
-            )
-        if key not in RANDOM_FIELDS:
+        if key not in RANDOM_FIELDS and len(spec) == 1 and next(iter(spec)) in RANDOM_KINDS:
             raise fail(f"[sweep] {key}: random ranges work on {', '.join(RANDOM_FIELDS)}")
-        kind, bounds = next(iter(spec.items()))
-        ok = (
-            isinstance(bounds, list)
-            and len(bounds) == 2
-            and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
-            and bounds[0] < bounds[1]
-            and (kind != "log_uniform" or bounds[0] > 0)
-        )
-        if not ok:
-            raise fail(f"[sweep] {key}: {kind} needs [low, high] with low < high (low > 0 for log)")
+        axis = random_axis(key, spec, fail)
+        bounds = [axis.low, axis.high]
         for bound in bounds:
             try:
                 Config(**{key: bound})
             except ConfigError as exc:
                 raise fail(f"[sweep] {key}: {exc}") from None
-        return RandomAxis(kind, float(bounds[0]), float(bounds[1]))
+        return axis
     raise fail(f"[sweep] {key} must be a list of values or a random range, got {spec!r}")
 
 
