@@ -78,6 +78,8 @@ class Config:
     prune: str = "none"  # none | halving: a population keeps its best configs at rungs (below)
     prune_from: int = 1  # halving's first rung: the epoch of the first cut (then x prune_eta)
     prune_eta: int = 3  # halving keeps the best 1/prune_eta of the configs at each rung
+    patience: int | None = None  # early stopping: epochs without improvement; None = never
+    min_delta: float = 0.0  # what counts as improvement for patience: more than this, >= 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -139,6 +141,7 @@ def applies(name: str, values: Mapping[str, Any]) -> bool:
         "model_args": model not in MODELS,
         "prune_from": get("prune") != "none",
         "prune_eta": get("prune") != "none",
+        "min_delta": get("patience") is not None,
     }.get(name, True)
 
 
@@ -206,6 +209,8 @@ ALLOWED: dict[str, str] = {
     "prune": " | ".join(PRUNES),
     "prune_from": "an int >= 1 (an epoch)",
     "prune_eta": "an int >= 2",
+    "patience": "an int >= 1 (epochs without improvement of the main metric), or none",
+    "min_delta": "a float >= 0 (the least change of the main metric that counts)",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -221,9 +226,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 _INT_LISTS = ("hidden", "channels")
-_INTS = ("batch_size", "epochs", "seed", "train_samples", "image_size", "prune_from", "prune_eta")
-_FLOATS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")
-_OPTIONAL = ("time_budget_s", "train_samples")
+_INTS = (
+    "batch_size", "epochs", "seed", "train_samples", "image_size", "prune_from", "prune_eta",
+    "patience",
+)  # fmt: skip
+_FLOATS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale", "min_delta")
+_OPTIONAL = ("time_budget_s", "train_samples", "patience")
 
 
 def make_config(values: Mapping[str, Any] | None = None, **more: Any) -> Config:
@@ -341,6 +349,7 @@ def _coerce(name: str, value: Any) -> Any:
         ok = math.isfinite(value) and {
             "momentum": 0.0 <= value < 1.0,
             "weight_decay": value >= 0.0,
+            "min_delta": value >= 0.0,
             "lr": 0.0 < value <= MAX_LR,
         }.get(name, value > 0.0)
         if not ok:

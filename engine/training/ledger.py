@@ -4,10 +4,12 @@ Both loops (train.py, population.py) report a run's curve and decide from its re
 it diverged, which report is final and which epoch was best. That bookkeeping lives here
 once, so a single run and the same trial inside a population can never disagree on it:
 
-    ledger = Ledger(config.main_metric)
+    ledger = Ledger(config.main_metric, patience=config.patience, min_delta=config.min_delta)
     why = ledger.record(progress, full=True)    # "" or why the run diverged
     if why:
         ledger.stop("diverged", why, at=(step, samples, train_s))
+    elif why := ledger.out_of_patience():       # early stopping
+        ledger.stop("finished", why, at=(step, samples, train_s))
     ...
     yield ledger.finished(run_id, n_train, (step, samples, train_s), wall_s, test, analysis)
 """
@@ -42,6 +44,9 @@ class Ledger:
     status: str = "finished"  # or diverged | pruned | cancelled, once it stops
     reason: str = ""
     stopped_at: Position | None = None  # where it stopped training before the others did
+    patience: int | None = None  # early stopping: full reports without improvement that stop it
+    min_delta: float = 0.0  # the change of the main metric that counts as improvement
+    waited: int = 0  # full reports since the main metric last improved by more than min_delta
 
     @property
     def higher_is_better(self) -> bool:
@@ -67,9 +72,32 @@ class Ledger:
         why = diverged(p.train_loss, p.metrics, self.first_loss)
         if full:
             self.final = {"train_loss": p.train_loss, **p.metrics}
-        if full and not why and self._beats_best(p.metrics[self.main]):
-            self.best, self.best_epoch = dict(p.metrics), p.epoch
+        if full and not why:
+            value = p.metrics[self.main]
+            self.waited = 0 if self._improves(value) else self.waited + 1
+            if self._beats_best(value):
+                self.best, self.best_epoch = dict(p.metrics), p.epoch
         return why
+
+    def out_of_patience(self) -> str:
+        """Why early stopping ends the run now ("" while it may go on): `patience` full
+        reports (epochs) in a row without an improvement of more than `min_delta`."""
+        if self.patience is None or self.waited < self.patience:
+            return ""
+        by = f" by more than {self.min_delta:g}" if self.min_delta else ""
+        return (
+            f"early stopping: {self.main} did not improve{by} for {self.patience} epochs"
+            f" (best at epoch {self.best_epoch})"
+        )
+
+    def _improves(self, value: float) -> bool:
+        """Better than the best so far by more than min_delta (Keras' EarlyStopping)."""
+        if not self.best:
+            return True
+        best = self.best[self.main]
+        if self.higher_is_better:
+            return value > best + self.min_delta
+        return value < best - self.min_delta
 
     def _beats_best(self, value: float) -> bool:
         if not self.best:

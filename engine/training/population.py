@@ -126,7 +126,9 @@ def _train(
     total_steps = planned_steps(base.epochs, n, bs)
     clock = TrainClock(device, base.time_budget_s, should_pause, should_stop)
     gens = [torch.Generator(device=device).manual_seed(m.config.seed) for m in members]
-    ledgers = [Ledger(base.main_metric) for _ in members]
+    ledgers = [
+        Ledger(base.main_metric, patience=base.patience, min_delta=base.min_delta) for _ in members
+    ]
     higher = ledgers[0].higher_is_better
     cuts = (
         set(halving.rungs(base.epochs, base.prune_eta, base.prune_from))
@@ -198,6 +200,23 @@ def _train(
                 )
         drop_inactive()  # diverged members leave too: they are never reported again
 
+    def early_stop() -> Iterator[Event]:
+        """Members out of patience end, finished, tested as they are now (as a single run
+        is); they leave the model as pruned members do."""
+        out = [(r, i) for r, i in enumerate(rows) if active[i] and ledgers[i].out_of_patience()]
+        if not out:
+            return
+        tests, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
+        _, outputs = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
+        at = (step, samples, clock.train_s)
+        for r, i in out:
+            active[i] = False
+            ledgers[i].stop("finished", ledgers[i].out_of_patience(), at=at)
+            left.add(i)
+            analysis = analyse_outputs(base, outputs[r], data.val.y)
+            yield ledgers[i].finished(members[i].run_id, n, at, wall(), tests[r], analysis)
+        drop_inactive()
+
     def skip(gone: Collection[str]) -> Iterator[Event]:
         """Members a viewer skipped end now, cancelled (a resume trains them again)."""
         for i in rows:
@@ -261,7 +280,9 @@ def _train(
         if stop in ("cancelled", "diverged", "skipped"):
             break
         yield from report(epoch, end_of_epoch=samples == epoch * n, full=True)
-        if epoch in cuts and stop != "budget":
+        if base.patience is not None:
+            yield from early_stop()
+        if epoch in cuts and stop != "budget" and any(active):
             yield from prune(epoch)
         clock.reported()
         if stop == "budget" or not any(active):

@@ -131,7 +131,7 @@ def _train(
     precision = autocast(config, device)
     clock = TrainClock(device, config.time_budget_s, should_pause, should_stop)
     gen = torch.Generator(device=device).manual_seed(config.seed)
-    ledger = Ledger(config.main_metric)
+    ledger = Ledger(config.main_metric, patience=config.patience, min_delta=config.min_delta)
     # A user's model was checked on a batch in eval mode; in train mode (dropout, a branch
     # on self.training) it may answer another shape, which a loss would broadcast.
     expected = output_size(config) if config.model not in MODELS else 0
@@ -209,6 +209,9 @@ def _train(
         if why := ledger.record(p, full=True):
             stop = "diverged"
             ledger.stop("diverged", why)
+            break
+        if why := ledger.out_of_patience():  # early stopping: finished, tested as it is
+            ledger.stop("finished", why)
             break
         if stop == "budget":
             break
