@@ -55,6 +55,17 @@ def test_a_population_member_stops_where_the_same_trial_alone_stops(tmp_path):
     assert all(r.test for r in runs)  # a member that left early was tested as it left
 
 
+def test_test_metrics_are_the_best_epochs_and_the_last_epochs_stay():
+    """Restore-best: a run that overfits reports the test score of the weights a user
+    would pick. The same seed trained only up to the best epoch ends with those weights:
+    its last test score is the longer run's test score, bit for bit on the CPU."""
+    config = make_config(problem="house", lr=0.05, epochs=15, batch_size=64, hidden=[8])
+    done = list(run(config))[-1]
+    assert done.best_epoch < 15 and done.test["test_mse"] != done.test["last_test_mse"]
+    shorter = list(run(config.replace(epochs=done.best_epoch)))[-1]
+    assert shorter.test["last_test_mse"] == done.test["test_mse"]
+
+
 def test_patience_and_min_delta_refuse_impossible_values():
     for values in ({"patience": 0}, {"patience": 1.5}, {"min_delta": -0.1}):
         with pytest.raises(ConfigError):

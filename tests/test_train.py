@@ -31,7 +31,7 @@ def test_event_sequence_of_a_tiny_run():
     assert [p.epoch for p in events[1:-1]] == [1, 2, 3]
     assert events[-2].samples == 3 * start.sizes["train"]
     assert done.status == "finished" and done.epochs_done == 3
-    assert set(done.test) == {"test_loss", "test_mse"}
+    assert set(done.test) == {"test_loss", "test_mse", "last_test_loss", "last_test_mse"}
     assert done.best["val_mse"] == min(p.metrics["val_mse"] for p in events[1:-1])
     assert done.wall_s >= done.elapsed_s > 0
 

@@ -65,7 +65,8 @@ def run_record(run: RunRow, own_loop: bool = False) -> dict[str, Any]:
         "val_loss": metrics.get("val_loss"),
         f"val_{score}": metrics.get(f"val_{score}"),
         f"best_val_{score}": metrics.get(f"best_val_{score}"),
-        f"test_{score}": metrics.get(f"test_{score}"),
+        f"test_{score}": metrics.get(f"test_{score}"),  # with the best epoch's weights
+        f"last_test_{score}": metrics.get(f"last_test_{score}"),  # with the last epoch's
     }
     if run.config.get("loss") == "gaussian_nll":
         row |= {"val_nll": metrics.get("val_nll"), "val_var": metrics.get("val_var")}

@@ -40,7 +40,8 @@ def metric_names(problem: str, gaussian: bool, task: str = "") -> list[str]:
     from hypertui.engine.core.config import is_classification  # not for a tracked script
 
     score = "acc" if is_classification(problem, task) else "mse"
-    names = [f"val_{score}", f"best_val_{score}", f"test_{score}", "val_loss", "train_loss"]
+    names = [f"val_{score}", f"best_val_{score}", f"test_{score}", f"last_test_{score}"]
+    names += ["val_loss", "train_loss"]
     if gaussian:
         names += ["val_nll", "val_var"]
     return [*names, "epochs_done", "duration_s"]

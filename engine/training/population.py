@@ -142,6 +142,7 @@ def _train(
     rows = list(range(k))  # the members still in the model: row r is member rows[r]
     losses: list[torch.Tensor] = []  # [rows] per step since the last report
     active = [True] * k  # False once diverged (frozen), pruned or skipped
+    best = model.flat.detach().clone()  # each row's weights at its best full report
     left: set[int] = set()  # members whose Finished went out as they left
     stop = ""
 
@@ -171,8 +172,11 @@ def _train(
                 len(val),
             )
             yield p
-            if why := ledgers[i].record(p, full):  # as a single run: the last full report
-                active[i] = False  # is final, diverged or not
+            why = ledgers[i].record(p, full)
+            if full and not why and ledgers[i].best_epoch == epoch:
+                best[r] = model.flat[r]  # restore-best: its test is of these weights
+            if why:  # as a single run: the last full report is final, diverged or not
+                active[i] = False
                 at = (step, samples, clock.train_s)
                 ledgers[i].stop("diverged", why, at=at)
                 opt.freeze(r)
@@ -206,8 +210,7 @@ def _train(
         out = [(r, i) for r, i in enumerate(rows) if active[i] and ledgers[i].out_of_patience()]
         if not out:
             return
-        tests, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
-        _, outputs = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
+        tests, outputs = test_best()
         at = (step, samples, clock.train_s)
         for r, i in out:
             active[i] = False
@@ -216,6 +219,21 @@ def _train(
             analysis = analyse_outputs(base, outputs[r], data.val.y)
             yield ledgers[i].finished(members[i].run_id, n, at, wall(), tests[r], analysis)
         drop_inactive()
+
+    def test_best() -> tuple[list[dict[str, float]], list[torch.Tensor]]:
+        """Every row's test metrics with its best full report's weights (and the last
+        epoch's, as last_*), and its validation outputs with the best weights."""
+        last, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
+        now = model.flat.detach().clone()
+        with torch.no_grad():
+            model.flat.copy_(best)
+        tests, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
+        _, outputs = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
+        with torch.no_grad():
+            model.flat.copy_(now)
+        for tested, at_last in zip(tests, last, strict=True):
+            tested |= {f"last_{key}": v for key, v in at_last.items()}
+        return tests, outputs
 
     def skip(gone: Collection[str]) -> Iterator[Event]:
         """Members a viewer skipped end now, cancelled (a resume trains them again)."""
@@ -231,11 +249,12 @@ def _train(
     def drop_inactive() -> list[int]:
         """Rows of members no longer active leave the model, the optimizer and the losses
         not yet reported; returns the rows kept (of the rows before)."""
-        nonlocal rows, losses
+        nonlocal rows, losses, best
         kept = [r for r, i in enumerate(rows) if active[i]]
         if kept and len(kept) < len(rows):  # none left: the epoch loop ends anyway
             at = torch.tensor(kept, device=device)
             model.keep(at)
+            best = best[at]
             opt.keep(kept)
             losses = [loss[at] for loss in losses]
             rows = [rows[r] for r in kept]
@@ -291,8 +310,7 @@ def _train(
     test: list[dict[str, float]] = [{} for _ in range(k)]
     analysis: list[dict[str, list]] = [{} for _ in range(k)]
     if stop not in ("cancelled", "diverged", "skipped"):
-        rows_test, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
-        _, out = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
+        rows_test, out = test_best()
         for r, i in enumerate(rows):
             test[i] = rows_test[r]
             analysis[i] = analyse_outputs(base, out[r], data.val.y)

@@ -139,6 +139,7 @@ def _train(
     step = samples = 0
     losses: list[torch.Tensor] = []  # detached batch losses since the last report
     stop = ""  # why training ended early: cancelled | budget | diverged
+    best: dict[str, torch.Tensor] | None = None  # the weights of the best full report
 
     def report(epoch: int, end_of_epoch: bool, full: bool) -> Progress:
         nonlocal losses
@@ -210,6 +211,8 @@ def _train(
             stop = "diverged"
             ledger.stop("diverged", why)
             break
+        if ledger.best_epoch == epoch:  # restore-best: the test is of these weights
+            best = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if why := ledger.out_of_patience():  # early stopping: finished, tested as it is
             ledger.stop("finished", why)
             break
@@ -219,8 +222,14 @@ def _train(
     test: dict[str, float] = {}
     analysis: dict[str, list] = {}
     if ledger.status == "finished":
+        last = evaluate(config, model, data.test.x, data.test.y, "test")
+        now = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if best is not None:  # the best epoch's weights, which a user would pick
+            model.load_state_dict(best)
         test = evaluate(config, model, data.test.x, data.test.y, "test")
+        test |= {f"last_{k}": v for k, v in last.items()}  # the last epoch's stay too
         analysis = analyse(config, model, data.val.x, data.val.y)
+        model.load_state_dict(now)  # the model ends as it trained
     now = (step, samples, clock.train_s)
     yield ledger.finished(run_id, n, now, time.perf_counter() - wall0, test, analysis)
 

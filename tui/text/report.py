@@ -102,6 +102,8 @@ def _comparison_table(comp, title, headers, shown, dropped, top, versus=None) ->
         f"ranked by {comp.main} {arrow}; mean±std over {seeds}; (n=) where a metric has"
         " fewer values"
     ]
+    if not comp.own_loop and any(m.startswith("test_") for m in shown):
+        notes.append("test: the best epoch's weights")
     if troubled:
         notes.append("div/fail counted, not averaged")
     if dropped:

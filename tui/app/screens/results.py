@@ -30,6 +30,7 @@ from hypertui.engine.store.store import Store
 from hypertui.tui.text.safe import clean, escape, plain
 
 SEEDS_NOTE = "mean ± std over init and batch-order seeds with a fixed data split"
+TEST_NOTE = "test_* with the best epoch's weights (last_test_*: the last epoch's); "
 
 
 def with_n(stat, n_group: int) -> str:
@@ -193,9 +194,10 @@ class ResultsScreen(Screen):
         else:
             arrow = "higher" if self.comp.higher_is_better else "lower"
             ranked = f"ranked by {self.comp.main} ({arrow} is better)"
+        test = "" if self.comp.own_loop else TEST_NOTE
         return (
             f"[b]{escape(self.sweep.preset)}[/b] ({self.sweep.status}, {self.sweep.n_done}/"
-            f"{self.sweep.n_runs} runs) — {ranked}; {self.seeds_note}; "
+            f"{self.sweep.n_runs} runs) — {ranked}; {self.seeds_note}; {test}"
             "diverged/failed counted apart; vs best: Tukey's test against the best, one "
             "error term pooled over all groups (seeds as blocks when all ran the same)"
         )
