@@ -317,3 +317,16 @@ def test_a_script_sweep_cannot_be_resumed_by_a_runner(tmp_path):
     store = Store(tmp_path / "s")
     with pytest.raises(HypertuiError, match="run the script again"):
         store.claim_sweep(store.sweeps()[0].id)
+
+
+def test_a_killed_scripts_run_keeps_what_it_reached(tmp_path):
+    """The writer stores the run's final and best values as it goes: `runs` shows them
+    while it trains, and a kill -9 loses none of it."""
+    proc = start(tmp_path, "with")
+    assert proc.stdout.readline() == "ready\n"
+    wait(lambda: stored(tmp_path) and only_run(tmp_path)[1].final.get("val_loss", 1) <= 0.25)
+    proc.kill()
+    proc.wait(30)
+    _, run = only_run(tmp_path)
+    assert run.status == "interrupted" and run.steps >= 3  # the step it logged last
+    assert run.final["val_loss"] == run.best["val_loss"] <= 0.25  # 1/(step+1), step >= 3

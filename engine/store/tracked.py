@@ -137,6 +137,16 @@ def beat(store: Store, sweep_id: str, run_id: str, paused: bool, paused_s: float
         )
 
 
+def progress(store: Store, run_id: str, **summary: Any) -> None:
+    """What a running run reached so far (the runs columns epochs_done ... test)."""
+    columns = ", ".join(f"{name}=?" for name in summary)
+    values = [json.dumps(v) if isinstance(v, dict) else v for v in summary.values()]
+    with Transaction(store.db, store.path):
+        store.db.execute(
+            f"UPDATE runs SET {columns} WHERE id=? AND status='running'", (*values, run_id)
+        )
+
+
 def end(store: Store, sweep_id: str, run_id: str, status: str, reason: str, **summary: Any) -> None:
     """The run's end and what it reached (`summary`: the runs columns epochs_done ... test,
     notes); the group's sweep ends with its last running run."""

@@ -144,7 +144,11 @@ def call_function(
     except BaseException as exc:  # the user's code raised: its trial fails
         traceback.print_exc()
         first = (str(exc).strip().splitlines() or [""])[-1]
-        send(Failed(row.id, f"{type(exc).__name__}: {first} (traceback in the runner's log)"))
+        send(
+            Failed(
+                row.id, f"{type(exc).__name__}: {first} (traceback in the runner's log or stderr)"
+            )
+        )
         return
     _log_result(run, result)
     if not run.summary.final and not run.summary.test:

@@ -72,6 +72,8 @@ class Logger:
         the epoch given before, and the count of `log` calls as the step)."""
         self._obey()
         if self.closed():
+            if self._ended:
+                self.warn("ended", "run.log after the run ended: not stored")
             return
         numbers: dict[str, float] = {}
         try:

@@ -40,6 +40,19 @@ class Summary:
     samples: int | None = None
     diverged: bool = False  # the main metric went NaN or infinite
 
+    def columns(self, elapsed_s: float | None) -> dict:
+        """What the run reached, as the store's run columns."""
+        return {
+            "epochs_done": float(len(self.epochs)) if self.epochs else None,
+            "steps": self.steps,
+            "samples": self.samples,
+            "elapsed_s": elapsed_s,
+            "best_epoch": self.best_epoch,
+            "final": self.final,
+            "best": self.best,
+            "test": self.test,
+        }
+
     def add(self, epoch: int | None, step: int, samples: int | None, values: dict) -> None:
         for name, value in values.items():
             (self.test if name.startswith("test_") else self.final)[name] = value

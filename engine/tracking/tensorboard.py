@@ -61,11 +61,11 @@ class TbRun:
     loaders: dict[Path, object] = field(default_factory=dict)  # event file -> its loader
     steps: dict[int, dict[str, float]] = field(default_factory=dict)  # read, not stored
     first_wall: float | None = None
+    last_elapsed: float | None = None  # the logs' seconds from the first event to the last step
     last_stored: int = -1  # the last step in the store
     summary: Summary = field(default_factory=Summary)
     chose_metric: bool = False  # the metric was picked from this run's first point
     sweep_id: str = ""
-    started: float = field(default_factory=time.monotonic)
 
 
 def run_id_of(folder: Path) -> str:
@@ -123,6 +123,7 @@ def new_points(run: TbRun, final: bool) -> list[Progress]:
             run.summary.mode = guess_mode(run.summary.metric)
             run.chose_metric = True
         run.summary.add(None, step, None, values)  # stored before or not: all of it counts
+        run.last_elapsed = wall - (run.first_wall or wall)
         if step <= run.last_stored:
             continue
         points.append(
@@ -171,7 +172,10 @@ def import_logdir(
                 sweep_id = runs[folder].sweep_id
         for run in runs.values():
             read_scalars(run, loader_class, warn)
-            store.add_points(new_points(run, final=not follow))
+            points = new_points(run, final=not follow)
+            store.add_points(points)
+            if points and follow:  # `runs` shows what it reached while it is followed
+                tracked.progress(store, run.run_id, **run.summary.columns(run.last_elapsed))
             if run.chose_metric:  # the group ranks by it, unless a run chose one first
                 run.chose_metric = False
                 tracked.set_metric(store, run.sweep_id, run.summary.metric, run.summary.mode)
@@ -229,11 +233,7 @@ def _end(store: Store, run: TbRun) -> None:
         run.run_id,
         "diverged" if s.diverged else "finished",
         f"{s.metric} is not finite" if s.diverged else "",
-        steps=s.steps,
-        elapsed_s=None,
-        wall_s=time.monotonic() - run.started,
-        final=s.final,
-        best=s.best,
-        test=s.test,
+        **s.columns(run.last_elapsed),
+        wall_s=run.last_elapsed,  # the training's time, as its logs tell it
         notes=[],
     )

@@ -177,6 +177,9 @@ class Writer(threading.Thread):
         self.waiting += batch
         if self.attempt(self.store.add_points, self.waiting):
             self.waiting = []
+            # what it reached so far: `runs` shows it live, and a killed script keeps it
+            columns = self.summary.columns(self.elapsed_s)
+            self.attempt(tracked.progress, self.store, self.who.run_id, **columns)
         elif len(self.waiting) > MAX_WAITING:
             self.dropped += len(self.waiting) - MAX_WAITING
             self.waiting = self.waiting[-MAX_WAITING:]
@@ -200,18 +203,7 @@ class Writer(threading.Thread):
             self.warn("lost", f"{len(self.waiting)} points could not be stored")
         if self.dropped:
             self.notes.append(f"{self.dropped} points dropped while the store could not be written")
-        summary = {
-            "epochs_done": float(len(s.epochs)) if s.epochs else None,
-            "steps": s.steps,
-            "samples": s.samples,
-            "elapsed_s": self.elapsed_s,
-            "wall_s": wall_s,
-            "best_epoch": s.best_epoch,
-            "final": s.final,
-            "best": s.best,
-            "test": s.test,
-            "notes": self.notes,
-        }
+        summary = {**s.columns(self.elapsed_s), "wall_s": wall_s, "notes": self.notes}
         run_id = self.who.run_id
         done = self.attempt(
             tracked.end, self.store, self.sweep_id, run_id, status, reason, **summary

@@ -252,7 +252,7 @@ def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
     console.print(table)
     if dropped:
         console.print(
-            f"not shown at this width: {', '.join(dropped)} (`hypertui runs RUN_ID`: one run)",
+            f"not shown at this width: {', '.join(dropped)} (`hypertui show RUN_ID`: one run)",
             highlight=False,
         )
     runs = store.runs(sweep.id)

@@ -325,6 +325,7 @@ class LiveScreen(Screen):
             self.current = view
             self.device_key = e.device  # cpu, cuda:0, mps
             self.device = e.device_name if e.device == "cpu" else f"{e.device} {e.device_name}"
+            self.device = self.device.strip()  # a script's run names no device
             if log:
                 label = escape(view.label)
                 self.log_line(f"trial {view.index + 1}: {label} seed={view.seed} started")
@@ -462,7 +463,7 @@ class LiveScreen(Screen):
         view = self.current
         if view is not None:
             lines = []
-            for metric, color in (("train_loss", "cyan"), ("val_loss", "orange")):
+            for metric, color in zip(self.loss_names(view), ("cyan", "orange"), strict=False):
                 xs, ys = view.curve.series(metric, self.x_axis)
                 lines.append(Line(metric, xs, ys, color))
             self.query_one("#chart-loss", Chart).show(lines, xlabel, self.ylog)
@@ -473,6 +474,14 @@ class LiveScreen(Screen):
                 self.ylog and not self.higher,
                 title=f"trial {view.index + 1}: {self.metric}",
             )
+
+    def loss_names(self, view: TrialView) -> list[str]:
+        """The losses the loss chart draws: ours, or the first two a script's run logs
+        with "loss" in their names (train_loss, Loss/val, ...)."""
+        if not self.own_loop:
+            return ["train_loss", "val_loss"]
+        seen = dict.fromkeys(k for p in view.curve.points for k in p[3] if "loss" in k.lower())
+        return list(seen)[:2] or ["train_loss"]
 
     def redraw_overlay(self) -> None:
         if not self.overlay_dirty:
@@ -507,8 +516,8 @@ class LiveScreen(Screen):
     # -- actions ------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters) -> bool | None:
-        if action in ("pause", "skip", "cancel"):
-            return self.running
+        if action in ("pause", "skip", "cancel"):  # TensorBoard logs: nothing to ask
+            return self.running and self.sweep.problem != "tensorboard"
         return True
 
     def ask(self, action: str, said: str, run_id: str = "") -> None:
@@ -530,7 +539,8 @@ class LiveScreen(Screen):
         if view is None or view.status != "running":
             self.ask("skip", "skipping the running trial…")
             return
-        said = f"skipping trial {view.index + 1} ({escape(view.label)}): it reruns on resume"
+        after = "run.log raises hypertui.Stop in it" if self.own_loop else "it reruns on resume"
+        said = f"skipping trial {view.index + 1} ({escape(view.label)}): {after}"
         self.ask("skip", said, view.run_id)
 
     def action_cancel(self) -> None:
@@ -550,10 +560,10 @@ class LiveScreen(Screen):
         """Chart the next metric the current trial logs (a script logs any it likes)."""
         view = self.current
         points = view.curve.points if view else []
-        names = list(dict.fromkeys(k for p in points for k in p[3] if k != "train_loss"))
+        names = list(dict.fromkeys(k for p in points for k in p[3]))
         names = names if self.metric in names else [self.metric, *names]
         if len(names) < 2:
-            self.notify(f"the trial logs no metric but {self.metric}", timeout=2)
+            self.notify(f"the trial logs no other metric than {self.metric}", timeout=2)
             return
         self.metric = names[(names.index(self.metric) + 1) % len(names)]
         self.picked = self.metric != self.goal.main
