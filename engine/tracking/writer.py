@@ -17,14 +17,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Progress
-from hypertui.engine.store import tracked
 from hypertui.engine.store.liveness import HEARTBEAT_S
-from hypertui.engine.store.store import Store
 from hypertui.engine.tracking.summary import Summary, guess_mode, pick_metric
+
+if TYPE_CHECKING:
+    from hypertui.engine.store.store import Store
 
 FLUSH_S = 0.2  # a logged point is in the store this long after `log`, at most (± a write)
 CONTROL_S = 0.5  # viewers' requests are read this often
@@ -79,6 +81,7 @@ class Writer(threading.Thread):
         self.waiting: list[Progress] = []  # points not stored yet (the store was busy)
         self.elapsed_s = 0.0  # training seconds as of the last point (the Run sets it)
         self.store: Store | None = None
+        self.tracked: ModuleType  # engine.store.tracked, imported by this thread
         self.broken = False  # the run could not be stored at all: `log` keeps nothing
 
     # -- in the training thread -------------------------------------------------------
@@ -100,6 +103,11 @@ class Writer(threading.Thread):
             self.warn("bug", f"tracking stopped: {type(exc).__name__}: {exc}")
 
     def track(self) -> None:
+        # the store's modules load here, off the training thread: `import hypertui` stays light
+        from hypertui.engine.store import tracked
+        from hypertui.engine.store.store import Store
+
+        self.tracked = tracked
         self.who.env["git_rev"] = _git_revision()
         try:
             self.store = Store(self.path, lock_wait_s=STORE_WAIT_S)
@@ -142,7 +150,7 @@ class Writer(threading.Thread):
                 next_beat = now + HEARTBEAT_S
                 paused, paused_s = self.pause.is_set(), self.paused_s
                 self.attempt(
-                    tracked.beat, self.store, self.sweep_id, self.who.run_id, paused, paused_s
+                    self.tracked.beat, self.store, self.sweep_id, self.who.run_id, paused, paused_s
                 )
             self.wake.wait(FLUSH_S)
             self.wake.clear()
@@ -157,7 +165,7 @@ class Writer(threading.Thread):
                 metric = pick_metric(list(p.values))
                 self.summary.metric, self.summary.mode = metric, guess_mode(metric)
                 mode = self.summary.mode
-                self.attempt(tracked.set_metric, self.store, self.sweep_id, metric, mode)
+                self.attempt(self.tracked.set_metric, self.store, self.sweep_id, metric, mode)
             step = p.step if p.step is not None else p.count
             self.summary.add(p.epoch, step, p.samples, p.values)
             train_loss = p.values.get("train_loss")
@@ -179,7 +187,7 @@ class Writer(threading.Thread):
             self.waiting = []
             # what it reached so far: `runs` shows it live, and a killed script keeps it
             columns = self.summary.columns(self.elapsed_s)
-            self.attempt(tracked.progress, self.store, self.who.run_id, **columns)
+            self.attempt(self.tracked.progress, self.store, self.who.run_id, **columns)
         elif len(self.waiting) > MAX_WAITING:
             self.dropped += len(self.waiting) - MAX_WAITING
             self.waiting = self.waiting[-MAX_WAITING:]
@@ -206,7 +214,7 @@ class Writer(threading.Thread):
         summary = {**s.columns(self.elapsed_s), "wall_s": wall_s, "notes": self.notes}
         run_id = self.who.run_id
         done = self.attempt(
-            tracked.end, self.store, self.sweep_id, run_id, status, reason, **summary
+            self.tracked.end, self.store, self.sweep_id, run_id, status, reason, **summary
         )
         if not done:
             self.warn("end", f"could not store the end of run {self.who.run_id}")
