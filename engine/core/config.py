@@ -39,6 +39,7 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw")
 SCHEDULES = ("constant", "onecycle")
 PRUNES = ("none", "halving")
 PRECISIONS = ("fp32", "bf16")
+KEEPS = ("best", "best+last", "none")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 DEFAULT_FEATURES = ("Overall Qual", "Gr Liv Area", "Total Bsmt SF")
 MAX_LR = 1e6  # above this every optimizer overflows at once; the study's sweep stops near 10
@@ -80,6 +81,12 @@ class Config:
     prune_eta: int = 3  # halving keeps the best 1/prune_eta of the configs at each rung
     patience: int | None = None  # early stopping: epochs without improvement; None = never
     min_delta: float = 0.0  # what counts as improvement for patience: more than this, >= 0
+    keep: str = (
+        "best"  # weights a run keeps: best | best+last | none (engine/training/checkpoint.py)
+    )
+    checkpoint_every: int = 10  # a resumable checkpoint every N epochs, or ...
+    checkpoint_minutes: float = 5.0  # ... every M minutes of training, whichever comes first
+    checkpoint_budget_mb: float = 2048.0  # disk for a sweep's checkpoints, all runs together
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -211,6 +218,10 @@ ALLOWED: dict[str, str] = {
     "prune_eta": "an int >= 2",
     "patience": "an int >= 1 (epochs without improvement of the main metric), or none",
     "min_delta": "a float >= 0 (the least change of the main metric that counts)",
+    "keep": " | ".join(KEEPS),
+    "checkpoint_every": "an int >= 1 (epochs between resumable checkpoints)",
+    "checkpoint_minutes": "a float > 0 (minutes between resumable checkpoints)",
+    "checkpoint_budget_mb": "a float > 0 (megabytes of checkpoints a sweep may keep)",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -223,14 +234,18 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": PRECISIONS,
     "task": TASKS,
     "prune": PRUNES,
+    "keep": KEEPS,
 }
 
 _INT_LISTS = ("hidden", "channels")
 _INTS = (
     "batch_size", "epochs", "seed", "train_samples", "image_size", "prune_from", "prune_eta",
-    "patience",
+    "patience", "checkpoint_every",
 )  # fmt: skip
-_FLOATS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale", "min_delta")
+_FLOATS = (
+    "lr", "momentum", "weight_decay", "time_budget_s", "target_scale", "min_delta",
+    "checkpoint_minutes", "checkpoint_budget_mb",
+)  # fmt: skip
 _OPTIONAL = ("time_budget_s", "train_samples", "patience")
 
 

@@ -54,6 +54,7 @@ class Finished:
     reason: str = ""  # why a run diverged or was cancelled
     # validation predictions (house) or confusion matrix (mnist) of the final model
     analysis: dict[str, list] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what happened on the way (a checkpoint not written, a resume)
 
 
 @dataclass(frozen=True)

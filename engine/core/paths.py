@@ -40,6 +40,12 @@ def user_presets_dir() -> Path:
     return home_dir() / "presets"
 
 
+def checkpoints_dir(sweep_id: str, run_id: str | None = None) -> Path:
+    """A sweep's checkpoints (engine/training/checkpoint.py), or one run's."""
+    folder = home_dir() / "checkpoints" / sweep_id
+    return folder / run_id if run_id else folder
+
+
 def exports_dir() -> Path:
     return home_dir() / "exports"
 

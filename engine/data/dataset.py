@@ -44,6 +44,8 @@ class Dataset:
     target_mean: float = 0.0
     target_std: float = 1.0
     classes: tuple[str, ...] = ()  # classification tables and image folders: class names
+    # tables: how new rows are encoded as training encoded these (data/table.py:encode)
+    preprocessing: dict = field(default_factory=dict)
 
     @property
     def sizes(self) -> dict[str, int]:

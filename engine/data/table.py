@@ -56,47 +56,20 @@ def load_table(path: str, target: str, features: tuple[str, ...], task: str, see
     parts = np.split(order, [n_train, n_train + n_val])
     notes.append(f"split 70/15/15 with seed {seed}: {[len(p) for p in parts]} rows")
 
-    columns, means, stds, names = [], [], [], []
-    imputed, missing_text, unseen = 0, 0, {}
-    for name in used:
-        column = frame[name]
-        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
-            missing_text += int(column.isna().sum())
-            text = column.astype("string").fillna("missing")
-            # the categories the training split holds (categories from every row let
-            # validation and test values shape the inputs); any other value: all zeros
-            categories = sorted(text.iloc[parts[0]].unique())
-            codes = pd.Index(categories).get_indexer(text)  # -1: not a training category
-            if n_unseen := int((codes < 0).sum()):
-                unseen[str(name)] = n_unseen
-            for i, category in enumerate(categories):  # one-hot inputs stay 0/1: no scaling
-                columns.append((codes == i).astype(np.float64))
-                means.append(0.0)
-                stds.append(1.0)
-                names.append(f"{name}={category}")
-            continue
-        values = column.to_numpy(np.float64)
-        missing = np.isnan(values)
-        if missing.any():
-            train_values = values[parts[0]]
-            median = np.nanmedian(train_values) if (~np.isnan(train_values)).any() else 0.0
-            values = np.where(missing, median, values)
-            imputed += int(missing.sum())
-        mean, std = values[parts[0]].mean(), values[parts[0]].std()
-        columns.append((values - mean) / (std if std > 0 else 1.0))
-        means.append(float(mean))
-        stds.append(float(std if std > 0 else 1.0))
-        names.append(str(name))
-    if imputed:
-        notes.append(f"imputed {imputed} missing numbers with the training split's median")
-    if missing_text:
-        notes.append(f"{missing_text} missing text values became the category 'missing'")
-    for name, count in unseen.items():
+    train_rows = frame.iloc[parts[0]]
+    inputs = [fit_column(train_rows[name], str(name)) for name in used]
+    x, counts = encode(frame, inputs)
+    if counts["imputed"]:
+        notes.append(
+            f"imputed {counts['imputed']} missing numbers with the training split's median"
+        )
+    if counts["missing_text"]:
+        notes.append(f"{counts['missing_text']} missing text values became the category 'missing'")
+    for name, count in counts["unseen"].items():
         notes.append(
             f"{count} values of {name!r} outside the training split are categories training "
             "never saw: encoded as all zeros"
         )
-    x = np.stack(columns, axis=1).astype(np.float32)
 
     target_mean, target_std, classes = 0.0, 1.0, ()
     raw = frame[target]
@@ -120,6 +93,7 @@ def load_table(path: str, target: str, features: tuple[str, ...], task: str, see
         index = torch.from_numpy(idx)
         return Split(xt[index], y[index])
 
+    names = [n for column in inputs for n in column_names(column)]
     return Dataset(
         "table",
         split(parts[0]),
@@ -127,9 +101,79 @@ def load_table(path: str, target: str, features: tuple[str, ...], task: str, see
         split(parts[2]),
         feature_names=tuple(names),
         notes=tuple(notes),
-        feature_mean=tuple(means),
-        feature_std=tuple(stds),
+        feature_mean=tuple(m for c in inputs for m in scaling(c)[0]),
+        feature_std=tuple(v for c in inputs for v in scaling(c)[1]),
         target_mean=target_mean,
         target_std=target_std,
         classes=classes,
+        preprocessing={
+            "inputs": inputs,
+            "target": target,
+            "task": task,
+            "target_mean": target_mean,
+            "target_std": target_std,
+            "classes": list(classes),
+        },
     )
+
+
+def fit_column(train: object, name: str) -> dict:
+    """How one input column is encoded, fitted on the training split's values alone: a
+    number's median (for missing values), mean and std; a text column's categories."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(train) or not pd.api.types.is_numeric_dtype(train):
+        text = train.astype("string").fillna("missing")
+        return {"name": name, "kind": "text", "categories": sorted(text.unique())}
+    values = train.to_numpy(np.float64)
+    known = values[~np.isnan(values)]
+    median = float(np.median(known)) if len(known) else 0.0
+    values = np.where(np.isnan(values), median, values)
+    std = float(values.std())
+    return {
+        "name": name,
+        "kind": "number",
+        "median": median,
+        "means": [float(values.mean())],
+        "stds": [std if std > 0 else 1.0],
+    }
+
+
+def scaling(column: dict) -> tuple[list[float], list[float]]:
+    """The means and stds of a column's inputs (one-hot inputs are not scaled)."""
+    if column["kind"] == "text":
+        return [0.0] * len(column["categories"]), [1.0] * len(column["categories"])
+    return column["means"], column["stds"]
+
+
+def column_names(column: dict) -> list[str]:
+    if column["kind"] == "text":
+        return [f"{column['name']}={c}" for c in column["categories"]]
+    return [column["name"]]
+
+
+def encode(frame: object, inputs: list[dict]) -> tuple[np.ndarray, dict]:
+    """The model's inputs for a frame's rows (training's, or new rows to predict), with
+    what the encoding met: numbers imputed, text missing, categories training never saw
+    (encoded as all zeros)."""
+    import pandas as pd
+
+    columns, imputed, missing_text, unseen = [], 0, 0, {}
+    for spec in inputs:
+        column = frame[spec["name"]]
+        if spec["kind"] == "text":
+            missing_text += int(column.isna().sum())
+            text = column.astype("string").fillna("missing")
+            codes = pd.Index(spec["categories"]).get_indexer(text)  # -1: not a training category
+            if n_unseen := int((codes < 0).sum()):
+                unseen[spec["name"]] = n_unseen
+            # one-hot inputs stay 0/1: no scaling
+            columns += [(codes == i).astype(np.float64) for i in range(len(spec["categories"]))]
+            continue
+        values = pd.to_numeric(column, errors="coerce").to_numpy(np.float64)
+        missing = np.isnan(values)
+        imputed += int(missing.sum())
+        values = np.where(missing, spec["median"], values)
+        columns.append((values - spec["means"][0]) / spec["stds"][0])
+    x = np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(frame), 0))
+    return x, {"imputed": imputed, "missing_text": missing_text, "unseen": unseen}

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Finished, Progress, RunStarted
+from hypertui.engine.core.paths import checkpoints_dir
 from hypertui.engine.core.records import (
     FINAL_STATUSES,
     OWN_LOOP_PROBLEMS,
@@ -314,6 +316,7 @@ class Store:
             )
             self.db.execute("DELETE FROM runs WHERE sweep_id=?", (sweep.id,))
             self.db.execute("DELETE FROM sweeps WHERE id=?", (sweep.id,))
+        shutil.rmtree(checkpoints_dir(sweep.id), ignore_errors=True)  # its weights too
 
     def reset_failed(self, sweep_id: str) -> None:
         """Failed trials back to `pending`: the next runner tries them again."""
@@ -413,6 +416,13 @@ class Store:
 
     def run_ended(self, event: Finished) -> None:
         with self._tx():
+            if event.notes:  # after the start's notes (data loading), in the run's env
+                (env,) = self.db.execute(
+                    "SELECT env FROM runs WHERE id=?", (event.run_id,)
+                ).fetchone()
+                env = json.loads(env) if env else {}
+                env["notes"] = [*env.get("notes", []), *event.notes]
+                self.db.execute("UPDATE runs SET env=? WHERE id=?", (_json(env), event.run_id))
             self.db.execute(
                 "UPDATE runs SET status=?, reason=?, ended_at=?, epochs_done=?, steps=?,"
                 " samples=?, elapsed_s=?, wall_s=?, best_epoch=?, final=?, best=?, test=?,"

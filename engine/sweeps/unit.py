@@ -12,6 +12,7 @@ from pathlib import Path
 from hypertui.engine.core.config import make_config, make_configs
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.events import Event
+from hypertui.engine.core.paths import checkpoints_dir
 from hypertui.engine.core.records import RunRow
 from hypertui.engine.training.population import run_population
 from hypertui.engine.training.stacked import Member
@@ -29,6 +30,7 @@ def train_unit(unit: list[RunRow], controls: Controls, data_dir: Path | None) ->
             run_id=row.id,
             data_dir=data_dir,
             should_pause=controls.pause.is_set,
+            checkpoints=checkpoints_dir(row.sweep_id, row.id),
         )
     configs = make_configs([row.config for row in unit])
     members = [Member(row.id, c) for row, c in zip(unit, configs, strict=True)]

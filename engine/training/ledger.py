@@ -116,6 +116,7 @@ class Ledger:
         wall_s: float,
         test: dict[str, float] | None = None,
         analysis: dict[str, list] | None = None,
+        notes: tuple[str, ...] = (),
     ) -> Finished:
         """The run's Finished event: where it stopped (or `now`), its metrics, and test and
         analysis only when it finished."""
@@ -135,4 +136,5 @@ class Ledger:
             test=(test or {}) if status == "finished" else {},
             reason=self.reason,
             analysis=(analysis or {}) if status == "finished" else {},
+            notes=notes,
         )

@@ -12,6 +12,7 @@ inside long epochs, every `hypertui.engine.training.clock.REPORT_EVERY_S` second
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from hypertui.engine.core.events import Event, Failed, Progress, RunStarted
 from hypertui.engine.core.ids import new_id
 from hypertui.engine.data.dataset import Dataset
 from hypertui.engine.data.load import load_dataset
+from hypertui.engine.training import checkpoint
+from hypertui.engine.training.checkpoint import Checkpoints
 from hypertui.engine.training.clock import TrainClock, budget_env
 from hypertui.engine.training.devices import check_fits, describe, resolve_device
 from hypertui.engine.training.ledger import Ledger
@@ -68,6 +71,7 @@ def run(
     data_dir: Path | None = None,
     should_pause: Callable[[], bool] = lambda: False,
     inspect: Callable[[torch.nn.Module], None] | None = None,
+    checkpoints: Path | None = None,
 ) -> Iterator[Event]:
     """Train one model and yield its events: RunStarted, Progress..., Finished or Failed.
 
@@ -75,7 +79,10 @@ def run(
     anything that goes wrong during training is reported as Failed, never raised.
     `should_stop` is polled before every step; when it returns True the run ends within
     one batch with status "cancelled". While `should_pause` returns True the run waits
-    between two steps, and the wait does not count against a time budget.
+    between two steps, and the wait does not count against a time budget. `checkpoints`,
+    the run's folder, keeps its weights (engine/training/checkpoint.py) and, when it holds
+    a checkpoint of this config, the run goes on from there: its curve so far comes again
+    first, then the epochs after it, as the uninterrupted run's would (bit for bit on a CPU).
     """
     run_id = run_id or new_run_id()
     device = resolve_device(config.device)
@@ -85,6 +92,8 @@ def run(
     if why := check_fits(config, device, rows=rows):  # before building: an OOM is a traceback
         yield Failed(run_id, why)
         return
+    ckpt = checkpoint_plan(config, checkpoints)
+    resumed = ckpt.resume()
     with restore_settings():
         torch.manual_seed(config.seed)
         model = build_model(config).to(device)
@@ -100,11 +109,16 @@ def run(
             device_name=describe(device),
             n_params=n_params,
             sizes=data.sizes,
-            notes=data.notes + own_model_notes(config) + precision_notes(config, device),
+            notes=data.notes
+            + own_model_notes(config)
+            + precision_notes(config, device)
+            + resume_notes(resumed),
             env={**environment(device), **budget_env(config.time_budget_s, device)},
         )
         try:
-            yield from _train(config, model, data, device, should_stop, should_pause, run_id, wall0)
+            yield from _train(
+                config, model, data, device, should_stop, should_pause, run_id, wall0, ckpt, resumed
+            )
         except HypertuiError as exc:
             yield Failed(run_id, str(exc))
         except (RuntimeError, ValueError) as exc:  # e.g. CUDA out of memory
@@ -122,6 +136,8 @@ def _train(
     should_pause: Callable[[], bool],
     run_id: str,
     wall0: float,
+    ckpt: Checkpoints,
+    resumed: tuple[dict[str, torch.Tensor], dict] | None,
 ) -> Iterator[Event]:
     opt = build_optimizer(config, model.parameters())
     loss_fn = make_loss(config)
@@ -140,6 +156,23 @@ def _train(
     losses: list[torch.Tensor] = []  # detached batch losses since the last report
     stop = ""  # why training ended early: cancelled | budget | diverged
     best: dict[str, torch.Tensor] | None = None  # the weights of the best full report
+    history: list[Progress] = []  # the full reports so far: a resume yields them again
+    first_epoch = 1
+    if resumed is not None:  # where the checkpoint left off, bit for bit
+        tensors, meta = resumed
+        model.load_state_dict(checkpoint.unprefixed("model", tensors))
+        checkpoint.load_optimizer(opt, tensors, meta["optimizer"])
+        gen.set_state(tensors["rng.batches"].to(gen.get_state().device))
+        torch.set_rng_state(tensors["rng.torch"])
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+        best = checkpoint.unprefixed("best", tensors) or None
+        for name, value in meta["ledger"].items():
+            setattr(ledger, name, value)
+        step, samples, clock.train_s = meta["step"], meta["samples"], meta["train_s"]
+        first_epoch = meta["epoch"] + 1
+        history = [Progress(**p) for p in meta["history"]]
+        yield from history
 
     def report(epoch: int, end_of_epoch: bool, full: bool) -> Progress:
         nonlocal losses
@@ -161,7 +194,7 @@ def _train(
             len(val),
         )
 
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first_epoch, config.epochs + 1):
         model.train()
         perm = torch.randperm(n, generator=gen, device=device)
         clock.start()
@@ -206,6 +239,7 @@ def _train(
             break
         p = report(epoch, end_of_epoch=samples == epoch * n, full=True)
         yield p
+        history.append(p)
         clock.reported()
         if why := ledger.record(p, full=True):
             stop = "diverged"
@@ -218,6 +252,23 @@ def _train(
             break
         if stop == "budget":
             break
+        if ckpt.due(epoch, last_epoch=epoch == config.epochs):
+            tensors, optimizer = checkpoint.optimizer_tensors(opt)
+            tensors |= checkpoint.prefixed("model", model.state_dict())
+            tensors |= checkpoint.prefixed("best", best or {})
+            tensors["rng.batches"] = gen.get_state()
+            tensors["rng.torch"] = torch.get_rng_state()
+            if device.type == "cuda":
+                tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+            meta = {
+                "optimizer": optimizer,
+                "ledger": {k: getattr(ledger, k) for k in RESUMED_LEDGER},
+                "step": step,
+                "samples": samples,
+                "train_s": clock.train_s,
+                "history": [dataclasses.asdict(h) for h in history],
+            }
+            ckpt.save_last(epoch, tensors, meta)
 
     test: dict[str, float] = {}
     analysis: dict[str, list] = {}
@@ -230,8 +281,35 @@ def _train(
         test |= {f"last_{k}": v for k, v in last.items()}  # the last epoch's stay too
         analysis = analyse(config, model, data.val.x, data.val.y)
         model.load_state_dict(now)  # the model ends as it trained
+    if best is not None and ledger.status != "cancelled":
+        meta = {"epoch": ledger.best_epoch, "metrics": ledger.best, "test": test}
+        meta["preprocessing"] = data.preprocessing  # a table's: `hypertui predict` encodes as this
+        ckpt.save_best(best, meta)
+    ckpt.ended(ledger.status)
     now = (step, samples, clock.train_s)
-    yield ledger.finished(run_id, n, now, time.perf_counter() - wall0, test, analysis)
+    wall_s = time.perf_counter() - wall0
+    yield ledger.finished(run_id, n, now, wall_s, test, analysis, notes=tuple(ckpt.notes))
+
+
+RESUMED_LEDGER = ("first_loss", "final", "best", "best_epoch", "waited")  # what a resume restores
+
+
+def checkpoint_plan(config: Config, folder: Path | None) -> Checkpoints:
+    """The run's checkpoints as its config asks (none without a folder)."""
+    return Checkpoints(
+        folder,
+        config.to_dict(),
+        keep=config.keep,
+        every_epochs=config.checkpoint_every,
+        every_s=60 * config.checkpoint_minutes,
+        budget_bytes=int(config.checkpoint_budget_mb * 1024**2),
+    )
+
+
+def resume_notes(resumed: tuple[dict, dict] | None) -> tuple[str, ...]:
+    if resumed is None:
+        return ()
+    return (f"resumed from its checkpoint after epoch {resumed[1]['epoch']}",)
 
 
 def wrong_output(config: Config, out: object, rows: int, expected: int) -> str:
