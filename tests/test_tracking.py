@@ -210,7 +210,8 @@ def test_a_second_script_with_the_same_run_id_is_refused_and_the_first_kept(tmp_
 
 
 SCRIPT = """
-import os, sys, time
+import faulthandler, os, signal, sys, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # ended(): the stacks of a hang
 import hypertui
 how = sys.argv[1]
 def loop(run):
@@ -245,6 +246,18 @@ def start(tmp_path: Path, how: str) -> subprocess.Popen:
     )
 
 
+def ended(proc: subprocess.Popen, timeout: float = 120) -> str:
+    """The script's stderr once it ended; if it hangs, a failure with its threads' stacks
+    (a busy machine makes it slow, never this slow)."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        proc.kill()
+        pytest.fail(f"the script hung; its threads:\n{proc.communicate()[1]}")
+
+
 def stored(tmp_path: Path) -> bool:
     path = tmp_path / "runs.sqlite"
     return path.exists() and bool(Store(path).sweeps()) and only_run(tmp_path)[1] is not None
@@ -270,7 +283,7 @@ def test_how_a_script_ends_is_how_its_run_ends(tmp_path, how, status, reason):
     assert proc.stdout.readline() == "ready\n"
     if how == "sigint":
         proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    err = ended(proc)
     sweep, run = only_run(tmp_path)
     assert (run.status, run.reason) == (status, reason), err
     assert sweep.status == "done"
@@ -298,7 +311,7 @@ def test_a_script_without_with_is_ended_at_exit(tmp_path):
     proc = start(tmp_path, "plain")
     assert proc.stdout.readline() == "ready\n"
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    ended(proc)
     assert only_run(tmp_path)[1].status == "cancelled"
 
 

@@ -73,18 +73,20 @@ def cnn(
     return nn.Sequential(*layers)
 
 
-def build_model(config: Config) -> nn.Module:
-    """A freshly initialised model; call under `torch.manual_seed` for reproducible weights."""
+def build_model(config: Config, shapes: tuple[tuple[int, ...], int] | None = None) -> nn.Module:
+    """A freshly initialised model; call under `torch.manual_seed` for reproducible weights.
+    `shapes` (one example's input shape, the outputs) spare reading a table or an image
+    folder for them: a checkpoint keeps them (sweeps/model_out.py)."""
+    shape, out = shapes or (input_shape(config), output_size(config))
     if config.model not in ("mlp", "cnn"):
         from hypertui.engine.training.usermodel import build_own_model
 
-        return build_own_model(config, input_shape(config), output_size(config))
+        return build_own_model(config, tuple(shape), out)
     if config.model == "cnn" and config.problem == "images":
-        c, side, _ = input_shape(config)
-        return cnn(config.channels, config.activation, c, side, output_size(config))
+        return cnn(config.channels, config.activation, shape[0], shape[1], out)
     if config.model == "cnn":
         return cnn(config.channels, config.activation)
-    return mlp(input_size(config), config.hidden, output_size(config), config.activation)
+    return mlp(math.prod(shape), config.hidden, out, config.activation)
 
 
 def mlp_weights(config: Config) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -284,6 +284,7 @@ def _train(
     if best is not None and ledger.status != "cancelled":
         meta = {"epoch": ledger.best_epoch, "metrics": ledger.best, "test": test}
         meta["preprocessing"] = data.preprocessing  # a table's: `hypertui predict` encodes as this
+        meta["shapes"] = [list(data.train.x.shape[1:]), output_size(config)]
         ckpt.save_best(best, meta)
     ckpt.ended(ledger.status)
     now = (step, samples, clock.train_s)

@@ -117,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_import_tb)
 
+    p = sub.add_parser(
+        "export-model", help="write a run's best weights (safetensors) and a JSON of its config"
+    )
+    p.add_argument("run_id")
+    p.add_argument("--out", type=Path, help="file to write (default: $HYPERTUI_HOME/exports/...)")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_export_model)
+
+    p = sub.add_parser("predict", help="a table run's predictions for new rows of a CSV")
+    p.add_argument("run_id")
+    p.add_argument("data", type=Path, help="a .csv or .parquet file with the model's columns")
+    p.add_argument("--out", type=Path, required=True, help="the CSV to write")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_predict)
+
     p = sub.add_parser("delete", help="delete a sweep with its runs and curves")
     p.add_argument("sweep_id")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -468,6 +483,31 @@ def cmd_delete(args) -> int:
             return EXIT_OK
     store.delete_sweep(sweep.id)
     print(f"deleted sweep {sweep.id} ({sweep.n_runs} runs)")
+    return EXIT_OK
+
+
+def cmd_export_model(args) -> int:
+    from hypertui.engine.core.paths import expand_user
+    from hypertui.engine.sweeps.model_out import export_model
+
+    out = Path(expand_user(str(args.out), f"--out {args.out}")) if args.out else None
+    weights, sidecar = export_model(open_store(args), args.run_id, out)
+    print(f"wrote {weights}\nwrote {sidecar}")
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    from hypertui.engine.core.paths import expand_user
+    from hypertui.engine.sweeps.model_out import predict
+
+    data = Path(expand_user(str(args.data), str(args.data)))
+    out = Path(expand_user(str(args.out), f"--out {args.out}"))
+    done = predict(open_store(args), args.run_id, data, out)
+    for note in done.notes:
+        print(note)
+    print(
+        f"wrote {done.rows} predictions to {done.path}" + (f" ({done.error})" if done.error else "")
+    )
     return EXIT_OK
 
 
