@@ -41,7 +41,7 @@ def curve(events):
 
 
 def test_a_run_resumed_from_its_checkpoint_ends_bit_for_bit_where_the_whole_run_ends(tmp_path):
-    config = make_config(**CONFIG, checkpoint_every=2)
+    config = make_config(**CONFIG, save_every=2)
     whole, whole_weights = train(config, tmp_path / "whole")
     cut, _ = train(config, tmp_path / "cut", stop_after=5)
     assert cut[-1].status == "cancelled"
@@ -73,7 +73,7 @@ def test_the_best_weights_load_into_the_model_and_give_the_test_metric(tmp_path)
 
 
 def test_a_damaged_or_foreign_checkpoint_is_a_note_and_the_run_starts_over(tmp_path):
-    config = make_config(**CONFIG, checkpoint_every=2)
+    config = make_config(**CONFIG, save_every=2)
     whole, whole_weights = train(config, tmp_path / "whole")
     for name, damage in [
         ("truncated", lambda p: p.write_bytes(p.read_bytes()[:100])),
@@ -94,8 +94,8 @@ def test_a_damaged_or_foreign_checkpoint_is_a_note_and_the_run_starts_over(tmp_p
 
 
 def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path):
-    train(make_config(**CONFIG, checkpoint_every=1), tmp_path, stop_after=2)
-    events, _ = train(make_config(**{**CONFIG, "lr": 0.02}, checkpoint_every=1), tmp_path)
+    train(make_config(**CONFIG, save_every=1), tmp_path, stop_after=2)
+    events, _ = train(make_config(**{**CONFIG, "lr": 0.02}, save_every=1), tmp_path)
     assert events[0].notes == () or not any("resumed from" in n for n in events[0].notes)
     assert "not resumed: its last checkpoint is of another config" in events[-1].notes
     assert len(curve(events)) == CONFIG["epochs"]
@@ -108,14 +108,14 @@ def test_keep_says_what_a_finished_run_keeps(tmp_path):
         ("none", []),
     ]:
         folder = tmp_path / keep.replace("+", "_")
-        train(make_config(**CONFIG, keep=keep, checkpoint_every=1), folder)
+        train(make_config(**CONFIG, keep=keep, save_every=1), folder)
         kept = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
         assert kept == files, keep
 
 
 def test_the_sweeps_disk_budget_stops_checkpoints_with_a_note_not_the_run(tmp_path):
     wide = {**CONFIG, "hidden": [64, 64]}  # 4,481 weights: 18 kB a copy
-    config = make_config(**wide, checkpoint_every=1, checkpoint_budget_mb=0.01)
+    config = make_config(**wide, save_every=1, disk_budget_mb=0.01)
     events, _ = train(config, tmp_path / "sweep" / "run")
     done = events[-1]
     assert done.status == "finished" and done.test
@@ -128,7 +128,7 @@ def test_a_full_disk_is_a_note_and_training_goes_on(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("safetensors.torch.save_file", full)
-    events, _ = train(make_config(**CONFIG, checkpoint_every=1), tmp_path)
+    events, _ = train(make_config(**CONFIG, save_every=1), tmp_path)
     done = events[-1]
     assert done.status == "finished" and len(curve(events)) == CONFIG["epochs"]
     assert any("not written: No space left on device" in n for n in done.notes)
@@ -143,7 +143,7 @@ hidden = [8]
 batch_size = 64
 optimizer = "adam"
 epochs = 6
-checkpoint_every = 2
+save_every = 2
 [sweep]
 lr = [0.01]
 """

@@ -81,12 +81,10 @@ class Config:
     prune_eta: int = 3  # halving keeps the best 1/prune_eta of the configs at each rung
     patience: int | None = None  # early stopping: epochs without improvement; None = never
     min_delta: float = 0.0  # what counts as improvement for patience: more than this, >= 0
-    keep: str = (
-        "best"  # weights a run keeps: best | best+last | none (engine/training/checkpoint.py)
-    )
-    checkpoint_every: int = 10  # a resumable checkpoint every N epochs, or ...
-    checkpoint_minutes: float = 5.0  # ... every M minutes of training, whichever comes first
-    checkpoint_budget_mb: float = 2048.0  # disk for a sweep's checkpoints, all runs together
+    keep: str = "best"  # weights a run keeps when it ends: best | best+last | none
+    save_every: int = 10  # a checkpoint to resume from every N epochs, or ...
+    save_minutes: float = 5.0  # ... every M minutes of training, whichever comes first
+    disk_budget_mb: float = 2048.0  # disk for a sweep's checkpoints, all its runs together
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -219,9 +217,9 @@ ALLOWED: dict[str, str] = {
     "patience": "an int >= 1 (epochs without improvement of the main metric), or none",
     "min_delta": "a float >= 0 (the least change of the main metric that counts)",
     "keep": " | ".join(KEEPS),
-    "checkpoint_every": "an int >= 1 (epochs between resumable checkpoints)",
-    "checkpoint_minutes": "a float > 0 (minutes between resumable checkpoints)",
-    "checkpoint_budget_mb": "a float > 0 (megabytes of checkpoints a sweep may keep)",
+    "save_every": "an int >= 1 (epochs between resumable checkpoints)",
+    "save_minutes": "a float > 0 (minutes between resumable checkpoints)",
+    "disk_budget_mb": "a float > 0 (megabytes of checkpoints a sweep may keep)",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -240,11 +238,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
 _INT_LISTS = ("hidden", "channels")
 _INTS = (
     "batch_size", "epochs", "seed", "train_samples", "image_size", "prune_from", "prune_eta",
-    "patience", "checkpoint_every",
+    "patience", "save_every",
 )  # fmt: skip
 _FLOATS = (
     "lr", "momentum", "weight_decay", "time_budget_s", "target_scale", "min_delta",
-    "checkpoint_minutes", "checkpoint_budget_mb",
+    "save_minutes", "disk_budget_mb",
 )  # fmt: skip
 _OPTIONAL = ("time_budget_s", "train_samples", "patience")
 

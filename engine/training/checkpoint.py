@@ -7,8 +7,8 @@ Each run of a sweep has a folder, `checkpoints/SWEEP/RUN/` beside the store:
                        of its nn.Module's state_dict, with its config in the header
     last.safetensors   while it trains: everything a resume needs (weights, optimizer,
                        random generators, the best weights so far, the run's account and
-                       curve), written every `checkpoint_every` epochs or
-                       `checkpoint_minutes`, whichever comes first
+                       curve), written every `save_every` epochs or
+                       `save_minutes`, whichever comes first
 
 What a run keeps when it ends is its config's `keep`: "best" (the default), "best+last" or
 "none". A cancelled or failed run keeps its last checkpoint whatever `keep` says: a resume
@@ -183,7 +183,7 @@ class Checkpoints:
         if used - old + need > self.budget_bytes:
             self._note(
                 f"checkpoint {name} not written: the sweep's checkpoints would pass its"
-                f" budget of {self.budget_bytes / 1024**2:.3g} MB (checkpoint_budget_mb)"
+                f" budget of {self.budget_bytes / 1024**2:.3g} MB (disk_budget_mb)"
             )
             return
         start = time.perf_counter()

@@ -301,9 +301,9 @@ def checkpoint_plan(config: Config, folder: Path | None) -> Checkpoints:
         folder,
         config.to_dict(),
         keep=config.keep,
-        every_epochs=config.checkpoint_every,
-        every_s=60 * config.checkpoint_minutes,
-        budget_bytes=int(config.checkpoint_budget_mb * 1024**2),
+        every_epochs=config.save_every,
+        every_s=60 * config.save_minutes,
+        budget_bytes=int(config.disk_budget_mb * 1024**2),
     )
 
 
