@@ -176,3 +176,34 @@ def test_a_cancelled_sweep_resumes_its_trial_from_the_checkpoint_and_delete_remo
     assert (checkpoints_dir(cut, b.id) / "best.safetensors").exists()
     store.delete_sweep(cut)
     assert not checkpoints_dir(cut).exists()
+
+
+POPULATION = SWEEP.replace("lr = [0.01]", "lr = [0.01, 0.003]\noptimizer = ['adam', 'sgd']")
+
+
+def test_a_population_resumes_each_member_from_its_rows_bit_for_bit(tmp_path):
+    from hypertui.engine.core.controls import Controls
+    from hypertui.engine.core.paths import checkpoints_dir
+    from hypertui.engine.store.store import Store
+    from hypertui.engine.sweeps.presets import parse_preset
+    from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+
+    store = Store(tmp_path / "s.sqlite")
+    preset = parse_preset(POPULATION.replace('optimizer = "adam"\n', ""), "p.toml")
+    whole = create_sweep(store, preset)
+    list(run_sweep(store, whole))
+    cut = create_sweep(store, preset)
+    controls = Controls()
+    for item in run_sweep(store, cut, controls):
+        if isinstance(item.event, Progress) and item.event.epoch == 3:
+            controls.cancel()
+    list(run_sweep(store, cut))
+    a, b = store.runs(whole), store.runs(cut)
+    assert len(b) == 4 and all(r.status == "finished" for r in b)
+    for x, y in zip(a, b, strict=True):
+        assert (x.final, x.best, x.test, x.steps) == (y.final, y.best, y.test, y.steps)
+        assert "resumed from its checkpoint after epoch 2" in y.env["notes"]
+        assert [p["epoch"] for p in store.points(y.id)] == [1, 2, 3, 4, 5, 6]
+        best = checkpoints_dir(cut, y.id) / "best.safetensors"
+        assert checkpoint.read(best)[1]["test"] == y.test
+        assert not (checkpoints_dir(cut, y.id) / "last.safetensors").exists()

@@ -37,14 +37,16 @@ lr = [0.01]
 """
 
 
-def trained(tmp_path, target="y", keep="best"):
+def trained(tmp_path, target="y", keep="best", population=False):
     path = tmp_path / "t.csv"
     write_table(path)
     store = Store(tmp_path / "s.sqlite")
     text = PRESET.format(path=path, target=target, keep=keep)
+    if population:  # two trials: one population of two members
+        text = text.replace("lr = [0.01]", "lr = [0.01, 0.003]")
     sweep_id = create_sweep(store, parse_preset(text, "t.toml"))
-    list(run_sweep(store, sweep_id, population=False))
-    (run,) = store.runs(sweep_id)
+    list(run_sweep(store, sweep_id, population=population))
+    run = store.runs(sweep_id)[0]
     assert run.status == "finished"
     return store, run, path
 
@@ -61,8 +63,10 @@ def test_rows(path, target):
 test_rows.__test__ = False  # a helper, not a test
 
 
-def test_predict_on_the_test_split_gives_the_runs_test_metric(tmp_path, capsys):
-    store, run, path = trained(tmp_path)
+@pytest.mark.parametrize("population", [False, True])
+def test_predict_on_the_test_split_gives_the_runs_test_metric(tmp_path, capsys, population):
+    """A run alone or a population member: its best weights out, as tested."""
+    store, run, path = trained(tmp_path, population=population)
     held_out = tmp_path / "held-out.csv"
     test_rows(path, "y").to_csv(held_out, index=False)
     out = tmp_path / "preds.csv"

@@ -33,7 +33,10 @@ def train_unit(unit: list[RunRow], controls: Controls, data_dir: Path | None) ->
             checkpoints=checkpoints_dir(row.sweep_id, row.id),
         )
     configs = make_configs([row.config for row in unit])
-    members = [Member(row.id, c) for row, c in zip(unit, configs, strict=True)]
+    members = [
+        Member(row.id, c, checkpoints_dir(row.sweep_id, row.id))
+        for row, c in zip(unit, configs, strict=True)
+    ]
     return run_population(
         members,
         should_stop=controls.halted,

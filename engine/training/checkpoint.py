@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from hypertui.engine.core.config import Config
 from hypertui.engine.core.errors import HypertuiError
 
 FORMAT = "hypertui-checkpoint/1"
@@ -132,6 +133,18 @@ class Checkpoints:
     saved_epoch: int = 0
     saved_at: float = field(default_factory=time.monotonic)
     write_s: list[float] = field(default_factory=list)  # seconds of each write (benchmarks)
+
+    @classmethod
+    def plan(cls, config: Config, folder: Path | None) -> Checkpoints:
+        """A run's checkpoints as its config asks (none without a folder)."""
+        return cls(
+            folder,
+            config.to_dict(),
+            keep=config.keep,
+            every_epochs=config.save_every,
+            every_s=60 * config.save_minutes,
+            budget_bytes=int(config.disk_budget_mb * 1024**2),
+        )
 
     @property
     def on(self) -> bool:

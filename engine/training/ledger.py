@@ -105,6 +105,16 @@ class Ledger:
         best = self.best[self.main]
         return value > best if self.higher_is_better else value < best
 
+    RESUMED = ("first_loss", "final", "best", "best_epoch", "waited")
+
+    def state(self) -> dict:
+        """What a checkpoint keeps of the account (a run stopped has no checkpoint)."""
+        return {name: getattr(self, name) for name in self.RESUMED}
+
+    def restore(self, state: dict) -> None:
+        for name in self.RESUMED:
+            setattr(self, name, state[name])
+
     def stop(self, status: str, reason: str, at: Position | None = None) -> None:
         self.status, self.reason, self.stopped_at = status, reason, at
 

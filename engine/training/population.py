@@ -21,6 +21,7 @@ optimizer in stacked_optimizer.py; this module is the loop.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -31,6 +32,7 @@ from hypertui.engine.core import halving
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Event, Failed, Progress, RunStarted
 from hypertui.engine.data.load import load_dataset
+from hypertui.engine.training.checkpoint import Checkpoints
 from hypertui.engine.training.clock import TrainClock, budget_env
 from hypertui.engine.training.devices import check_fits, describe, resolve_device
 from hypertui.engine.training.ledger import Ledger
@@ -38,6 +40,7 @@ from hypertui.engine.training.losses import (
     analyse_outputs,
     member_loss_gradient,
 )
+from hypertui.engine.training.models import build_model, output_size
 from hypertui.engine.training.schedule import lr_factor, planned_steps
 from hypertui.engine.training.stacked import (
     Member,
@@ -145,6 +148,14 @@ def _train(
     best = model.flat.detach().clone()  # each row's weights at its best full report
     left: set[int] = set()  # members whose Finished went out as they left
     stop = ""
+    # Checkpoints: each member's own files, from its rows (engine/training/checkpoint.py)
+    ckpts = [Checkpoints.plan(m.config, m.checkpoints) for m in members]
+    history: list[list[Progress]] = [[] for _ in members]  # each member's reports so far
+    first_epoch = 1
+    shapes = [list(x.shape[1:]), output_size(base)]
+    names = list(build_model(base, (x.shape[1:], shapes[1])).state_dict())  # one module
+    if len(names) != len(model.member_parameters(0)):  # a layout we cannot name: no files
+        names = []
 
     def report(epoch: int, end_of_epoch: bool, full: bool) -> Iterator[Event]:
         nonlocal losses
@@ -172,6 +183,7 @@ def _train(
                 len(val),
             )
             yield p
+            history[i].append(p)
             why = ledgers[i].record(p, full)
             if full and not why and ledgers[i].best_epoch == epoch:
                 best[r] = model.flat[r]  # restore-best: its test is of these weights
@@ -183,7 +195,7 @@ def _train(
                 # It ends now, as a single run does: it never reports again, and a viewer
                 # (or the store's point buffer) must not wait for it.
                 left.add(i)
-                yield ledgers[i].finished(m.run_id, n, at, wall())
+                yield ledgers[i].finished(m.run_id, n, at, wall(), notes=tuple(ckpts[i].notes))
 
     def prune(epoch: int) -> Iterator[Event]:
         """Halving's rung: stop the configs outside the best third, and drop their rows."""
@@ -210,30 +222,83 @@ def _train(
         out = [(r, i) for r, i in enumerate(rows) if active[i] and ledgers[i].out_of_patience()]
         if not out:
             return
-        tests, outputs = test_best()
+        tests, outputs = test_best([r for r, _ in out])
         at = (step, samples, clock.train_s)
         for r, i in out:
             active[i] = False
             ledgers[i].stop("finished", ledgers[i].out_of_patience(), at=at)
             left.add(i)
             analysis = analyse_outputs(base, outputs[r], data.val.y)
-            yield ledgers[i].finished(members[i].run_id, n, at, wall(), tests[r], analysis)
+            notes = tuple(ckpts[i].notes)
+            yield ledgers[i].finished(
+                members[i].run_id, n, at, wall(), tests[r], analysis, notes=notes
+            )
         drop_inactive()
 
-    def test_best() -> tuple[list[dict[str, float]], list[torch.Tensor]]:
+    def test_best(ending: list[int]) -> tuple[list[dict[str, float]], list[torch.Tensor]]:
         """Every row's test metrics with its best full report's weights (and the last
-        epoch's, as last_*), and its validation outputs with the best weights."""
+        epoch's, as last_*), and its validation outputs with the best weights; the rows
+        `ending` keep those weights (keep = "best")."""
         last, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
         now = model.flat.detach().clone()
         with torch.no_grad():
             model.flat.copy_(best)
         tests, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
         _, outputs = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
-        with torch.no_grad():
-            model.flat.copy_(now)
         for tested, at_last in zip(tests, last, strict=True):
             tested |= {f"last_{key}": v for key, v in at_last.items()}
+        for r in ending:
+            i = rows[r]
+            if ledgers[i].best_epoch is not None and names:
+                weights = dict(zip(names, model.member_parameters(r), strict=True))
+                meta = {"epoch": ledgers[i].best_epoch, "metrics": ledgers[i].best}
+                meta |= {"test": tests[r], "shapes": shapes, "preprocessing": data.preprocessing}
+                ckpts[i].save_best(weights, meta)
+        with torch.no_grad():
+            model.flat.copy_(now)
         return tests, outputs
+
+    def save_last(epoch: int) -> None:
+        """Each active member's checkpoint: its rows, its generator, its account."""
+        for r, i in enumerate(rows):
+            if active[i]:
+                tensors = {"flat": model.flat[r], "best": best[r], "rng": gens[i].get_state()}
+                meta = {
+                    "ledger": ledgers[i].state(),
+                    "step": step,
+                    "samples": samples,
+                    "train_s": clock.train_s,
+                    "opt_steps": opt.step_count,
+                    "history": [dataclasses.asdict(h) for h in history[i]],
+                }
+                ckpts[i].save_last(epoch, tensors | opt.member_state(r), meta)
+
+    def resume() -> Iterator[Event]:
+        """Go on from the members' checkpoints when every one has one, of the same step
+        (the same population, interrupted); otherwise each says why it starts over."""
+        nonlocal step, samples, first_epoch
+        found = [c.resume() for c in ckpts]
+        if not any(found):
+            return
+        steps = {meta["step"] for _, meta in filter(None, found)}
+        if not all(found) or len(steps) > 1:
+            for c in ckpts:
+                c.notes.append("not resumed: its population's members were not all saved at once")
+            return
+        meta = found[0][1]
+        step, samples, clock.train_s = meta["step"], meta["samples"], meta["train_s"]
+        opt.step_count, first_epoch = meta["opt_steps"], meta["epoch"] + 1
+        with torch.no_grad():
+            for r, (tensors, meta) in enumerate(found):
+                model.flat[r] = tensors["flat"].to(device)
+                best[r] = tensors["best"].to(device)
+                opt.load_member_state(r, {k: v.to(device) for k, v in tensors.items()})
+                gens[r].set_state(tensors["rng"])
+                ledgers[r].restore(meta["ledger"])
+                history[r] = [Progress(**p) for p in meta["history"]]
+                ckpts[r].notes.append(f"resumed from its checkpoint after epoch {meta['epoch']}")
+        for reports in zip(*history, strict=True):  # the curve so far, report by report
+            yield from reports
 
     def skip(gone: Collection[str]) -> Iterator[Event]:
         """Members a viewer skipped end now, cancelled (a resume trains them again)."""
@@ -263,7 +328,8 @@ def _train(
     def wall() -> float:
         return time.perf_counter() - wall0
 
-    for epoch in range(1, base.epochs + 1):
+    yield from resume()
+    for epoch in range(first_epoch, base.epochs + 1):
         perms = torch.stack([torch.randperm(n, generator=gens[i], device=device) for i in rows])
         clock.start()
         for i in range(0, n, bs):
@@ -306,11 +372,13 @@ def _train(
         clock.reported()
         if stop == "budget" or not any(active):
             break
+        if ckpts[0].due(epoch, last_epoch=epoch == base.epochs):
+            save_last(epoch)
 
     test: list[dict[str, float]] = [{} for _ in range(k)]
     analysis: list[dict[str, list]] = [{} for _ in range(k)]
     if stop not in ("cancelled", "diverged", "skipped"):
-        rows_test, out = test_best()
+        rows_test, out = test_best(list(range(len(rows))))
         for r, i in enumerate(rows):
             test[i] = rows_test[r]
             analysis[i] = analyse_outputs(base, out[r], data.val.y)
@@ -319,10 +387,12 @@ def _train(
     budget_reason = clock.budget_reason if stop == "budget" else ""
     for i, m in enumerate(members):
         ledger = ledgers[i]
-        if i in left:
-            continue  # its Finished went out as it left (pruned, diverged, skipped)
-        if stop == "cancelled":
-            ledger.stop("cancelled", "stopped by request", ledger.stopped_at)
-        elif not ledger.reason:
-            ledger.reason = budget_reason
-        yield ledger.finished(m.run_id, n, now, wall_s, test[i], analysis[i])
+        if i not in left:  # else its Finished went out as it left (pruned, diverged, skipped)
+            if stop == "cancelled":
+                ledger.stop("cancelled", "stopped by request", ledger.stopped_at)
+            elif not ledger.reason:
+                ledger.reason = budget_reason
+        ckpts[i].ended(ledger.status)
+        if i not in left:
+            notes = tuple(ckpts[i].notes)
+            yield ledger.finished(m.run_id, n, now, wall_s, test[i], analysis[i], notes=notes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -66,6 +67,7 @@ def activation_runs(activations: list[str]) -> list[tuple[_Kernels, slice]]:
 class Member:
     run_id: str
     config: Config
+    checkpoints: Path | None = None  # its folder (engine/training/checkpoint.py), or none
 
 
 class StackedMLP:

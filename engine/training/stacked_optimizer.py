@@ -131,6 +131,21 @@ class StackedOptimizer:
                 start += len(mine)
         self.groups = groups
 
+    def member_state(self, k: int) -> dict[str, torch.Tensor]:
+        """Member k's optimizer state (its rows of the group's buffers), for a checkpoint."""
+        group, at = self._group_of(k)
+        return {"opt.s1": group.s1[at], "opt.s2": group.s2[at]}
+
+    def load_member_state(self, k: int, tensors: dict[str, torch.Tensor]) -> None:
+        group, at = self._group_of(k)
+        group.s1[at] = tensors["opt.s1"]
+        group.s2[at] = tensors["opt.s2"]
+
+    def _group_of(self, k: int) -> tuple[_Group, int]:
+        position = self._position(k)
+        group = next(g for g in self.groups if g.start <= position < g.stop)
+        return group, position - group.start
+
     def freeze(self, k: int) -> None:
         position = self._position(k)
         group = next(g for g in self.groups if g.start <= position < g.stop)

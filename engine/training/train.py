@@ -92,7 +92,7 @@ def run(
     if why := check_fits(config, device, rows=rows):  # before building: an OOM is a traceback
         yield Failed(run_id, why)
         return
-    ckpt = checkpoint_plan(config, checkpoints)
+    ckpt = Checkpoints.plan(config, checkpoints)
     resumed = ckpt.resume()
     with restore_settings():
         torch.manual_seed(config.seed)
@@ -156,7 +156,7 @@ def _train(
     losses: list[torch.Tensor] = []  # detached batch losses since the last report
     stop = ""  # why training ended early: cancelled | budget | diverged
     best: dict[str, torch.Tensor] | None = None  # the weights of the best full report
-    history: list[Progress] = []  # the full reports so far: a resume yields them again
+    history: list[Progress] = []  # the reports so far: a resume yields them again
     first_epoch = 1
     if resumed is not None:  # where the checkpoint left off, bit for bit
         tensors, meta = resumed
@@ -167,8 +167,7 @@ def _train(
         if device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"], device)
         best = checkpoint.unprefixed("best", tensors) or None
-        for name, value in meta["ledger"].items():
-            setattr(ledger, name, value)
+        ledger.restore(meta["ledger"])
         step, samples, clock.train_s = meta["step"], meta["samples"], meta["train_s"]
         first_epoch = meta["epoch"] + 1
         history = [Progress(**p) for p in meta["history"]]
@@ -230,6 +229,7 @@ def _train(
                 yield p
                 clock.reported()
                 clock.start()
+                history.append(p)
                 if why := ledger.record(p, full=False):
                     stop = "diverged"
                     ledger.stop("diverged", why)
@@ -262,7 +262,7 @@ def _train(
                 tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
             meta = {
                 "optimizer": optimizer,
-                "ledger": {k: getattr(ledger, k) for k in RESUMED_LEDGER},
+                "ledger": ledger.state(),
                 "step": step,
                 "samples": samples,
                 "train_s": clock.train_s,
@@ -290,21 +290,6 @@ def _train(
     now = (step, samples, clock.train_s)
     wall_s = time.perf_counter() - wall0
     yield ledger.finished(run_id, n, now, wall_s, test, analysis, notes=tuple(ckpt.notes))
-
-
-RESUMED_LEDGER = ("first_loss", "final", "best", "best_epoch", "waited")  # what a resume restores
-
-
-def checkpoint_plan(config: Config, folder: Path | None) -> Checkpoints:
-    """The run's checkpoints as its config asks (none without a folder)."""
-    return Checkpoints(
-        folder,
-        config.to_dict(),
-        keep=config.keep,
-        every_epochs=config.save_every,
-        every_s=60 * config.save_minutes,
-        budget_bytes=int(config.disk_budget_mb * 1024**2),
-    )
 
 
 def resume_notes(resumed: tuple[dict, dict] | None) -> tuple[str, ...]:
