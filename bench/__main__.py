@@ -3,6 +3,7 @@ import sys
 from bench import (
     analysis,
     attach,
+    checkpoints,
     cnn_population,
     grid,
     grid_populations,
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "analysis": analysis.main,
     "attach": attach.main,
     "tracking": tracking.main,
+    "checkpoints": checkpoints.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)

@@ -3,6 +3,7 @@ its last checkpoint bit for bit, and bad files that never stop a run."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from hypertui.engine.core.config import make_config
@@ -10,6 +11,14 @@ from hypertui.engine.core.events import Finished, Progress, RunStarted
 from hypertui.engine.training import checkpoint
 from hypertui.engine.training.models import build_model
 from hypertui.engine.training.train import run
+
+
+@pytest.fixture(autouse=True)
+def every_checkpoint_due(monkeypatch):
+    """Checkpoints as save_every says, whatever a write costs on this machine (the cost
+    guard has its own test)."""
+    monkeypatch.setattr(checkpoint, "COST_FACTOR", 0)
+
 
 CONFIG = dict(problem="house", hidden=[8], batch_size=64, lr=0.01, optimizer="adam", epochs=7)
 
@@ -207,3 +216,20 @@ def test_a_population_resumes_each_member_from_its_rows_bit_for_bit(tmp_path):
         best = checkpoints_dir(cut, y.id) / "best.safetensors"
         assert checkpoint.read(best)[1]["test"] == y.test
         assert not (checkpoints_dir(cut, y.id) / "last.safetensors").exists()
+
+
+def test_checkpoints_wait_a_hundred_times_what_the_last_one_took(tmp_path, monkeypatch):
+    """On a run whose epochs are fast, save_every = 1 writes far less often than every
+    epoch: a checkpoint never takes more than 1% of the time."""
+    writes = []
+    original = checkpoint.Checkpoints.save_last
+
+    def counted(self, epoch, tensors, meta):
+        original(self, epoch, tensors, meta)
+        self.cost_s = 3600.0  # as if a write took an hour
+        writes.append(epoch)
+
+    monkeypatch.setattr(checkpoint.Checkpoints, "save_last", counted)
+    monkeypatch.setattr(checkpoint, "COST_FACTOR", 100)
+    train(make_config(**CONFIG, save_every=1), tmp_path)
+    assert writes == [1]  # the first, then none for 100 hours

@@ -260,6 +260,7 @@ def _train(
 
     def save_last(epoch: int) -> None:
         """Each active member's checkpoint: its rows, its generator, its account."""
+        start = time.monotonic()
         for r, i in enumerate(rows):
             if active[i]:
                 tensors = {"flat": model.flat[r], "best": best[r], "rng": gens[i].get_state()}
@@ -272,6 +273,9 @@ def _train(
                     "history": [dataclasses.asdict(h) for h in history[i]],
                 }
                 ckpts[i].save_last(epoch, tensors | opt.member_state(r), meta)
+        cost_s = time.monotonic() - start
+        for i in rows:  # what the next checkpoint waits for is the cost of all the files
+            ckpts[i].cost_s = cost_s
 
     def resume() -> Iterator[Event]:
         """Go on from the members' checkpoints when every one has one, of the same step
@@ -372,7 +376,7 @@ def _train(
         clock.reported()
         if stop == "budget" or not any(active):
             break
-        if ckpts[0].due(epoch, last_epoch=epoch == base.epochs):
+        if ckpts[rows[0]].due(epoch, last_epoch=epoch == base.epochs):
             save_last(epoch)
 
     test: list[dict[str, float]] = [{} for _ in range(k)]
