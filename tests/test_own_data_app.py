@@ -353,3 +353,17 @@ async def test_run_from_the_editor_checks_an_own_model_first_and_starts_nothing(
         await wait_for(pilot, said, timeout=120)
         assert app.screen is editor
     assert not store_path.exists() or Store(store_path).sweeps() == []
+
+
+async def test_the_run_detail_exports_the_model(tmp_path):
+    from hypertui.engine.core.paths import exports_dir
+
+    user_table_preset(tmp_path, features=["a", "b", "color"])
+    app, detail = detail_of_my_table(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(detail)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: any(exports_dir().glob("*-model.safetensors")), timeout=30)
+        await wait_for(pilot, lambda: any("wrote" in str(n.message) for n in app._notifications))
+        assert any(exports_dir().glob("*-model.json"))

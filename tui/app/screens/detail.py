@@ -101,6 +101,7 @@ class RunDetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("m", "next_metric", "Metric"),
+        Binding("e", "export_model", "Export model"),
     ]
 
     def __init__(self, store_path: Path, run_id: str) -> None:
@@ -190,6 +191,29 @@ class RunDetailScreen(Screen):
         self.metric = self.metrics[(self.metrics.index(self.metric) + 1) % len(self.metrics)]
         self.show_metric()
         self.notify(f"metric: {self.metric}", timeout=1.5)
+
+    def action_export_model(self) -> None:
+        if self.own_loop:
+            self.notify("a script's weights are its own: save them there", timeout=3)
+            return
+        self.export_model()
+
+    @work(thread=True, exclusive=True, group="export")
+    def export_model(self) -> None:
+        """The run's best weights and a JSON of its config, under exports/ (torch: here)."""
+        from hypertui.engine.core.errors import HypertuiError
+        from hypertui.engine.sweeps.model_out import export_model
+
+        store = Store(self.store_path)
+        try:
+            weights, sidecar = export_model(store, self.run.id)
+        except HypertuiError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=6)
+            return
+        finally:
+            store.close()
+        said = f"wrote {weights}\nand {sidecar.name}"
+        self.app.call_from_thread(self.notify, said, timeout=8)
 
     @work(thread=True, exclusive=True)
     def load_house(self) -> None:
