@@ -343,3 +343,59 @@ def test_a_killed_scripts_run_keeps_what_it_reached(tmp_path):
     _, run = only_run(tmp_path)
     assert run.status == "interrupted" and run.steps >= 3  # the step it logged last
     assert run.final["val_loss"] == run.best["val_loss"] <= 0.25  # 1/(step+1), step >= 3
+
+
+def test_run_save_and_restore_resume_a_script_where_it_died(tmp_path, capsys):
+    """A script that saves its state every epoch, dies after epoch 2 and runs again goes
+    on from epoch 3 and ends with the weights of a script that never died."""
+    import torch
+
+    store = tmp_path / "s.sqlite"
+
+    def script(die_after: int | None = None):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        opt = torch.optim.Adam(model.parameters(), lr=0.1)
+        x, y = torch.randn(64, 3, generator=torch.Generator().manual_seed(1)), torch.ones(64, 1)
+        with hypertui.init(name="resume", config={"lr": 0.1, "seed": 0}, store=store) as run:
+            state = run.restore()
+            if state:
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+            for epoch in range(state["epoch"] + 1 if state else 0, 6):
+                opt.zero_grad()
+                loss = torch.nn.functional.mse_loss(model(x), y)
+                loss.backward()
+                opt.step()
+                run.log({"val_loss": loss.item()}, epoch=epoch)
+                run.save(
+                    {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}
+                )
+                if epoch == die_after:
+                    raise RuntimeError("the machine went away")
+        return run, model
+
+    with pytest.raises(RuntimeError):
+        script(die_after=2)
+    resumed_run, resumed = script()
+    whole_run, whole = script()  # the group's unfinished run's checkpoint was taken over
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(resumed.state_dict().values(), whole.state_dict().values())
+    )
+    db = Store(store)
+    (sweep,) = db.sweeps()
+    rows = {r.id: r for r in db.runs(sweep.id)}
+    assert any("resumed from the checkpoint of run" in n for n in rows[resumed_run.id].env["notes"])
+    assert not any("resumed" in n for n in rows[whole_run.id].env.get("notes", []))
+    assert [p["epoch"] for p in db.points(resumed_run.id)] == [3, 4, 5]
+    assert not list((tmp_path / "home" / "checkpoints").rglob("last.safetensors"))  # finished: gone
+
+
+def test_run_save_refuses_what_it_cannot_store_with_a_warning(tmp_path, capsys):
+    with hypertui.init(name="bad", config={"seed": 0}, store=tmp_path / "s.sqlite") as run:
+        run.save({"model": object()})
+        run.save({(1, 2): 3})
+        run.log({"val_loss": 1.0})
+    err = capsys.readouterr().err
+    assert "model is a object" in err and "not saved" in err and "Traceback" not in err

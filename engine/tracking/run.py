@@ -30,7 +30,7 @@ from typing import Any
 
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.ids import new_id
-from hypertui.engine.core.paths import default_store_path
+from hypertui.engine.core.paths import checkpoints_dir, default_store_path
 from hypertui.engine.tracking.logger import Logger, Pruned, Stop
 from hypertui.engine.tracking.summary import guess_mode
 from hypertui.engine.tracking.writer import Identity, Point, Writer
@@ -108,6 +108,69 @@ class Run(Logger):
         self._writer.joined.wait(END_WAIT_S)
         return self._writer.sweep_id
 
+    def save(self, state: dict[str, Any]) -> None:
+        """Keep `state` (a model's and an optimizer's state_dict, the epoch: tensors,
+        numbers, strings, lists and dicts of them) as this run's checkpoint, to go on from
+        if the script dies: `run.restore()` in its next run returns it (engine/tracking/saved.py).
+        A value of another kind or a full disk is a warning; training goes on."""
+        folder = self._checkpoints("run.save")
+        if folder is None:
+            return
+        from hypertui.engine.tracking import saved
+
+        try:
+            saved.save(folder, state)
+        except TypeError as exc:
+            self.warn("save", f"run.save: {exc}; not saved")
+        except OSError as exc:
+            self.warn("save-disk", f"run.save: cannot write ({exc.strerror or exc}); not saved")
+
+    def restore(self) -> dict[str, Any] | None:
+        """What the newest unfinished run of this group with this config saved, or None;
+        this run takes that checkpoint over (see engine/tracking/saved.py)."""
+        folder = self._checkpoints("run.restore")
+        if folder is None:
+            return None
+        import shutil
+
+        from hypertui.engine.store.store import Store
+        from hypertui.engine.tracking import saved
+
+        try:
+            store = Store(self._writer.path)
+            try:
+                runs = store.runs(self.sweep_id)
+            finally:
+                store.close()
+        except HypertuiError as exc:
+            self.warn("restore", f"run.restore: {exc}")
+            return None
+        ended = ("interrupted", "cancelled", "failed")
+        same = [
+            r for r in runs if r.id != self.id and r.status in ended and r.config == self.config
+        ]
+        for old in sorted(same, key=lambda r: r.idx, reverse=True):
+            path = checkpoints_dir(self.sweep_id, old.id) / saved.LAST
+            if not path.exists():
+                continue
+            try:
+                state = saved.load(path)
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(path), str(folder / saved.LAST))
+            except (HypertuiError, OSError) as exc:
+                self.warn(f"restore {old.id}", f"run.restore: {exc}; not resumed from it")
+                continue
+            self.notes.append(f"resumed from the checkpoint of run {old.id}")
+            return state
+        return None
+
+    def _checkpoints(self, what: str) -> Path | None:
+        """This run's checkpoint folder, or None (a warning) when it is not stored."""
+        if self.closed() or self.sweep_id is None:
+            self.warn(what, f"{what}: the run is not stored; nothing saved or restored")
+            return None
+        return checkpoints_dir(self.sweep_id, self.id)
+
     def finish(self, status: str = "finished", reason: str = "") -> None:
         """End the run (a `with` block does it for you): its final metrics are stored,
         and its group's sweep ends with its last running run."""
@@ -117,6 +180,10 @@ class Run(Logger):
         _open_runs.discard(self)
         wall_s = time.monotonic() - self._started
         self._writer.end(status, reason, wall_s, END_WAIT_S)
+        if status == "finished" and self._writer.sweep_id:  # a checkpoint was to resume from
+            (checkpoints_dir(self._writer.sweep_id, self.id) / "last.safetensors").unlink(
+                missing_ok=True
+            )
 
     def __enter__(self) -> Run:
         return self
