@@ -381,7 +381,7 @@ def test_run_save_and_restore_resume_a_script_where_it_died(tmp_path, capsys):
     whole_run, whole = script()  # the group's unfinished run's checkpoint was taken over
     assert all(
         torch.equal(a, b)
-        for a, b in zip(resumed.state_dict().values(), whole.state_dict().values())
+        for a, b in zip(resumed.state_dict().values(), whole.state_dict().values(), strict=True)
     )
     db = Store(store)
     (sweep,) = db.sweeps()
