@@ -404,8 +404,12 @@ class LiveScreen(Screen):
                 progress = min(progress + 1, view.total)
         self.query_one("#trial-bar", ProgressBar).update(total=view.total, progress=progress)
         unit = "s" if view.budget else "epochs"
+
+        def amount(v: float) -> str:  # 1291/2000 epochs, not 1.29e+03/2e+03
+            return str(int(v)) if float(v).is_integer() else fmt(v, 3)
+
         self.query_one("#trial-label", Static).update(
-            f"trial {view.index + 1} {fmt(progress, 3)}/{fmt(view.total, 3)} {unit}"
+            f"trial {view.index + 1} {amount(progress)}/{amount(view.total)} {unit}"
         )
 
     def update_status(self) -> None:
