@@ -317,3 +317,30 @@ def test_a_sweep_of_your_own_function_trains_on_ray(tmp_path, ray_address):
     runs = store.runs(sweep_id)
     assert [r.status for r in runs] == ["finished"] * 4, [r.reason for r in runs]
     assert [r.final["val_loss"] for r in runs] == pytest.approx([1 / 3, 1 / 3, 2 / 3, 2 / 3])
+
+
+@pytest.mark.ray
+def test_a_ray_unit_resumes_from_its_checkpoints(tmp_path, backend):
+    """A population cancelled mid-way on Ray goes on from its members' checkpoints on
+    resume (the worker's machine keeps them) and ends as the local, uninterrupted sweep."""
+    from hypertui.engine.sweeps.sweep import Controls
+
+    preset = parse_preset(
+        TWO_UNITS.format(epochs=5, slow=SLOW).replace("[config]", "[config]\nsave_every = 1"),
+        "two.toml",
+    )
+    store = Store(tmp_path / "runs.sqlite")
+    local = create_sweep(store, preset)
+    list(run_sweep(store, local))
+    sweep_id = create_sweep(store, preset)
+    controls = Controls()
+    for item in run_sweep(store, sweep_id, controls, backend=backend):
+        event = item.event
+        if isinstance(event, Progress) and event.epoch == 3 and event.end_of_epoch:
+            if store.run(event.run_id).config["batch_size"] == SLOW:
+                controls.stop.set()
+    assert store.sweep(sweep_id).status == "cancelled"
+    list(run_sweep(store, sweep_id, backend=backend))  # the resume
+    slow = [r for r in store.runs(sweep_id) if r.config["batch_size"] == SLOW]
+    assert all(any("resumed from its checkpoint" in n for n in r.env["notes"]) for r in slow)
+    assert results(store, sweep_id) == results(store, local)
