@@ -52,3 +52,42 @@ def test_exported_trials_are_numbered_from_1_in_run_order(tmp_path, capsys):
     capsys.readouterr()
     assert main(["--store", str(store_path), "show", rows[4]["run_id"]]) == 0
     assert f"run {rows[4]['run_id']} — trial 5 of sweep" in capsys.readouterr().out
+
+
+def test_curves_export_round_trips_through_pandas_and_json_outputs_parse(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from hypertui.engine.store.store import Store
+    from hypertui.engine.sweeps.presets import parse_preset
+    from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+    from hypertui.tui.cli.main import main
+
+    store = Store(tmp_path / "s.sqlite")
+    text = 'description = "c"\n[config]\nproblem = "house"\nhidden = [4]\nepochs = 3\n'
+    sweep_id = create_sweep(store, parse_preset(text + "[sweep]\nlr = [0.01, 0.1]\n", "c.toml"))
+    list(run_sweep(store, sweep_id))
+    s = ["--store", str(store.path)]
+    out = tmp_path / "curves.csv"
+    assert main(["export", sweep_id, "--curves", "--out", str(out), *s]) == 0
+    frame = pd.read_csv(out)
+    runs = store.runs(sweep_id)
+    assert len(frame) == sum(len(store.points(r.id)) for r in runs) == 6
+    assert list(frame.columns[:5]) == ["sweep_id", "run_id", "trial", "lr", "seed"]
+    first = store.points(runs[0].id)[0]
+    row = frame[frame.run_id == runs[0].id].iloc[0]
+    assert row.epoch == first["epoch"] and row.val_mse == first["val_mse"]  # exact, not rounded
+    assert sorted(frame.lr.unique()) == [0.01, 0.1]
+    assert main(["export", sweep_id, "--curves", "--grouped", *s]) == 2
+    assert "not with --grouped" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["runs", "--json", *s]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["id"] == sweep_id
+    assert main(["runs", sweep_id, "--json", *s]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["id"] for r in rows] == [r.id for r in runs] and rows[0]["test"]
+    assert main(["show", runs[0].id, "--json", *s]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["id"] == runs[0].id and [p["epoch"] for p in shown["points"]] == [1, 2, 3]

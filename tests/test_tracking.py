@@ -212,6 +212,9 @@ def test_a_second_script_with_the_same_run_id_is_refused_and_the_first_kept(tmp_
 SCRIPT = """
 import faulthandler, os, signal, sys, time
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # ended(): the stacks of a hang
+# Ctrl-C as at a terminal: a child of a background job (CI under nohup, `make test &`)
+# starts with SIGINT ignored, and Python then installs no KeyboardInterrupt handler
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import hypertui
 how = sys.argv[1]
 def loop(run):

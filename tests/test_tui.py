@@ -77,12 +77,17 @@ async def test_quickstart_run_results_export(store_path):
         assert results.query_one("#results", DataTable).row_count == 4
         await pilot.press("e")
         await pilot.press("x")
-        await pilot.pause()
+        await wait_for(pilot, lambda: any(exports_dir().glob("quickstart-*-curves.csv")))
+        await wait_for(
+            pilot, lambda: "curves" in str(results.query_one("#results-status").render())
+        )
         grouped = sorted(exports_dir().glob("quickstart-*-grouped.csv"))
         runs = sorted(exports_dir().glob("quickstart-*-runs.csv"))
         assert len(grouped) == 1 and len(runs) == 1
         assert len(pd.read_csv(grouped[0])) == 4
         assert len(pd.read_csv(runs[0])) == 8
+        curves = pd.read_csv(next(exports_dir().glob("quickstart-*-curves.csv")))
+        assert len(curves) == 8 * 2 and set(curves.epoch) == {1, 2}  # 8 runs, 2 epochs each
         assert str(runs[0]) in str(results.query_one("#results-status", Static).render())
 
 

@@ -100,6 +100,25 @@ def runs_csv(runs: list[RunRow], own_loop: bool = False) -> str:
     return _csv(columns, [[row.get(c) for c in columns] for row in rows])
 
 
+CURVE_FIELDS = ("epoch", "step", "samples", "elapsed_s", "end_of_epoch", "train_loss")
+
+
+def curves_csv(runs: list[RunRow], points: dict[str, list[dict[str, Any]]]) -> str:
+    """Every report of every run, one row each: the run (ids, its swept values, seed),
+    where it was (epoch, step, samples, training seconds) and every metric it reported."""
+    swept = list(dict.fromkeys(k for r in runs for k in r.point))
+    metrics = dict.fromkeys(
+        k for r in runs for p in points.get(r.id, ()) for k in p if k not in CURVE_FIELDS
+    )
+    columns = ["sweep_id", "run_id", "trial", *swept, "seed", *CURVE_FIELDS, *metrics]
+    rows = []
+    for r in runs:
+        head = [r.sweep_id, r.id, r.idx + 1, *(r.point.get(k) for k in swept), r.seed]
+        for p in points.get(r.id, ()):
+            rows.append([*head, *(p.get(k) for k in CURVE_FIELDS), *(p.get(m) for m in metrics)])
+    return _csv(columns, rows)
+
+
 def grouped_columns(comp: Comparison) -> list[str]:
     columns = [*comp.swept, "n", "n_runs", "diverged", "failed", "unfinished"]
     for m in comp.metrics:

@@ -141,11 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="list sweeps, or the runs of one sweep")
     p.add_argument("sweep_id", nargs="?")
     p.add_argument("--all", action="store_true", help="every group of the comparison, not the top")
+    p.add_argument("--json", action="store_true", help="one JSON object per sweep or run a line")
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_runs)
 
     p = sub.add_parser("show", help="one run: config, metrics and curve summary")
     p.add_argument("run_id")
+    p.add_argument("--json", action="store_true", help="the run and its curve as one JSON object")
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_show)
 
@@ -156,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--grouped", action="store_true", help="the grouped comparison, not one row per run"
+    )
+    p.add_argument(
+        "--curves",
+        action="store_true",
+        help="every report of every run (epoch, step, samples, seconds, every metric)",
     )
     p.add_argument(
         "--format",
@@ -575,7 +582,11 @@ def cmd_runs(args) -> int:
     from hypertui.tui.text.report import TOP_ROWS, print_runs, print_sweeps
 
     store = open_store(args)
-    if args.sweep_id:
+    if args.json:
+        rows = store.runs(store.sweep(args.sweep_id).id) if args.sweep_id else store.sweeps()
+        for row in rows:
+            print(_json_line(row))
+    elif args.sweep_id:
         print_runs(store, store.sweep(args.sweep_id), top=None if args.all else TOP_ROWS)
     else:
         print_sweeps(store)
@@ -585,13 +596,38 @@ def cmd_runs(args) -> int:
 def cmd_show(args) -> int:
     from hypertui.tui.text.report import print_run
 
-    print_run(open_store(args), args.run_id)
+    store = open_store(args)
+    if args.json:
+        run = store.run(args.run_id)
+        print(_json_line(run, points=store.points(run.id)))
+        return EXIT_OK
+    print_run(store, args.run_id)
     return EXIT_OK
+
+
+def _json_line(row, **more) -> str:
+    """A store record (a sweep or a run) as one line of JSON; NaN and infinities as null."""
+    import dataclasses
+    import json
+    import math
+
+    def plain(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    record = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+    return json.dumps(plain({**record, **more}), default=str)
 
 
 def cmd_export(args) -> int:
     from hypertui.engine.analysis.compare import compare_sweep
     from hypertui.engine.analysis.export import (
+        curves_csv,
         grouped_csv,
         grouped_markdown,
         runs_csv,
@@ -601,16 +637,20 @@ def cmd_export(args) -> int:
     from hypertui.engine.core.paths import export_path
     from hypertui.engine.core.records import OWN_LOOP_PROBLEMS
 
+    grouped = args.grouped or args.format == "md"
+    if args.curves and grouped:
+        raise ConfigError("--curves writes every report of every run: not with --grouped or md")
     store = open_store(args)
     sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
     runs = store.runs(sweep.id)
-    grouped = args.grouped or args.format == "md"
-    if grouped:
+    if args.curves:
+        text = curves_csv(runs, {r.id: store.points(r.id) for r in runs})
+    elif grouped:
         comp = compare_sweep(sweep, runs)
         text = grouped_markdown(comp) if args.format == "md" else grouped_csv(comp)
     else:
         text = runs_csv(runs, sweep.problem in OWN_LOOP_PROBLEMS)
-    kind = "grouped" if grouped else "runs"
+    kind = "curves" if args.curves else "grouped" if grouped else "runs"
     if str(args.out) == "-":  # the usual spelling of stdout
         sys.stdout.write(text)
         return EXIT_OK

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -15,6 +16,7 @@ from hypertui.engine.analysis.claims import claim_of_toml, judge_sweep
 from hypertui.engine.analysis.compare import Comparison, compare_sweep, run_metrics
 from hypertui.engine.analysis.export import (
     cell,
+    curves_csv,
     fmt,
     grouped_csv,
     grouped_markdown,
@@ -99,7 +101,7 @@ class ResultsScreen(Screen):
         Binding("s", "sort", "Sort by column"),
         Binding("a", "all_columns", "All columns"),
         Binding("e", "export_table", "Export table"),
-        Binding("x", "export_runs", "Export runs CSV"),
+        Binding("x", "export_runs", "Export runs + curves CSV"),
         Binding("i", "analysis", "Analysis"),
         Binding("enter", "open", "Open runs", priority=True),
         Binding("escape", "back", "Back"),
@@ -281,7 +283,25 @@ class ResultsScreen(Screen):
             "runs", runs_csv(self.runs, self.sweep.problem in OWN_LOOP_PROBLEMS), "csv"
         )
         if path:
-            self.show_written(f"wrote {path}")
+            self.export_curves(path)
+
+    @work(thread=True, exclusive=True, group="curves")
+    def export_curves(self, runs_path: Path) -> None:
+        """Every report of every run beside the runs CSV (read in a worker: a big sweep's
+        curves are many rows)."""
+        store = Store(self.store_path)
+        try:
+            points = {r.id: store.points(r.id) for r in self.runs}
+        finally:
+            store.close()
+        text = curves_csv(self.runs, points)
+        path = export_path(self.sweep.preset, self.sweep.id, "curves", "csv")
+        try:
+            write_atomic(path, text)
+        except HypertuiError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self.show_written, f"wrote {runs_path} and {path.name}")
 
     def show_written(self, message: str) -> None:
         self.query_one("#results-status", Static).update(plain(message))
