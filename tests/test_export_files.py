@@ -79,6 +79,7 @@ def test_curves_export_round_trips_through_pandas_and_json_outputs_parse(tmp_pat
     row = frame[frame.run_id == runs[0].id].iloc[0]
     assert row.epoch == first["epoch"] and row.val_mse == first["val_mse"]  # exact, not rounded
     assert sorted(frame.lr.unique()) == [0.01, 0.1]
+    assert "seq" not in frame.columns and {"val_loss", "val_mse"} <= set(frame.columns)
     assert main(["export", sweep_id, "--curves", "--grouped", *s]) == 2
     assert "not with --grouped" in capsys.readouterr().err
     capsys.readouterr()

@@ -108,7 +108,11 @@ def curves_csv(runs: list[RunRow], points: dict[str, list[dict[str, Any]]]) -> s
     where it was (epoch, step, samples, training seconds) and every metric it reported."""
     swept = list(dict.fromkeys(k for r in runs for k in r.point))
     metrics = dict.fromkeys(
-        k for r in runs for p in points.get(r.id, ()) for k in p if k not in CURVE_FIELDS
+        k
+        for r in runs
+        for p in points.get(r.id, ())
+        for k in p
+        if k not in CURVE_FIELDS and k != "seq"  # seq: the store's order of points
     )
     columns = ["sweep_id", "run_id", "trial", *swept, "seed", *CURVE_FIELDS, *metrics]
     rows = []
