@@ -92,3 +92,28 @@ def test_curves_export_round_trips_through_pandas_and_json_outputs_parse(tmp_pat
     assert main(["show", runs[0].id, "--json", *s]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["id"] == runs[0].id and [p["epoch"] for p in shown["points"]] == [1, 2, 3]
+
+
+def test_a_sweep_is_tagged_noted_and_named_and_runs_filters_by_tag(tmp_path, capsys):
+    from hypertui.engine.store.store import Store
+    from hypertui.tui.cli.main import main
+    from tests.fakes import make_sweep
+
+    store = Store(tmp_path / "s.sqlite")
+    first, second = make_sweep(store), make_sweep(store, "5eed0002")
+    s = ["--store", str(store.path)]
+    assert main(["tag", first, "baseline", "lr:1e-3", "--note", "40 epochs", *s]) == 0
+    assert "#baseline #lr:1e-3" in capsys.readouterr().out
+    assert main(["tag", first, "--remove", "lr:1e-3", "--name", "long run", *s]) == 0
+    sweep = store.sweep(first)
+    assert (sweep.tags, sweep.note, sweep.title) == (["baseline"], "40 epochs", "long run")
+    capsys.readouterr()
+    assert main(["runs", "--tag", "baseline", *s]) == 0
+    out = capsys.readouterr().out
+    assert first in out and second not in out and "long run" in out and "baseline" in out
+    for bad in (["bad tag!"], ["--note", "a\x1b[2Jb"], ["--name", "x" * 65]):
+        assert main(["tag", second, *bad, *s]) == 2
+        assert "Traceback" not in capsys.readouterr().err
+    assert store.sweep(second).tags == [] and store.sweep(second).note == ""  # nothing half
+    assert main(["tag", first, "--note", "", "--name", "", *s]) == 0
+    assert store.sweep(first).title == store.sweep(first).preset and not store.sweep(first).note

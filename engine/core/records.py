@@ -42,6 +42,14 @@ class SweepRow:
     paused: bool = False  # the runner acknowledged a pause and holds
     error: str = ""  # why the runner stopped, when it stopped on an error
     paused_s: float = 0.0  # seconds the current runner has held on pauses, as of heartbeat
+    tags: list[str] = dataclasses.field(default_factory=list)  # what the user says of it
+    note: str = ""
+    name: str = ""  # a name of the user's; "" = the preset's
+
+    @property
+    def title(self) -> str:
+        """What lists call it: the user's name for it, else its preset's."""
+        return self.name or self.preset
 
     @property
     def n_runs(self) -> int:

@@ -100,13 +100,19 @@ MIGRATIONS = (
     ALTER TABLE runs ADD COLUMN host TEXT;
     ALTER TABLE runs ADD COLUMN heartbeat REAL;
     """,
+    # 7: what a user says of a sweep: tags (a JSON list), a note, a name of its own
+    """
+    ALTER TABLE sweeps ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sweeps ADD COLUMN note TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sweeps ADD COLUMN name TEXT NOT NULL DEFAULT '';   -- '' = the preset's
+    """,
 )
 POINT_COLUMNS = "run_id, seq, epoch, step, samples, elapsed_s, train_loss, metrics, end_of_epoch"
 SCHEMA_VERSION = len(MIGRATIONS)
 SWEEP_COLUMNS = (
     "id, preset, problem, description, swept, preset_toml, created_at, updated_at, status,"
     " pid, host, heartbeat, runner_started, options, control, skip_seq, paused, error,"
-    " paused_s"
+    " paused_s, tags, note, name"
 )
 TABLES = ("meta", "sweeps", "runs", "points")
 

@@ -37,6 +37,7 @@ from hypertui.engine.store.liveness import is_live
 from hypertui.engine.store.schema import POINT_COLUMNS, SWEEP_COLUMNS, upgrade
 from hypertui.engine.store.transaction import Transaction, damaged, is_damage, read_error
 
+TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,31}")  # what `hypertui tag` takes
 MIN_ID_PREFIX = 4  # a sweep or run id is found from this many of its first characters
 UI_LOCK_WAIT_S = 0.25  # a viewer waits this long for the write lock, then says "busy"
 WRITER_LOCK_WAIT_S = 60.0  # a runner waits this long before it gives up a write
@@ -318,6 +319,40 @@ class Store:
             self.db.execute("DELETE FROM sweeps WHERE id=?", (sweep.id,))
         shutil.rmtree(checkpoints_dir(sweep.id), ignore_errors=True)  # its weights too
 
+    def label(
+        self,
+        sweep_id: str,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        note: str | None = None,
+        name: str | None = None,
+    ) -> SweepRow:
+        """Tag a sweep, untag it, write its note or give it a name ("" takes the note or
+        the name away); every value is checked before anything is stored."""
+        sweep = self.sweep(sweep_id)
+        add, remove = list(add), set(remove)
+        for tag in [*add, *remove]:
+            if not TAG.fullmatch(tag):
+                raise HypertuiError(
+                    f"tag {tag!r}: 1-32 letters, digits and _ . : + - (starting with a letter"
+                    " or digit)"
+                )
+        for what, text, most in (("note", note, 500), ("name", name, 64)):
+            if text is not None and (len(text) > most or any(ord(c) < 32 for c in text)):
+                raise HypertuiError(f"{what}: at most {most} characters, no control characters")
+        tags = [t for t in dict.fromkeys([*sweep.tags, *add]) if t not in remove]
+        with self._tx():
+            self.db.execute(
+                "UPDATE sweeps SET tags=?, note=?, name=? WHERE id=?",
+                (
+                    _json(tags),
+                    sweep.note if note is None else note.strip(),
+                    sweep.name if name is None else name.strip(),
+                    sweep.id,
+                ),
+            )
+        return self.sweep(sweep.id)
+
     def reset_failed(self, sweep_id: str) -> None:
         """Failed trials back to `pending`: the next runner tries them again."""
         with self._tx():
@@ -524,6 +559,9 @@ class Store:
             values["options"] = _loads(values["options"], {})
             if not isinstance(values["swept"], list) or not isinstance(values["options"], dict):
                 raise ValueError("not a list/dict")
+            values["tags"] = _loads(values["tags"], [])
+            if not isinstance(values["tags"], list):
+                values["tags"] = []  # only shown: a damaged list of tags hides nothing
             for name in SWEEP_NUMBERS:
                 _check_number(name, values[name])
         except ValueError as exc:

@@ -142,8 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sweep_id", nargs="?")
     p.add_argument("--all", action="store_true", help="every group of the comparison, not the top")
     p.add_argument("--json", action="store_true", help="one JSON object per sweep or run a line")
+    p.add_argument("--tag", help="only the sweeps with this tag")
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_runs)
+
+    p = sub.add_parser("tag", help="tag a sweep, write a note on it, or name it")
+    p.add_argument("sweep_id")
+    p.add_argument("tags", nargs="*", help="tags to add (letters, digits, _ . : + -)")
+    p.add_argument("--remove", nargs="+", default=[], metavar="TAG", help="tags to take away")
+    p.add_argument("--note", help='a note on the sweep ("" removes it)')
+    p.add_argument("--name", help='what lists call it instead of its preset ("" removes it)')
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_tag)
 
     p = sub.add_parser("show", help="one run: config, metrics and curve summary")
     p.add_argument("run_id")
@@ -584,12 +594,23 @@ def cmd_runs(args) -> int:
     store = open_store(args)
     if args.json:
         rows = store.runs(store.sweep(args.sweep_id).id) if args.sweep_id else store.sweeps()
+        rows = [r for r in rows if args.tag is None or args.sweep_id or args.tag in r.tags]
         for row in rows:
             print(_json_line(row))
     elif args.sweep_id:
         print_runs(store, store.sweep(args.sweep_id), top=None if args.all else TOP_ROWS)
     else:
-        print_sweeps(store)
+        print_sweeps(store, args.tag)
+    return EXIT_OK
+
+
+def cmd_tag(args) -> int:
+    sweep = open_store(args).label(args.sweep_id, args.tags, args.remove, args.note, args.name)
+    tags = " ".join(f"#{t}" for t in sweep.tags) or "no tags"
+    said = [f"sweep {sweep.id} ({sweep.title}): {tags}"] + [f"note: {sweep.note}"] * bool(
+        sweep.note
+    )
+    print("\n".join(said))
     return EXIT_OK
 
 

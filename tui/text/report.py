@@ -171,18 +171,25 @@ def sweep_status(s) -> str:
     return s.status
 
 
-def print_sweeps(store: Store) -> None:
-    table = Table("sweep", "preset", "problem", "created", "status", "runs", box=None)
-    sweeps = store.sweeps()
+def print_sweeps(store: Store, tag: str | None = None) -> None:
+    """The store's sweeps, newest first (`tag`: those tagged so); tags show when any has one."""
+    sweeps = [s for s in store.sweeps() if tag is None or tag in s.tags]
+    tagged = any(s.tags for s in sweeps)
+    columns = ["sweep", "preset", "problem", "created", "status", "runs"] + ["tags"] * tagged
+    table = Table(*columns, box=None)
     for s in sweeps:
         table.add_row(
             s.id,
-            plain(s.preset),
+            plain(s.title),
             s.problem,
             when(s.created_at),
             sweep_status(s),
             f"{s.n_done}/{s.n_runs}",
+            *([plain(" ".join(s.tags))] if tagged else []),
         )
+    if tag is not None and not sweeps:
+        Console().print(f"no sweep tagged {tag!r} in {store.path}", highlight=False)
+        return
     console = Console()
     console.print(table if table.row_count else f"no sweeps in {store.path} yet")
     if any(s.resumable for s in sweeps):
@@ -244,7 +251,12 @@ def print_runs(store: Store, sweep, top: int | None = TOP_ROWS) -> None:
     console = Console()
     table, dropped = runs_table(runs, sweep.swept, main, console.width)
     console.print(
-        f"sweep {sweep.id}: {escape(sweep.preset)} ({sweep.status}) — {escape(sweep.description)}",
+        f"sweep {sweep.id}: {escape(sweep.title)} ({sweep.status}) — {escape(sweep.description)}"
+        + (
+            f"\n{escape(' '.join('#' + t for t in sweep.tags))} {escape(sweep.note)}".rstrip()
+            if sweep.tags or sweep.note
+            else ""
+        ),
         highlight=False,
     )
     if sweep.options.get("overrides"):  # --set or the editor: the description is the preset's

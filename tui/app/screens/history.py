@@ -90,7 +90,7 @@ class HistoryScreen(Screen):
             status = s.status + (" (paused)" if s.running and s.paused else "")
             table.add_row(
                 s.id,
-                plain(s.preset),
+                plain(s.title),
                 status,
                 f"{s.n_done}/{s.n_runs}",
                 self.cell(s) or "…",
@@ -111,6 +111,10 @@ class HistoryScreen(Screen):
         if running:
             text.append(f" · {running} running: Enter follows one live")
         sweep = self.selected()
+        if sweep is not None and (sweep.tags or sweep.note):
+            said = " ".join(f"#{t}" for t in sweep.tags) + (f" {sweep.note}" if sweep.note else "")
+            text.append("\n")
+            text.append_text(plain(f"{sweep.id}: {said.strip()}"))
         if sweep is not None and sweep.options.get("overrides"):
             text.append("\n")
             text.append_text(
