@@ -117,3 +117,31 @@ def test_a_sweep_is_tagged_noted_and_named_and_runs_filters_by_tag(tmp_path, cap
     assert store.sweep(second).tags == [] and store.sweep(second).note == ""  # nothing half
     assert main(["tag", first, "--note", "", "--name", "", *s]) == 0
     assert store.sweep(first).title == store.sweep(first).preset and not store.sweep(first).note
+
+
+def test_two_sweeps_compare_in_one_table_and_other_metrics_are_refused(tmp_path, capsys):
+    from hypertui.engine.analysis.compare import compare_sweeps
+    from hypertui.engine.store.store import Store
+    from hypertui.tui.cli.main import main
+    from tests.fakes import make_sweep
+
+    store = Store(tmp_path / "s.sqlite")
+    a, b = make_sweep(store), make_sweep(store, "5eed0002")
+    store.label(b, name="the other")
+    s = ["--store", str(store.path)]
+    assert main(["compare", a, b, "--all", *s]) == 0
+    out = capsys.readouterr().out
+    assert "the other" in out and f"compared: {a}" in out
+    sweeps = [(store.sweep(i), store.runs(i)) for i in (a, b)]
+    comp, runs = compare_sweeps(sweeps)
+    assert comp.swept[0] == "sweep" and len(runs) == sum(len(r) for _, r in sweeps)
+    per_sweep = len(comp.groups) // 2
+    assert {g.point["sweep"] for g in comp.groups} == {store.sweep(a).title, "the other"}
+    assert per_sweep >= 2 and len(comp.groups) == 2 * per_sweep
+    mnist = make_sweep(store, "5eed0003")
+    store.db.execute("UPDATE sweeps SET problem='mnist' WHERE id=?", (mnist,))
+    store.db.commit()
+    assert main(["compare", a, mnist, *s]) == 2
+    err = capsys.readouterr().err
+    assert "rank by different metrics" in err and "Traceback" not in err
+    assert main(["compare", a, *s]) == 2

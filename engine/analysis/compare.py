@@ -10,10 +10,12 @@ std is the sample standard deviation (ddof=1), empty for a single run.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.objective import Objective, objective
 from hypertui.engine.core.ranking import finite, ranked
 from hypertui.engine.core.records import UNFINISHED, RunRow, SweepRow
@@ -117,6 +119,29 @@ def compare(runs: list[RunRow], swept: list[str], goal: str | Objective) -> Comp
 def compare_sweep(sweep: SweepRow, runs: list[RunRow]) -> Comparison:
     """A stored sweep's runs compared by its swept fields and objective."""
     return compare(runs, sweep.swept, objective(sweep.problem, runs, sweep.options))
+
+
+def compare_sweeps(sweeps: list[tuple[SweepRow, list[RunRow]]]) -> tuple[Comparison, list]:
+    """Several sweeps as one comparison: `sweep` (its name, or its id where two share a
+    name) is a swept field before theirs; refused when they rank by different metrics.
+    Returns the comparison and the runs it holds (their points carry `sweep`)."""
+    goals = [objective(s.problem, runs, s.options) for s, runs in sweeps]
+    ranked = {(g.main, g.higher) for g in goals}
+    if len(ranked) > 1:
+        said = ", ".join(f"{s.id}: {g.main}" for (s, _), g in zip(sweeps, goals, strict=True))
+        raise HypertuiError(f"these sweeps rank by different metrics ({said}): not comparable")
+    titles = [s.title for s, _ in sweeps]
+    label = {s.id: s.title if titles.count(s.title) == 1 else s.id for s, _ in sweeps}
+    merged = [
+        dataclasses.replace(r, point={"sweep": label[s.id], **r.point})
+        for s, runs in sweeps
+        for r in runs
+    ]
+    swept = ["sweep", *dict.fromkeys(f for s, _ in sweeps for f in s.swept)]
+    goal = dataclasses.replace(
+        goals[0], metrics=tuple(dict.fromkeys(m for g in goals for m in g.metrics))
+    )
+    return compare(merged, swept, goal), merged
 
 
 def _scores(group: Group, by_id: dict[str, RunRow], main: str) -> list[float | None]:

@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_runs)
 
+    p = sub.add_parser("compare", help="several sweeps in one comparison table")
+    p.add_argument("sweep_ids", nargs="+", metavar="SWEEP_ID", help="two or more sweeps")
+    p.add_argument("--all", action="store_true", help="every group, not the top")
+    p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_compare)
+
     p = sub.add_parser("tag", help="tag a sweep, write a note on it, or name it")
     p.add_argument("sweep_id")
     p.add_argument("tags", nargs="*", help="tags to add (letters, digits, _ . : + -)")
@@ -601,6 +607,22 @@ def cmd_runs(args) -> int:
         print_runs(store, store.sweep(args.sweep_id), top=None if args.all else TOP_ROWS)
     else:
         print_sweeps(store, args.tag)
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from rich.console import Console
+
+    from hypertui.engine.analysis.compare import compare_sweeps
+    from hypertui.tui.text.report import TOP_ROWS, comparison_table
+
+    store = open_store(args)
+    sweeps = [store.sweep(i) for i in dict.fromkeys(args.sweep_ids)]
+    if len(sweeps) < 2:
+        raise ConfigError("compare takes two sweeps or more (`hypertui runs` lists them)")
+    comp, runs = compare_sweeps([(s, store.runs(s.id)) for s in sweeps])
+    title = "compared: " + ", ".join(f"{s.id} ({s.title})" for s in sweeps)
+    Console().print(comparison_table(comp, title, top=None if args.all else TOP_ROWS, runs=runs))
     return EXIT_OK
 
 
