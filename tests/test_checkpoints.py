@@ -55,7 +55,9 @@ def test_a_run_resumed_from_its_checkpoint_ends_bit_for_bit_where_the_whole_run_
     cut, _ = train(config, tmp_path / "cut", stop_after=5)
     assert cut[-1].status == "cancelled"
     assert (tmp_path / "cut" / "last.safetensors").exists()  # kept for the resume
+    saved_wall_s = checkpoint.read(tmp_path / "cut" / "last.safetensors")[1]["wall_s"]
     resumed, resumed_weights = train(config, tmp_path / "cut")
+    assert resumed[-1].wall_s >= saved_wall_s  # the wall time goes on, as training time does
     started = resumed[0]
     assert isinstance(started, RunStarted)
     assert "resumed from its checkpoint after epoch 4" in started.notes

@@ -269,6 +269,7 @@ def _train(
                     "step": step,
                     "samples": samples,
                     "train_s": clock.train_s,
+                    "wall_s": wall(),
                     "opt_steps": opt.step_count,
                     "history": [dataclasses.asdict(h) for h in history[i]],
                 }
@@ -280,7 +281,7 @@ def _train(
     def resume() -> Iterator[Event]:
         """Go on from the members' checkpoints when every one has one, of the same step
         (the same population, interrupted); otherwise each says why it starts over."""
-        nonlocal step, samples, first_epoch
+        nonlocal step, samples, first_epoch, wall0
         found = [c.resume() for c in ckpts]
         if not any(found):
             return
@@ -291,6 +292,7 @@ def _train(
             return
         meta = found[0][1]
         step, samples, clock.train_s = meta["step"], meta["samples"], meta["train_s"]
+        wall0 -= meta["wall_s"]  # the run's wall time goes on from where it was
         opt.step_count, first_epoch = meta["opt_steps"], meta["epoch"] + 1
         with torch.no_grad():
             for r, (tensors, meta) in enumerate(found):

@@ -169,6 +169,7 @@ def _train(
         best = checkpoint.unprefixed("best", tensors) or None
         ledger.restore(meta["ledger"])
         step, samples, clock.train_s = meta["step"], meta["samples"], meta["train_s"]
+        wall0 -= meta["wall_s"]  # the run's wall time goes on from where it was
         first_epoch = meta["epoch"] + 1
         history = [Progress(**p) for p in meta["history"]]
         yield from history
@@ -266,6 +267,7 @@ def _train(
                 "step": step,
                 "samples": samples,
                 "train_s": clock.train_s,
+                "wall_s": time.perf_counter() - wall0,
                 "history": [dataclasses.asdict(h) for h in history],
             }
             ckpt.save_last(epoch, tensors, meta)

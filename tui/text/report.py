@@ -330,10 +330,10 @@ def print_run(store: Store, run_id: str) -> None:
             or None,
         ),
         ("git revision", r.git_rev),
-        ("epochs done", r.epochs_done),
+        ("epochs done", fmt(r.epochs_done, 6) if r.epochs_done is not None else None),
         ("samples seen", r.samples),
-        ("training s", r.elapsed_s),
-        ("wall s", r.wall_s),
+        ("training s", f"{r.elapsed_s:.1f}" if r.elapsed_s is not None else None),
+        ("wall s", f"{r.wall_s:.1f}" if r.wall_s is not None else None),
         ("best epoch", r.best_epoch),
     ):
         info.add_row(label, plain(value if value is not None else "-"))
