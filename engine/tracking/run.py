@@ -181,9 +181,9 @@ class Run(Logger):
         wall_s = time.monotonic() - self._started
         self._writer.end(status, reason, wall_s, END_WAIT_S)
         if status == "finished" and self._writer.sweep_id:  # a checkpoint was to resume from
-            (checkpoints_dir(self._writer.sweep_id, self.id) / "last.safetensors").unlink(
-                missing_ok=True
-            )
+            from hypertui.engine.tracking.saved import LAST
+
+            (checkpoints_dir(self._writer.sweep_id, self.id) / LAST).unlink(missing_ok=True)
 
     def __enter__(self) -> Run:
         return self

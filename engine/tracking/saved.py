@@ -25,7 +25,7 @@ from typing import Any
 
 from hypertui.engine.core.errors import HypertuiError
 
-LAST = "last.safetensors"
+LAST = "last.safetensors"  # checkpoint.LAST, named here without importing torch
 
 
 def flatten(state: Any, tensors: dict, path: str = "") -> Any:

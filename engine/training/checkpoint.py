@@ -137,7 +137,6 @@ class Checkpoints:
     notes: list[str] = field(default_factory=list)  # what went wrong, once each
     saved_epoch: int = 0
     saved_at: float = field(default_factory=time.monotonic)
-    write_s: list[float] = field(default_factory=list)  # seconds of each write (benchmarks)
     cost_s: float = 0.0  # what the last checkpoint took (a population's: all its files)
 
     @classmethod
@@ -216,13 +215,10 @@ class Checkpoints:
                 f" budget of {self.budget_bytes / 1024**2:.3g} MB (disk_budget_mb)"
             )
             return
-        start = time.perf_counter()
         try:
             _USED[sweep] += write(path, tensors, meta) - old
         except OSError as exc:  # a full disk, a read-only folder
             self._note(f"checkpoint {name} not written: {exc.strerror or exc}")
-            return
-        self.write_s.append(time.perf_counter() - start)
 
     def _note(self, text: str) -> None:
         if text not in self.notes:
