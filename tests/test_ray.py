@@ -326,7 +326,7 @@ def test_a_ray_unit_resumes_from_its_checkpoints(tmp_path, backend):
     from hypertui.engine.sweeps.sweep import Controls
 
     preset = parse_preset(
-        TWO_UNITS.format(epochs=5, slow=SLOW).replace("[config]", "[config]\nsave_every = 1"),
+        TWO_UNITS.format(epochs=10, slow=SLOW).replace("[config]", "[config]\nsave_every = 1"),
         "two.toml",
     )
     store = Store(tmp_path / "runs.sqlite")
@@ -334,12 +334,17 @@ def test_a_ray_unit_resumes_from_its_checkpoints(tmp_path, backend):
     list(run_sweep(store, local))
     sweep_id = create_sweep(store, preset)
     controls = Controls()
+    # Stop at the slow unit's first checkpoint: the stop reaches the worker within a poll
+    # or two, and nine epochs left keep a fast machine from finishing the unit first
+    # (two left did: a CI run's unit ended before the stop, with nothing to resume).
     for item in run_sweep(store, sweep_id, controls, backend=backend):
         event = item.event
-        if isinstance(event, Progress) and event.epoch == 3 and event.end_of_epoch:
+        if isinstance(event, Progress) and event.epoch == 1 and event.end_of_epoch:
             if store.run(event.run_id).config["batch_size"] == SLOW:
                 controls.stop.set()
     assert store.sweep(sweep_id).status == "cancelled"
+    stopped = [r for r in store.runs(sweep_id) if r.config["batch_size"] == SLOW]
+    assert all(r.status != "finished" for r in stopped), "the slow unit ended before the stop"
     list(run_sweep(store, sweep_id, backend=backend))  # the resume
     slow = [r for r in store.runs(sweep_id) if r.config["batch_size"] == SLOW]
     assert all(any("resumed from its checkpoint" in n for n in r.env["notes"]) for r in slow)
