@@ -77,3 +77,21 @@ def test_white_lines_take_the_themes_text_colour_so_a_light_theme_shows_them():
     fig = Figure((Line("y = x", XS, XS, "white"),), "t", "x", "", False, 60, 14, light)
     colours = {str(span.style.color.name) for span in build(fig).spans if span.style.color}
     assert "#1f1f1f" in {c.lower() for c in colours} and "white" not in colours
+
+
+def test_a_log_x_axis_spreads_decades_evenly_and_labels_real_values():
+    # a log-uniform lr: 1e-4 .. 1e-1, with a point at 0 that a log axis cannot place
+    xs = [0.0, 1e-4, 1e-3, 1e-2, 1e-1]
+    fig = Figure((Line("", xs, [1, 2, 3, 4, 5], scatter=True),), "", "lr", "", False, 60, 14,
+                 xlog=True)  # fmt: skip
+    rows = build(fig).plain.split("\n")
+    assert rows[-1].strip() == "lr (log scale)"
+    ticks = rows[-2].split()
+    assert ticks == ["0.0001", "0.001", "0.01", "0.1"]  # whole decades, never -4 .. -1
+    starts = [rows[-2].index(t) + len(t) // 2 for t in ticks]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert max(gaps) - min(gaps) <= 1  # evenly spread: on a linear axis three would touch
+    drawn = sum(
+        bin(ord(ch) - 0x2800).count("1") for r in rows for ch in r if 0x2800 < ord(ch) <= 0x28FF
+    )
+    assert drawn == 4  # 0 left out

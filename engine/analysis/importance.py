@@ -251,6 +251,8 @@ def analyze(
     n = len(frame)
     if not swept or n < 2:
         method, text, importance = "none", "nothing varies, or fewer than 2 runs", []
+    elif not frame["finished"].any():  # every value is the worst of none: NaN
+        method, text, importance = "none", f"no run finished with a finite {metric}", []
     elif _complete(frame, swept, levels):
         method = "grid"
         importance = grid_decomposition(frame, swept)
@@ -263,7 +265,7 @@ def analyze(
             f"PED-ANOVA (histograms; top {TOP_SHARE:.0%}, at least {MIN_TOP}, vs all): "
             f"{points} points, {n} runs"
         )
-    if n_diverged:
+    if n_diverged and frame["finished"].any():  # else there is no worst value
         text += f"; {n_diverged} diverged counted at the worst value"
     shown = functools.partial(scales.interval, scale=scale, limits=limits)
     slices = {f: slice_of(frame, f, levels[f], shown) for f in swept}

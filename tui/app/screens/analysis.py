@@ -1,10 +1,12 @@
 """Analysis: which swept fields matter (importance), a slice per field, a pivot of two
-fields, and where the top configs sit on every field. Opened with `i` from Results. `s`
-cycles the scale the metric is read on (linear, log, rank; engine/analysis/scale.py), which
-the subtitle and the first line name.
+fields and the best config; `v` switches to two plots: the metric against each numeric swept
+field (a point per run, a mark per config's mean; log x for a log-uniform field) and the top
+configs across every swept field (parallel coordinates, ↑↓ pick one). Opened with `i` from
+Results. `s` cycles the scale the metric is read on (linear, log, rank;
+engine/analysis/scale.py), which the subtitle and the first line name.
 
-All numbers come from engine/analysis/importance.py; this screen only lays them out as text, so the
-same sweep shows the same screen every time.
+All numbers come from engine/analysis/importance.py and plots.py; this screen only lays them
+out, so the same sweep shows the same screen every time.
 """
 
 from __future__ import annotations
@@ -17,14 +19,24 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import ContentSwitcher, Footer, Header, Static
 
 from hypertui.engine.analysis.export import cell, fmt
 from hypertui.engine.analysis.importance import Analysis, Slice, analyze, pivot
+from hypertui.engine.analysis.plots import (
+    TOP_LINES,
+    left_out,
+    numeric_fields,
+    parallel,
+    random_kinds,
+    scatter,
+)
 from hypertui.engine.core.objective import objective
 from hypertui.engine.store.store import Store
+from hypertui.tui.app.widgets.chart import RICH_COLORS, Chart, Line
+from hypertui.tui.app.widgets.parallel import OTHERS, SELECTED, ParallelPlot
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 HEAT = ["#1a9850", "#66bd63", "#a6d96a", "#fee08b", "#fdae61", "#f46d43", "#d73027"]
@@ -87,27 +99,16 @@ def pivot_table(result: Analysis, rows_field: str, cols_field: str) -> Table:
     return table
 
 
-def top_text(result: Analysis) -> Text:
-    """Each field's values in order, the ones the top configs use highlighted with a count:
-    a terminal form of parallel coordinates."""
-    text = Text()
-    name_w = max((len(f) for f in result.swept), default=0)
-    for f in result.swept:
-        used: dict[str, int] = {}
-        for config in result.top:
-            label = _label(result, f, config.point.get(f))
-            used[label] = used.get(label, 0) + 1
-        text.append(f"{f:<{name_w}} ", style="bold")
-        for level in result.slices[f].points:
-            n = used.get(level.label, 0)
-            text.append(f" {level.label}" + (f"×{n}" if n else ""), style="reverse" if n else "dim")
-            text.append(" ")
-        text.append("\n")
+def best_text(result: Analysis) -> Text:
+    """The best config in one line; the top configs on every field are the parallel view."""
     best = result.top[0] if result.top else None
-    if best:
-        point = " ".join(f"{k}={cell(v)}" for k, v in best.point.items())
-        text.append(f"best: {point} → {fmt(best.mean)} (n={best.n})\n", style="green")
-    return text
+    if not best:
+        return Text("best: no config has a finished run", style="dim")
+    point = " ".join(f"{k}={cell(v)}" for k, v in best.point.items())
+    return Text.assemble(
+        (f"best: {point} → {fmt(best.mean)} (n={best.n})", "green"),
+        (f"\nv: the top {TOP_LINES} on every swept field (parallel coordinates)", "dim"),
+    )
 
 
 def _trim(text: Text) -> Text:
@@ -115,25 +116,20 @@ def _trim(text: Text) -> Text:
     return text
 
 
-def _label(result: Analysis, field: str, value) -> str:
-    """The slice label a raw value falls in (binned fields: the bin containing it)."""
-    labels = [p.label for p in result.slices[field].points]
-    text = str(cell(value))
-    if text in labels:
-        return text
-    for label in labels:
-        lo, _, hi = label.partition("–")
-        try:
-            if float(lo) <= float(value) <= float(hi):
-                return label
-        except (TypeError, ValueError):
-            continue
-    return text
+VIEWS = ("tables", "scatter", "parallel")
+PANES = {"tables": "analysis", "scatter": "analysis-scatter", "parallel": "analysis-parallel"}
+RUN_DOT, MEAN_TICK = OTHERS, SELECTED  # the scatter's colours: the parallel view's too
+DOT_STYLE, TICK_STYLE = (RICH_COLORS.get(c, c) for c in (RUN_DOT, MEAN_TICK))  # Rich's names
+TICK = 0.012  # half a config mean's tick, as a share of the x axis
 
 
 class AnalysisScreen(Screen):
     BINDINGS = [
-        Binding("f", "next_slice", "Slice field"),
+        Binding("v", "next_view", "View"),
+        Binding("f,right", "next_field", "Field"),
+        Binding("left", "prev_field", "Previous field", show=False),
+        Binding("up", "move(-1)", "Config up", show=False),
+        Binding("down", "move(1)", "Config down", show=False),
         Binding("r", "pivot_rows", "Pivot rows"),
         Binding("c", "pivot_cols", "Pivot cols"),
         Binding("s", "next_scale", "Scale"),
@@ -145,15 +141,27 @@ class AnalysisScreen(Screen):
         self.store_path, self.sweep_id, self.top_k = store_path, sweep_id, top_k
         self.slice_index = 0
         self.rows_index, self.cols_index = 0, 1
+        self.view = "tables"
+        self.field_index = 0  # the scatter's field, among the numeric ones
+        self.selected = 0  # the parallel view's highlighted config, 0 = the best
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll(id="analysis"):
-            yield Static(id="analysis-method")
-            yield Static(id="analysis-importance")
-            yield Static(id="analysis-slice")
-            yield Static(id="analysis-pivot")
-            yield Static(id="analysis-top")
+        with ContentSwitcher(initial="analysis"):
+            with VerticalScroll(id="analysis"):
+                yield Static(id="analysis-method")
+                yield Static(id="analysis-importance")
+                yield Static(id="analysis-slice")
+                yield Static(id="analysis-pivot")
+                yield Static(id="analysis-top")
+            with Vertical(id="analysis-scatter"):
+                yield Static(id="scatter-head")
+                yield Chart(id="scatter-chart")
+                yield Static(id="scatter-foot")
+            with Vertical(id="analysis-parallel"):
+                yield Static(id="parallel-head")
+                yield ParallelPlot(id="parallel-plot")
+                yield Static(id="parallel-foot")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -161,6 +169,7 @@ class AnalysisScreen(Screen):
         self.sweep = store.sweep(self.sweep_id)
         self.runs = store.runs(self.sweep.id)
         store.close()
+        self.kinds = random_kinds(self.sweep.preset_toml)  # which fields were log-uniform
         self.title = f"Analysis · {self.sweep.preset} · sweep {self.sweep.id}"
         self.show(None)
 
@@ -181,10 +190,14 @@ class AnalysisScreen(Screen):
             )
         )
         self.query_one("#analysis-importance", Static).update(_trim(importance_text(self.result)))
-        top = Text(f"top {len(self.result.top)} configs on every field\n", style="bold")
-        self.query_one("#analysis-top", Static).update(_trim(top + top_text(self.result)))
+        self.query_one("#analysis-top", Static).update(best_text(self.result))
+        self.numeric = numeric_fields(self.result, self.runs)
+        self.top_lines = parallel(self.result, self.runs, kinds=self.kinds)
+        self.left_out = left_out(self.result, self.runs)
         self.show_slice()
         self.show_pivot()
+        self.show_scatter()
+        self.show_parallel()
 
     def show_slice(self) -> None:
         widget = self.query_one("#analysis-slice", Static)
@@ -215,6 +228,82 @@ class AnalysisScreen(Screen):
         table = pivot_table(self.result, rows, cols)
         widget.update(Group(head, table))
 
+    def show_scatter(self) -> None:
+        """The metric against the current numeric field, or one line saying why not."""
+        head = self.query_one("#scatter-head", Static)
+        chart = self.query_one("#scatter-chart", Chart)
+        self.query_one("#scatter-foot", Static).update(Text(self.left_out, style="dim"))
+        r, fields = self.result, self.numeric
+        if not fields:
+            why = (
+                f"no swept field is numeric ({', '.join(r.swept)}): the slices (v) show them"
+                if r.swept
+                else "nothing varies between the runs analysed"
+            )
+            head.update(Text(f"scatter: {why}", style="dim"))
+            chart.display = False
+            return
+        field = fields[self.field_index % len(fields)]
+        sc = scatter(r, self.runs, field, self.kinds)
+        if sc.message:
+            head.update(Text(f"scatter: {sc.message}", style="dim"))
+            chart.display = False
+            return
+        chart.display = True
+        where = f" ({self.field_index % len(fields) + 1}/{len(fields)} · f/←→ next)"
+        x_note = f" · log x: {sc.x_why}" if sc.log_x else f" · {sc.x_why}" if sc.x_why else ""
+        per = (
+            f"a run ({sc.runs_per_config} per config, so their spread shows)"
+            if sc.runs_per_config > 1
+            else "a run (one per config)"
+        )
+        head.update(
+            Text.assemble(
+                (f"{r.metric} against {field}", "bold"),
+                (where * (len(fields) > 1) + x_note + "\n", "dim"),
+                ("⠂ ", DOT_STYLE),
+                (per, ""),
+                *([("  ─ ", TICK_STYLE), ("config mean", "")] if sc.mean_xs else []),
+            )
+        )
+        lines = [Line("", sc.xs, sc.ys, RUN_DOT, scatter=True)]
+        lines += [
+            Line("", [*_tick(x, sc.xs, sc.log_x)], [y, y], MEAN_TICK)
+            for x, y in zip(sc.mean_xs, sc.mean_ys, strict=True)
+        ]
+        ylabel = {"rank": f"{r.metric} rank (0 = lowest)"}.get(r.scale, r.metric)
+        chart.show(lines, xlabel=field, ylog=sc.log_y, ylabel=ylabel, xlog=sc.log_x)
+
+    def show_parallel(self) -> None:
+        data = self.top_lines
+        head = self.query_one("#parallel-head", Static)
+        plot = self.query_one("#parallel-plot", ParallelPlot)
+        foot = self.query_one("#parallel-foot", Static)
+        if data.message:
+            head.update(Text(f"parallel coordinates: {data.message}", style="dim"))
+            plot.display = False
+            foot.update(Text(self.left_out, style="dim"))
+            return
+        plot.display = True
+        self.selected = min(self.selected, len(data.lines) - 1)
+        r = self.result
+        head.update(
+            Text.assemble(
+                (f"top {len(data.lines)} of {data.n_configs} configs by {mean_name(r)}", "bold"),
+                (" · best at the top · ↑↓ pick one", "dim"),
+            )
+        )
+        plot.show(data, self.selected)
+        line = data.lines[self.selected]
+        point = " ".join(f"{k}={cell(v)}" for k, v in line.point.items())
+        foot.update(
+            Text.assemble(
+                ("▶ ", TICK_STYLE),
+                (f"#{line.rank}: {point} → {fmt(line.mean)} (n={line.n})", ""),
+                (f"\n{self.left_out}" if self.left_out else "", "dim"),
+            )
+        )
+
     def pivot_fields(self) -> tuple[str, str]:
         fields = self.result.swept
         rows = fields[self.rows_index % len(fields)]
@@ -233,6 +322,25 @@ class AnalysisScreen(Screen):
         setattr(self, attr, new)
         self.show_pivot()
 
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Each view's own keys, in the footer only while it is shown."""
+        if action in ("pivot_rows", "pivot_cols"):
+            return self.view == "tables"
+        if action == "move":
+            return self.view == "parallel"
+        if action in ("next_field", "prev_field"):
+            return self.view != "parallel"
+        return True
+
+    def action_next_view(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        self.query_one(ContentSwitcher).current = PANES[self.view]
+        if self.view == "tables":  # its arrows scroll; the plots' arrows are the screen's
+            self.query_one("#analysis", VerticalScroll).focus()
+        else:
+            self.set_focus(None)
+        self.refresh_bindings()
+
     def action_pivot_rows(self) -> None:
         self._step("rows_index", "cols_index")
 
@@ -243,9 +351,40 @@ class AnalysisScreen(Screen):
         allowed = self.result.scales  # log only where every value is above 0
         self.show(allowed[(allowed.index(self.result.scale) + 1) % len(allowed)])
 
-    def action_next_slice(self) -> None:
-        self.slice_index += 1
-        self.show_slice()
+    def action_next_field(self) -> None:
+        self._field(1)
+
+    def action_prev_field(self) -> None:
+        self._field(-1)
+
+    def _field(self, step: int) -> None:
+        if self.view == "scatter":
+            self.field_index += step
+            self.show_scatter()
+        else:
+            self.slice_index += step
+            self.show_slice()
+
+    def action_move(self, step: int) -> None:
+        n = len(self.top_lines.lines)
+        if n:
+            self.selected = (self.selected + step) % n
+            self.show_parallel()
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def mean_name(result: Analysis) -> str:
+    """ "mean val_mse", "val_mse geo. mean" or "val_mse mean rank"."""
+    return f"mean {result.metric}" if result.scale == "linear" else result.value_name
+
+
+def _tick(x: float, xs: list[float], log: bool) -> tuple[float, float]:
+    """The ends of a config mean's short horizontal tick at `x`, TICK of the axis each side."""
+    lo, hi = min(xs), max(xs)
+    if log:
+        f = (hi / lo) ** TICK
+        return x / f, x * f
+    d = (hi - lo) * TICK
+    return x - d, x + d

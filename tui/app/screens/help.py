@@ -73,7 +73,12 @@ SECTIONS = (
         "screens.detail:RunDetailScreen",
         "← → switch tabs: Summary, Curves, then Predictions (and Variance) or Confusion",
     ),
-    Section("Analysis", "screens.analysis:AnalysisScreen"),
+    Section(
+        "Analysis",
+        "screens.analysis:AnalysisScreen",
+        "v: the tables (f: the slice's field) → the metric against each numeric field, a point "
+        "per run (f/← →: the field) → parallel coordinates of the top configs (↑↓: pick one)",
+    ),
     Section("History", "screens.history:HistoryScreen", "arrows move"),
     Section("Help", "screens.help:HelpScreen"),
     Section("Questions", "screens.dialogs:ConfirmScreen"),

@@ -1,4 +1,4 @@
-"""Line and scatter charts drawn in braille, for the Live, Results and detail screens.
+"""Line and scatter charts drawn in braille, for the Live, Results, detail and Analysis screens.
 
 Screens call `show(lines, ...)` (attributes down); the chart builds its figure when it
 next renders, and only when the figure changed. The drawing is our own: each terminal
@@ -47,6 +47,7 @@ class Figure:
     width: int
     height: int
     theme: tuple[tuple[str, str], ...] = ()  # our colour name -> the theme's colour
+    xlog: bool = False  # x on log10, ticks labelled with the values (a log-uniform lr)
 
 
 def theme_colors(variables: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -68,6 +69,7 @@ class Chart(Widget):
         self.xlabel = ""
         self.ylabel = ""
         self.ylog = False
+        self.xlog = False
         self._cache: tuple[Figure, Text] | None = None
 
     def show(
@@ -77,8 +79,10 @@ class Chart(Widget):
         ylog: bool = False,
         title: str | None = None,
         ylabel: str = "",
+        xlog: bool = False,
     ) -> None:
         self.lines, self.xlabel, self.ylog, self.ylabel = lines, xlabel, ylog, ylabel
+        self.xlog = xlog
         if title is not None:
             self.title = title
         self.refresh()
@@ -94,6 +98,7 @@ class Chart(Widget):
             self.size.width,
             self.size.height,
             theme_colors(self.app.theme_variables),
+            self.xlog,
         )
         if self._cache is None or self._cache[0] != figure:
             self._cache = (figure, build(figure))
@@ -114,6 +119,7 @@ def build(figure: Figure) -> Text:
         figure.ylog,
         figure.width,
         figure.height,
+        xlog=figure.xlog,
     )
     series = [(line, *_points(line, figure)) for line in figure.lines]
     series = [(line, xs, ys) for line, xs, ys in series if xs]
@@ -126,7 +132,8 @@ def build(figure: Figure) -> Text:
         head.append(Text(ylabel[: figure.width], style=AXIS))
     # In a short chart the plot keeps at least two rows: the y label, the x label and the
     # x tick labels give way, in that order.
-    show_xlabel, show_ticks = bool(figure.xlabel), True
+    xlabel = figure.xlabel + " (log scale)" * (figure.xlog and bool(figure.xlabel))
+    show_xlabel, show_ticks = bool(xlabel), True
     plot_h = figure.height - len(head) - 3 - show_xlabel  # borders and tick labels
     if plot_h < 2 and ylabel:
         head, plot_h = head[:-1], plot_h + 1
@@ -150,7 +157,7 @@ def build(figure: Figure) -> Text:
     if plot_w < 4:
         return Text("\n").join([*head, _centred("too narrow", figure.width, AXIS)])
 
-    cells = _raster(series, plot_w, plot_h, (x_lo, x_hi), (y_lo, y_hi))
+    cells = raster(series, plot_w, plot_h, (x_lo, x_hi), (y_lo, y_hi))
     # the legend sits in the plot's top-left corner, over half its rows at most
     legend = [(line.label, line.color) for line, _, _ in series if line.label][: plot_h // 2]
 
@@ -179,7 +186,7 @@ def build(figure: Figure) -> Text:
         rows.append(row)
     x_ticks = {
         round((value - x_lo) / (x_hi - x_lo) * (plot_w - 1)): label
-        for value, label in nice_ticks(x_lo, x_hi, X_TICKS - 1)
+        for value, label in (log_ticks if figure.xlog else nice_ticks)(x_lo, x_hi, X_TICKS - 1)
     }
     border = ["─"] * plot_w
     for c in x_ticks:
@@ -188,7 +195,7 @@ def build(figure: Figure) -> Text:
     if show_ticks:
         rows.append(_x_labels(x_ticks, margin + 1, figure.width))
     if show_xlabel:
-        rows.append(_centred(figure.xlabel, figure.width, AXIS))
+        rows.append(_centred(xlabel, figure.width, AXIS))
     return Text("\n").join(rows[: figure.height])
 
 
@@ -202,12 +209,15 @@ def _points(line: Line, figure: Figure) -> tuple[list[float], list[float]]:
         and math.isfinite(x)
         and math.isfinite(y)
         and (y > 0 or not figure.ylog)
+        and (x > 0 or not figure.xlog)
     ]
     xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
     if not line.scatter:  # a scatter keeps every point: each one is data, not a trend
         xs, ys = thin(xs, figure.width), thin(ys, figure.width)
     if figure.ylog:
         ys = [math.log10(y) for y in ys]
+    if figure.xlog:
+        xs = [math.log10(x) for x in xs]
     return xs, ys
 
 
@@ -220,7 +230,7 @@ def _span(values) -> tuple[float, float]:
     return lo, hi
 
 
-def _raster(series, width, height, xr, yr) -> list[list[list]]:
+def raster(series, width, height, xr, yr) -> list[list[list]]:
     """[row][column] -> [braille mask, colour] for a plot area of width x height cells."""
     cells = [[[0, ""] for _ in range(width)] for _ in range(height)]
     dots_w, dots_h = width * 2, height * 4
