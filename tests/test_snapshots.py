@@ -120,6 +120,20 @@ def test_history(snap_compare, app, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_compare(snap_compare, app, size):
+    """Two sweeps marked in History and compared: one table over one overlay of curves."""
+
+    async def run_before(pilot):
+        await pilot.app.push_screen(HistoryScreen(app.store_path))
+        await settle(pilot)
+        await pilot.press("space", "space", "c")
+        await pilot.app.workers.wait_for_complete()  # History reads and compares in one
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_run_detail_gaussian_variance(snap_compare, app, size):
     async def run_before(pilot):
         detail = RunDetailScreen(app.store_path, "0002r000")

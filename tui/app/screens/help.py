@@ -34,6 +34,7 @@ KEY_NAMES = {
     "right": "→",
     "f1": "F1",
     "f2": "F2",
+    "slash": "/",
 }
 
 
@@ -79,9 +80,22 @@ SECTIONS = (
         "v: the tables (f: the slice's field) → the metric against each numeric field, a point "
         "per run (f/← →: the field) → parallel coordinates of the top configs (↑↓: pick one)",
     ),
-    Section("History", "screens.history:HistoryScreen", "arrows move"),
+    Section(
+        "History",
+        "screens.history:HistoryScreen",
+        "arrows move; c compares the marked sweeps, or with none marked those the filter "
+        "shows; / filters by words of a preset, name or note, or #tag",
+    ),
+    Section(
+        "Compare",
+        "screens.compare:CompareScreen",
+        "the sweeps' groups in one table (sweep a column) over one chart of curves: each "
+        "sweep's best group in a colour of its own (g again: back from all runs); v shows "
+        "both, the curves or the table",
+    ),
     Section("Help", "screens.help:HelpScreen"),
     Section("Questions", "screens.dialogs:ConfirmScreen"),
+    Section("Tag/name", "screens.dialogs:LabelScreen", "Enter in a field saves too"),
 )
 
 
