@@ -138,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_delete)
 
-    p = sub.add_parser("runs", help="list sweeps, or the runs of one sweep")
-    p.add_argument("sweep_id", nargs="?")
+    p = sub.add_parser("runs", help="list sweeps, the runs of one, or several compared")
+    p.add_argument("sweep_id", nargs="*", metavar="SWEEP_ID", help="two or more: as compare")
     p.add_argument("--all", action="store_true", help="every group of the comparison, not the top")
     p.add_argument("--json", action="store_true", help="one JSON object per sweep or run a line")
     p.add_argument("--tag", help="only the sweeps with this tag")
@@ -598,13 +598,17 @@ def cmd_runs(args) -> int:
     from hypertui.tui.text.report import TOP_ROWS, print_runs, print_sweeps
 
     store = open_store(args)
+    ids = list(dict.fromkeys(args.sweep_id))
     if args.json:
-        rows = store.runs(store.sweep(args.sweep_id).id) if args.sweep_id else store.sweeps()
-        rows = [r for r in rows if args.tag is None or args.sweep_id or args.tag in r.tags]
+        rows = [r for i in ids for r in store.runs(store.sweep(i).id)] if ids else store.sweeps()
+        rows = [r for r in rows if args.tag is None or ids or args.tag in r.tags]
         for row in rows:
             print(_json_line(row))
-    elif args.sweep_id:
-        print_runs(store, store.sweep(args.sweep_id), top=None if args.all else TOP_ROWS)
+    elif len(ids) > 1:  # runs A B: the sweeps in one comparison
+        args.sweep_ids = ids
+        return cmd_compare(args)
+    elif ids:
+        print_runs(store, store.sweep(ids[0]), top=None if args.all else TOP_ROWS)
     else:
         print_sweeps(store, args.tag)
     return EXIT_OK
