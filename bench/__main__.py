@@ -5,6 +5,7 @@ from bench import (
     attach,
     checkpoints,
     cnn_population,
+    folds,
     grid,
     grid_populations,
     mnist_fast,
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "attach": attach.main,
     "tracking": tracking.main,
     "checkpoints": checkpoints.main,
+    "folds": folds.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)

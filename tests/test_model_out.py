@@ -12,7 +12,7 @@ import torch
 import hypertui
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.paths import checkpoints_dir
-from hypertui.engine.data.table import FRACTIONS
+from hypertui.engine.data.splits import FRACTIONS
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.presets import parse_preset
 from hypertui.engine.sweeps.sweep import create_sweep, run_sweep

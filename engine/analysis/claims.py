@@ -293,7 +293,8 @@ def _scaled(runs: list[RunRow], metric: str, scale: str | None) -> tuple[str, di
 def _keyed(
     runs: list[RunRow], metric: str, other: list[str], scaled: tuple | None = None
 ) -> dict[tuple, float]:
-    """Finished values keyed by (the other swept values, seed): partners share a key.
+    """Finished values keyed by (the other swept values, seed and fold): partners share
+    a key.
     `scaled`: (scale, values by run id) from _scaled, in place of the metric's own."""
     out = {}
     for r in runs:
@@ -301,7 +302,7 @@ def _keyed(
         if scaled is not None:
             v = scaled[1].get(r.id)
         if v is not None and math.isfinite(v):
-            out[(*(str(cell(r.point.get(f))) for f in other), r.seed)] = v
+            out[(*(str(cell(r.point.get(f))) for f in other), r.replicate)] = v
     return out
 
 

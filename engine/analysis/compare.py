@@ -51,6 +51,8 @@ class Comparison:
     higher_is_better: bool
     groups: list[Group]  # ranked best first; groups with nothing finished last
     own_loop: bool = False  # runs of a script's own loop: its metrics, its seeds
+    folds: int = 1  # cross-validation folds: each group's runs are its seeds x folds
+    seeds: int = 1  # the most seeds a group ran
 
 
 def run_metrics(run: RunRow) -> dict[str, float]:
@@ -113,7 +115,22 @@ def compare(runs: list[RunRow], swept: list[str], goal: str | Objective) -> Comp
     order = ranked({i: v for i, v in scores.items() if any(map(finite, v))}, higher)
     ranked_set = set(order)
     groups = [groups[i] for i in order] + [g for i, g in enumerate(groups) if i not in ranked_set]
-    return Comparison(swept, metrics, main, higher, groups, goal.own_loop)
+    folds = max((r.fold + 1 for r in runs), default=1)
+    seeds = max((len({by_id[i].seed for i in g.run_ids}) for g in groups), default=1)
+    return Comparison(swept, metrics, main, higher, groups, goal.own_loop, folds, seeds)
+
+
+def spread_note(comp: Comparison) -> str:
+    """What a group's mean ± std is over, in words."""
+    if comp.own_loop:
+        return "mean ± std over seeds"
+    seeds = f"{comp.seeds} seed{'s' if comp.seeds != 1 else ''}"
+    if comp.folds > 1:
+        return (
+            f"mean ± std over {seeds} x {comp.folds} folds: the split's variance included; "
+            "significance pairs runs by seed and fold"
+        )
+    return "mean ± std over init and batch-order seeds with a fixed data split"
 
 
 def compare_sweep(sweep: SweepRow, runs: list[RunRow]) -> Comparison:

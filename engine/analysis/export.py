@@ -114,10 +114,13 @@ def curves_csv(runs: list[RunRow], points: dict[str, list[dict[str, Any]]]) -> s
         for k in p
         if k not in CURVE_FIELDS and k != "seq"  # seq: the store's order of points
     )
-    columns = ["sweep_id", "run_id", "trial", *swept, "seed", *CURVE_FIELDS, *metrics]
+    folds = any(r.fold for r in runs)  # cross-validation: which fold validated the run
+    columns = ["sweep_id", "run_id", "trial", *swept, "seed", *(["fold"] if folds else [])]
+    columns += [*CURVE_FIELDS, *metrics]
     rows = []
     for r in runs:
         head = [r.sweep_id, r.id, r.idx + 1, *(r.point.get(k) for k in swept), r.seed]
+        head += [r.fold] if folds else []
         for p in points.get(r.id, ()):
             rows.append([*head, *(p.get(k) for k in CURVE_FIELDS), *(p.get(m) for m in metrics)])
     return _csv(columns, rows)

@@ -215,7 +215,8 @@ def build_frame(
     keys = [tuple(_hashable(r.point.get(f)) for f in swept) for r, _ in usable]
     ids = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     columns["point"] = [ids[k] for k in keys]  # one id per distinct swept point
-    columns["seed"] = [r.seed for r, _ in usable]
+    # what repeats a config: its seed, and its fold under cross-validation
+    columns["seed"] = [r.replicate if r.config.get("folds", 1) > 1 else r.seed for r, _ in usable]
     columns["run"] = [r.id for r, _ in usable]
     columns["finished"] = [v is not None for _, v in usable]
     columns["value"] = values

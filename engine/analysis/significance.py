@@ -112,19 +112,20 @@ def _t(diff, se, df, test, n, confidence: float = 0.95) -> Difference:
     return Difference(test, n, float(diff), diff - half, diff + half, float(p))
 
 
-def seed_values(runs: list[RunRow], run_ids, metric: str) -> dict[int, float]:
-    """A group's finished values of `metric` by seed (diverged and failed runs have none)."""
+def seed_values(runs: list[RunRow], run_ids, metric: str) -> dict[tuple, float]:
+    """A group's finished values of `metric` by replicate, (seed, fold): runs of two
+    groups with one replicate pair (diverged and failed runs have none)."""
     ids = set(run_ids)
     return _values_by_seed([r for r in runs if r.id in ids], metric)
 
 
-def _values_by_seed(runs: list[RunRow], metric: str) -> dict[int, float]:
+def _values_by_seed(runs: list[RunRow], metric: str) -> dict[tuple, float]:
     values = {}
     for run in runs:
         if run.status == "finished":
             v = run_metrics(run).get(metric)
             if v is not None and math.isfinite(v):
-                values[run.seed] = v
+                values[run.replicate] = v
     return values
 
 
@@ -143,7 +144,7 @@ def versus_best(
     )
 
 
-def against_best(values: list[dict[int, float]], alpha: float = ALPHA) -> list[VersusBest | None]:
+def against_best(values: list[dict], alpha: float = ALPHA) -> list[VersusBest | None]:
     """The same, from each group's values by seed; the first group is the best."""
     if not values or not values[0]:
         return [None] * len(values)
@@ -219,7 +220,7 @@ def tukey_sf(q: np.ndarray, k: int, df: int, crit: float) -> np.ndarray:
     return out
 
 
-def pooled_error(values: list[dict[int, float]]) -> tuple[float, int, str]:
+def pooled_error(values: list[dict]) -> tuple[float, int, str]:
     """One residual variance over all groups: (mean square, its df, the design's name).
 
     When every group ran the same seeds (two or more), seeds are blocks: the residual of

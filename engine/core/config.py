@@ -44,6 +44,7 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 DEFAULT_FEATURES = ("Overall Qual", "Gr Liv Area", "Total Bsmt SF")
 MAX_LR = 1e6  # above this every optimizer overflows at once; the study's sweep stops near 10
 MAX_SEED = 2**32 - 1  # torch's CPU generator keeps 32 bits of a seed (0 and 2**32 are one run)
+MAX_FOLDS = 100  # cross-validation folds; each is a run (or a population member)
 MAX_CNN_BLOCKS = 4  # 28x28 inputs: 28 -> 14 -> 7 -> 3 -> 1 after four maxpools
 
 
@@ -85,6 +86,12 @@ class Config:
     save_every: int = 10  # a checkpoint to resume from every N epochs, or ...
     save_minutes: float = 5.0  # ... every M minutes of training, whichever comes first
     disk_budget_mb: float = 2048.0  # disk for a sweep's checkpoints, all its runs together
+    split_seed: int = 0  # the seed of the random 70/15/15 train/val/test split (and the folds)
+    folds: int = 1  # house, table: K-fold cross-validation, each fold a run as each seed is
+    fold: int = 0  # which fold validates, 0 .. folds - 1 (a sweep runs every fold)
+    split_column: str = ""  # table: a column saying train, val or test for each row
+    val_path: str = ""  # table: validation rows in a file of their own, with the same columns
+    test_path: str = ""  # table: test rows in a file of their own, with the same columns
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -143,6 +150,12 @@ def applies(name: str, values: Mapping[str, Any]) -> bool:
         "target": problem == "table",
         "task": problem == "table",
         "image_size": problem == "images",
+        "split_seed": problem != "mnist",  # mnist's validation rows are fixed
+        "folds": problem in ("house", "table"),
+        "fold": problem in ("house", "table") and get("folds") > 1,
+        "split_column": problem == "table",
+        "val_path": problem == "table",
+        "test_path": problem == "table",
         "model_args": model not in MODELS,
         "prune_from": get("prune") != "none",
         "prune_eta": get("prune") != "none",
@@ -220,6 +233,12 @@ ALLOWED: dict[str, str] = {
     "save_every": "an int >= 1 (epochs between resumable checkpoints)",
     "save_minutes": "a float > 0 (minutes between resumable checkpoints)",
     "disk_budget_mb": "a float > 0 (megabytes of checkpoints a sweep may keep)",
+    "split_seed": f"an int in [0, {MAX_SEED}]",
+    "folds": f"an int from 1 (no cross-validation) to {MAX_FOLDS}",
+    "fold": "an int in [0, folds)",
+    "split_column": "a column of the table holding train, val or test; empty: a random split",
+    "val_path": "a .csv/.parquet file with the table's columns, or empty",
+    "test_path": "a .csv/.parquet file with the table's columns, or empty",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -238,13 +257,14 @@ CHOICES: dict[str, tuple[str, ...]] = {
 _INT_LISTS = ("hidden", "channels")
 _INTS = (
     "batch_size", "epochs", "seed", "train_samples", "image_size", "prune_from", "prune_eta",
-    "patience", "save_every",
+    "patience", "save_every", "split_seed", "folds", "fold",
 )  # fmt: skip
 _FLOATS = (
     "lr", "momentum", "weight_decay", "time_budget_s", "target_scale", "min_delta",
     "save_minutes", "disk_budget_mb",
 )  # fmt: skip
 _OPTIONAL = ("time_budget_s", "train_samples", "patience")
+_TEXTS = ("split_column", "val_path", "test_path")  # typed without TOML quotes
 
 
 def make_config(values: Mapping[str, Any] | None = None, **more: Any) -> Config:
@@ -292,7 +312,7 @@ def parse_value(key: str, text: str) -> Any:
             return ()
         if re.fullmatch(r"\d+(-\d+)*", raw):  # the CSV spelling, 10-10-10
             return _coerce(key, [int(p) for p in raw.split("-")])
-    if key in ("path", "target", "task", "model") and not raw.startswith('"'):
+    if key in ("path", "target", "task", "model", *_TEXTS) and not raw.startswith('"'):
         return _coerce(key, raw)  # file paths and names need no TOML quotes
     if key == "features" and not raw.startswith("["):
         return _coerce(key, [p.strip() for p in raw.split(",") if p.strip()])
@@ -329,8 +349,10 @@ def _coerce(name: str, value: Any) -> Any:
         return tuple(value)
     if name == "model_args":
         return _model_args(value)
-    if name == "path":
-        return _path(value)
+    if name in ("path", "val_path", "test_path"):
+        return _path(value, name)
+    if name == "split_column" and isinstance(value, str):
+        return value
     if name == "target" and isinstance(value, str):
         return value
     if name == "task" and value == "":
@@ -346,9 +368,13 @@ def _coerce(name: str, value: Any) -> Any:
     if name in _INTS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(_bad(name, value, "not an integer"))
-        if name != "seed" and value < 1:
+        if name not in ("seed", "split_seed", "fold") and value < 1:
             raise ConfigError(_bad(name, value))
-        if name == "seed" and not 0 <= value <= MAX_SEED:
+        if name == "fold" and value < 0:
+            raise ConfigError(_bad(name, value))
+        if name == "folds" and value > MAX_FOLDS:
+            raise ConfigError(_bad(name, value))
+        if name in ("seed", "split_seed") and not 0 <= value <= MAX_SEED:
             raise ConfigError(_bad(name, value, "out of range"))
         if name == "image_size" and not 8 <= value <= 512:
             raise ConfigError(_bad(name, value))
@@ -445,15 +471,15 @@ def _model_args(value: Any) -> tuple:
     return tuple(sorted((k, check(k, v)) for k, v in value.items()))
 
 
-def _path(value: Any) -> str:
+def _path(value: Any, name: str = "path") -> str:
     if not isinstance(value, str):
-        raise ConfigError(_bad("path", value, "not a string"))
+        raise ConfigError(_bad(name, value, "not a string"))
     if not value:
         return ""
     # os.path, not pathlib: a sweep builds many configs
-    path = os.path.abspath(expand_user(value, f"path = {value!r}"))
+    path = os.path.abspath(expand_user(value, f"{name} = {value!r}"))
     if not os.path.exists(path):
-        raise ConfigError(f"path = {value!r}: no such file or folder")
+        raise ConfigError(f"{name} = {value!r}: no such file or folder")
     return path
 
 
@@ -469,12 +495,42 @@ def _check_own_data(c: Config) -> None:
     if c.problem in ("table", "images") and not c.path:
         what = "a .csv or .parquet file" if c.problem == "table" else "an image folder"
         raise ConfigError(f"problem = {c.problem!r} needs path = {what}")
+    _check_split(c)
     if c.problem == "images" and c.features:
         raise ConfigError("features apply to tables; images use every pixel")
     if c.model not in MODELS:
         check_builder_spec(c.model)
     elif c.model_args:
         raise ConfigError("model_args apply to your own model (model = 'package.module:build')")
+
+
+def _check_split(c: Config) -> None:
+    """How rows are split (data/splits.py): what applies to which problem, and what
+    cannot go together."""
+    if c.problem not in ("table",):
+        for key in ("split_column", "val_path", "test_path"):
+            if getattr(c, key):
+                raise ConfigError(f"{key} applies to problem = 'table' only")
+    if c.folds > 1 and c.problem not in ("house", "table"):
+        raise ConfigError(
+            f"folds = {c.folds}: cross-validation is for the house and table problems "
+            f"({c.problem} has fixed validation and test images)"
+        )
+    if c.fold >= c.folds:
+        raise ConfigError(f"fold = {c.fold} is not one of folds = {c.folds}: 0 .. {c.folds - 1}")
+    if c.problem == "mnist" and c.split_seed:
+        raise ConfigError("split_seed: mnist's validation and test images are fixed")
+    if c.split_column and (c.val_path or c.test_path):
+        raise ConfigError(
+            "split_column and val_path/test_path both say where rows go: give one of them"
+        )
+    if c.folds > 1 and c.val_path:
+        raise ConfigError(
+            f"folds = {c.folds} take validation rows from the main file in turn: "
+            "leave val_path out (a test_path is fine)"
+        )
+    if c.split_column and c.split_column == c.target:
+        raise ConfigError(f"split_column = {c.split_column!r} is the target")
 
 
 def field_docs() -> dict[str, str]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from hypertui.engine.core.config import Config
 
 # Fields in which population members may differ; everything else must be equal.
-MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed", "activation", "optimizer")
+# Folds train as members too: their rows differ, not their shapes (data/splits.py makes
+# the folds equal in size, so every member takes the same steps).
+MEMBER_FIELDS = ("lr", "momentum", "weight_decay", "seed", "fold", "activation", "optimizer")
 
 
 def population_key(config: Config) -> str | None:

@@ -35,8 +35,8 @@ def rungs(epochs: int, eta: int = ETA, first: int = 1) -> list[int]:
 
 
 def config_key(config: dict[str, Any]) -> str:
-    """What identifies a config across its seeds: every field but the seed."""
-    return repr(sorted((k, v) for k, v in config.items() if k != "seed"))
+    """What identifies a config across its seeds and folds: every field but those."""
+    return repr(sorted((k, v) for k, v in config.items() if k not in ("seed", "fold")))
 
 
 def mean_score(values: Iterable[float]) -> float | None:

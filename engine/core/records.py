@@ -102,3 +102,22 @@ class RunRow:
     pid: int | None = None
     host: str | None = None
     heartbeat: float | None = None
+
+    @property
+    def fold(self) -> int:
+        """Which cross-validation fold validated this run (0 without folds)."""
+        fold = self.config.get("fold", 0)
+        return fold if isinstance(fold, int) else 0
+
+    @property
+    def replicate(self) -> tuple[int, int]:
+        """(seed, fold): what repeats a config. Runs of two configs with one replicate
+        share their initial weights, batch order and validation rows: a pair."""
+        return self.seed, self.fold
+
+
+def replicate_point(run: RunRow) -> dict[str, Any]:
+    """A run's swept values, its seed, and its fold where it cross-validates: how a
+    trial is named in a line of text."""
+    fold = {"fold": run.fold} if run.config.get("folds", 1) > 1 else {}
+    return {**run.point, "seed": run.seed, **fold}

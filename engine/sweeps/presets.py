@@ -104,7 +104,8 @@ class Preset:
 
     @property
     def n_trials(self) -> int:
-        return count_trials(self.axes, self.trials, self.seeds)
+        folds = self.base.get("folds", 1) if isinstance(self.base.get("folds", 1), int) else 1
+        return count_trials(self.axes, self.trials, self.seeds) * max(1, folds)
 
     def check_size(self) -> None:
         """Refuse a sweep too large to store or run, counted before anything is expanded."""
@@ -135,12 +136,23 @@ class Preset:
         """The seeds a point trains with: its config's own, then the next `seeds - 1`."""
         return range(config.seed, config.seed + self.seeds)
 
+    def replicates_of(self, config: Config) -> Iterator[tuple[int, int]]:
+        """(seed, fold) of each run of a point: every seed, and under it every fold
+        (one fold, the config's, without cross-validation)."""
+        folds = range(config.folds) if config.folds > 1 else (config.fold,)
+        for seed in self.seeds_of(config):
+            for fold in folds:
+                yield seed, fold
+
     def expand(self) -> list[Trial]:
-        """Every trial: grid points x random draws x seeds, seeds innermost."""
+        """Every trial: grid points x random draws x seeds x folds, folds innermost."""
         trials: list[Trial] = []
         for point, config in self.points():
-            for seed in self.seeds_of(config):
-                trials.append(Trial(len(trials), config.with_seed(seed), point))
+            for seed, fold in self.replicates_of(config):
+                twin = config.with_seed(seed)
+                if fold != twin.fold:
+                    twin = twin.replace(fold=fold)
+                trials.append(Trial(len(trials), twin, point))
         return trials
 
     def with_overrides(
@@ -245,14 +257,15 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
     for key in tables["config"]:
         if key not in FIELDS:
             raise fail(f"[config] {_unknown(key, FIELDS, 'config key')}")
-    where = tables["config"].get("path")
-    if isinstance(where, str) and where and Path(source).is_file():
-        # a relative data path is read from the preset's folder, wherever hypertui runs
-        try:
-            where = expand_user(where, f"path = {where!r}")
-        except ConfigError as exc:
-            raise fail(str(exc)) from None
-        tables["config"]["path"] = str(Path(source).resolve().parent / where)
+    for key in ("path", "val_path", "test_path"):
+        where = tables["config"].get(key)
+        if isinstance(where, str) and where and Path(source).is_file():
+            # a relative data path is read from the preset's folder, wherever hypertui runs
+            try:
+                where = expand_user(where, f"{key} = {where!r}")
+            except ConfigError as exc:
+                raise fail(str(exc)) from None
+            tables["config"][key] = str(Path(source).resolve().parent / where)
     model, import_dir = tables["config"].get("model"), ""
     if isinstance(model, str) and model not in MODELS and Path(source).is_file():
         folder = str(Path(source).resolve().parent)  # its module too, when it lives there
@@ -317,6 +330,11 @@ def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...
 def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
     if key == "seed":
         raise fail("[sweep] seed: use seeds = N at the top level to repeat every point")
+    if key in ("fold", "folds"):
+        raise fail(
+            f"[sweep] {key}: folds say how every point is validated, not a setting to compare; "
+            "set folds = K in [config] (each fold of each point is a run)"
+        )
     if key not in FIELDS:
         raise fail(f"[sweep] {_unknown(key, FIELDS, 'config field')}")
     if isinstance(spec, list):

@@ -48,8 +48,12 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
     function = preset.problem == FUNCTION  # configs of plain values; what ranks them too
     for point, config in preset.points():  # as preset.expand(), each config dict built once
         values = {**config, **preset.goal} if function else config.to_dict()
-        for seed in preset.seeds_of(config):
-            trials.append((new_run_id(), len(trials), seed, {**values, "seed": seed}, point))
+        if function:  # your own function: its seeds; folds are its own business
+            replicates = ((seed, {"seed": seed}) for seed in preset.seeds_of(config))
+        else:
+            replicates = ((s, {"seed": s, "fold": f}) for s, f in preset.replicates_of(config))
+        for seed, replicate in replicates:
+            trials.append((new_run_id(), len(trials), seed, {**values, **replicate}, point))
     if preset.import_dir:  # a runner, wherever it starts, imports the model from there
         options = {**(options or {}), "import_dir": preset.import_dir}
     if function:

@@ -90,14 +90,17 @@ def member_loss_gradient(
     return loss.detach(), grad
 
 
-def member_metrics(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+def member_metrics(
+    config: Config, out: torch.Tensor, y: torch.Tensor, std: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """Each metric of K models' outputs [K, B, outputs] against y [K, B, ...], as [K]:
     loss, then acc (classification) or mse (regression; plus nll and var for gaussian_nll).
 
     A table's target is standardised for training; mse, nll and var are reported in the
     target's own units (loss stays standardised, as the training loss is)."""
     values = {"loss": member_losses(config, out, y)}
-    _, std = target_stats(config)
+    if std is None:  # else each member's own (folds: member_data.py)
+        std = target_stats(config)[1]
     if config.classifies:
         values["acc"] = (out.argmax(2) == y).float().mean(1)
     elif config.loss == "gaussian_nll":
@@ -107,7 +110,9 @@ def member_metrics(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict[s
             # The full Gaussian NLL per example in the target's own units: the 1/2 log(2 pi)
             # that the training loss (gaussian_nll_loss, full=False) leaves out, and log std
             # for a standardised target (0.5 log(var std^2) = 0.5 log var + log std).
-            "nll": values["loss"] + HALF_LOG_2PI + math.log(std),
+            "nll": values["loss"]
+            + HALF_LOG_2PI
+            + (torch.log(std) if isinstance(std, torch.Tensor) else math.log(std)),
             "var": var.mean(dim=(1, 2)) * std**2,
         }
     else:

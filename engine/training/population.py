@@ -31,7 +31,6 @@ import torch
 from hypertui.engine.core import halving
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Event, Failed, Progress, RunStarted
-from hypertui.engine.data.load import load_dataset
 from hypertui.engine.training.checkpoint import Checkpoints
 from hypertui.engine.training.clock import TrainClock, budget_env
 from hypertui.engine.training.devices import check_fits, describe, resolve_device
@@ -40,6 +39,7 @@ from hypertui.engine.training.losses import (
     analyse_outputs,
     member_loss_gradient,
 )
+from hypertui.engine.training.member_data import MemberData
 from hypertui.engine.training.models import build_model, output_size
 from hypertui.engine.training.schedule import lr_factor, planned_steps
 from hypertui.engine.training.stacked import (
@@ -68,8 +68,9 @@ def run_population(
     population as a pruned one does (status cancelled, reason "skipped"), the rest go on."""
     base = members[0].config
     device = resolve_device(base.device)
-    data = load_dataset(base, device, data_dir)  # its size caps a batch's (check_fits)
-    rows = max(data.sizes.values())
+    # each member's data set: one for all, or each fold's (its size caps a batch's)
+    data = MemberData.load([m.config for m in members], device, data_dir)
+    rows = max(data.first.sizes.values())
     if why := check_fits(base, device, members=len(members), rows=rows):
         if len(members) == 1 or check_fits(base, device, members=1, rows=rows):
             for m in members:
@@ -86,15 +87,15 @@ def run_population(
         model = stacked_model(members, device)
         n_params = model.flat.shape[1]
         tune_for(model, device)
-        for m in members:
+        for i, m in enumerate(members):
             yield RunStarted(
                 m.run_id,
                 m.config.to_dict(),
                 str(device),
                 describe(device),
                 n_params,
-                data.sizes,
-                data.notes,
+                data.of(i).sizes,
+                data.of(i).notes,
                 {**environment(device), **budget_env(base.time_budget_s, device, len(members))},
             )
         try:
@@ -114,7 +115,7 @@ def run_population(
 def _train(
     members,
     model: StackedMLP | StackedCNN,
-    data,
+    data: MemberData,
     device,
     should_stop,
     should_pause,
@@ -124,8 +125,8 @@ def _train(
     base = members[0].config
     k = len(members)
     opt = StackedOptimizer(model, [m.config for m in members])
-    x, y = data.train.x, data.train.y
-    n, bs = len(data.train), base.batch_size
+    x = data.first.train.x  # its shape; each member's rows come from data.batch
+    n, bs = len(data.first.train), base.batch_size
     total_steps = planned_steps(base.epochs, n, bs)
     clock = TrainClock(device, base.time_budget_s, should_pause, should_stop)
     gens = [torch.Generator(device=device).manual_seed(m.config.seed) for m in members]
@@ -164,8 +165,8 @@ def _train(
             ledgers[rows[r]].first_batch(v)
         train = stacked.mean(0).tolist()
         losses = []
-        val = data.val if full else data.val.head(INTERVAL_VAL_N)
-        metrics, _ = evaluate_members(base, model, val.x, val.y, "val")
+        val = data.split("val", rows, None if full else INTERVAL_VAL_N)
+        metrics, _ = evaluate_members(base, model, val.x, val.y, "val", **each())
         train_s = round(clock.train_s, 6)
         for r, i in enumerate(rows):
             m = members[i]
@@ -228,7 +229,7 @@ def _train(
             active[i] = False
             ledgers[i].stop("finished", ledgers[i].out_of_patience(), at=at)
             left.add(i)
-            analysis = analyse_outputs(base, outputs[r], data.val.y)
+            analysis = analyse_outputs(members[i].config, outputs[r], data.of(i).val.y)
             notes = tuple(ckpts[i].notes)
             yield ledgers[i].finished(
                 members[i].run_id, n, at, wall(), tests[r], analysis, notes=notes
@@ -239,12 +240,13 @@ def _train(
         """Every row's test metrics with its best full report's weights (and the last
         epoch's, as last_*), and its validation outputs with the best weights; the rows
         `ending` keep those weights (keep = "best")."""
-        last, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
+        test, val = data.split("test", rows), data.split("val", rows)
+        last, _ = evaluate_members(base, model, test.x, test.y, "test", **each())
         now = model.flat.detach().clone()
         with torch.no_grad():
             model.flat.copy_(best)
-        tests, _ = evaluate_members(base, model, data.test.x, data.test.y, "test")
-        _, outputs = evaluate_members(base, model, data.val.x, data.val.y, "val", keep_outputs=True)
+        tests, _ = evaluate_members(base, model, test.x, test.y, "test", **each())
+        _, outputs = evaluate_members(base, model, val.x, val.y, "val", keep_outputs=True, **each())
         for tested, at_last in zip(tests, last, strict=True):
             tested |= {f"last_{key}": v for key, v in at_last.items()}
         for r in ending:
@@ -252,7 +254,8 @@ def _train(
             if ledgers[i].best_epoch is not None and names:
                 weights = dict(zip(names, model.member_parameters(r), strict=True))
                 meta = {"epoch": ledgers[i].best_epoch, "metrics": ledgers[i].best}
-                meta |= {"test": tests[r], "shapes": shapes, "preprocessing": data.preprocessing}
+                meta |= {"test": tests[r], "shapes": shapes}
+                meta["preprocessing"] = data.of(i).preprocessing
                 ckpts[i].save_best(weights, meta)
         with torch.no_grad():
             model.flat.copy_(now)
@@ -334,6 +337,10 @@ def _train(
     def wall() -> float:
         return time.perf_counter() - wall0
 
+    def each() -> dict:
+        """How evaluate_members reads the splits: shared, or each member's fold."""
+        return {"each": True, "std": data.target_std(rows)} if data.folded else {}
+
     yield from resume()
     for epoch in range(first_epoch, base.epochs + 1):
         perms = torch.stack([torch.randperm(n, generator=gens[i], device=device) for i in rows])
@@ -350,7 +357,7 @@ def _train(
                     break
                 perms = perms[drop_inactive()]
             idx = perms[:, i : i + bs]
-            loss = model.gradients(x[idx], y[idx], member_loss)
+            loss = model.gradients(*data.batch(rows, idx), member_loss)
             opt.step(lr_factor(base.schedule, step, total_steps))
             losses.append(loss)
             step += 1
@@ -387,7 +394,7 @@ def _train(
         rows_test, out = test_best(list(range(len(rows))))
         for r, i in enumerate(rows):
             test[i] = rows_test[r]
-            analysis[i] = analyse_outputs(base, out[r], data.val.y)
+            analysis[i] = analyse_outputs(members[i].config, out[r], data.of(i).val.y)
     wall_s = wall()
     now = (step, samples, clock.train_s)
     budget_reason = clock.budget_reason if stop == "budget" else ""

@@ -301,25 +301,34 @@ def evaluate_members(
     y: torch.Tensor,
     prefix: str,
     keep_outputs: bool = False,
+    each: bool = False,
+    std: torch.Tensor | None = None,
 ) -> tuple[list[dict[str, float]], torch.Tensor | None]:
-    """Each member's metrics, as losses.evaluate names them, and the raw outputs."""
+    """Each member's metrics, as losses.evaluate names them, and the raw outputs.
+
+    x [rows, ...] and y [rows, ...] are every member's; with `each`, x [K, rows, ...] and
+    y [K, rows, ...] are each member's own (cross-validation folds), and `std` [K] each
+    member's target std (member_data.py)."""
     k = model.size
+    if not each:
+        x, y = x.unsqueeze(0), y.unsqueeze(0)  # [1, rows, ...]: expanded to K below
     # Rows go through in chunks sized so that K members' activations stay under
     # EVAL_ELEMENTS floats whatever K is (all at once, K = 64 on MNIST took +628 MiB).
     # Every metric is a mean over rows, so chunk means weighted by rows give the same value.
-    widest = model.width(x[0].shape) + x[0].numel()
+    widest = model.width(x[0, 0].shape) + x[0, 0].numel()
     rows = max(1, EVAL_ELEMENTS // (k * widest))
+    n = x.shape[1]
     sums: dict[str, torch.Tensor] = {}
     outs = []
-    for i in range(0, len(x), rows):
-        xc, yc = x[i : i + rows], y[i : i + rows]
-        out = model(xc.unsqueeze(0).expand(k, *xc.shape))
-        values = member_metrics(config, out, yc.unsqueeze(0).expand(k, *yc.shape))
+    for i in range(0, n, rows):
+        xc, yc = x[:, i : i + rows], y[:, i : i + rows]
+        out = model(xc.expand(k, *xc.shape[1:]))
+        values = member_metrics(config, out, yc.expand(k, *yc.shape[1:]), std)
         for name, v in values.items():
-            sums[name] = sums.get(name, 0) + v.double() * len(xc)
+            sums[name] = sums.get(name, 0) + v.double() * xc.shape[1]
         if keep_outputs:
             outs.append(out)
-    means = {name: v / len(x) for name, v in sums.items()}
+    means = {name: v / n for name, v in sums.items()}
     return metric_rows(means, prefix), torch.cat(outs, 1) if keep_outputs else None
 
 

@@ -20,7 +20,7 @@ from hypertui.engine.analysis.export import fmt
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.events import Failed, Finished, RunStarted, SweepEvent, event_to_dict
 from hypertui.engine.core.events import Progress as ProgressEvent
-from hypertui.engine.core.records import OWN_LOOP_PROBLEMS
+from hypertui.engine.core.records import OWN_LOOP_PROBLEMS, replicate_point
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.runner import run_watched
 from hypertui.tui.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
@@ -110,7 +110,7 @@ class _Display:
             sweep.options.get("metric") if sweep.problem in OWN_LOOP_PROBLEMS else None
         )
         self.points = {
-            r.idx: escape(describe_point({**r.point, "seed": r.seed})) for r in store.runs(sweep_id)
+            r.idx: escape(describe_point(replicate_point(r))) for r in store.runs(sweep_id)
         }
 
     def __enter__(self):

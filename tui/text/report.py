@@ -104,6 +104,8 @@ def _comparison_table(comp, title, headers, shown, dropped, top, versus=None) ->
     ]
     if not comp.own_loop and any(m.startswith("test_") for m in shown):
         notes.append("test: the best epoch's weights")
+    if comp.folds > 1:
+        seeds = f"{comp.seeds} seeds x {comp.folds} folds (the split's variance included)"
     if troubled:
         notes.append("div/fail counted, not averaged")
     if dropped:

@@ -30,8 +30,12 @@ from hypertui.tui.app.screens.dialogs import ConfirmScreen
 from hypertui.tui.text.report import describe_point
 from hypertui.tui.text.safe import escape, plain
 
-# seeds has its own count; a data set (path, target...) is one per preset, not an axis
-NOT_SWEPT = ("problem", "seed", "device", "features", "path", "target", "task", "model_args")
+# seeds has its own count; a data set (path, target...) is one per preset, not an axis;
+# folds say how every point is validated
+NOT_SWEPT = (
+    "problem", "seed", "device", "features", "path", "target", "task", "model_args",
+    "folds", "fold", "split_column", "val_path", "test_path",
+)  # fmt: skip
 TEXT_FIELDS = ("model",)  # a choice, or your own "package.module:build": typed, not picked
 VALIDATE_AFTER_S = 0.2  # typing pause after which the form is checked
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

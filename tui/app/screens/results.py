@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from hypertui.engine.analysis.claims import claim_of_toml, judge_sweep
-from hypertui.engine.analysis.compare import Comparison, compare_sweep, run_metrics
+from hypertui.engine.analysis.compare import Comparison, compare_sweep, run_metrics, spread_note
 from hypertui.engine.analysis.export import (
     cell,
     curves_csv,
@@ -31,7 +31,6 @@ from hypertui.engine.core.records import OWN_LOOP_PROBLEMS
 from hypertui.engine.store.store import Store
 from hypertui.tui.text.safe import clean, escape, plain
 
-SEEDS_NOTE = "mean ± std over init and batch-order seeds with a fixed data split"
 TEST_NOTE = "test_* with the best epoch's weights (last_test_*: the last epoch's); "
 
 
@@ -186,8 +185,7 @@ class ResultsScreen(Screen):
     @property
     def seeds_note(self) -> str:
         """What varies between a group's runs: a script's runs say only their seed."""
-        own_loop = self.sweep.problem in OWN_LOOP_PROBLEMS
-        return "mean ± std over seeds" if own_loop else SEEDS_NOTE
+        return spread_note(self.comp)
 
     def caption(self) -> str:
         if self.sort_key:
