@@ -111,7 +111,13 @@ def test_a_sweep_is_tagged_noted_and_named_and_runs_filters_by_tag(tmp_path, cap
     assert main(["runs", "--tag", "baseline", *s]) == 0
     out = capsys.readouterr().out
     assert first in out and second not in out and "long run" in out and "baseline" in out
-    for bad in (["bad tag!"], ["--note", "a\x1b[2Jb"], ["--name", "x" * 65]):
+    for bad in (
+        ["bad tag!"],
+        ["--note", "a\x1b[2Jb"],
+        ["--name", "x" * 65],
+        ["--note", "\x9b2J"],
+        ["--name", "ab\u202ecd"],
+    ):  # C1 CSI, a bidi override
         assert main(["tag", second, *bad, *s]) == 2
         assert "Traceback" not in capsys.readouterr().err
     assert store.sweep(second).tags == [] and store.sweep(second).note == ""  # nothing half

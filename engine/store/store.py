@@ -338,7 +338,7 @@ class Store:
                     " or digit)"
                 )
         for what, text, most in (("note", note, 500), ("name", name, 64)):
-            if text is not None and (len(text) > most or any(ord(c) < 32 for c in text)):
+            if text is not None and (len(text) > most or any(_control(c) for c in text)):
                 raise HypertuiError(f"{what}: at most {most} characters, no control characters")
         tags = [t for t in dict.fromkeys([*sweep.tags, *add]) if t not in remove]
         with self._tx():
@@ -777,3 +777,11 @@ _SEED = re.compile(r'"seed": (-?\d+)(?=[,}])')  # as json.dumps writes a config'
 
 def _marks(values: tuple) -> str:
     return ",".join("?" * len(values))
+
+
+def _control(c: str) -> bool:
+    """A control character (C0, DEL, C1) or a format one (a bidi override, a zero-width
+    joiner: text that shows other than it reads) has no place in a name or a note."""
+    import unicodedata
+
+    return unicodedata.category(c) in ("Cc", "Cf")
