@@ -33,7 +33,23 @@ def test_report_judges_a_stored_sweep_and_lists_the_ones_not_run(tmp_path):
     assert f"quickstart (8 runs, sweep {sweep_id})" in text
     assert "| tanh ≈ relu on val_mse ± 0.01 | - | Δ 0 [0, 0] | **holds**: paired t, n = 4" in text
     assert "| house-best |" in text and "not run" in text
-    assert "1 checks: 1 holds, 0 does not hold, 0 inconclusive." in text
+    assert "1 checks: 1 holds, 0 does not hold, 0 inconclusive; 100% conclusive." in text
+
+
+def test_an_inconclusive_check_of_a_preset_that_needs_its_full_version_says_so(tmp_path):
+    """needs_full is the report's to read: the stored sweep of the preset without it is
+    still this preset's, and an inconclusive verdict names the reason."""
+    import dataclasses
+
+    store = Store(tmp_path / "runs.sqlite")
+    preset = find_preset("quickstart")
+    sweep_id = create_sweep(store, preset)
+    finish_all(store, sweep_id, lambda r: 0.08 + 0.05 * r.seed * (r.point["activation"] == "tanh"))
+    needs = dataclasses.replace(preset, needs_full="the study's 200 epochs on a GPU")
+    assert find_sweep(store, needs).id == sweep_id
+    text = markdown(collect(store, [needs], run=False))
+    assert "**inconclusive** (needs --full)" in text and "needs --full: the study's 200" in text
+    assert "0% conclusive." in text and "1 of the inconclusive need" in text
 
 
 def test_a_sweep_of_another_version_of_the_preset_is_not_collected(tmp_path):

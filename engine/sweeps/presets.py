@@ -8,6 +8,7 @@ A preset is data, never code:
     seeds = 2                                 # every point runs with seeds seed, seed+1, ...
     trials = 8                                # random draws, needed when an axis is random
     full_note = "what the [full] version is" # optional
+    needs_full = "why the quick version cannot answer its checks" # optional: the report says
     [config]                                  # the base Config, engine field names
     problem = "house"
     [sweep]                                   # axes: a grid list or a random range
@@ -55,6 +56,7 @@ TOP_KEYS = (
     "trials",
     "sweep_seed",
     "full_note",
+    "needs_full",
     "config",
     "sweep",
     "full",
@@ -84,6 +86,7 @@ class Preset:
     sweep_seed: int = 0
     full: dict[str, Any] = field(default_factory=dict)
     full_note: str = ""
+    needs_full: str = ""  # why the quick version cannot answer its claims (the report says)
     source: str = ""  # the file it came from, or "" for built in code
     shipped: bool = True
     checks: tuple[str, ...] = ()  # the claim in checkable form (engine/analysis/claims.py)
@@ -226,7 +229,7 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
     for key in ("description",):
         if not isinstance(doc.get(key), str) or not doc[key].strip():
             raise fail(f"{key!r} is required: one line saying what the preset compares")
-    for key in ("name", "claim", "full_note"):
+    for key in ("name", "claim", "full_note", "needs_full"):
         if key in doc and not isinstance(doc[key], str):
             raise fail(f"{key} must be a string, got {doc[key]!r}")
     counts = {k: doc.get(k, d) for k, d in (("seeds", 1), ("trials", 1), ("sweep_seed", 0))}
@@ -300,6 +303,7 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         sweep_seed=counts["sweep_seed"],
         full=tables["full"],
         full_note=doc.get("full_note", "").strip(),
+        needs_full=doc.get("needs_full", "").strip(),
         source=source,
         shipped=shipped,
         checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
@@ -452,6 +456,8 @@ def preset_to_toml(preset: Preset) -> str:
         doc |= {"trials": preset.trials, "sweep_seed": preset.sweep_seed}
     if preset.full_note:
         doc["full_note"] = preset.full_note
+    if preset.needs_full:
+        doc["needs_full"] = preset.needs_full
     doc["config"] = table(preset.base)
     for name, items in (("sweep", preset.axes), ("full", preset.full)):
         if items:

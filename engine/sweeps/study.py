@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +46,12 @@ def study_presets(names: list[str] | None = None) -> list[Preset]:
 
 
 def find_sweep(store: Store, preset: Preset) -> SweepRow | None:
-    """The newest sweep of exactly this preset text (done first, else an unfinished one)."""
-    text = preset_to_toml(preset)
-    same = [s for s in store.sweeps() if s.preset == preset.name and s.preset_toml == text]
+    """The newest sweep of exactly this preset text (done first, else an unfinished one);
+    what only the report reads (`needs_full`) is not part of what trains."""
+    text = _trained(preset_to_toml(preset))
+    same = [
+        s for s in store.sweeps() if s.preset == preset.name and _trained(s.preset_toml) == text
+    ]
     done = [s for s in same if s.status == "done" and s.n_done == s.n_runs]
     return (done or same or [None])[0]
 
@@ -87,6 +91,10 @@ def collect(
     return rows
 
 
+def _trained(text: str) -> str:
+    return re.sub(r"(?m)^needs_full = .*\n", "", text)
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -118,7 +126,8 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
         "",
         "Verdicts: **holds** when a 95% confidence bound is on the claim's side, **does not "
         "hold** when it is on the other side, **inconclusive** otherwise or with too few runs. "
-        "Comparisons pair runs by seed and the other swept values where they can (paired t) "
+        "Comparisons pair runs by seed (and fold) and the other swept values where they can "
+        "(paired t) "
         "and use Welch's t otherwise; Δ is the side claimed larger minus the other (for ≈ "
         "between two groups: A − B), with its 90% interval (two one-sided 5% tests). A claim "
         "A < B without a margin is judged on the log scale where its metric spans more than "
@@ -131,6 +140,7 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
         "|---|---|---|---|---|---|",
     ]
     counts = {"holds": 0, "does not hold": 0, "inconclusive": 0}
+    needs_full = 0
     missing = [r.preset.name for r in rows if r.sweep is None]
     for row in rows:
         claim = _cell(row.preset.claim)
@@ -150,12 +160,25 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
         for i, v in enumerate(row.verdicts):
             counts[v.verdict] += 1
             first = i == 0
+            verdict, detail = f"**{v.verdict}**", _cell(v.detail)
+            if v.verdict == "inconclusive" and row.preset.needs_full:
+                verdict += " (needs --full)"
+                detail += f"; needs --full: {_cell(row.preset.needs_full)}"
+                needs_full += 1
             lines.append(
                 f"| {name if first else ''} | {claim if first else ''} | {_cell(v.check)} | "
-                f"{v.study or '-'} | {ours(v)} | **{v.verdict}**: {_cell(v.detail)} |"
+                f"{v.study or '-'} | {ours(v)} | {verdict}: {detail} |"
             )
     total = ", ".join(f"{n} {k}" for k, n in counts.items())
-    lines += ["", f"{sum(counts.values())} checks: {total}."]
+    n = sum(counts.values())
+    decided = counts["holds"] + counts["does not hold"]
+    share = f"; {decided / n:.0%} conclusive" if n else ""
+    lines += ["", f"{n} checks: {total}{share}."]
+    if needs_full:
+        lines.append(
+            f"{needs_full} of the inconclusive need the preset's --full version "
+            "(`hypertui report` judges the quick ones; each such row says why)."
+        )
     if missing:
         lines.append(f"Not run here: {', '.join(missing)}.")
     return "\n".join(lines) + "\n"
