@@ -86,3 +86,18 @@ def test_an_unfinished_sweep_gets_no_verdict(tmp_path):
     text = markdown(collect(store, [preset], run=False))
     assert f"| quickstart (sweep {sweep_id}) |" in text and "unfinished: 0/8 runs" in text
     assert "0 checks" in text and "Not run here: quickstart." in text
+
+
+def test_the_report_trains_a_preset_as_a_runner_does(tmp_path, monkeypatch):
+    """Claimed and its heartbeat beaten while it trains, so a viewer sees it running (not
+    interrupted, as a sweep trained without a watch once read) and no runner takes it."""
+    from hypertui.engine.sweeps import runner
+
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.02)
+    store = Store(tmp_path / "runs.sqlite")
+    preset = find_preset("quickstart").with_overrides({"epochs": 5})
+    seen = []
+    rows = collect(store, [preset], run=True, progress=lambda line: seen.append(line))
+    sweep = store.sweep(rows[0].sweep.id)
+    assert (sweep.status, sweep.n_done) == ("done", 8) and "running sweep" in seen[0]
+    assert sweep.heartbeat > sweep.runner_started + 0.1  # beaten after the claim

@@ -18,11 +18,13 @@ from pathlib import Path
 
 from hypertui.engine.analysis.claims import Verdict, judge_sweep
 from hypertui.engine.analysis.export import fmt
+from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.errors import ConfigError, HypertuiError, suggest
 from hypertui.engine.core.records import SweepRow
 from hypertui.engine.store.store import Store, git_revision
 from hypertui.engine.sweeps.presets import Preset, catalogue, preset_to_toml
-from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+from hypertui.engine.sweeps.runner import run_watched
+from hypertui.engine.sweeps.sweep import create_sweep
 
 
 @dataclass
@@ -68,10 +70,13 @@ def collect(
         row = StudyRow(preset)
         sweep = find_sweep(store, preset)
         if run and (sweep is None or sweep.n_done < sweep.n_runs):
-            sweep_id = sweep.id if sweep else create_sweep(store, preset)
+            options = {"data_dir": str(data_dir)} if data_dir else None
+            sweep_id = sweep.id if sweep else create_sweep(store, preset, options)
             progress(f"{preset.name}: running sweep {sweep_id} ({preset.n_trials} trials)")
             try:
-                for _ in run_sweep(store, sweep_id, data_dir=data_dir):
+                # as a runner trains it: claimed, its heartbeat beaten (viewers see it
+                # running, not interrupted; no second runner takes it), controls obeyed
+                for _ in run_watched(store, sweep_id, Controls()):
                     pass
             except HypertuiError as exc:
                 row.note = f"not run: {exc}"
