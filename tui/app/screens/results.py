@@ -344,9 +344,11 @@ class RunsScreen(Screen):
         self.title = f"Runs · {describe_point(self.runs[0].point)}" if self.runs else "Runs"
         table = self.query_one("#runs", DataTable)
         score = self.metric.removeprefix("val_")
+        folds = any(r.fold for r in self.runs)  # cross-validation: the fold tells runs apart
         table.add_columns(
             "run",
             "seed",
+            *(["fold"] if folds else []),
             "status",
             self.metric,
             f"best {score}",
@@ -360,6 +362,7 @@ class RunsScreen(Screen):
             table.add_row(
                 r.id,
                 str(r.seed),
+                *([str(r.fold)] if folds else []),
                 r.status,
                 fmt(m.get(self.metric)),
                 fmt(m.get(f"best_{self.metric}")),
