@@ -46,6 +46,12 @@ MAX_LR = 1e6  # above this every optimizer overflows at once; the study's sweep 
 MAX_SEED = 2**32 - 1  # torch's CPU generator keeps 32 bits of a seed (0 and 2**32 are one run)
 MAX_FOLDS = 100  # cross-validation folds; each is a run (or a population member)
 MAX_CNN_BLOCKS = 4  # 28x28 inputs: 28 -> 14 -> 7 -> 3 -> 1 after four maxpools
+# The validation metrics a run may rank by (`metric`), by task; higher is better for those
+# in HIGHER_METRICS. ROC AUC and PR AUC (average precision) need exactly two classes.
+CLASS_METRICS = ("val_acc", "val_macro_f1", "val_balanced_acc", "val_roc_auc", "val_pr_auc")
+BINARY_METRICS = ("val_roc_auc", "val_pr_auc")
+REGRESSION_METRICS = ("val_mse", "val_nll")  # val_nll: gaussian_nll only
+HIGHER_METRICS = CLASS_METRICS
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class Config:
     prune: str = "none"  # none | halving: a population keeps its best configs at rungs (below)
     prune_from: int = 1  # halving's first rung: the epoch of the first cut (then x prune_eta)
     prune_eta: int = 3  # halving keeps the best 1/prune_eta of the configs at each rung
+    metric: str = ""  # what ranks runs: "" (val_acc or val_mse), val_macro_f1, val_roc_auc, ...
     patience: int | None = None  # early stopping: epochs without improvement; None = never
     min_delta: float = 0.0  # what counts as improvement for patience: more than this, >= 0
     keep: str = "best"  # weights a run keeps when it ends: best | best+last | none
@@ -127,8 +134,8 @@ class Config:
 
     @property
     def main_metric(self) -> str:
-        """The validation metric that ranks runs of this problem."""
-        return "val_acc" if self.classifies else "val_mse"
+        """The validation metric that ranks runs: `metric`, or the problem's own."""
+        return main_metric(self.problem, self.task, self.metric)[0]
 
 
 def applies(name: str, values: Mapping[str, Any]) -> bool:
@@ -160,6 +167,7 @@ def applies(name: str, values: Mapping[str, Any]) -> bool:
         "prune_from": get("prune") != "none",
         "prune_eta": get("prune") != "none",
         "min_delta": get("patience") is not None,
+        "metric": bool(get("metric")),  # the problem's own metric goes without saying
     }.get(name, True)
 
 
@@ -173,9 +181,52 @@ def is_classification(problem: str, task: str = "") -> bool:
     return problem in ("mnist", "images") or (problem == "table" and task == "classification")
 
 
-def main_metric(problem: str, task: str = "") -> tuple[str, bool]:
-    """The ranking metric and whether higher is better (`task`: a table's, from its config)."""
-    return ("val_acc", True) if is_classification(problem, task) else ("val_mse", False)
+def main_metric(problem: str, task: str = "", metric: str = "") -> tuple[str, bool]:
+    """The ranking metric and whether higher is better (`task`: a table's, from its config;
+    `metric`: the config's own choice, "" for the problem's)."""
+    if not metric:
+        metric = "val_acc" if is_classification(problem, task) else "val_mse"
+    return metric, higher_is_better(metric)
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a ranking metric of our problems is better higher (accuracy, F1, AUC...)."""
+    return metric in HIGHER_METRICS
+
+
+def ranking_metrics(problem: str, task: str = "", loss: str = "", classes: int = 0) -> list[str]:
+    """The metrics `metric` may name for this problem: val_loss and the task's scores
+    (val_nll for a gaussian_nll loss; ROC and PR AUC when `classes` is 2, or unknown: 0)."""
+    if not is_classification(problem, task):
+        return [*REGRESSION_METRICS[: 2 if loss == "gaussian_nll" else 1], "val_loss"]
+    binary = classes in (0, 2)
+    return [m for m in CLASS_METRICS if binary or m not in BINARY_METRICS] + ["val_loss"]
+
+
+def check_metric(c: Config, classes: int = 0) -> None:
+    """Refuse a `metric` this config's runs do not report (`classes`: how many, 0 when not
+    yet known; data/sources.py checks again with the data's count)."""
+    if not c.metric or (c.problem == "table" and not c.task):  # the task is inferred later
+        return
+    if c.problem == "mnist":
+        classes = 10
+    allowed = ranking_metrics(c.problem, c.task, c.loss, classes)
+    if c.metric in allowed:
+        return
+    classifies = is_classification(c.problem, c.task)
+    if c.metric in BINARY_METRICS and classifies:
+        why = f"it needs exactly two classes; this data has {classes}"
+    elif c.metric in CLASS_METRICS:
+        why = "it scores classes; this problem is a regression"
+    elif c.metric in REGRESSION_METRICS and classifies:
+        why = "it scores a regression; this problem predicts classes"
+    elif c.metric == "val_nll":
+        why = "it needs loss = 'gaussian_nll'"
+    else:
+        why = "not a validation metric of ours" + suggest(c.metric, allowed)
+    raise ConfigError(
+        f"metric = {c.metric!r} cannot rank these runs ({why}); allowed: {' | '.join(allowed)}"
+    )
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
@@ -227,6 +278,8 @@ ALLOWED: dict[str, str] = {
     "prune": " | ".join(PRUNES),
     "prune_from": "an int >= 1 (an epoch)",
     "prune_eta": "an int >= 2",
+    "metric": "empty (the problem's own), or a validation metric: val_acc | val_macro_f1 | "
+    "val_balanced_acc | val_roc_auc | val_pr_auc (two classes) | val_mse | val_nll | val_loss",
     "patience": "an int >= 1 (epochs without improvement of the main metric), or none",
     "min_delta": "a float >= 0 (the least change of the main metric that counts)",
     "keep": " | ".join(KEEPS),
@@ -357,6 +410,10 @@ def _coerce(name: str, value: Any) -> Any:
         return value
     if name == "task" and value == "":
         return value
+    if name == "metric":
+        if not isinstance(value, str):
+            raise ConfigError(_bad(name, value, "not a string"))
+        return value  # which metrics fit is a question of the problem: check_metric
     if name == "model" and isinstance(value, str) and MODEL_PATH.match(value):
         return value  # imported and checked by _check_own_data
     if name == "features":
@@ -434,6 +491,7 @@ def _check_combination(c: Config) -> None:
             f"loss = {c.loss!r} does not fit problem = {c.problem!r}; "
             f"allowed for {c.problem}: {' | '.join(LOSSES[c.problem])}"
         )
+    check_metric(c)
     if c.momentum and c.optimizer not in ("sgd", "rmsprop"):
         raise ConfigError(
             f"momentum = {c.momentum} only applies to sgd and rmsprop "

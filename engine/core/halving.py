@@ -160,9 +160,11 @@ def trials_from_store(store, sweep_id: str, population_of: Callable[[dict], str]
     from hypertui.engine.core.config import main_metric
 
     sweep = store.sweep(sweep_id)
-    main, _ = main_metric(sweep.problem)
+    runs = store.runs(sweep_id)
+    first = runs[0].config if runs else {}  # one task and ranking metric per sweep
+    main, _ = main_metric(sweep.problem, first.get("task", ""), first.get("metric", ""))
     out = []
-    for run in store.runs(sweep_id):
+    for run in runs:
         scores = {
             p["epoch"]: p[main]
             for p in store.points(run.id)

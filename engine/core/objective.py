@@ -1,8 +1,10 @@
 """What ranks a sweep's runs, and which metrics its tables show.
 
 Our own problems rank by validation MSE or accuracy (the problem and a table's task say
-which). A sweep of the user's own loop ranks by the metric its script named (kept in the
-sweep's options, with "min" or "max"), and shows whatever metrics its runs logged.
+which), or by the validation metric their config's `metric` names (val_macro_f1,
+val_roc_auc, ...). A sweep of the user's own loop ranks by the metric its script named
+(kept in the sweep's options, with "min" or "max"), and shows whatever metrics its runs
+logged.
 """
 
 from __future__ import annotations
@@ -35,16 +37,19 @@ class Objective:
     own_loop: bool = False  # the user's loop named these metrics (not one of our problems)
 
 
-def metric_names(problem: str, gaussian: bool, task: str = "") -> list[str]:
-    """The metrics a sweep of one of our problems shows, in order."""
+def metric_names(problem: str, gaussian: bool, task: str = "", main: str = "") -> list[str]:
+    """The metrics a sweep of one of our problems shows, in order: the ranking metric
+    (`main`, "" for the problem's own) at its last and best report and on the test set,
+    then the problem's own score, the losses. A classification's other scores (F1, AUCs)
+    show only when they rank: 80 columns hold no more (the run detail lists them all)."""
     from hypertui.engine.core.config import is_classification  # not for a tracked script
 
-    score = "acc" if is_classification(problem, task) else "mse"
-    names = [f"val_{score}", f"best_val_{score}", f"test_{score}", f"last_test_{score}"]
-    names += ["val_loss", "train_loss"]
-    if gaussian:
-        names += ["val_nll", "val_var"]
-    return [*names, "epochs_done", "duration_s"]
+    own = "val_acc" if is_classification(problem, task) else "val_mse"
+    main = main or own
+    score = main.removeprefix("val_")
+    names = [main, f"best_{main}", f"test_{score}", f"last_test_{score}", own, "val_loss"]
+    names += ["train_loss", *(["val_nll", "val_var"] if gaussian else [])]
+    return [*dict.fromkeys(names), "epochs_done", "duration_s"]
 
 
 def objective(
@@ -57,11 +62,12 @@ def objective(
     if problem in OWN_LOOP_PROBLEMS:
         return _own(runs, options or {})
     task = next((r.config.get("task", "") for r in runs), "")  # one task per sweep
+    metric = next((r.config.get("metric", "") for r in runs), "")  # one metric too (presets)
     gaussian = any(r.config.get("loss") == "gaussian_nll" for r in runs)
     from hypertui.engine.core.config import main_metric
 
-    main, higher = main_metric(problem, task)
-    return Objective(main, higher, tuple(metric_names(problem, gaussian, task)))
+    main, higher = main_metric(problem, task, metric)
+    return Objective(main, higher, tuple(metric_names(problem, gaussian, task, main)))
 
 
 def _own(runs: Sequence[RunRow], options: Mapping) -> Objective:

@@ -22,7 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hypertui.engine.core.config import DEFAULT_FEATURES, Config, make_config
+from hypertui.engine.core.config import (
+    BINARY_METRICS,
+    DEFAULT_FEATURES,
+    Config,
+    check_metric,
+    make_config,
+)
 from hypertui.engine.core.errors import ConfigError, DataError, suggest
 
 
@@ -45,7 +51,27 @@ def checked_config(values: Mapping[str, Any] | None = None, **more: Any) -> Conf
         check_house_features(config.features)
     if config.problem == "house" and config.folds > 1:
         check_house_folds(config.features, config.split_seed, config.folds)
+    if config.metric in BINARY_METRICS and config.classifies:  # two classes, or a message
+        check_metric(config, count_classes(config))
     return config
+
+
+def count_classes(config: Config) -> int:
+    """How many classes a classification table's target or an image set holds."""
+    if config.problem == "table":
+        read_table(config.path)  # a missing file is refused here, before its stat
+        st = Path(config.path).stat()
+        return _table_classes(config.path, st.st_mtime_ns, st.st_size, config.target)
+    layout = check_images(config.path)
+    if layout != "folder":  # FashionMNIST and CIFAR-10 files: ten classes each
+        return 10
+    return len(class_folders(Path(config.path)))
+
+
+@functools.lru_cache(maxsize=16)
+def _table_classes(path: str, mtime_ns: int, size: int, target: str) -> int:
+    """(Every config of a sweep asks: once per file version.)"""
+    return int(_read(path, mtime_ns, size)[target].dropna().astype("string").nunique())
 
 
 # --- tables -------------------------------------------------------------------------------

@@ -334,6 +334,8 @@ def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...
 def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
     if key == "seed":
         raise fail("[sweep] seed: use seeds = N at the top level to repeat every point")
+    if key == "metric":
+        raise fail("[sweep] metric: a sweep ranks all its runs by one metric; set it in [config]")
     if key in ("fold", "folds"):
         raise fail(
             f"[sweep] {key}: folds say how every point is validated, not a setting to compare; "

@@ -19,15 +19,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from hypertui.engine.core.config import higher_is_better
 from hypertui.engine.core.events import Finished, Progress
+from hypertui.engine.training.class_metrics import UNDEFINED_ON_ONE_CLASS
 
 EXPLODED = 1e3  # a train loss this many times the first batch's (untrained) means diverged
 Position = tuple[int, int, float]  # (steps, samples, training seconds) at some moment
 
 
 def diverged(train_loss: float, metrics: dict[str, float], first_loss: float | None) -> str:
-    """Why a report means the run diverged, or ""."""
-    if not all(math.isfinite(v) for v in (train_loss, *metrics.values())):
+    """Why a report means the run diverged, or "". An AUC is NaN on a split of one class
+    (a short interval report's rows may hold one): that is no divergence."""
+    checked = [v for k, v in metrics.items() if not k.endswith(UNDEFINED_ON_ONE_CLASS)]
+    if not all(math.isfinite(v) for v in (train_loss, *checked)):
         return "loss became NaN or infinite"
     if train_loss > EXPLODED * max(first_loss or 0.0, 1e-8):
         return f"train loss exploded from {first_loss:.3g} to {train_loss:.3g}"
@@ -36,7 +40,7 @@ def diverged(train_loss: float, metrics: dict[str, float], first_loss: float | N
 
 @dataclass
 class Ledger:
-    main: str  # the ranking metric, e.g. "val_mse" (lower is better) or "val_acc"
+    main: str  # the ranking metric, e.g. "val_mse" (lower is better), "val_acc", "val_macro_f1"
     first_loss: float | None = None  # the untrained model's loss on its first batch
     final: dict[str, float] = field(default_factory=dict)  # the last full report's metrics
     best: dict[str, float] = field(default_factory=dict)  # the best full report's metrics
@@ -50,7 +54,7 @@ class Ledger:
 
     @property
     def higher_is_better(self) -> bool:
-        return self.main == "val_acc"
+        return higher_is_better(self.main)
 
     @property
     def score(self) -> float:

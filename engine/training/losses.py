@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from hypertui.engine.core.config import Config
 from hypertui.engine.data.load import class_names, target_stats
+from hypertui.engine.training.class_metrics import ClassTally
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)  # the constant term of the Gaussian NLL
 VAR_FLOOR = 1e-6  # smallest predicted variance, in (target units)^2
@@ -95,6 +96,8 @@ def member_metrics(
 ) -> dict[str, torch.Tensor]:
     """Each metric of K models' outputs [K, B, outputs] against y [K, B, ...], as [K]:
     loss, then acc (classification) or mse (regression; plus nll and var for gaussian_nll).
+    Every one is a mean over the B rows; a classification's other scores are not
+    (`split_metrics`, class_metrics.py).
 
     A table's target is standardised for training; mse, nll and var are reported in the
     target's own units (loss stays standardised, as the training loss is)."""
@@ -126,13 +129,27 @@ def metric_rows(values: dict[str, torch.Tensor], prefix: str) -> list[dict[str, 
     return [{f"{prefix}_{n}": v for n, v in zip(values, row, strict=True)} for row in table]
 
 
+def split_metrics(config: Config, out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every metric of K models' outputs [K, n, outputs] on a whole split, as [K]:
+    member_metrics, then (classification) macro_f1, balanced_acc, and with two classes
+    roc_auc and pr_auc. A population tallies them chunk by chunk to the same values
+    (stacked.evaluate_members)."""
+    values = member_metrics(config, out, y)
+    if config.classifies:
+        tally = ClassTally()
+        tally.add(out, y)
+        values |= tally.metrics()
+    return values
+
+
 @torch.no_grad()
 def evaluate(
     config: Config, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, prefix: str
 ) -> dict[str, float]:
-    """`{prefix}_loss` plus `{prefix}_acc` (mnist) or `{prefix}_mse` (+ `_nll`, `_var`)."""
+    """`{prefix}_loss` plus `{prefix}_acc`, `_macro_f1`, `_balanced_acc` (and `_roc_auc`,
+    `_pr_auc` with two classes) or `{prefix}_mse` (+ `_nll`, `_var`)."""
     out = predict(model, x)
-    return metric_rows(member_metrics(config, out[None], y[None]), prefix)[0]
+    return metric_rows(split_metrics(config, out[None], y[None]), prefix)[0]
 
 
 @torch.no_grad()

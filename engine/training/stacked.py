@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from hypertui.engine.core.config import Config
 from hypertui.engine.core.memory import EVAL_ELEMENTS
+from hypertui.engine.training.class_metrics import ClassTally
 from hypertui.engine.training.losses import (
     member_metrics,
     metric_rows,
@@ -314,21 +315,29 @@ def evaluate_members(
         x, y = x.unsqueeze(0), y.unsqueeze(0)  # [1, rows, ...]: expanded to K below
     # Rows go through in chunks sized so that K members' activations stay under
     # EVAL_ELEMENTS floats whatever K is (all at once, K = 64 on MNIST took +628 MiB).
-    # Every metric is a mean over rows, so chunk means weighted by rows give the same value.
+    # Loss and accuracy are means over rows: chunk means weighted by rows give the same
+    # value. A classification's F1, balanced accuracy and AUCs are not: a tally adds up
+    # each member's confusion counts (and scores) over the chunks (class_metrics.py).
     widest = model.width(x[0, 0].shape) + x[0, 0].numel()
     rows = max(1, EVAL_ELEMENTS // (k * widest))
     n = x.shape[1]
     sums: dict[str, torch.Tensor] = {}
     outs = []
+    tally = ClassTally() if config.classifies else None
     for i in range(0, n, rows):
         xc, yc = x[:, i : i + rows], y[:, i : i + rows]
         out = model(xc.expand(k, *xc.shape[1:]))
-        values = member_metrics(config, out, yc.expand(k, *yc.shape[1:]), std)
+        yk = yc.expand(k, *yc.shape[1:])  # [K, rows]: each member's labels
+        values = member_metrics(config, out, yk, std)
         for name, v in values.items():
             sums[name] = sums.get(name, 0) + v.double() * xc.shape[1]
+        if tally:
+            tally.add(out, yk)
         if keep_outputs:
             outs.append(out)
     means = {name: v / n for name, v in sums.items()}
+    if tally:
+        means |= tally.metrics()
     return metric_rows(means, prefix), torch.cat(outs, 1) if keep_outputs else None
 
 

@@ -9,9 +9,10 @@ from rich.console import Console
 
 from hypertui.engine.analysis.export import fmt
 from hypertui.engine.core import halving
-from hypertui.engine.core.config import main_metric, make_config
+from hypertui.engine.core.config import make_config
 from hypertui.engine.core.errors import ConfigError
 from hypertui.engine.core.grouping import population_key
+from hypertui.engine.core.objective import objective
 from hypertui.engine.store.store import Store
 from hypertui.tui.cli.exits import EXIT_OK
 from hypertui.tui.text.report import describe_point
@@ -47,7 +48,8 @@ def replay_sweep(
     if len(epochs) != 1:
         raise ConfigError(f"sweep {sweep.id} mixes epochs {sorted(epochs)}; replay needs one")
     (n_epochs,) = epochs
-    _, higher = main_metric(sweep.problem)
+    goal = objective(sweep.problem, runs)  # its config's metric, or the problem's own
+    higher = goal.higher
     kept = {r.id for r in runs}
     trials = [t for t in halving.trials_from_store(store, sweep.id, population) if t.run_id in kept]
     points = {halving.config_key(r.config): r.point for r in runs}
@@ -77,7 +79,7 @@ def replay_sweep(
     return {
         "sweep": sweep.id,
         "preset": sweep.preset,
-        "metric": main_metric(sweep.problem)[0],
+        "metric": goal.main,
         "eta": eta,
         "populations": len({t.population for t in trials}),
         "populations_left_out": len(incomplete),

@@ -20,6 +20,7 @@ from hypertui.engine.analysis.export import fmt
 from hypertui.engine.core.controls import Controls
 from hypertui.engine.core.events import Failed, Finished, RunStarted, SweepEvent, event_to_dict
 from hypertui.engine.core.events import Progress as ProgressEvent
+from hypertui.engine.core.objective import objective
 from hypertui.engine.core.records import OWN_LOOP_PROBLEMS, replicate_point
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.runner import run_watched
@@ -109,9 +110,10 @@ class _Display:
         self.own_metric = (
             sweep.options.get("metric") if sweep.problem in OWN_LOOP_PROBLEMS else None
         )
-        self.points = {
-            r.idx: escape(describe_point(replicate_point(r))) for r in store.runs(sweep_id)
-        }
+        runs = store.runs(sweep_id)
+        self.points = {r.idx: escape(describe_point(replicate_point(r))) for r in runs}
+        # what ranks the trials: val_acc, val_mse, its config's metric, or the function's
+        self.metric = self.own_metric or objective(sweep.problem, runs, sweep.options).main
 
     def __enter__(self):
         self.progress.start()
@@ -136,9 +138,7 @@ class _Display:
                 done = min(e.elapsed_s, self.budget)
             else:
                 done = e.epoch if e.end_of_epoch else e.epoch - 1
-            metric = self.own_metric or next(
-                (k for k in ("val_acc", "val_mse") if k in e.metrics), "val_loss"
-            )
+            metric = self.metric
             self.progress.update(
                 self.trial, completed=done, info=f"{metric} {fmt(e.metrics.get(metric))}"
             )
@@ -151,8 +151,7 @@ class _Display:
         head = f"trial {item.trial + 1}/{item.n_trials} {self.points[item.trial]}"
         if isinstance(e, Failed):
             return f"[red]✗ {head} failed[/red]: {escape(e.reason)}"
-        metric = self.own_metric or next((k for k in ("val_acc", "val_mse") if k in e.final), None)
-        value = f"{metric} {fmt(e.final.get(metric))}" if metric else ""
+        value = f"{self.metric} {fmt(e.final[self.metric])}" if self.metric in e.final else ""
         colour = {"finished": "green", "diverged": "yellow", "pruned": "cyan", "cancelled": "dim"}[
             e.status
         ]

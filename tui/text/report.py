@@ -64,6 +64,7 @@ def comparison_table(
     headers = terminal_metrics(comp)
     shown = list(headers)
     order = ["duration_s", *reversed(shown)] if comp.own_loop else DROP_ORDER
+    order = [*order, *(m for m in reversed(shown) if m not in order)]  # never the main one
     width = width or Console().width
     dropped: list[str] = []
     while True:
@@ -82,7 +83,12 @@ def terminal_metrics(comp: Comparison) -> dict[str, str]:
     most of our problems; all that a script's runs logged (the widest dropped first)."""
     reached = [m for m in comp.metrics if any(m in g.stats for g in comp.groups)]
     if not comp.own_loop:
-        return {m: h for m, h in TERMINAL_METRICS.items() if m in reached}
+        headers = dict(TERMINAL_METRICS)
+        if comp.main not in headers:  # its config's metric ranks: it, its best and test lead
+            score = comp.main.removeprefix("val_")
+            lead = {comp.main: comp.main, f"best_{comp.main}": "best", f"test_{score}": "test"}
+            headers = lead | {m: h for m, h in headers.items() if h not in ("best", "test")}
+        return {m: h for m, h in headers.items() if m in reached}
     short = {f"best_{comp.main}": "best", "duration_s": "time s"}
     return {m: short.get(m, m) for m in reached if m != "epochs_done"}
 

@@ -31,9 +31,9 @@ from hypertui.tui.text.report import describe_point
 from hypertui.tui.text.safe import escape, plain
 
 # seeds has its own count; a data set (path, target...) is one per preset, not an axis;
-# folds say how every point is validated
+# folds say how every point is validated; a sweep ranks all its runs by one metric
 NOT_SWEPT = (
-    "problem", "seed", "device", "features", "path", "target", "task", "model_args",
+    "problem", "seed", "device", "features", "path", "target", "task", "model_args", "metric",
     "folds", "fold", "split_column", "val_path", "test_path",
 )  # fmt: skip
 TEXT_FIELDS = ("model",)  # a choice, or your own "package.module:build": typed, not picked
