@@ -210,3 +210,27 @@ def test_a_member_scores_as_its_single_run(binary_table, monkeypatch):
         alone = evaluate(config, single, data.val.x, data.val.y, "val")
         assert {"val_macro_f1", "val_balanced_acc", "val_roc_auc", "val_pr_auc"} <= set(alone)
         assert members[k] == pytest.approx(alone, rel=1e-5)
+
+
+def test_export_and_detail_read_each_class_from_the_confusion_matrix():
+    import dataclasses
+
+    from hypertui.engine.analysis.classes import class_scores, positive_class
+    from hypertui.engine.analysis.export import run_record
+    from hypertui.engine.core.records import RunRow
+
+    # 63/37: 'M' is class 1; 'B' never predicted wrongly, 'M' half missed
+    analysis = {"confusion": [[63, 0], [18, 19]], "classes": ["B", "M"]}
+    config = {"problem": "table", "task": "classification", "target": "diagnosis"}
+    final = {"val_acc": 0.82, "val_macro_f1": 0.79, "val_roc_auc": 0.93, "val_pr_auc": 0.9}
+    empty = {f.name: None for f in dataclasses.fields(RunRow)}
+    run = RunRow(**empty | {"id": "r", "sweep_id": "s", "idx": 0, "seed": 0, "config": config})
+    run = dataclasses.replace(run, final=final, best={}, test={}, analysis=analysis, point={})
+    row = run_record(run)
+    assert row["val_precision_M"] == 1.0 and row["val_recall_M"] == pytest.approx(19 / 37)
+    assert row["val_precision_B"] == pytest.approx(63 / 81) and row["val_recall_B"] == 1.0
+    assert row["val_macro_f1"] == 0.79 and row["val_roc_auc"] == 0.93
+    assert "val_balanced_acc" not in row  # not reported by this (older) run: no column
+    assert positive_class(analysis) == "M"
+    never = class_scores({"confusion": [[5, 0], [3, 0]]})[1]  # class 1 never predicted
+    assert never.precision is None and never.recall == 0.0 and never.f1 == 0.0

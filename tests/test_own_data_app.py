@@ -215,13 +215,19 @@ def test_mnist_on_disk_trains_as_an_image_problem_resized(shared_data, tmp_path)
 
 
 async def test_run_detail_of_a_classification_table_names_its_classes(tmp_path):
-    user_table_preset(tmp_path, target="kind", features=["a", "b"])
+    user_table_preset(tmp_path, target="kind", features=["a", "b"], metric="val_macro_f1")
     app, detail = detail_of_my_table(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(detail)
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         matrix = app.screen.query_one("#tab-confusion Static", Static).content
         assert [c.header for c in matrix.columns] == ["true\\pred", "hi", "lo", "acc"]
+        per_class = app.screen.query_one("#class-table", Static).content
+        assert [c.header for c in per_class.columns][:4] == ["class", "precision", "recall", "F1"]
+        assert [str(c) for c in per_class.columns[0].cells] == ["hi", "lo"]
+        said = str(app.screen.query_one("#class-summary", Static).content)
+        assert "macro F1" in said and "ROC AUC" in said and "class 1, 'lo', as the positive" in said
+        assert app.screen.metric == "val_macro_f1"  # the metric chart: what the preset ranks by
         summary = list(app.screen.query("#tab-summary Static").results(Static))[1].content
         console = Console(width=300, record=True, file=io.StringIO())
         console.print(summary)  # the metrics table ends with the run's notes

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hypertui.engine.analysis.classes import per_class_columns
 from hypertui.engine.analysis.compare import Comparison, Stat, run_metrics
 from hypertui.engine.core.config import FIELDS, applies, is_classification
 from hypertui.engine.core.errors import HypertuiError
@@ -23,6 +24,7 @@ from hypertui.engine.core.paths import expand_user
 from hypertui.engine.core.records import RunRow
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CLASS_SCORES = ("macro_f1", "balanced_acc", "roc_auc", "pr_auc")  # beside accuracy
 
 
 def cell(value: Any) -> Any:
@@ -40,8 +42,10 @@ def cell(value: Any) -> Any:
 
 def run_record(run: RunRow, own_loop: bool = False) -> dict[str, Any]:
     """One CSV row for a run: the config fields that apply to it (a table MLP has no
-    channels or image_size), then ids, status and metrics; a script's run (`own_loop`):
-    its whole config, then ids, status and every metric it logged."""
+    channels or image_size), then ids, status and metrics (a classification's macro F1,
+    balanced accuracy and AUCs too, then each class's validation precision and recall);
+    a script's run (`own_loop`): its whole config, then ids, status and every metric it
+    logged."""
     if own_loop:
         return _own_record(run)
     config = {name: run.config.get(name) for name in FIELDS if applies(name, run.config)}
@@ -70,6 +74,12 @@ def run_record(run: RunRow, own_loop: bool = False) -> dict[str, Any]:
     }
     if run.config.get("loss") == "gaussian_nll":
         row |= {"val_nll": metrics.get("val_nll"), "val_var": metrics.get("val_var")}
+    if score == "acc":
+        for name in CLASS_SCORES:
+            if f"val_{name}" in metrics or f"test_{name}" in metrics:  # AUCs: two classes
+                for key in (f"val_{name}", f"best_val_{name}", f"test_{name}", f"last_test_{name}"):
+                    row[key] = metrics.get(key)
+        row |= per_class_columns(run.analysis)
     return row
 
 

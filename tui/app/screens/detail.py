@@ -6,7 +6,9 @@ tables) show predictions against the truth on the validation
 set with the worst outliers listed; Gaussian-likelihood runs add the predicted variance
 (log scale) against each feature (a table's first VAR_FEATURES inputs) and against the
 prediction (the study's figures 5 and 6). MNIST, image and classification-table runs
-show the confusion matrix and per-class accuracy.
+show the confusion matrix, each class's precision, recall and F1, and the scores of the
+weights it is of (macro F1, balanced accuracy; ROC and PR AUC with two classes, naming
+the positive class).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from hypertui.engine.analysis.classes import class_scores, positive_class
 from hypertui.engine.analysis.export import cell, fmt
 from hypertui.engine.core.config import applying, is_classification
 from hypertui.engine.core.objective import objective
 from hypertui.engine.core.records import OWN_LOOP_PROBLEMS, RunRow
 from hypertui.engine.store.store import Store
 from hypertui.tui.app.widgets.chart import Chart, Line
-from hypertui.tui.text.safe import plain
+from hypertui.tui.text.safe import escape, plain
 
 N_OUTLIERS = 8
 CLASS_WIDTH = 10  # characters of a class name in the confusion matrix
@@ -87,6 +90,50 @@ def confusion_table(confusion: list[list[int]], classes: list[str] | None = None
         ]
         table.add_row(labels[i], *cells, f"{100 * row[i] / total:.1f}%")
     return table
+
+
+def class_table(analysis: dict) -> Table:
+    """Each class's precision, recall and F1 from the validation confusion matrix; "-"
+    where one is 0/0 (a class never predicted has no precision)."""
+    table = Table(
+        "class",
+        "precision",
+        "recall",
+        "F1",
+        "rows",
+        "predicted",
+        box=None,
+        title="per class (validation)",
+        title_justify="left",
+    )
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    for c in class_scores(analysis):
+        name = plain(c.name[:CLASS_WIDTH])
+        table.add_row(
+            name, pct(c.precision), pct(c.recall), pct(c.f1), str(c.support), str(c.predicted)
+        )
+    return table
+
+
+def class_summary(run: RunRow) -> str:
+    """The split-wide scores of the weights the matrix is of (the best report's)."""
+    names = (
+        ("val_acc", "accuracy"),
+        ("val_macro_f1", "macro F1"),
+        ("val_balanced_acc", "balanced accuracy"),
+        ("val_roc_auc", "ROC AUC"),
+        ("val_pr_auc", "PR AUC"),
+    )
+    scores = run.best or run.final
+    shown = [f"{label} {fmt(scores[k])}" for k, label in names if k in scores]
+    text = "\nvalidation: " + ", ".join(shown) if shown else ""
+    positive = positive_class(run.analysis)
+    if positive is not None and "val_roc_auc" in scores:
+        text += f"\nAUCs score class 1, '{escape(positive)}', as the positive class"
+    return text + "\n"  # a blank line around it: three blocks, one under the other
 
 
 def point_x(point: dict, n_train: int | None) -> float:
@@ -154,11 +201,12 @@ class RunDetailScreen(Screen):
         else:
             with TabPane("Confusion", id="tab-confusion"), VerticalScroll():
                 confusion = self.run.analysis.get("confusion")
-                yield Static(
-                    confusion_table(confusion, self.run.analysis.get("classes"))
-                    if confusion
-                    else "No confusion matrix: the run did not finish."
-                )
+                if not confusion:
+                    yield Static("No confusion matrix: the run did not finish.")
+                    return
+                yield Static(confusion_table(confusion, self.run.analysis.get("classes")))
+                yield Static(class_summary(self.run), id="class-summary")
+                yield Static(class_table(self.run.analysis), id="class-table")
 
     def on_mount(self) -> None:
         self.title = f"Run {self.run.id} · trial {self.run.idx + 1} · {self.run.status}"
