@@ -274,6 +274,12 @@ ALLOWED: dict[str, str] = {
     "target": "a column name of the table",
     "task": " | ".join(TASKS) + ", or empty to infer it",
     "image_size": "an int from 8 to 512",
+    "split_seed": f"an int in [0, {MAX_SEED}]",
+    "folds": f"an int from 1 (no cross-validation) to {MAX_FOLDS}",
+    "fold": "an int in [0, folds)",
+    "split_column": "a column of the table holding train, val or test; empty: a random split",
+    "val_path": "a .csv/.parquet file with the table's columns, or empty",
+    "test_path": "a .csv/.parquet file with the table's columns, or empty",
     "model_args": "a TOML table of plain values, e.g. { width = 64, dropout = 0.1 }",
     "prune": " | ".join(PRUNES),
     "prune_from": "an int >= 1 (an epoch)",
@@ -286,12 +292,6 @@ ALLOWED: dict[str, str] = {
     "save_every": "an int >= 1 (epochs between resumable checkpoints)",
     "save_minutes": "a float > 0 (minutes between resumable checkpoints)",
     "disk_budget_mb": "a float > 0 (megabytes of checkpoints a sweep may keep)",
-    "split_seed": f"an int in [0, {MAX_SEED}]",
-    "folds": f"an int from 1 (no cross-validation) to {MAX_FOLDS}",
-    "fold": "an int in [0, folds)",
-    "split_column": "a column of the table holding train, val or test; empty: a random split",
-    "val_path": "a .csv/.parquet file with the table's columns, or empty",
-    "test_path": "a .csv/.parquet file with the table's columns, or empty",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -104,14 +104,14 @@ def _comparison_table(comp, title, headers, shown, dropped, top, versus=None) ->
     arrow = "↑" if comp.higher_is_better else "↓"
     groups = comp.groups if top is None else comp.groups[:top]
     seeds = "seeds" if comp.own_loop else SEEDS
+    if comp.folds > 1:
+        seeds = f"{comp.seeds} seeds x {comp.folds} folds (the split's variance included)"
     notes = [
         f"ranked by {comp.main} {arrow}; mean±std over {seeds}; (n=) where a metric has"
         " fewer values"
     ]
     if not comp.own_loop and any(m.startswith("test_") for m in shown):
         notes.append("test: the best epoch's weights")
-    if comp.folds > 1:
-        seeds = f"{comp.seeds} seeds x {comp.folds} folds (the split's variance included)"
     if troubled:
         notes.append("div/fail counted, not averaged")
     if dropped:
