@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from hypertui.engine.analysis.compare import compare_sweep, spread_note
 from hypertui.engine.analysis.significance import versus_best
@@ -20,6 +21,7 @@ from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
 from hypertui.engine.training.population import run_population
 from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
+from hypertui.tui.text.report import comparison_table
 
 
 def penguins(path, n: int = 120) -> str:
@@ -147,6 +149,9 @@ def test_a_sweep_runs_every_fold_of_every_seed_and_groups_them(tmp_path):
     comp = compare_sweep(store.sweep(sweep_id), runs)
     assert [g.stats["val_acc"].n for g in comp.groups] == [6, 6] and comp.folds == 3
     assert "2 seeds x 3 folds" in spread_note(comp)
+    console = Console(width=200, record=True)
+    console.print(comparison_table(comp))
+    assert "mean±std over 2 seeds x 3 folds" in console.export_text()  # the CLI's caption
     # significance blocks by (seed, fold): 6 blocks of 2 groups, not 2 seeds' last values
     versus = versus_best(comp, runs)[1]
     assert (versus.n, versus.df, versus.test) == (6, 5, "tukey, seed blocks")
