@@ -7,25 +7,25 @@ from hypertui.engine.core.errors import ConfigError
 from hypertui.engine.sweeps.presets import catalogue, find_preset, parse_preset, preset_to_toml
 
 EXPECTED_TRIALS = {
-    "quickstart": 8,
     "house-activation": 9,
-    "house-learning-rate": 20,
-    "house-optimizer-activation": 18,
-    "house-batch-size": 8,
-    "house-architecture": 18,
-    "house-best": 3,
-    "house-gaussian": 3,
-    "house-random-search": 24,
+    "house-architecture": 54,
+    "house-batch-size": 24,
+    "house-best": 6,
+    "house-gaussian": 6,
+    "house-learning-rate": 60,
+    "house-optimizer-activation": 54,
+    "house-random-search": 96,
     "house-study-grid": 648,
-    "mnist-batch-size": 4,
-    "mnist-cnn-learning-rate": 4,
-    "mnist-fc-learning-rate": 4,
-    "mnist-optimizer": 3,
-    "mnist-loss": 2,
-    "mnist-fc-vs-cnn": 2,
-    "mnist-cnn-channels": 4,
-    "mnist-best": 2,
-    "mnist-fast": 2,
+    "mnist-batch-size": 12,
+    "mnist-best": 6,
+    "mnist-cnn-channels": 12,
+    "mnist-cnn-learning-rate": 12,
+    "mnist-fast": 3,
+    "mnist-fc-learning-rate": 12,
+    "mnist-fc-vs-cnn": 6,
+    "mnist-loss": 6,
+    "mnist-optimizer": 9,
+    "quickstart": 8,
 }
 
 GOOD = """
@@ -190,8 +190,8 @@ def test_user_presets_are_found_shadow_shipped_ones_and_bad_ones_are_listed(tmp_
 def test_run_time_estimates_follow_budgets_and_populations():
     from hypertui.engine.sweeps.estimate import estimate_seconds
 
-    mnist = find_preset("mnist-batch-size")  # 4 trials with a 15 s budget each
-    assert 60 <= estimate_seconds(mnist) <= 60 + 4 * 5 + 5
+    mnist = find_preset("mnist-batch-size")  # 4 x 3 seeds with a 15 s budget each
+    assert 180 <= estimate_seconds(mnist) <= 180 + 12 * 5 + 5
     grid = find_preset("house-study-grid")
     assert estimate_seconds(grid) < estimate_seconds(grid, population=False) / 4
 
