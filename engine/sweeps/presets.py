@@ -7,13 +7,15 @@ A preset is data, never code:
     claim = "which figure or claim of the study it checks"
     seeds = 2                                 # every point runs with seeds seed, seed+1, ...
     trials = 8                                # random draws, needed when an axis is random
+    objectives = ["val_mse", "train_s"]       # optional: a Pareto front (ranking metric first)
     full_note = "what the [full] version is" # optional
     needs_full = "why the quick version cannot answer its checks" # optional: the report says
     [config]                                  # the base Config, engine field names
     problem = "house"
-    [sweep]                                   # axes: a grid list or a random range
+    [sweep]                                   # axes: a grid list, or drawn per trial
     lr = [0.1, 0.01]
-    weight_decay = { log_uniform = [1e-5, 1e-2] }
+    weight_decay = { log_uniform = [1e-5, 1e-2] }   # also uniform, int_uniform (ints)
+    activation = { choice = ["relu", "tanh"] }
     [full]                                    # optional overrides for the full version
 
 Every refusal is a ConfigError that names the file, the key and, where one is close, a
@@ -31,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config
+from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config, applies
 from hypertui.engine.core.errors import ConfigError, suggest
 from hypertui.engine.core.own_model import add_import_dir, beside
 from hypertui.engine.core.paths import expand_user, user_presets_dir
@@ -44,6 +46,7 @@ from hypertui.engine.sweeps.axes import (
     expand_points,
     random_axis,
 )
+from hypertui.engine.sweeps.conditions import check_conditions, sometimes_moot
 
 __all__ = ["RANDOM_KINDS", "Preset", "RandomAxis", "parse_preset"]
 
@@ -57,6 +60,7 @@ TOP_KEYS = (
     "sweep_seed",
     "full_note",
     "needs_full",
+    "objectives",
     "config",
     "sweep",
     "full",
@@ -64,7 +68,11 @@ TOP_KEYS = (
 # A name becomes part of file names (exports): letters, digits, '.', '_' and '-' only, so it
 # can never name a folder or leave the exports folder.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-RANDOM_FIELDS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")
+RANDOM_FIELDS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")  # floats
+INT_RANDOM_FIELDS = (
+    "batch_size", "epochs", "train_samples", "patience", "prune_from", "prune_eta", "image_size",
+)  # fmt: skip
+LIST_FIELDS = ("hidden", "channels", "features")  # each value is itself a list
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,21 @@ class Preset:
     shipped: bool = True
     checks: tuple[str, ...] = ()  # the claim in checkable form (engine/analysis/claims.py)
     import_dir: str = ""  # the preset's folder, when its own model's module lives there
+    # Several objectives (engine/analysis/pareto.py): the ranking metric, then what it trades
+    # against, e.g. ("val_mse", "train_s"); () for one. A search over several reads these.
+    objectives: tuple[str, ...] = ()
+
+    def check_objectives(self) -> None:
+        """Refuse objectives these runs do not report (the ranking metric first)."""
+        if not self.objectives:
+            return
+        from hypertui.engine.analysis.pareto import check_objectives
+
+        c = self.base_config
+        try:
+            check_objectives(list(self.objectives), c.problem, c.task, c.loss, c.main_metric)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.source or self.name}: {exc}") from None
 
     @property
     def problem(self) -> str:
@@ -127,11 +150,29 @@ class Preset:
         the same config `seeds` times (10^4 trials took seconds before a sweep started)."""
         self.check_size()
         base = self.base_config.to_dict()
-        for point in expand_points(self.axes, self.trials, self.sweep_seed):
-            yield point, _make(self, {**base, **point})
+        moot = sometimes_moot(base, self.axes)
+
+        def means_something(name: str, point: dict[str, Any]) -> bool:
+            return name not in moot or applies(name, {**base, **point})
+
+        # a field left out of a trial's point keeps its [config] value (or its default)
+        for point in expand_points(self.axes, self.trials, self.sweep_seed, means_something):
+            try:
+                config = _make(self, {**base, **point})
+            except ConfigError as exc:
+                if not point:
+                    raise
+                at = ", ".join(f"{k} = {v!r}" for k, v in point.items())
+                raise ConfigError(f"{exc} (with the sweep's {at})") from None
+            yield point, config
 
     def validate(self) -> None:
-        """Raise ConfigError unless every combination of the preset makes a valid config."""
+        """Raise ConfigError unless every combination of the preset makes a valid config:
+        first what its fields mean together (conditions.py), then each point."""
+        try:
+            check_conditions(self.base_config.to_dict(), self.axes)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.source or self.name}: {exc}") from None
         for _ in self.points():
             pass
 
@@ -187,6 +228,7 @@ class Preset:
             raise ConfigError(f"--seeds {seeds}: must be at least 1")
         try:
             _make(preset, base)
+            preset.check_objectives()  # --set metric=... may move the ranking metric
             preset.check_size()
             if values or full:  # new combinations: validate each now, not mid-sweep
                 preset.validate()
@@ -254,6 +296,8 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
             "(it becomes part of file names)"
         )
     if "train" in tables["config"]:  # your own function: its keys are its own
+        if "objectives" in doc:
+            raise fail("objectives name our problems' metrics; your own function has none yet")
         from hypertui.engine.sweeps.function_preset import parse_function_preset
 
         return parse_function_preset(doc, tables, counts, source, shipped, fail)
@@ -308,6 +352,7 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         shipped=shipped,
         checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
         import_dir=import_dir,
+        objectives=_parse_objectives(doc, tables["config"], fail),
     )
     preset.validate()  # every combination must make a valid config
     if preset.full:
@@ -331,6 +376,18 @@ def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...
     return tuple(" ".join(c.split()) for c in checks)
 
 
+def _parse_objectives(doc: dict, config: dict, fail) -> tuple[str, ...]:
+    if "objectives" not in doc:
+        return ()
+    from hypertui.engine.analysis.pareto import check_objectives
+
+    c = checked_config(config)
+    try:
+        return check_objectives(doc["objectives"], c.problem, c.task, c.loss, c.main_metric)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
 def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
     if key == "seed":
         raise fail("[sweep] seed: use seeds = N at the top level to repeat every point")
@@ -346,28 +403,56 @@ def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
     if isinstance(spec, list):
         if not spec:
             raise fail(f"[sweep] {key} = []: an axis needs at least one value")
-        if key in ("hidden", "channels", "features") and not isinstance(spec[0], list):
-            raise fail(f"[sweep] {key} takes a list of lists, e.g. {key} = [[10], [10, 10]]")
-        for i, value in enumerate(spec):
-            try:
-                Config(**{key: value})  # type and range; combinations are checked on expand
-            except ConfigError as exc:
-                if "does not fit" in str(exc) or "needs problem" in str(exc):
-                    continue
-                raise fail(f"[sweep] {key}[{i}]: {exc}") from None
+        _check_values(key, spec, f"[sweep] {key}", fail)
         return spec
     if isinstance(spec, dict):
-        if key not in RANDOM_FIELDS and len(spec) == 1 and next(iter(spec)) in RANDOM_KINDS:
-            raise fail(f"[sweep] {key}: random ranges work on {', '.join(RANDOM_FIELDS)}")
+        kind = next(iter(spec)) if len(spec) == 1 else ""
+        if kind in ("uniform", "log_uniform") and key not in RANDOM_FIELDS:
+            raise fail(
+                f"[sweep] {key}: {kind} draws floats, for {', '.join(RANDOM_FIELDS)}; "
+                f"{{ choice = [a, b, ...] }} draws any field"
+                + (", { int_uniform = [low, high] } an int" if key in INT_RANDOM_FIELDS else "")
+            )
+        if kind == "int_uniform" and key not in INT_RANDOM_FIELDS:
+            raise fail(
+                f"[sweep] {key}: int_uniform draws ints, for {', '.join(INT_RANDOM_FIELDS)}; "
+                "{ choice = [a, b, ...] } draws any field"
+            )
         axis = random_axis(key, spec, fail)
-        bounds = [axis.low, axis.high]
-        for bound in bounds:
+        if axis.kind == "choice":
+            _check_values(key, list(axis.values), f"[sweep] {key}.choice", fail)
+            return axis
+        for bound in (axis.low, axis.high):
             try:
                 Config(**{key: bound})
             except ConfigError as exc:
                 raise fail(f"[sweep] {key}: {exc}") from None
         return axis
-    raise fail(f"[sweep] {key} must be a list of values or a random range, got {spec!r}")
+    raise fail(
+        f"[sweep] {key} must be a list of values (a grid) or drawn per trial "
+        f"({{ choice = [a, b] }}, {{ uniform = [low, high] }} ...), got {spec!r}"
+    )
+
+
+def parse_axis(key: str, spec: Any) -> list[Any] | RandomAxis:
+    """One [sweep] entry as TOML reads it (a list, or `{ choice = [...] }`...), checked as
+    a preset's are: the editor's sweep column, spelled its own way, ends here."""
+    return _parse_axis(key, spec, ConfigError)
+
+
+def _check_values(key: str, values: list[Any], where: str, fail) -> None:
+    """Each value's type and range on its own; combinations are checked on expansion."""
+    if key in LIST_FIELDS and not isinstance(values[0], list):
+        lists = "[[10], [10, 10]]"
+        example = f"{{ choice = {lists} }}" if where.endswith("choice") else lists
+        raise fail(f"{where} takes a list of lists, e.g. {key} = {example}")
+    for i, value in enumerate(values):
+        try:
+            Config(**{key: value})
+        except ConfigError as exc:
+            if "does not fit" in str(exc) or "needs problem" in str(exc):
+                continue
+            raise fail(f"{where}[{i}]: {exc}") from None
 
 
 def load_preset_file(path: Path, shipped: bool = False) -> Preset:
@@ -438,7 +523,7 @@ def preset_to_toml(preset: Preset) -> str:
 
     def value(v: Any) -> Any:
         if isinstance(v, RandomAxis):
-            return {v.kind: [v.low, v.high]}
+            return value(v.spec())
         if isinstance(v, (list, tuple)):
             return [value(x) for x in v]
         if isinstance(v, dict):  # model_args: an inline table
@@ -458,6 +543,8 @@ def preset_to_toml(preset: Preset) -> str:
         doc |= {"trials": preset.trials, "sweep_seed": preset.sweep_seed}
     if preset.full_note:
         doc["full_note"] = preset.full_note
+    if preset.objectives:
+        doc["objectives"] = list(preset.objectives)
     if preset.needs_full:
         doc["needs_full"] = preset.needs_full
     doc["config"] = table(preset.base)

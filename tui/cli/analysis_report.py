@@ -12,6 +12,16 @@ from hypertui.engine.analysis.claims import judge_sweep
 from hypertui.engine.analysis.compare import compare_sweep
 from hypertui.engine.analysis.export import cell, fmt
 from hypertui.engine.analysis.importance import Analysis, analyze
+from hypertui.engine.analysis.pareto import (
+    COSTS,
+    Front,
+    check_objectives,
+    front,
+    higher_is_better,
+    objective_choices,
+    sweep_objectives,
+    value_text,
+)
 from hypertui.engine.analysis.significance import versus_best
 from hypertui.engine.core.errors import ConfigError, suggest
 from hypertui.engine.core.objective import metric_names, objective
@@ -112,3 +122,69 @@ def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def sweep_front(store: Store, sweep, names: str | None = None) -> Front:
+    """The sweep's Pareto front over configs: of `names` (comma-separated, checked as a
+    preset's objectives are), else of the preset's objectives, else its metric against
+    training seconds."""
+    runs = store.runs(sweep.id)
+    goal = objective(sweep.problem, runs, sweep.options)
+    if names is None:
+        objectives, _ = sweep_objectives(sweep.preset_toml, goal.main)
+    else:
+        config = runs[0].config if runs else {}
+        if goal.own_loop:
+            allowed = [m for m in goal.metrics if not m.startswith("test_")] + list(COSTS)
+        else:
+            allowed = objective_choices(
+                sweep.problem, config.get("task", ""), config.get("loss", ""), goal.main
+            )
+        try:
+            objectives = list(
+                check_objectives(
+                    [n.strip() for n in names.split(",")], sweep.problem, "", "", goal.main, allowed
+                )
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"--{exc}") from None
+    higher = [higher_is_better(n, goal.main, goal.higher) for n in objectives]
+    return front(runs, sweep.swept, objectives, higher)
+
+
+def print_front(store: Store, sweep, names: str | None = None, as_json: bool = False) -> None:
+    """`analyze --pareto`: the front's members as a table (or one JSON object)."""
+    fr = sweep_front(store, sweep, names)
+    if as_json:
+        doc = {"sweep_id": sweep.id, "preset": sweep.preset, **fr.to_dict()}
+        print(json.dumps(_clean(doc), allow_nan=False))
+        return
+    out = Console()
+    arrows = ", ".join(
+        f"{n} ({'higher' if h else 'lower'} is better)"
+        for n, h in zip(fr.objectives, fr.higher, strict=True)
+    )
+    out.print(f"sweep {sweep.id}: {sweep.preset} — Pareto front of {arrows}", highlight=False,
+              soft_wrap=True)  # fmt: skip
+    if fr.message:
+        out.print(fr.message, highlight=False, soft_wrap=True)
+    else:
+        runs = max(c.n for c in fr.configs)
+        over = f"the mean of each config's {runs} runs" if runs > 1 else "one run per config"
+        out.print(
+            f"{len(fr.members)} of {len(fr.configs)} configs on the front ({over}; "
+            "none of them beaten on every objective by another)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        table = Table("", *sweep.swept, *fr.objectives, "n", box=None, pad_edge=False)
+        for i, c in enumerate(fr.members, 1):
+            table.add_row(
+                str(i),
+                *(str(cell(c.point.get(f))) for f in sweep.swept),
+                *(value_text(n, v) for n, v in zip(fr.objectives, c.values, strict=True)),
+                str(c.n),
+            )
+        out.print(table)
+    if fr.left_out():
+        out.print(fr.left_out(), highlight=False, soft_wrap=True)

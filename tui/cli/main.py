@@ -199,6 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the metric on this scale (default: log when its values span more than "
         "2 orders of magnitude, else linear); the output says which",
     )
+    p.add_argument(
+        "--pareto",
+        action="store_true",
+        help="the Pareto front of the preset's objectives (default: the metric and train_s), "
+        "over configs: its members as a table",
+    )
+    p.add_argument(
+        "--objectives",
+        metavar="A,B",
+        help="--pareto of these (e.g. val_mse,params): the ranking metric first, then "
+        "train_s, params or other validation metrics",
+    )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_analyze)
 
@@ -710,10 +722,17 @@ def cmd_export(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from hypertui.tui.cli.analysis_report import print_analysis
+    from hypertui.tui.cli.analysis_report import print_analysis, print_front
 
+    if args.objectives is not None and not args.pareto:
+        raise ConfigError("--objectives names the objectives of --pareto: add --pareto")
+    if args.pareto and (args.metric or args.scale):
+        raise ConfigError("--pareto reads every objective as it is: no --metric or --scale")
     store = open_store(args)
     sweep = store.sweep(args.sweep_id) if args.sweep_id else store.latest_sweep()
+    if args.pareto:
+        print_front(store, sweep, args.objectives, args.json)
+        return EXIT_OK
     print_analysis(store, sweep, args.metric, args.json, args.scale)
     return EXIT_OK
 
