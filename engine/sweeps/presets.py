@@ -12,10 +12,9 @@ A preset is data, never code:
     needs_full = "why the quick version cannot answer its checks" # optional: the report says
     [config]                                  # the base Config, engine field names
     problem = "house"
-    [sweep]                                   # axes: a grid list, or drawn per trial
+    [sweep]                                   # axes: a grid list or a random range
     lr = [0.1, 0.01]
-    weight_decay = { log_uniform = [1e-5, 1e-2] }   # also uniform, int_uniform (ints)
-    activation = { choice = ["relu", "tanh"] }
+    weight_decay = { log_uniform = [1e-5, 1e-2] }
     [full]                                    # optional overrides for the full version
 
 Every refusal is a ConfigError that names the file, the key and, where one is close, a
@@ -33,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config, applies
+from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config
 from hypertui.engine.core.errors import ConfigError, suggest
 from hypertui.engine.core.own_model import add_import_dir, beside
 from hypertui.engine.core.paths import expand_user, user_presets_dir
@@ -46,7 +45,6 @@ from hypertui.engine.sweeps.axes import (
     expand_points,
     random_axis,
 )
-from hypertui.engine.sweeps.conditions import check_conditions, sometimes_moot
 
 __all__ = ["RANDOM_KINDS", "Preset", "RandomAxis", "parse_preset"]
 
@@ -68,11 +66,7 @@ TOP_KEYS = (
 # A name becomes part of file names (exports): letters, digits, '.', '_' and '-' only, so it
 # can never name a folder or leave the exports folder.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-RANDOM_FIELDS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")  # floats
-INT_RANDOM_FIELDS = (
-    "batch_size", "epochs", "train_samples", "patience", "prune_from", "prune_eta", "image_size",
-)  # fmt: skip
-LIST_FIELDS = ("hidden", "channels", "features")  # each value is itself a list
+RANDOM_FIELDS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")
 
 
 @dataclass(frozen=True)
@@ -150,29 +144,11 @@ class Preset:
         the same config `seeds` times (10^4 trials took seconds before a sweep started)."""
         self.check_size()
         base = self.base_config.to_dict()
-        moot = sometimes_moot(base, self.axes)
-
-        def means_something(name: str, point: dict[str, Any]) -> bool:
-            return name not in moot or applies(name, {**base, **point})
-
-        # a field left out of a trial's point keeps its [config] value (or its default)
-        for point in expand_points(self.axes, self.trials, self.sweep_seed, means_something):
-            try:
-                config = _make(self, {**base, **point})
-            except ConfigError as exc:
-                if not point:
-                    raise
-                at = ", ".join(f"{k} = {v!r}" for k, v in point.items())
-                raise ConfigError(f"{exc} (with the sweep's {at})") from None
-            yield point, config
+        for point in expand_points(self.axes, self.trials, self.sweep_seed):
+            yield point, _make(self, {**base, **point})
 
     def validate(self) -> None:
-        """Raise ConfigError unless every combination of the preset makes a valid config:
-        first what its fields mean together (conditions.py), then each point."""
-        try:
-            check_conditions(self.base_config.to_dict(), self.axes)
-        except ConfigError as exc:
-            raise ConfigError(f"{self.source or self.name}: {exc}") from None
+        """Raise ConfigError unless every combination of the preset makes a valid config."""
         for _ in self.points():
             pass
 
@@ -403,56 +379,28 @@ def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
     if isinstance(spec, list):
         if not spec:
             raise fail(f"[sweep] {key} = []: an axis needs at least one value")
-        _check_values(key, spec, f"[sweep] {key}", fail)
+        if key in ("hidden", "channels", "features") and not isinstance(spec[0], list):
+            raise fail(f"[sweep] {key} takes a list of lists, e.g. {key} = [[10], [10, 10]]")
+        for i, value in enumerate(spec):
+            try:
+                Config(**{key: value})  # type and range; combinations are checked on expand
+            except ConfigError as exc:
+                if "does not fit" in str(exc) or "needs problem" in str(exc):
+                    continue
+                raise fail(f"[sweep] {key}[{i}]: {exc}") from None
         return spec
     if isinstance(spec, dict):
-        kind = next(iter(spec)) if len(spec) == 1 else ""
-        if kind in ("uniform", "log_uniform") and key not in RANDOM_FIELDS:
-            raise fail(
-                f"[sweep] {key}: {kind} draws floats, for {', '.join(RANDOM_FIELDS)}; "
-                f"{{ choice = [a, b, ...] }} draws any field"
-                + (", { int_uniform = [low, high] } an int" if key in INT_RANDOM_FIELDS else "")
-            )
-        if kind == "int_uniform" and key not in INT_RANDOM_FIELDS:
-            raise fail(
-                f"[sweep] {key}: int_uniform draws ints, for {', '.join(INT_RANDOM_FIELDS)}; "
-                "{ choice = [a, b, ...] } draws any field"
-            )
+        if key not in RANDOM_FIELDS and len(spec) == 1 and next(iter(spec)) in RANDOM_KINDS:
+            raise fail(f"[sweep] {key}: random ranges work on {', '.join(RANDOM_FIELDS)}")
         axis = random_axis(key, spec, fail)
-        if axis.kind == "choice":
-            _check_values(key, list(axis.values), f"[sweep] {key}.choice", fail)
-            return axis
-        for bound in (axis.low, axis.high):
+        bounds = [axis.low, axis.high]
+        for bound in bounds:
             try:
                 Config(**{key: bound})
             except ConfigError as exc:
                 raise fail(f"[sweep] {key}: {exc}") from None
         return axis
-    raise fail(
-        f"[sweep] {key} must be a list of values (a grid) or drawn per trial "
-        f"({{ choice = [a, b] }}, {{ uniform = [low, high] }} ...), got {spec!r}"
-    )
-
-
-def parse_axis(key: str, spec: Any) -> list[Any] | RandomAxis:
-    """One [sweep] entry as TOML reads it (a list, or `{ choice = [...] }`...), checked as
-    a preset's are: the editor's sweep column, spelled its own way, ends here."""
-    return _parse_axis(key, spec, ConfigError)
-
-
-def _check_values(key: str, values: list[Any], where: str, fail) -> None:
-    """Each value's type and range on its own; combinations are checked on expansion."""
-    if key in LIST_FIELDS and not isinstance(values[0], list):
-        lists = "[[10], [10, 10]]"
-        example = f"{{ choice = {lists} }}" if where.endswith("choice") else lists
-        raise fail(f"{where} takes a list of lists, e.g. {key} = {example}")
-    for i, value in enumerate(values):
-        try:
-            Config(**{key: value})
-        except ConfigError as exc:
-            if "does not fit" in str(exc) or "needs problem" in str(exc):
-                continue
-            raise fail(f"{where}[{i}]: {exc}") from None
+    raise fail(f"[sweep] {key} must be a list of values or a random range, got {spec!r}")
 
 
 def load_preset_file(path: Path, shipped: bool = False) -> Preset:
@@ -523,7 +471,7 @@ def preset_to_toml(preset: Preset) -> str:
 
     def value(v: Any) -> Any:
         if isinstance(v, RandomAxis):
-            return value(v.spec())
+            return {v.kind: [v.low, v.high]}
         if isinstance(v, (list, tuple)):
             return [value(x) for x in v]
         if isinstance(v, dict):  # model_args: an inline table
