@@ -109,6 +109,8 @@ async def test_v_shows_the_metric_against_each_numeric_field_then_the_top_config
         await pilot.press("r", "f")  # the tables' keys do nothing here
         assert screen.pivot_fields() == fields and screen.field_index == 1
 
+        await pilot.press("v")  # the Pareto front (tests/test_pareto_view.py)
+        assert screen.query_one(ContentSwitcher).current == "analysis-pareto"
         await pilot.press("v")  # back to the tables, whose arrows scroll
         assert screen.query_one(ContentSwitcher).current == "analysis"
         assert screen.focused is screen.query_one("#analysis")

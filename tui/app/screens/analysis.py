@@ -1,17 +1,20 @@
 """Analysis: which swept fields matter (importance), a slice per field, a pivot of two
 fields and the best config; `v` switches to two plots: the metric against each numeric swept
-field (a point per run, a mark per config's mean; log x for a log-uniform field) and the top
-configs across every swept field (parallel coordinates, ↑↓ pick one). Opened with `i` from
-Results. `s` cycles the scale the metric is read on (linear, log, rank;
+field (a point per run, a mark per config's mean; log x for a log-uniform field), the top
+configs across every swept field (parallel coordinates, ↑↓ pick one) and the Pareto front of
+the sweep's objectives (the preset's `objectives`, else its metric against training seconds:
+every sweep records that trade-off; f/←→ the pair with 3 or more, ↑↓ a member). Opened with
+`i` from Results. `s` cycles the scale the metric is read on (linear, log, rank;
 engine/analysis/scale.py), which the subtitle and the first line name.
 
-All numbers come from engine/analysis/importance.py and plots.py; this screen only lays them
-out, so the same sweep shows the same screen every time.
+All numbers come from engine/analysis/importance.py, plots.py and pareto.py; this screen only
+lays them out, so the same sweep shows the same screen every time.
 """
 
 from __future__ import annotations
 
 import math
+from itertools import combinations
 from pathlib import Path
 
 from rich.console import Group
@@ -25,6 +28,14 @@ from textual.widgets import ContentSwitcher, Footer, Header, Static
 
 from hypertui.engine.analysis.export import cell, fmt
 from hypertui.engine.analysis.importance import Analysis, Slice, analyze, pivot
+from hypertui.engine.analysis.pareto import (
+    corners,
+    front,
+    higher_is_better,
+    spans_decades,
+    sweep_objectives,
+    value_text,
+)
 from hypertui.engine.analysis.plots import (
     TOP_LINES,
     left_out,
@@ -116,11 +127,21 @@ def _trim(text: Text) -> Text:
     return text
 
 
-VIEWS = ("tables", "scatter", "parallel")
-PANES = {"tables": "analysis", "scatter": "analysis-scatter", "parallel": "analysis-parallel"}
+VIEWS = ("tables", "scatter", "parallel", "pareto")
+PANES = {
+    "tables": "analysis",
+    "scatter": "analysis-scatter",
+    "parallel": "analysis-parallel",
+    "pareto": "analysis-pareto",
+}
 RUN_DOT, MEAN_TICK = OTHERS, SELECTED  # the scatter's colours: the parallel view's too
 DOT_STYLE, TICK_STYLE = (RICH_COLORS.get(c, c) for c in (RUN_DOT, MEAN_TICK))  # Rich's names
 TICK = 0.012  # half a config mean's tick, as a share of the x axis
+# The Pareto front's members, its edge (drawn under them) and the member ↑↓ picked (a cross)
+FRONT, EDGE, PICKED = SELECTED, "blue", "white"
+FRONT_STYLE, EDGE_STYLE = (RICH_COLORS.get(c, c) for c in (FRONT, EDGE))
+CROSS_X, CROSS_Y = 0.015, 0.07  # half the picked member's ╳, as a share of each axis (a
+# plot has about 4 times more dots across than up)
 
 
 class AnalysisScreen(Screen):
@@ -144,6 +165,8 @@ class AnalysisScreen(Screen):
         self.view = "tables"
         self.field_index = 0  # the scatter's field, among the numeric ones
         self.selected = 0  # the parallel view's highlighted config, 0 = the best
+        self.pair_index = 0  # the Pareto view's pair of objectives
+        self.member = 0  # the Pareto view's highlighted member, 0 = best on the first
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -162,6 +185,11 @@ class AnalysisScreen(Screen):
                 yield Static(id="parallel-head")
                 yield ParallelPlot(id="parallel-plot")
                 yield Static(id="parallel-foot")
+            with Vertical(id="analysis-pareto"):
+                yield Static(id="pareto-head")
+                yield Chart(id="pareto-chart")
+                yield Static(id="pareto-table")
+                yield Static(id="pareto-foot")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -171,6 +199,11 @@ class AnalysisScreen(Screen):
         store.close()
         self.kinds = random_kinds(self.sweep.preset_toml)  # which fields were log-uniform
         self.title = f"Analysis · {self.sweep.preset} · sweep {self.sweep.id}"
+        goal = objective(self.sweep.problem, self.runs, self.sweep.options)
+        names, self.named_objectives = sweep_objectives(self.sweep.preset_toml, goal.main)
+        higher = [higher_is_better(n, goal.main, goal.higher) for n in names]
+        self.front = front(self.runs, self.sweep.swept, names, higher)
+        self.pairs = list(combinations(range(len(names)), 2))
         self.show(None)
 
     def show(self, scale: str | None) -> None:
@@ -198,6 +231,7 @@ class AnalysisScreen(Screen):
         self.show_pivot()
         self.show_scatter()
         self.show_parallel()
+        self.show_pareto()
 
     def show_slice(self) -> None:
         widget = self.query_one("#analysis-slice", Static)
@@ -304,6 +338,89 @@ class AnalysisScreen(Screen):
             )
         )
 
+    def show_pareto(self) -> None:
+        """Two objectives in braille, every config a point and the front's members drawn
+        over them (a staircase when the front is of these two), then its members' table."""
+        fr = self.front
+        head = self.query_one("#pareto-head", Static)
+        chart = self.query_one("#pareto-chart", Chart)
+        table = self.query_one("#pareto-table", Static)
+        self.query_one("#pareto-foot", Static).update(Text(fr.left_out(), style="dim"))
+        if fr.message:
+            head.update(Text(f"Pareto front: {fr.message}", style="dim"))
+            chart.display = table.display = False
+            return
+        chart.display = table.display = True
+        members = fr.members
+        self.member = min(self.member, len(members) - 1)
+        a, b = self.pairs[self.pair_index % len(self.pairs)]  # y: the earlier objective
+        names, higher = fr.objectives, fr.higher
+        arrows = " ".join(f"{n} {'↑' if h else '↓'}" for n, h in zip(names, higher, strict=True))
+        runs = max(c.n for c in fr.configs)
+        over = f"means of {runs} runs" if runs > 1 else "one run each"
+        if len(self.pairs) > 1:
+            note = (
+                f"\nthe front is over all {len(names)}; drawn: {names[b]} × {names[a]} "
+                f"({self.pair_index % len(self.pairs) + 1}/{len(self.pairs)} · f/←→ next pair)"
+            )
+        elif not self.named_objectives:
+            note = f"\ndefault: {names[0]} against {names[1]}; a preset's "
+            note += "objectives = [...] names others"
+        else:
+            note = ""
+        head.update(
+            Text.assemble(
+                (f"Pareto front: {len(members)} of {len(fr.configs)} configs", "bold"),
+                (f" ({over}) · {arrows}", ""),
+                (note, "dim"),
+                ("\n⠂ ", DOT_STYLE),
+                ("config  ", ""),
+                ("⠂ ", FRONT_STYLE),
+                ("on the front", ""),
+                *([(" ─ ", EDGE_STYLE), ("its edge", "")] if len(names) == 2 else []),
+                ("  ╳ ", ""),
+                ("picked (↑↓)", ""),
+            )
+        )
+        xs = [c.values[b] for c in fr.configs]
+        ys = [c.values[a] for c in fr.configs]
+        xlog = spans_decades(xs)
+        ylog = (self.result.scale == "log" if a == 0 else spans_decades(ys)) and min(ys) > 0
+        rest = [c for c in fr.configs if not c.on_front]
+        lines = [Line("", [c.values[b] for c in rest], [c.values[a] for c in rest], RUN_DOT, True)]
+        fx, fy = [c.values[b] for c in members], [c.values[a] for c in members]
+        if len(names) == 2:  # the front of exactly these two: its staircase
+            lines.append(Line("", *corners(fx, fy, higher[b], higher[a]), EDGE))
+        lines.append(Line("", fx, fy, FRONT, scatter=True))
+        lines += _cross(fx[self.member], fy[self.member], xs, ys, xlog, ylog)
+        chart.show(lines, xlabel=names[b], ylabel=names[a], xlog=xlog, ylog=ylog)
+        table.update(self.members_table(members))
+
+    def members_table(self, members) -> Group:
+        """The front's members, best first on the first objective: a window of rows around
+        the one ↑↓ picked, as many as the screen's height leaves the chart."""
+        fr, swept = self.front, self.sweep.swept
+        rows = max(3, (self.app.size.height - 16) // 2)
+        start = max(0, min(self.member - rows // 2, len(members) - rows))
+        table = Table("", *swept, *fr.objectives, "n", box=None, pad_edge=False)
+        for i, c in enumerate(members[start : start + rows], start):
+            mark = Text("▶", style=TICK_STYLE) if i == self.member else Text(str(i + 1))
+            table.add_row(
+                mark,
+                *(
+                    Text(str(cell(c.point.get(f))), overflow="ellipsis", no_wrap=True)
+                    for f in swept
+                ),
+                *(value_text(n, v) for n, v in zip(fr.objectives, c.values, strict=True)),
+                str(c.n),
+            )
+        more = (
+            f"members {start + 1}-{min(start + rows, len(members))} of {len(members)} · ↑↓"
+            if len(members) > rows
+            else "↑↓ pick a member"
+        )
+        return Group(table, Text(more, style="dim"))
+
     def pivot_fields(self) -> tuple[str, str]:
         fields = self.result.swept
         rows = fields[self.rows_index % len(fields)]
@@ -327,9 +444,9 @@ class AnalysisScreen(Screen):
         if action in ("pivot_rows", "pivot_cols"):
             return self.view == "tables"
         if action == "move":
-            return self.view == "parallel"
+            return self.view in ("parallel", "pareto")
         if action in ("next_field", "prev_field"):
-            return self.view != "parallel"
+            return self.view != "parallel" and (self.view != "pareto" or len(self.pairs) > 1)
         return True
 
     def action_next_view(self) -> None:
@@ -361,11 +478,19 @@ class AnalysisScreen(Screen):
         if self.view == "scatter":
             self.field_index += step
             self.show_scatter()
+        elif self.view == "pareto":
+            self.pair_index += step
+            self.show_pareto()
         else:
             self.slice_index += step
             self.show_slice()
 
     def action_move(self, step: int) -> None:
+        if self.view == "pareto":
+            if self.front.members:
+                self.member = (self.member + step) % len(self.front.members)
+                self.show_pareto()
+            return
         n = len(self.top_lines.lines)
         if n:
             self.selected = (self.selected + step) % n
@@ -380,11 +505,19 @@ def mean_name(result: Analysis) -> str:
     return f"mean {result.metric}" if result.scale == "linear" else result.value_name
 
 
-def _tick(x: float, xs: list[float], log: bool) -> tuple[float, float]:
-    """The ends of a config mean's short horizontal tick at `x`, TICK of the axis each side."""
+def _tick(x: float, xs: list[float], log: bool, share: float = TICK) -> tuple[float, float]:
+    """The ends of a config mean's short horizontal tick at `x`, `share` of the axis each
+    side."""
     lo, hi = min(xs), max(xs)
     if log:
-        f = (hi / lo) ** TICK
+        f = (hi / lo) ** share
         return x / f, x * f
-    d = (hi - lo) * TICK
+    d = (hi - lo) * share
     return x - d, x + d
+
+
+def _cross(x: float, y: float, xs: list[float], ys: list[float], xlog: bool, ylog: bool):
+    """A small ╳ at (x, y), CROSS_X and CROSS_Y of the axes either side: the member ↑↓
+    picked (its diagonals never run along the front's edge, which is level or upright)."""
+    (x0, x1), (y0, y1) = _tick(x, xs, xlog, CROSS_X), _tick(y, ys, ylog, CROSS_Y)
+    return [Line("", [x0, x1], [y0, y1], PICKED), Line("", [x0, x1], [y1, y0], PICKED)]

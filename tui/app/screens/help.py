@@ -78,7 +78,9 @@ SECTIONS = (
         "Analysis",
         "screens.analysis:AnalysisScreen",
         "v: the tables (f: the slice's field) → the metric against each numeric field, a point "
-        "per run (f/← →: the field) → parallel coordinates of the top configs (↑↓: pick one)",
+        "per run (f/← →: the field) → parallel coordinates of the top configs (↑↓: pick one) → "
+        "the Pareto front of the preset's objectives (else the metric against train_s): "
+        "↑↓ a member, f/← → the pair drawn when there are 3 or more",
     ),
     Section(
         "History",
