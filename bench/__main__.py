@@ -10,6 +10,7 @@ from bench import (
     grid_populations,
     mnist_fast,
     overhead,
+    pareto,
     population,
     tracking,
     tui_latency,
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "tracking": tracking.main,
     "checkpoints": checkpoints.main,
     "folds": folds.main,
+    "pareto": pareto.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)
