@@ -36,7 +36,7 @@ LOSSES = {
 }
 TASK_LOSSES = {"regression": ("mse", "gaussian_nll"), "classification": ("cross_entropy", "mse")}
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw")
-SCHEDULES = ("constant", "onecycle")
+SCHEDULES = ("constant", "onecycle", "pbt")
 PRUNES = ("none", "halving")
 PRECISIONS = ("fp32", "bf16")
 KEEPS = ("best", "best+last", "none")
@@ -69,6 +69,9 @@ class Config:
     momentum: float = 0.0  # sgd and rmsprop only, in [0, 1)
     weight_decay: float = 0.0  # L2 penalty (decoupled for adamw), >= 0
     schedule: str = "constant"  # constant | onecycle (warm up to lr, then anneal; planned steps)
+    # | pbt: population based training inside a population (engine/training/pbt.py)
+    pbt_interval: int = 4  # pbt: every N epochs the bottom quantile copies a top member
+    pbt_quantile: float = 0.25  # pbt: the share of members at the bottom (and at the top)
     batch_size: int = 10  # examples per step
     epochs: int = 10  # passes over the training set (an upper bound under a time budget)
     time_budget_s: float | None = None  # training seconds, evaluation excluded; None = no budget
@@ -168,6 +171,8 @@ def applies(name: str, values: Mapping[str, Any]) -> bool:
         "prune_eta": get("prune") != "none",
         "min_delta": get("patience") is not None,
         "metric": bool(get("metric")),  # the problem's own metric goes without saying
+        "pbt_interval": get("schedule") == "pbt",
+        "pbt_quantile": get("schedule") == "pbt",
     }.get(name, True)
 
 
@@ -261,6 +266,8 @@ ALLOWED: dict[str, str] = {
     "momentum": "a float in [0, 1)",
     "weight_decay": "a float >= 0",
     "schedule": " | ".join(SCHEDULES),
+    "pbt_interval": "an int >= 1 (epochs between PBT's exploit and explore steps)",
+    "pbt_quantile": "a float in (0, 0.5] (the bottom share copies from the top share)",
     "batch_size": "an int >= 1",
     "epochs": "an int >= 1",
     "time_budget_s": "a float > 0, or none",
@@ -310,11 +317,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
 _INT_LISTS = ("hidden", "channels")
 _INTS = (
     "batch_size", "epochs", "seed", "train_samples", "image_size", "prune_from", "prune_eta",
-    "patience", "save_every", "split_seed", "folds", "fold",
+    "patience", "save_every", "split_seed", "folds", "fold", "pbt_interval",
 )  # fmt: skip
 _FLOATS = (
     "lr", "momentum", "weight_decay", "time_budget_s", "target_scale", "min_delta",
-    "save_minutes", "disk_budget_mb",
+    "save_minutes", "disk_budget_mb", "pbt_quantile",
 )  # fmt: skip
 _OPTIONAL = ("time_budget_s", "train_samples", "patience")
 _TEXTS = ("split_column", "val_path", "test_path")  # typed without TOML quotes
@@ -447,6 +454,7 @@ def _coerce(name: str, value: Any) -> Any:
             "weight_decay": value >= 0.0,
             "min_delta": value >= 0.0,
             "lr": 0.0 < value <= MAX_LR,
+            "pbt_quantile": 0.0 < value <= 0.5,
         }.get(name, value > 0.0)
         if not ok:
             raise ConfigError(_bad(name, value))

@@ -6,7 +6,8 @@ trials without importing torch (the first screen paints before torch is loaded).
 
 from __future__ import annotations
 
-from hypertui.engine.core.config import Config
+from hypertui.engine.core.config import Config, make_config
+from hypertui.engine.core.errors import ConfigError
 
 # Fields in which population members may differ; everything else must be equal.
 # Folds train as members too: their rows differ, not their shapes (data/splits.py makes
@@ -25,3 +26,26 @@ def population_key(config: Config) -> str | None:
         return None
     shared = {k: v for k, v in config.to_dict().items() if k not in MEMBER_FIELDS}
     return repr(sorted(shared.items()))
+
+
+def check_pbt(configs: list[dict], function: bool = False) -> None:
+    """schedule = "pbt" trains inside a population (engine/training/pbt.py): refuse trials
+    that would train alone, in one line."""
+    if function or not any(c.get("schedule") == "pbt" for c in configs):
+        return
+    sizes: dict[str | None, int] = {}
+    for c in configs:
+        if c.get("schedule") == "pbt":
+            key = population_key(make_config(c))
+            if key is None:
+                raise ConfigError(
+                    "schedule = 'pbt' trains members of a population, and these trials train "
+                    "alone (your own model, bf16, or a CNN under a time budget)"
+                )
+            sizes[key] = sizes.get(key, 0) + 1
+    if min(sizes.values()) < 2:
+        raise ConfigError(
+            "schedule = 'pbt' needs at least 2 members in a population (trials that differ "
+            "only in lr, momentum, weight_decay, seed, activation or optimizer); this sweep "
+            "has a population of 1: sweep lr or add seeds"
+        )

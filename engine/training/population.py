@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
 from collections.abc import Callable, Collection, Iterator
 
@@ -41,6 +42,7 @@ from hypertui.engine.training.losses import (
 )
 from hypertui.engine.training.member_data import MemberData
 from hypertui.engine.training.models import build_model, output_size
+from hypertui.engine.training.pbt import draws, exploit_explore
 from hypertui.engine.training.schedule import lr_factor, planned_steps
 from hypertui.engine.training.stacked import (
     Member,
@@ -157,6 +159,39 @@ def _train(
     names = list(build_model(base, (x.shape[1:], shapes[1])).state_dict())  # one module
     if len(names) != len(model.member_parameters(0)):  # a layout we cannot name: no files
         names = []
+    # PBT (engine/training/pbt.py): each member's own steps (its lineage) and the schedule
+    # its weights followed, inherited from the members it copied: [epoch, lr, momentum, wd]
+    pbt = base.schedule == "pbt"
+    lineage: list[list[dict]] = [[] for _ in members]
+    followed: list[list[list]] = [
+        [[0, m.config.lr, m.config.momentum, m.config.weight_decay]] for m in members
+    ]
+    pool: dict[str, dict[str, list[float]]] = {}
+    for m in members:
+        for name in ("lr", "momentum", "weight_decay"):
+            values = pool.setdefault(m.config.optimizer, {}).setdefault(name, [])
+            if getattr(m.config, name) not in values:
+                values.append(getattr(m.config, name))
+
+    def with_pbt(i: int, analysis: dict) -> dict:
+        if not pbt:
+            return analysis
+        return {**analysis, "pbt_schedule": followed[i], "pbt_lineage": lineage[i]}
+
+    def exploit(epoch: int) -> None:
+        """PBT's step: the bottom members copy rows of top ones and perturb (pbt.py)."""
+        scores = [ledgers[i].score if active[i] else math.nan for i in rows]
+        kinds = [(members[i].config.activation, members[i].config.optimizer) for i in rows]
+        rng = draws([m.config.seed for m in members], epoch)
+        done = exploit_explore(model, opt, scores, kinds, higher, base.pbt_quantile, pool, rng)
+        for e in done:
+            i, source = rows[e.row], rows[e.source]
+            v = {k: round(x, 12) for k, x in e.values.items()}
+            lineage[i].append({"epoch": epoch, "from": members[source].run_id, **v})
+            followed[i] = [
+                *followed[source],
+                [epoch, v["lr"], v["momentum"], v["weight_decay"]],
+            ]
 
     def report(epoch: int, end_of_epoch: bool, full: bool) -> Iterator[Event]:
         nonlocal losses
@@ -229,7 +264,7 @@ def _train(
             active[i] = False
             ledgers[i].stop("finished", ledgers[i].out_of_patience(), at=at)
             left.add(i)
-            analysis = analyse_outputs(members[i].config, outputs[r], data.of(i).val.y)
+            analysis = with_pbt(i, analyse_outputs(members[i].config, outputs[r], data.of(i).val.y))
             notes = tuple(ckpts[i].notes)
             yield ledgers[i].finished(
                 members[i].run_id, n, at, wall(), tests[r], analysis, notes=notes
@@ -276,6 +311,9 @@ def _train(
                     "opt_steps": opt.step_count,
                     "history": [dataclasses.asdict(h) for h in history[i]],
                 }
+                if pbt:  # its hyperparameters now, and how they came to be
+                    tensors |= opt.hyper_state(r)
+                    meta |= {"pbt_lineage": lineage[i], "pbt_schedule": followed[i]}
                 ckpts[i].save_last(epoch, tensors | opt.member_state(r), meta)
         cost_s = time.monotonic() - start
         for i in rows:  # what the next checkpoint waits for is the cost of all the files
@@ -302,6 +340,9 @@ def _train(
                 model.flat[r] = tensors["flat"].to(device)
                 best[r] = tensors["best"].to(device)
                 opt.load_member_state(r, {k: v.to(device) for k, v in tensors.items()})
+                if pbt and "opt.lr" in tensors:
+                    opt.load_hyper_state(r, {k: v.to(device) for k, v in tensors.items()})
+                    lineage[r], followed[r] = meta["pbt_lineage"], meta["pbt_schedule"]
                 gens[r].set_state(tensors["rng"])
                 ledgers[r].restore(meta["ledger"])
                 history[r] = [Progress(**p) for p in meta["history"]]
@@ -382,6 +423,8 @@ def _train(
             yield from early_stop()
         if epoch in cuts and stop != "budget" and any(active):
             yield from prune(epoch)
+        if pbt and epoch % base.pbt_interval == 0 and epoch < base.epochs and stop != "budget":
+            exploit(epoch)
         clock.reported()
         if stop == "budget" or not any(active):
             break
@@ -394,7 +437,7 @@ def _train(
         rows_test, out = test_best(list(range(len(rows))))
         for r, i in enumerate(rows):
             test[i] = rows_test[r]
-            analysis[i] = analyse_outputs(members[i].config, out[r], data.of(i).val.y)
+            analysis[i] = with_pbt(i, analyse_outputs(members[i].config, out[r], data.of(i).val.y))
     wall_s = wall()
     now = (step, samples, clock.train_s)
     budget_reason = clock.budget_reason if stop == "budget" else ""

@@ -5,7 +5,9 @@ the first 30% of steps from lr/25 to lr, then cosine annealing down to lr/250,00
 without momentum cycling: the schedule changes the learning rate only, so that SGD stays
 plain SGD and Adam keeps its betas. It spans the planned steps, epochs x batches per
 epoch; a time budget may end a run before the schedule does. Single runs and populations
-both take their learning rate from `lr_factor`, so they follow the same schedule.
+both take their learning rate from `lr_factor`, so they follow the same schedule. Under
+`pbt` the factor is 1: population based training changes each member's lr itself
+(engine/training/pbt.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def planned_steps(epochs: int, n_train: int, batch_size: int) -> int:
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
     """The multiplier of lr for optimizer step `step` (0-based) of `total` planned steps."""
-    if schedule == "constant":
+    if schedule in ("constant", "pbt"):
         return 1.0
     start, peak = 1 / DIV_FACTOR, 1.0
     end = start / FINAL_DIV_FACTOR

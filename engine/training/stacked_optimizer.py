@@ -17,6 +17,7 @@ from hypertui.engine.training.stacked import StackedCNN, StackedMLP
 
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam/AdamW defaults
 RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8  # torch.optim.RMSprop defaults
+HYPER = {"lr": "lr", "momentum": "momentum", "weight_decay": "wd"}  # config name: _Group's
 
 
 class _Group:
@@ -140,6 +141,47 @@ class StackedOptimizer:
         group, at = self._group_of(k)
         group.s1[at] = tensors["opt.s1"]
         group.s2[at] = tensors["opt.s2"]
+
+    def member_hyperparameters(self, k: int) -> dict[str, float]:
+        """Member k's lr, momentum and weight decay now (PBT changes them)."""
+        group, at = self._group_of(k)
+        return {name: float(getattr(group, attr)[at]) for name, attr in HYPER.items()}
+
+    def hyper_state(self, k: int) -> dict[str, torch.Tensor]:
+        """Member k's hyperparameters as tensors, for a PBT member's checkpoint."""
+        group, at = self._group_of(k)
+        return {f"opt.{attr}": getattr(group, attr)[at] for attr in HYPER.values()}
+
+    def load_hyper_state(self, k: int, tensors: dict[str, torch.Tensor]) -> None:
+        group, at = self._group_of(k)
+        for attr in HYPER.values():
+            getattr(group, attr)[at] = tensors[f"opt.{attr}"]
+        group.use_wd = group.use_wd or bool(group.wd.any())
+        group.use_momentum = group.use_momentum or bool(group.momentum.any())
+
+    def copy_members(self, dst: list[int], src: list[int], values: list[dict[str, float]]) -> None:
+        """Members dst take the optimizer state of members src (row for row, the same
+        optimizer) and the hyperparameters `values` (PBT's exploit and explore)."""
+        moves: dict[int, tuple[_Group, list[int], list[int], list[dict]]] = {}
+        for d, s, v in zip(dst, src, values, strict=True):
+            group, at = self._group_of(d)
+            other, frm = self._group_of(s)
+            if other is not group:
+                raise ValueError("PBT copies only between members of one optimizer")
+            _, to, fro, vals = moves.setdefault(id(group), (group, [], [], []))
+            to.append(at)
+            fro.append(frm)
+            vals.append(v)
+        for group, to, fro, vals in moves.values():
+            at = torch.tensor(to, device=group.s1.device)
+            frm = torch.tensor(fro, device=group.s1.device)
+            group.s1[at] = group.s1[frm]
+            group.s2[at] = group.s2[frm]
+            for name, attr in HYPER.items():
+                column = getattr(group, attr)
+                column[at] = torch.tensor([v[name] for v in vals], device=column.device).view(-1, 1)
+            group.use_wd = group.use_wd or any(v["weight_decay"] for v in vals)
+            group.use_momentum = group.use_momentum or any(v["momentum"] for v in vals)
 
     def _group_of(self, k: int) -> tuple[_Group, int]:
         position = self._position(k)

@@ -10,9 +10,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from hypertui.engine.analysis import pbt
 from hypertui.engine.analysis.compare import Comparison, compare_sweep, run_metrics
 from hypertui.engine.analysis.export import cell, fmt, mean_std
-from hypertui.engine.core.config import applying
+from hypertui.engine.core.config import applies, applying
 from hypertui.engine.core.objective import objective
 from hypertui.engine.core.records import OWN_LOOP_PROBLEMS
 from hypertui.engine.store.store import Store
@@ -302,6 +303,10 @@ def sparkline(values: list[float], width: int = 40) -> str:
     return "".join(SPARK[int((v - lo) / span * (len(SPARK) - 1))] for v in values)
 
 
+def _momentum(r) -> bool:
+    return applies("momentum", r.config)
+
+
 POINT_FIELDS = ("seq", "epoch", "step", "samples", "elapsed_s", "end_of_epoch")  # not metrics
 
 
@@ -352,6 +357,10 @@ def print_run(store: Store, run_id: str) -> None:
     for k, v in r.test.items():
         metrics.add_row(k, fmt(v), "")
     console.print(metrics)
+    if lines := pbt.schedule_lines(r.analysis or {}, r.config.get("epochs", 0), _momentum(r)):
+        console.print("PBT: the hyperparameters its weights followed", highlight=False)
+        for line in lines:
+            console.print(f"  {line}", highlight=False)
     points = store.points(r.id)
     if points:
         main = objective(sweep.problem, [r], sweep.options).main

@@ -23,9 +23,10 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from hypertui.engine.analysis import pbt
 from hypertui.engine.analysis.classes import class_scores, positive_class
 from hypertui.engine.analysis.export import cell, fmt
-from hypertui.engine.core.config import applying, is_classification
+from hypertui.engine.core.config import applies, applying, is_classification
 from hypertui.engine.core.objective import objective
 from hypertui.engine.core.records import OWN_LOOP_PROBLEMS, RunRow
 from hypertui.engine.store.store import Store
@@ -90,6 +91,15 @@ def confusion_table(confusion: list[list[int]], classes: list[str] | None = None
         ]
         table.add_row(labels[i], *cells, f"{100 * row[i] / total:.1f}%")
     return table
+
+
+def pbt_summary(run: RunRow) -> str:
+    """A PBT member's schedule: the hyperparameters its weights followed, epoch by epoch."""
+    momentum = applies("momentum", run.config)
+    lines = pbt.schedule_lines(run.analysis or {}, run.config.get("epochs", 0), momentum)
+    if not lines:
+        return ""
+    return "\n".join(["[b]PBT schedule[/b]", *(escape(line) for line in lines)])
 
 
 def class_table(analysis: dict) -> Table:
@@ -174,6 +184,8 @@ class RunDetailScreen(Screen):
                     yield Static(config_table(self.run, self.own_loop))
                 with VerticalScroll():
                     yield Static(metrics_table(self.run))
+                    if pbt_text := pbt_summary(self.run):
+                        yield Static(pbt_text, id="detail-pbt")
             with TabPane("Curves", id="tab-curves"):
                 yield Chart("loss", id="detail-loss")
                 yield Chart(self.metric, id="detail-metric")

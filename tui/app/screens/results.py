@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from hypertui.engine.analysis import pbt
 from hypertui.engine.analysis.claims import claim_of_toml, judge_sweep
 from hypertui.engine.analysis.compare import Comparison, compare_sweep, run_metrics, spread_note
 from hypertui.engine.analysis.export import (
@@ -155,7 +156,10 @@ class ResultsScreen(Screen):
             return
         comp = compare_sweep(sweep, runs)
         rows = table_rows(comp, versus_best(comp, runs))
-        self.app.call_from_thread(self.show, sweep, runs, comp, rows, claim_text(sweep, runs))
+        claim = claim_text(sweep, runs)
+        if line := pbt.winner_line(runs, comp.main, comp.higher_is_better):
+            claim = f"{claim}\n{escape(line)}" if claim else escape(line)
+        self.app.call_from_thread(self.show, sweep, runs, comp, rows, claim)
 
     def show(self, sweep, runs: list, comp: Comparison, rows, claim: str) -> None:
         table = self.query_one("#results", DataTable)
