@@ -20,16 +20,16 @@ from typing import Protocol
 
 from hypertui.engine.core.config import make_config
 from hypertui.engine.core.controls import Controls
-from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.errors import ConfigError, HypertuiError
 from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted, SweepEvent
-from hypertui.engine.core.grouping import MEMBER_FIELDS, population_key
+from hypertui.engine.core.grouping import MEMBER_FIELDS, check_pbt, population_key
 from hypertui.engine.core.ids import new_id
 from hypertui.engine.core.records import RunRow
 from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.apart import runs_own_code, train_apart
 from hypertui.engine.sweeps.function import is_function_trial, rung_history
 from hypertui.engine.sweeps.function_preset import FUNCTION
-from hypertui.engine.sweeps.presets import Preset, parse_preset, preset_to_toml
+from hypertui.engine.sweeps.presets import Preset, preset_to_toml
 from hypertui.engine.sweeps.unit import train_unit
 from hypertui.engine.training.train import new_run_id
 
@@ -46,12 +46,7 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
     started later, elsewhere or detached trains it the same way."""
     trials = []
     function = preset.problem == FUNCTION  # configs of plain values; what ranks them too
-    learned = preset.search != "random"  # tpe, gp: each batch recorded when it is asked
-    if learned:
-        from hypertui.engine.sweeps.search import optuna
-
-        optuna()  # refused now, not in the runner
-    for point, config in [] if learned else preset.points():  # each config dict built once
+    for point, config in preset.points():  # as preset.expand(), each config dict built once
         values = {**config, **preset.goal} if function else config.to_dict()
         if function:  # your own function: its seeds; folds are its own business
             replicates = ((seed, {"seed": seed}) for seed in preset.seeds_of(config))
@@ -59,12 +54,11 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
             replicates = ((s, {"seed": s, "fold": f}) for s, f in preset.replicates_of(config))
         for seed, replicate in replicates:
             trials.append((new_run_id(), len(trials), seed, {**values, **replicate}, point))
+    check_pbt([values for _, _, _, values, _ in trials], function)
     if preset.import_dir:  # a runner, wherever it starts, imports the model from there
         options = {**(options or {}), "import_dir": preset.import_dir}
     if function:
         options = {**(options or {}), **preset.goal}
-    if learned:  # the runner asks each batch of the preset stored with the sweep
-        options = {**(options or {}), "search": preset.search, "n_trials": preset.n_trials}
     sweep_id = new_id(8)
     store.create_sweep(
         sweep_id,
@@ -108,46 +102,32 @@ def run_sweep(
         backend.rung_history = functools.partial(rung_history, store)
     if pending is None:
         pending = store.claim_sweep(sweep_id)
+    n_trials = store.sweep(sweep_id).n_runs
+    index = {row.id: row.idx for row in pending}
     end_status, error = "interrupted", ""  # unless the loop below says otherwise
-    points = _PointBuffer(store, [])
-    if store.sweep(sweep_id).options.get("search") in ("tpe", "gp"):
-        from hypertui.engine.sweeps.search import learned_batches  # Optuna: only these
-
-        sweep = store.sweep(sweep_id)
-        preset = parse_preset(sweep.preset_toml, f"sweep {sweep_id}")
-        batches = learned_batches(store, sweep_id, pending, preset)
-    else:
-        batches = iter([pending])
+    units = _batches(pending, population)
+    points = _PointBuffer(store, units)
     try:
-        for batch in batches:  # all at once; a learned search's, each asked after the last
-            sweep = store.sweep(sweep_id)  # a learned search: its runs to come counted too
-            n_trials = max(sweep.n_runs, sweep.options.get("n_trials", 0))
-            index = {row.id: row.idx for row in batch}
-            units = _batches(batch, population)
-            points = _PointBuffer(store, units)
-            for event in backend.run(units, controls, data_dir):
-                if isinstance(event, UnitRestarted):  # a Ray retry: its first attempt never was
-                    points.flush()
-                    store.reset_runs(event.run_ids)
-                    points.forget(event.run_ids)
-                    continue
-                if isinstance(event, Progress):
-                    points.add(event)
+        for event in backend.run(units, controls, data_dir):
+            if isinstance(event, UnitRestarted):  # a Ray retry: its first attempt never was
+                points.flush()
+                store.reset_runs(event.run_ids)
+                points.forget(event.run_ids)
+                continue
+            if isinstance(event, Progress):
+                points.add(event)
+            else:
+                points.flush()
+                if isinstance(event, RunStarted):
+                    points.started(event.run_id)
                 else:
-                    points.flush()
-                    if isinstance(event, RunStarted):
-                        points.started(event.run_id)
-                    else:
-                        points.ended(event.run_id)
-                    skipped = not controls.stop.is_set() and (
-                        controls.skip.is_set() or event.run_id in controls.skip_runs
-                    )
-                    _record(store, event, skipped)
-                yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
-            points.flush()
-            if controls.stop.is_set():
-                break
-        n_trials = store.sweep(sweep_id).n_runs
+                    points.ended(event.run_id)
+                skipped = not controls.stop.is_set() and (
+                    controls.skip.is_set() or event.run_id in controls.skip_runs
+                )
+                _record(store, event, skipped)
+            yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
+        points.flush()
         end_status = "cancelled" if controls.stop.is_set() else "done"
         if end_status == "done" and store.sweep(sweep_id).n_done < n_trials:
             end_status = "incomplete"  # skipped trials: a resume runs them
@@ -246,6 +226,8 @@ _NO_MEMBER_FIELDS = dict.fromkeys(MEMBER_FIELDS)
 def _batches(pending: list[RunRow], population: bool) -> list[list[RunRow]]:
     """Trials that can train as one population, in sweep order; otherwise one by one."""
     if not population:
+        if any(row.config.get("schedule") == "pbt" for row in pending):
+            raise ConfigError("schedule = 'pbt' trains inside a population: drop --no-population")
         return [[row] for row in pending]
     groups: dict[str, list[RunRow]] = {}
     batches: list[list[RunRow]] = []
