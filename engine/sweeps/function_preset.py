@@ -225,7 +225,10 @@ def _axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
             raise fail(f"[sweep] {key} = []: an axis needs at least one value")
         return [_plain(key, v, fail, "[sweep] ") for v in spec]
     if isinstance(spec, dict):
-        return random_axis(key, spec, fail)
+        axis = random_axis(key, spec, fail)
+        for value in axis.values:  # a choice's values: plain, as a grid's
+            _plain(key, value, fail, "[sweep] ")
+        return axis
     raise fail(
         f"[sweep] {key} must be a list of values or a random range"
         f" ({{ log_uniform = [low, high] }} or {{ uniform = [low, high] }}), got {spec!r}"

@@ -229,7 +229,7 @@ def lr_preset(preset: Preset, lr: float, spread: float | None = None) -> tuple[s
     name = f"{preset.name}-lr"
     base = {k: v for k, v in preset.base.items() if v is not None}
     sweep = {
-        k: ({v.kind: [v.low, v.high]} if isinstance(v, RandomAxis) else v)
+        k: (v.spec() if isinstance(v, RandomAxis) else v)
         for k, v in preset.axes.items()
         if k != "lr"
     }

@@ -28,7 +28,7 @@ def spell(value: Any) -> str:
 
 def spell_axis(axis: list | RandomAxis) -> str:
     if isinstance(axis, RandomAxis):
-        return f"{axis.kind}({axis.low:g},{axis.high:g})"
+        return axis.text(spell, ",")
     return "[" + ",".join(spell(v) for v in axis) + "]"
 
 

@@ -12,9 +12,10 @@ A preset is data, never code:
     needs_full = "why the quick version cannot answer its checks" # optional: the report says
     [config]                                  # the base Config, engine field names
     problem = "house"
-    [sweep]                                   # axes: a grid list or a random range
+    [sweep]                                   # axes: a grid list, or drawn per trial
     lr = [0.1, 0.01]
-    weight_decay = { log_uniform = [1e-5, 1e-2] }
+    weight_decay = { log_uniform = [1e-5, 1e-2] }   # also uniform, int_uniform (ints)
+    activation = { choice = ["relu", "tanh"] }
     [full]                                    # optional overrides for the full version
 
 Every refusal is a ConfigError that names the file, the key and, where one is close, a
@@ -32,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config
+from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config, applies
 from hypertui.engine.core.errors import ConfigError, suggest
 from hypertui.engine.core.own_model import add_import_dir, beside
 from hypertui.engine.core.paths import expand_user, user_presets_dir
@@ -45,6 +46,7 @@ from hypertui.engine.sweeps.axes import (
     expand_points,
     random_axis,
 )
+from hypertui.engine.sweeps.conditions import check_conditions, sometimes_moot
 
 __all__ = ["RANDOM_KINDS", "Preset", "RandomAxis", "parse_preset"]
 
@@ -55,8 +57,6 @@ TOP_KEYS = (
     "checks",
     "seeds",
     "trials",
-    "search",
-    "batch",
     "sweep_seed",
     "full_note",
     "needs_full",
@@ -68,7 +68,11 @@ TOP_KEYS = (
 # A name becomes part of file names (exports): letters, digits, '.', '_' and '-' only, so it
 # can never name a folder or leave the exports folder.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-RANDOM_FIELDS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")
+RANDOM_FIELDS = ("lr", "momentum", "weight_decay", "time_budget_s", "target_scale")  # floats
+INT_RANDOM_FIELDS = (
+    "batch_size", "epochs", "train_samples", "patience", "prune_from", "prune_eta", "image_size",
+)  # fmt: skip
+LIST_FIELDS = ("hidden", "channels", "features")  # each value is itself a list
 
 
 @dataclass(frozen=True)
@@ -98,10 +102,6 @@ class Preset:
     # Several objectives (engine/analysis/pareto.py): the ranking metric, then what it trades
     # against, e.g. ("val_mse", "train_s"); () for one. A search over several reads these.
     objectives: tuple[str, ...] = ()
-    # How trials are chosen (engine/sweeps/search.py): "random" (grid x draws, stored up
-    # front) or "tpe" / "gp", which ask Optuna `batch` trials at a time (0: its default)
-    search: str = "random"
-    batch: int = 0  # trials asked at once by a learned search, e.g. 16
 
     def check_objectives(self) -> None:
         """Refuse objectives these runs do not report (the ranking metric first)."""
@@ -131,8 +131,6 @@ class Preset:
     @property
     def n_trials(self) -> int:
         folds = self.base.get("folds", 1) if isinstance(self.base.get("folds", 1), int) else 1
-        if self.search != "random":  # a learned search: `trials` configs in all
-            return self.trials * self.seeds * max(1, folds)
         return count_trials(self.axes, self.trials, self.seeds) * max(1, folds)
 
     def check_size(self) -> None:
@@ -152,11 +150,29 @@ class Preset:
         the same config `seeds` times (10^4 trials took seconds before a sweep started)."""
         self.check_size()
         base = self.base_config.to_dict()
-        for point in expand_points(self.axes, self.trials, self.sweep_seed):
-            yield point, _make(self, {**base, **point})
+        moot = sometimes_moot(base, self.axes)
+
+        def means_something(name: str, point: dict[str, Any]) -> bool:
+            return name not in moot or applies(name, {**base, **point})
+
+        # a field left out of a trial's point keeps its [config] value (or its default)
+        for point in expand_points(self.axes, self.trials, self.sweep_seed, means_something):
+            try:
+                config = _make(self, {**base, **point})
+            except ConfigError as exc:
+                if not point:
+                    raise
+                at = ", ".join(f"{k} = {v!r}" for k, v in point.items())
+                raise ConfigError(f"{exc} (with the sweep's {at})") from None
+            yield point, config
 
     def validate(self) -> None:
-        """Raise ConfigError unless every combination of the preset makes a valid config."""
+        """Raise ConfigError unless every combination of the preset makes a valid config:
+        first what its fields mean together (conditions.py), then each point."""
+        try:
+            check_conditions(self.base_config.to_dict(), self.axes)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.source or self.name}: {exc}") from None
         for _ in self.points():
             pass
 
@@ -279,10 +295,7 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
             f"name = {name[:80]!r}: a preset name is 1-64 letters, digits, '.', '_' or '-' "
             "(it becomes part of file names)"
         )
-    search, batch = _parse_search(doc, fail)
     if "train" in tables["config"]:  # your own function: its keys are its own
-        if search != "random":
-            raise fail(f"search = {search!r}: not yet for your own function; drop it")
         if "objectives" in doc:
             raise fail("objectives name our problems' metrics; your own function has none yet")
         from hypertui.engine.sweeps.function_preset import parse_function_preset
@@ -318,13 +331,7 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
     for key, spec in tables["sweep"].items():
         axes[key] = _parse_axis(key, spec, fail)
     has_random = any(isinstance(a, RandomAxis) for a in axes.values())
-    if search != "random":
-        from hypertui.engine.sweeps.search import check_search
-
-        if "trials" not in doc:
-            raise fail(f"search = {search!r} needs trials = N (how many to ask in all)")
-        check_search(search, axes, (), source)
-    elif "trials" in doc and not has_random:
+    if "trials" in doc and not has_random:
         raise fail("trials counts random draws, but no [sweep] axis is random")
     if has_random and "trials" not in doc:
         raise fail("a random [sweep] axis needs trials = N (how many draws)")
@@ -346,29 +353,11 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
         import_dir=import_dir,
         objectives=_parse_objectives(doc, tables["config"], fail),
-        search=search,
-        batch=batch,
     )
     preset.validate()  # every combination must make a valid config
     if preset.full:
         preset.with_overrides(full=True)
     return preset
-
-
-def _parse_search(doc: dict, fail) -> tuple[str, int]:
-    """search = "tpe" | "gp" | "random" (the default), and batch = K for a learned one."""
-    from hypertui.engine.sweeps.search import SEARCHES
-
-    search, batch = doc.get("search", "random"), doc.get("batch", 0)
-    if not isinstance(search, str) or search not in SEARCHES:
-        hint = suggest(search, SEARCHES) if isinstance(search, str) else ""
-        raise fail(f"search = {search!r}{hint}: one of {', '.join(SEARCHES)}")
-    if "batch" in doc:
-        if search == "random":
-            raise fail("batch counts trials asked at once by search = 'tpe' or 'gp'")
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise fail(f"batch = {batch!r}: must be an integer >= 1")
-    return search, batch
 
 
 def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...]:
@@ -379,9 +368,12 @@ def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...
     if not isinstance(checks, list):
         raise fail(f"checks must be a list of strings, got {checks!r}")
     problem = checked_config(tables["config"]).problem
+    values = {  # what a bare value in a check may name: a grid's values or a choice's
+        k: list(a.values) if isinstance(a, RandomAxis) else a for k, a in axes.items()
+    }
     for text in checks:
         try:
-            parse_check(text, problem, axes)
+            parse_check(text, problem, values)
         except ConfigError as exc:
             raise fail(str(exc)) from None
     return tuple(" ".join(c.split()) for c in checks)
@@ -414,28 +406,56 @@ def _parse_axis(key: str, spec: Any, fail) -> list[Any] | RandomAxis:
     if isinstance(spec, list):
         if not spec:
             raise fail(f"[sweep] {key} = []: an axis needs at least one value")
-        if key in ("hidden", "channels", "features") and not isinstance(spec[0], list):
-            raise fail(f"[sweep] {key} takes a list of lists, e.g. {key} = [[10], [10, 10]]")
-        for i, value in enumerate(spec):
-            try:
-                Config(**{key: value})  # type and range; combinations are checked on expand
-            except ConfigError as exc:
-                if "does not fit" in str(exc) or "needs problem" in str(exc):
-                    continue
-                raise fail(f"[sweep] {key}[{i}]: {exc}") from None
+        _check_values(key, spec, f"[sweep] {key}", fail)
         return spec
     if isinstance(spec, dict):
-        if key not in RANDOM_FIELDS and len(spec) == 1 and next(iter(spec)) in RANDOM_KINDS:
-            raise fail(f"[sweep] {key}: random ranges work on {', '.join(RANDOM_FIELDS)}")
+        kind = next(iter(spec)) if len(spec) == 1 else ""
+        if kind in ("uniform", "log_uniform") and key not in RANDOM_FIELDS:
+            raise fail(
+                f"[sweep] {key}: {kind} draws floats, for {', '.join(RANDOM_FIELDS)}; "
+                f"{{ choice = [a, b, ...] }} draws any field"
+                + (", { int_uniform = [low, high] } an int" if key in INT_RANDOM_FIELDS else "")
+            )
+        if kind == "int_uniform" and key not in INT_RANDOM_FIELDS:
+            raise fail(
+                f"[sweep] {key}: int_uniform draws ints, for {', '.join(INT_RANDOM_FIELDS)}; "
+                "{ choice = [a, b, ...] } draws any field"
+            )
         axis = random_axis(key, spec, fail)
-        bounds = [axis.low, axis.high]
-        for bound in bounds:
+        if axis.kind == "choice":
+            _check_values(key, list(axis.values), f"[sweep] {key}.choice", fail)
+            return axis
+        for bound in (axis.low, axis.high):
             try:
                 Config(**{key: bound})
             except ConfigError as exc:
                 raise fail(f"[sweep] {key}: {exc}") from None
         return axis
-    raise fail(f"[sweep] {key} must be a list of values or a random range, got {spec!r}")
+    raise fail(
+        f"[sweep] {key} must be a list of values (a grid) or drawn per trial "
+        f"({{ choice = [a, b] }}, {{ uniform = [low, high] }} ...), got {spec!r}"
+    )
+
+
+def parse_axis(key: str, spec: Any) -> list[Any] | RandomAxis:
+    """One [sweep] entry as TOML reads it (a list, or `{ choice = [...] }`...), checked as
+    a preset's are: the editor's sweep column, spelled its own way, ends here."""
+    return _parse_axis(key, spec, ConfigError)
+
+
+def _check_values(key: str, values: list[Any], where: str, fail) -> None:
+    """Each value's type and range on its own; combinations are checked on expansion."""
+    if key in LIST_FIELDS and not isinstance(values[0], list):
+        lists = "[[10], [10, 10]]"
+        example = f"{{ choice = {lists} }}" if where.endswith("choice") else lists
+        raise fail(f"{where} takes a list of lists, e.g. {key} = {example}")
+    for i, value in enumerate(values):
+        try:
+            Config(**{key: value})
+        except ConfigError as exc:
+            if "does not fit" in str(exc) or "needs problem" in str(exc):
+                continue
+            raise fail(f"{where}[{i}]: {exc}") from None
 
 
 def load_preset_file(path: Path, shipped: bool = False) -> Preset:
@@ -506,7 +526,7 @@ def preset_to_toml(preset: Preset) -> str:
 
     def value(v: Any) -> Any:
         if isinstance(v, RandomAxis):
-            return {v.kind: [v.low, v.high]}
+            return value(v.spec())
         if isinstance(v, (list, tuple)):
             return [value(x) for x in v]
         if isinstance(v, dict):  # model_args: an inline table
@@ -522,12 +542,8 @@ def preset_to_toml(preset: Preset) -> str:
     if preset.checks:
         doc["checks"] = list(preset.checks)
     doc["seeds"] = preset.seeds
-    if preset.search != "random" or any(isinstance(a, RandomAxis) for a in preset.axes.values()):
+    if any(isinstance(a, RandomAxis) for a in preset.axes.values()):
         doc |= {"trials": preset.trials, "sweep_seed": preset.sweep_seed}
-    if preset.search != "random":
-        doc["search"] = preset.search
-        if preset.batch:
-            doc["batch"] = preset.batch
     if preset.full_note:
         doc["full_note"] = preset.full_note
     if preset.objectives:

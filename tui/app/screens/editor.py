@@ -24,8 +24,9 @@ from textual.worker import get_current_worker
 
 from hypertui.engine.core.config import CHOICES, FIELDS, MODELS, Config, field_docs, parse_value
 from hypertui.engine.core.errors import ConfigError, HypertuiError
+from hypertui.engine.sweeps.conditions import moot_fields, sometimes_moot
 from hypertui.engine.sweeps.estimate import estimate_seconds, human
-from hypertui.engine.sweeps.presets import RANDOM_KINDS, Preset, RandomAxis
+from hypertui.engine.sweeps.presets import RANDOM_KINDS, Preset, RandomAxis, parse_axis
 from hypertui.tui.app.screens.dialogs import ConfirmScreen
 from hypertui.tui.text.report import describe_point
 from hypertui.tui.text.safe import escape, plain
@@ -83,11 +84,18 @@ def _toml(v: Any) -> str:
 
 
 def sweep_text(axis: list | RandomAxis | None) -> str:
+    """What the sweep column shows: `0.1, 0.01`, `choice relu, tanh`, `log_uniform 1e-4 0.1`."""
     if axis is None:
         return ""
+    if isinstance(axis, RandomAxis) and axis.kind == "choice":
+        return "choice " + ", ".join(_cell(v) for v in axis.values)
     if isinstance(axis, RandomAxis):
         return f"{axis.kind} {axis.low:g} {axis.high:g}"
-    return ", ".join(describe_point({"v": v})[2:] for v in axis)
+    return ", ".join(_cell(v) for v in axis)
+
+
+def _cell(value: Any) -> str:
+    return describe_point({"v": value})[2:]
 
 
 def split_top_level(text: str) -> list[str]:
@@ -105,26 +113,41 @@ def split_top_level(text: str) -> list[str]:
 
 
 def parse_sweep(name: str, text: str) -> list | RandomAxis | None:
-    """'' -> not swept; 'log_uniform 1e-4 0.1' -> random; '0.1, 0.01' -> grid."""
+    """'' -> not swept; '0.1, 0.01' -> a grid; 'choice relu, tanh' -> drawn from the values;
+    'log_uniform 1e-4 0.1', 'uniform 0 0.9', 'int_uniform 8 64' -> drawn from the range.
+    Drawn axes are checked by the engine, as a preset file's are."""
     text = text.strip()
     if not text:
         return None
     head = text.split()[0]
+    if head == "choice":
+        rest = text[len(head) :].strip()
+        if not rest:
+            raise ConfigError("choice needs values: choice a, b, c")
+        return _engine_axis(name, {"choice": _values(name, rest)})
     if head in RANDOM_KINDS:
         bounds = text.split()[1:]
+        number = int if head == "int_uniform" else float
         try:
-            low, high = (float(b) for b in bounds)
+            low, high = (number(b) for b in bounds)
         except ValueError:
-            raise ConfigError(f"{head} needs two numbers: {head} LOW HIGH") from None
-        if not low < high or (head == "log_uniform" and low <= 0):
-            raise ConfigError(
-                f"{head} needs 0 < LOW < HIGH"
-                if head == "log_uniform"
-                else f"{head} needs LOW < HIGH"
-            )
-        parse_value(name, str(low))
-        parse_value(name, str(high))
-        return RandomAxis(head, low, high)
+            what = "two whole numbers" if number is int else "two numbers"
+            raise ConfigError(f"{head} needs {what}: {head} LOW HIGH") from None
+        return _engine_axis(name, {head: [low, high]})
+    return _values(name, text)
+
+
+def _engine_axis(name: str, spec: dict) -> RandomAxis:
+    try:
+        axis = parse_axis(name, spec)
+    except ConfigError as exc:  # "[sweep] lr: ..." -> what is wrong; the row says which
+        raise ConfigError(str(exc).removeprefix(f"[sweep] {name}").lstrip(":. ")) from None
+    assert isinstance(axis, RandomAxis)
+    return axis
+
+
+def _values(name: str, text: str) -> list:
+    """'0.1, 0.01' or '[10], [10, 10]' or a TOML list: the values, each checked."""
     if text.startswith("[[") or (text.startswith("[") and name not in ("hidden", "channels")):
         try:
             items = tomllib.loads(f"v = {text}")["v"]
@@ -153,6 +176,7 @@ class EditorScreen(Screen):
         self._pending = None  # the validation timer while typing
         self.initial_name = f"{preset.name}-mine" if preset.shipped else preset.name
         self.kept: list | None = None  # the form as last run or saved (as opened, at first)
+        self.read_values: tuple[dict, dict] = ({}, {})  # the form's values and axes that parse
 
     def compose(self) -> ComposeResult:
         from hypertui.engine.training.devices import available_devices
@@ -206,15 +230,14 @@ class EditorScreen(Screen):
                     f"full version: {p.full_note or 'the preset [full] table'}", id="full"
                 )
             yield Static(
-                "[b]field           value                    sweep: a, b, c or "
-                "log_uniform LO HI[/b]",
+                "[b]field           value           sweep: a, b · choice a, b · uniform LO HI[/b]",
                 id="form-head",
             )
             for name in FIELDS:
                 value = getattr(base, name)
                 if name == "task":  # as written: an inferred task stays "infer" when editing
                     value = p.base.get("task", "")
-                with Horizontal(classes="field-row"):
+                with Horizontal(classes="field-row", id=f"row-{name}"):
                     yield Label(name, classes="field-name", id=f"label-{name}")
                     if name == "device":
                         options = [
@@ -314,6 +337,7 @@ class EditorScreen(Screen):
                     axes[name] = axis
             except ConfigError as exc:
                 errors[name] = f"sweep: {exc}"
+        self.read_values = (base, axes)
         counts = {}
         for key in ("seeds", "trials"):
             text = self.query_one(f"#{key}", Input).value
@@ -347,7 +371,9 @@ class EditorScreen(Screen):
             resolve_device(base["device"])
         except ConfigError as exc:  # a combination: engine messages start with the field
             message = str(exc).removeprefix("editor: ")
-            field = message.split(" ", 1)[0].rstrip(":")
+            if message.startswith("[sweep] "):  # what the sweep's fields mean together
+                message = "sweep: " + message.removeprefix("[sweep] ")
+            field = message.removeprefix("sweep: ").split(" ", 1)[0].rstrip(":")
             if field in FIELDS:
                 return None, {field: message}, ""
             return None, {}, message
@@ -359,13 +385,24 @@ class EditorScreen(Screen):
             self._pending = None
         preset, errors, general = self.read()
         self.current = preset
+        base, axes = self.read_values
+        moot = moot_fields(base, axes)  # greyed: means nothing for any of these values
+        drawn_where = sometimes_moot(base, axes)  # drawn only where it means something
         for name in FIELDS:
             help_line = self.query_one(f"#err-{name}", Static)
+            self.query_one(f"#row-{name}").set_class(name in moot, "moot")
+            help_line.set_class(name in moot and name not in errors, "moot")
             if name in errors:
                 help_line.update(plain(errors[name], "red"))
                 help_line.add_class("invalid")
             else:
-                help_line.update(self.docs.get(name, ""))
+                if name in moot:
+                    help_line.update(plain(moot[name]))
+                elif name in drawn_where:
+                    where = drawn_where[name]
+                    help_line.update(plain(f"drawn only where it means something: {where}"))
+                else:
+                    help_line.update(self.docs.get(name, ""))
                 help_line.remove_class("invalid")
         self.query_one("#err-meta", Static).update(plain(errors.get("meta", ""), "red"))
         status = self.query_one("#editor-status", Static)

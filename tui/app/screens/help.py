@@ -56,7 +56,9 @@ SECTIONS = (
     Section(
         "Editor",
         "screens.editor:EditorScreen",
-        "Tab/shift+Tab move between fields; Esc asks first when changes are neither run nor saved",
+        "Tab/shift+Tab move between fields; a sweep is a grid (a, b) or drawn per trial (choice "
+        "a, b · uniform, log_uniform or int_uniform LO HI; draws: how many); a grey field means "
+        "nothing for these values; Esc asks first when changes are neither run nor saved",
     ),
     Section(
         "Live",

@@ -28,7 +28,7 @@ PROBLEM_TITLES = {
 
 def axis_text(axis) -> str:
     if isinstance(axis, RandomAxis):
-        return f"{axis.kind}({axis.low:g}, {axis.high:g})"
+        return axis.text(lambda v: describe_point({"v": v})[2:])
     return ", ".join(describe_point({"v": v})[2:] for v in axis)
 
 
