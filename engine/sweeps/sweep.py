@@ -29,7 +29,7 @@ from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.apart import runs_own_code, train_apart
 from hypertui.engine.sweeps.function import is_function_trial, rung_history
 from hypertui.engine.sweeps.function_preset import FUNCTION
-from hypertui.engine.sweeps.presets import Preset, preset_to_toml
+from hypertui.engine.sweeps.presets import Preset, parse_preset, preset_to_toml
 from hypertui.engine.sweeps.unit import train_unit
 from hypertui.engine.training.train import new_run_id
 
@@ -46,7 +46,12 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
     started later, elsewhere or detached trains it the same way."""
     trials = []
     function = preset.problem == FUNCTION  # configs of plain values; what ranks them too
-    for point, config in preset.points():  # as preset.expand(), each config dict built once
+    learned = preset.search != "random"  # tpe, gp: each batch recorded when it is asked
+    if learned:
+        from hypertui.engine.sweeps.search import optuna
+
+        optuna()  # refused now, not in the runner
+    for point, config in [] if learned else preset.points():  # each config dict built once
         values = {**config, **preset.goal} if function else config.to_dict()
         if function:  # your own function: its seeds; folds are its own business
             replicates = ((seed, {"seed": seed}) for seed in preset.seeds_of(config))
@@ -59,6 +64,8 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
         options = {**(options or {}), "import_dir": preset.import_dir}
     if function:
         options = {**(options or {}), **preset.goal}
+    if learned:  # the runner asks each batch of the preset stored with the sweep
+        options = {**(options or {}), "search": preset.search, "n_trials": preset.n_trials}
     sweep_id = new_id(8)
     store.create_sweep(
         sweep_id,
@@ -102,32 +109,46 @@ def run_sweep(
         backend.rung_history = functools.partial(rung_history, store)
     if pending is None:
         pending = store.claim_sweep(sweep_id)
-    n_trials = store.sweep(sweep_id).n_runs
-    index = {row.id: row.idx for row in pending}
     end_status, error = "interrupted", ""  # unless the loop below says otherwise
-    units = _batches(pending, population)
-    points = _PointBuffer(store, units)
+    points = _PointBuffer(store, [])
+    if store.sweep(sweep_id).options.get("search") in ("tpe", "gp"):
+        from hypertui.engine.sweeps.search import learned_batches  # Optuna: only these
+
+        sweep = store.sweep(sweep_id)
+        preset = parse_preset(sweep.preset_toml, f"sweep {sweep_id}")
+        batches = learned_batches(store, sweep_id, pending, preset)
+    else:
+        batches = iter([pending])
     try:
-        for event in backend.run(units, controls, data_dir):
-            if isinstance(event, UnitRestarted):  # a Ray retry: its first attempt never was
-                points.flush()
-                store.reset_runs(event.run_ids)
-                points.forget(event.run_ids)
-                continue
-            if isinstance(event, Progress):
-                points.add(event)
-            else:
-                points.flush()
-                if isinstance(event, RunStarted):
-                    points.started(event.run_id)
+        for batch in batches:  # all at once; a learned search's, each asked after the last
+            sweep = store.sweep(sweep_id)  # a learned search: its runs to come counted too
+            n_trials = max(sweep.n_runs, sweep.options.get("n_trials", 0))
+            index = {row.id: row.idx for row in batch}
+            units = _batches(batch, population)
+            points = _PointBuffer(store, units)
+            for event in backend.run(units, controls, data_dir):
+                if isinstance(event, UnitRestarted):  # a Ray retry: its first attempt never was
+                    points.flush()
+                    store.reset_runs(event.run_ids)
+                    points.forget(event.run_ids)
+                    continue
+                if isinstance(event, Progress):
+                    points.add(event)
                 else:
-                    points.ended(event.run_id)
-                skipped = not controls.stop.is_set() and (
-                    controls.skip.is_set() or event.run_id in controls.skip_runs
-                )
-                _record(store, event, skipped)
-            yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
-        points.flush()
+                    points.flush()
+                    if isinstance(event, RunStarted):
+                        points.started(event.run_id)
+                    else:
+                        points.ended(event.run_id)
+                    skipped = not controls.stop.is_set() and (
+                        controls.skip.is_set() or event.run_id in controls.skip_runs
+                    )
+                    _record(store, event, skipped)
+                yield SweepEvent(sweep_id, index[event.run_id], n_trials, event)
+            points.flush()
+            if controls.stop.is_set():
+                break
+        n_trials = store.sweep(sweep_id).n_runs
         end_status = "cancelled" if controls.stop.is_set() else "done"
         if end_status == "done" and store.sweep(sweep_id).n_done < n_trials:
             end_status = "incomplete"  # skipped trials: a resume runs them
