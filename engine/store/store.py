@@ -193,6 +193,17 @@ class Store:
                 [(r, sweep_id, i, s, _json(c), _json(p)) for r, i, s, c, p in trials],
             )
 
+    def add_runs(self, sweep_id: str, trials: Iterable[tuple[str, int, int, dict, dict]]) -> None:
+        """Record more pending runs of a sweep (a learned search's next batch), as
+        create_sweep records the first: run_id, idx, seed, config, point."""
+        with self._tx():
+            self.db.executemany(
+                "INSERT INTO runs (id, sweep_id, idx, seed, config, point, status)"
+                " VALUES (?,?,?,?,?,?, 'pending')",
+                [(r, sweep_id, i, s, _json(c), _json(p)) for r, i, s, c, p in trials],
+            )
+            self.db.execute("UPDATE sweeps SET updated_at=? WHERE id=?", (time.time(), sweep_id))
+
     def claim_sweep(self, sweep_id: str, retry_failed: bool = False) -> list[RunRow]:
         """Mark a sweep as run by this process; return its unfinished runs, reset.
 

@@ -57,6 +57,8 @@ TOP_KEYS = (
     "checks",
     "seeds",
     "trials",
+    "search",
+    "batch",
     "sweep_seed",
     "full_note",
     "needs_full",
@@ -102,6 +104,10 @@ class Preset:
     # Several objectives (engine/analysis/pareto.py): the ranking metric, then what it trades
     # against, e.g. ("val_mse", "train_s"); () for one. A search over several reads these.
     objectives: tuple[str, ...] = ()
+    # How trials are chosen (engine/sweeps/search.py): "random" (grid x draws, stored up
+    # front) or "tpe" / "gp", which ask Optuna `batch` trials at a time (0: its default)
+    search: str = "random"
+    batch: int = 0  # trials asked at once by a learned search, e.g. 16
 
     def check_objectives(self) -> None:
         """Refuse objectives these runs do not report (the ranking metric first)."""
@@ -131,6 +137,8 @@ class Preset:
     @property
     def n_trials(self) -> int:
         folds = self.base.get("folds", 1) if isinstance(self.base.get("folds", 1), int) else 1
+        if self.search != "random":  # a learned search: `trials` configs in all
+            return self.trials * self.seeds * max(1, folds)
         return count_trials(self.axes, self.trials, self.seeds) * max(1, folds)
 
     def check_size(self) -> None:
@@ -295,7 +303,10 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
             f"name = {name[:80]!r}: a preset name is 1-64 letters, digits, '.', '_' or '-' "
             "(it becomes part of file names)"
         )
+    search, batch = _parse_search(doc, fail)
     if "train" in tables["config"]:  # your own function: its keys are its own
+        if search != "random":
+            raise fail(f"search = {search!r}: not yet for your own function; drop it")
         if "objectives" in doc:
             raise fail("objectives name our problems' metrics; your own function has none yet")
         from hypertui.engine.sweeps.function_preset import parse_function_preset
@@ -331,7 +342,13 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
     for key, spec in tables["sweep"].items():
         axes[key] = _parse_axis(key, spec, fail)
     has_random = any(isinstance(a, RandomAxis) for a in axes.values())
-    if "trials" in doc and not has_random:
+    if search != "random":
+        from hypertui.engine.sweeps.search import check_search
+
+        if "trials" not in doc:
+            raise fail(f"search = {search!r} needs trials = N (how many to ask in all)")
+        check_search(search, axes, (), source)
+    elif "trials" in doc and not has_random:
         raise fail("trials counts random draws, but no [sweep] axis is random")
     if has_random and "trials" not in doc:
         raise fail("a random [sweep] axis needs trials = N (how many draws)")
@@ -353,11 +370,29 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         checks=_parse_checks(doc.get("checks", []), tables, axes, fail),
         import_dir=import_dir,
         objectives=_parse_objectives(doc, tables["config"], fail),
+        search=search,
+        batch=batch,
     )
     preset.validate()  # every combination must make a valid config
     if preset.full:
         preset.with_overrides(full=True)
     return preset
+
+
+def _parse_search(doc: dict, fail) -> tuple[str, int]:
+    """search = "tpe" | "gp" | "random" (the default), and batch = K for a learned one."""
+    from hypertui.engine.sweeps.search import SEARCHES
+
+    search, batch = doc.get("search", "random"), doc.get("batch", 0)
+    if not isinstance(search, str) or search not in SEARCHES:
+        hint = suggest(search, SEARCHES) if isinstance(search, str) else ""
+        raise fail(f"search = {search!r}{hint}: one of {', '.join(SEARCHES)}")
+    if "batch" in doc:
+        if search == "random":
+            raise fail("batch counts trials asked at once by search = 'tpe' or 'gp'")
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise fail(f"batch = {batch!r}: must be an integer >= 1")
+    return search, batch
 
 
 def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...]:
@@ -542,8 +577,12 @@ def preset_to_toml(preset: Preset) -> str:
     if preset.checks:
         doc["checks"] = list(preset.checks)
     doc["seeds"] = preset.seeds
-    if any(isinstance(a, RandomAxis) for a in preset.axes.values()):
+    if preset.search != "random" or any(isinstance(a, RandomAxis) for a in preset.axes.values()):
         doc |= {"trials": preset.trials, "sweep_seed": preset.sweep_seed}
+    if preset.search != "random":
+        doc["search"] = preset.search
+        if preset.batch:
+            doc["batch"] = preset.batch
     if preset.full_note:
         doc["full_note"] = preset.full_note
     if preset.objectives:

@@ -111,6 +111,7 @@ class _Display:
             sweep.options.get("metric") if sweep.problem in OWN_LOOP_PROBLEMS else None
         )
         runs = store.runs(sweep_id)
+        self.store, self.sweep_id = store, sweep_id  # a learned search adds runs as it asks
         self.points = {r.idx: escape(describe_point(replicate_point(r))) for r in runs}
         # what ranks the trials: val_acc, val_mse, its config's metric, or the function's
         self.metric = self.own_metric or objective(sweep.problem, runs, sweep.options).main
@@ -127,6 +128,10 @@ class _Display:
     def show(self, item: SweepEvent) -> None:
         e = item.event
         name = f"trial {item.trial + 1}/{item.n_trials}"
+        if item.trial not in self.points:  # a learned search's next batch, just asked
+            runs = self.store.runs(self.sweep_id, analysis=False)
+            self.points = {r.idx: escape(describe_point(replicate_point(r))) for r in runs}
+            self.progress.update(self.overall, total=item.n_trials)
         if isinstance(e, RunStarted):
             self.budget = e.config.get("time_budget_s")
             total = self.budget if self.budget else e.config.get("epochs")

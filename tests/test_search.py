@@ -1,0 +1,110 @@
+"""Search that learns: a batch-TPE sweep asks, records and trains its trials a batch at a
+time, resumes with the same next batch, and is refused clearly without Optuna."""
+
+import subprocess
+import sys
+
+import pytest
+
+from hypertui.engine.core.controls import Controls
+from hypertui.engine.core.errors import ConfigError, HypertuiError
+from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps import search
+from hypertui.engine.sweeps.presets import parse_preset, preset_to_toml
+from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+
+pytest.importorskip("optuna")
+
+TPE = """
+description = "tiny batch TPE"
+search = "tpe"
+trials = 6
+batch = 3
+sweep_seed = 7
+[config]
+problem = "house"
+hidden = [4]
+batch_size = 128
+epochs = 2
+train_samples = 256
+[sweep]
+lr = { log_uniform = [1e-4, 1e-1] }
+activation = ["relu", "tanh"]
+optimizer = ["sgd", "adam"]
+"""
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "runs.sqlite")
+
+
+def points(store, sweep_id):
+    return [r.point for r in sorted(store.runs(sweep_id), key=lambda r: r.idx)]
+
+
+def test_batches_are_asked_recorded_and_trained(store):
+    preset = parse_preset(TPE, "tpe.toml")
+    assert parse_preset(preset_to_toml(preset), "again.toml") == parse_preset(
+        preset_to_toml(preset), "again.toml"
+    )
+    sweep_id = create_sweep(store, preset)
+    assert store.sweep(sweep_id).n_runs == 0  # nothing stored up front
+    events = list(run_sweep(store, sweep_id))
+    runs = store.runs(sweep_id)
+    assert len(runs) == 6 and all(r.status == "finished" for r in runs)
+    assert store.sweep(sweep_id).status == "done"
+    assert {e.n_trials for e in events} == {6}  # the runs to come counted from the start
+    for p in points(store, sweep_id):
+        assert 1e-4 <= p["lr"] <= 1e-1 and p["activation"] in ("relu", "tanh")
+
+
+def test_a_stopped_sweep_resumes_with_the_same_next_batch(store, tmp_path):
+    preset = parse_preset(TPE, "tpe.toml")
+    whole = create_sweep(store, preset)
+    list(run_sweep(store, whole))
+    stopped = create_sweep(store, preset)
+    controls = Controls()
+    for item in run_sweep(store, stopped, controls):
+        if item.trial == 1:
+            controls.stop.set()  # mid-way through the first batch
+    assert store.sweep(stopped).status == "cancelled"
+    assert len(store.runs(stopped)) == 3
+    list(run_sweep(store, stopped))  # resume: the first batch's rest, then the second
+    assert store.sweep(stopped).status == "done"
+    # the same seed, the same history: the same configs, resumed or not
+    assert points(store, stopped) == points(store, whole)
+
+
+def test_refusals_are_one_line():
+    with pytest.raises(ConfigError, match="search = 'bayes'.*one of random, tpe, gp"):
+        parse_preset(TPE.replace('"tpe"', '"bayes"'), "t.toml")
+    with pytest.raises(ConfigError, match="needs trials"):
+        parse_preset(TPE.replace("trials = 6\n", ""), "t.toml")
+    with pytest.raises(ConfigError, match="gp.*activation, optimizer"):
+        parse_preset(TPE.replace('"tpe"', '"gp"'), "t.toml")
+    with pytest.raises(ConfigError, match="batch counts"):
+        parse_preset(TPE.replace('search = "tpe"\n', ""), "t.toml")
+
+
+def test_without_optuna_the_message_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    with pytest.raises(HypertuiError, match=r'pip install "hypertui\[tpe\]"') as exc:
+        search.optuna()
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.slow
+def test_a_random_sweep_imports_no_optuna(tmp_path):
+    plain = TPE.replace('search = "tpe"', "").replace("batch = 3", "")
+    code = (
+        "import sys\n"
+        "from hypertui.engine.store.store import Store\n"
+        "from hypertui.engine.sweeps.presets import parse_preset\n"
+        "from hypertui.engine.sweeps.sweep import create_sweep, run_sweep\n"
+        f"p = parse_preset({plain!r}, 't')\n"
+        f"s = Store({str(tmp_path / 'r.sqlite')!r})\n"
+        "list(run_sweep(s, create_sweep(s, p)))\n"
+        "assert 'optuna' not in sys.modules, 'optuna imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
