@@ -11,6 +11,7 @@ from bench import (
     mnist_fast,
     overhead,
     pareto,
+    pbt,
     population,
     tracking,
     tui_latency,
@@ -33,6 +34,7 @@ BENCHMARKS = {
     "checkpoints": checkpoints.main,
     "folds": folds.main,
     "pareto": pareto.main,
+    "pbt": pbt.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)

@@ -35,16 +35,19 @@ def pool_of(configs):
     return pool
 
 
-def test_the_bottom_copies_rows_and_state_of_the_top_and_perturbs_by_the_factors():
+@pytest.mark.parametrize("optimizers", [["sgd"] * 8, ["sgd", "adam"] * 4])
+def test_the_bottom_copies_rows_and_state_of_the_top_and_perturbs_by_the_factors(optimizers):
+    """Also with one optimizer's members apart (the optimizer's own row order)."""
     configs = [
-        make_config(optimizer="sgd", lr=0.01 * (i + 1), momentum=0.5, seed=i) for i in range(8)
+        make_config(optimizer=o, lr=0.01 * (i + 1), momentum=0.5 if o == "sgd" else 0.0, seed=i)
+        for i, o in enumerate(optimizers)
     ]
     model, opt = tiny(configs)
     before = model.flat.clone()
     state = [opt.member_state(r) for r in range(8)]
     hyper = [opt.member_hyperparameters(r) for r in range(8)]
     scores = [float(i) for i in range(8)]  # val_mse: rows 0, 1 best; rows 6, 7 worst
-    kinds = [("relu", "sgd")] * 8
+    kinds = [(c.activation, c.optimizer) for c in configs]
     done = pbt.exploit_explore(
         model, opt, scores, kinds, False, 0.25, pool_of(configs), random.Random(0)
     )
@@ -58,7 +61,8 @@ def test_the_bottom_copies_rows_and_state_of_the_top_and_perturbs_by_the_factors
         got = opt.member_hyperparameters(e.row)
         for name in ("lr", "momentum", "weight_decay"):
             source = hyper[e.source][name]
-            allowed = [source * f for f in pbt.FACTORS] + pool_of(configs)["sgd"][name]
+            pool = pool_of(configs)[configs[e.row].optimizer][name]
+            allowed = [source * f for f in pbt.FACTORS] + pool
             assert any(got[name] == pytest.approx(a, rel=1e-6) for a in allowed), name
     for r in range(6):  # the rest keep their rows, state and values
         torch.testing.assert_close(model.flat[r], before[r], rtol=0, atol=0)

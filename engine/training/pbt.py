@@ -107,11 +107,13 @@ def exploit_explore(
         return []
     dst = [d for d, _ in pairs]
     src = [s for _, s in pairs]
+    now = opt.hyperparameter_lists()
     values = [
-        perturb(opt.member_hyperparameters(s), kinds[d][1], pool[kinds[d][1]], rng)
+        perturb({k: v[s] for k, v in now.items()}, kinds[d][1], pool[kinds[d][1]], rng)
         for d, s in pairs
     ]
     device = model.flat.device
-    model.flat[torch.tensor(dst, device=device)] = model.flat[torch.tensor(src, device=device)]
+    at, frm = torch.tensor(dst, device=device), torch.tensor(src, device=device)
+    model.flat.index_copy_(0, at, model.flat.index_select(0, frm))
     opt.copy_members(dst, src, values)
     return [Exploit(d, s, v) for d, s, v in zip(dst, src, values, strict=True)]

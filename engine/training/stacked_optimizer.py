@@ -7,6 +7,7 @@ implementations step for step, with each member's own lr, momentum and weight de
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 
@@ -159,27 +160,41 @@ class StackedOptimizer:
         group.use_wd = group.use_wd or bool(group.wd.any())
         group.use_momentum = group.use_momentum or bool(group.momentum.any())
 
+    def hyperparameter_lists(self) -> dict[str, list[float]]:
+        """Every member's lr, momentum and weight decay now, in model row order."""
+        out = {}
+        for name, attr in HYPER.items():
+            values = [v for g in self.groups for v in getattr(g, attr).view(-1).tolist()]
+            out[name] = values if self.order is None else [values[p] for p in self._positions()]
+        return out
+
+    def _positions(self) -> list[int]:
+        """positions[row]: where each model row sits in the optimizer's order."""
+        return [self.position[row] for row in range(len(self.order))]
+
     def copy_members(self, dst: list[int], src: list[int], values: list[dict[str, float]]) -> None:
         """Members dst take the optimizer state of members src (row for row, the same
         optimizer) and the hyperparameters `values` (PBT's exploit and explore)."""
-        moves: dict[int, tuple[_Group, list[int], list[int], list[dict]]] = {}
+        starts = [g.start for g in self.groups]
+        moves: dict[int, tuple[list[int], list[int], list[dict]]] = {}
         for d, s, v in zip(dst, src, values, strict=True):
-            group, at = self._group_of(d)
-            other, frm = self._group_of(s)
-            if other is not group:
+            at, frm = self._position(d), self._position(s)
+            n = bisect.bisect_right(starts, at) - 1
+            if bisect.bisect_right(starts, frm) - 1 != n:
                 raise ValueError("PBT copies only between members of one optimizer")
-            _, to, fro, vals = moves.setdefault(id(group), (group, [], [], []))
-            to.append(at)
-            fro.append(frm)
+            to, fro, vals = moves.setdefault(n, ([], [], []))
+            to.append(at - starts[n])
+            fro.append(frm - starts[n])
             vals.append(v)
-        for group, to, fro, vals in moves.values():
-            at = torch.tensor(to, device=group.s1.device)
-            frm = torch.tensor(fro, device=group.s1.device)
-            group.s1[at] = group.s1[frm]
-            group.s2[at] = group.s2[frm]
-            for name, attr in HYPER.items():
-                column = getattr(group, attr)
-                column[at] = torch.tensor([v[name] for v in vals], device=column.device).view(-1, 1)
+        for n, (to, fro, vals) in moves.items():
+            group = self.groups[n]
+            device = group.s1.device
+            at, frm = torch.tensor(to, device=device), torch.tensor(fro, device=device)
+            group.s1.index_copy_(0, at, group.s1.index_select(0, frm))
+            group.s2.index_copy_(0, at, group.s2.index_select(0, frm))
+            new = torch.tensor([[v[name] for name in HYPER] for v in vals], device=device)
+            for j, attr in enumerate(HYPER.values()):
+                getattr(group, attr).index_copy_(0, at, new[:, j : j + 1])
             group.use_wd = group.use_wd or any(v["weight_decay"] for v in vals)
             group.use_momentum = group.use_momentum or any(v["momentum"] for v in vals)
 
