@@ -13,6 +13,7 @@ from bench import (
     pareto,
     pbt,
     population,
+    tpe,
     tracking,
     tui_latency,
     ui_stalls,
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "folds": folds.main,
     "pareto": pareto.main,
     "pbt": pbt.main,
+    "tpe": tpe.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)
