@@ -108,3 +108,16 @@ def test_a_random_sweep_imports_no_optuna(tmp_path):
         "assert 'optuna' not in sys.modules, 'optuna imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_several_objectives_search_their_front(store):
+    text = TPE.replace('search = "tpe"', 'search = "tpe"\nobjectives = ["val_mse", "train_s"]')
+    preset = parse_preset(
+        text.replace("trials = 6", "trials = 4").replace("batch = 3", "batch = 2"), "t"
+    )
+    assert search.goal(preset) == (["val_mse", "train_s"], ["minimize", "minimize"])
+    sweep_id = create_sweep(store, preset)
+    list(run_sweep(store, sweep_id))
+    runs = store.runs(sweep_id)
+    state, values = search.trial_values(runs[:1], ["val_mse", "train_s"])
+    assert len(runs) == 4 and state == "complete" and len(values) == 2
