@@ -121,3 +121,13 @@ def test_several_objectives_search_their_front(store):
     runs = store.runs(sweep_id)
     state, values = search.trial_values(runs[:1], ["val_mse", "train_s"])
     assert len(runs) == 4 and state == "complete" and len(values) == 2
+
+
+def test_the_estimate_counts_batches_not_the_grid():
+    from hypertui.engine.sweeps.estimate import estimate_seconds
+
+    one_batch = parse_preset(TPE.replace("batch = 3", "batch = 6"), "t")
+    assert len(one_batch.expand()) == 24  # the grid x draws a random sweep would hold
+    assert one_batch.n_trials == 6
+    sequential = parse_preset(TPE.replace("batch = 3", "batch = 1"), "t")
+    assert estimate_seconds(sequential) > estimate_seconds(one_batch)

@@ -64,19 +64,28 @@ def estimate_seconds(preset: Preset, device_kind: str = "cpu", population: bool 
     """The preset's run time as `hypertui run` trains it (populations on by default)."""
     from hypertui.engine.core.grouping import population_key
 
-    groups: dict[str, list[Config]] = {}
+    trials = preset.expand()
+    chunks = [trials]
+    if preset.search != "random":  # `trials` configs in all, trained a batch at a time
+        from hypertui.engine.sweeps.search import batch_size, runs_per_trial
+
+        per = batch_size(preset) * runs_per_trial(preset)  # draws stand in for what is asked
+        trials = trials[: preset.n_trials]
+        chunks = [trials[i : i + per] for i in range(0, len(trials), per)]
     total = STARTUP_S
-    for trial in preset.expand():
-        key = population_key(trial.config) if population else None
-        if key is None:
-            total += trial_seconds(trial.config, device_kind)
-        else:
-            groups.setdefault(key, []).append(trial.config)
-    for configs in groups.values():
-        if len(configs) == 1:
-            total += trial_seconds(configs[0], device_kind)
-        else:
-            total += population_seconds(configs, device_kind)
+    for chunk in chunks:
+        groups: dict[str, list[Config]] = {}
+        for trial in chunk:
+            key = population_key(trial.config) if population else None
+            if key is None:
+                total += trial_seconds(trial.config, device_kind)
+            else:
+                groups.setdefault(key, []).append(trial.config)
+        for configs in groups.values():
+            if len(configs) == 1:
+                total += trial_seconds(configs[0], device_kind)
+            else:
+                total += population_seconds(configs, device_kind)
     return total
 
 
