@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from hypertui.engine.core.config import make_config
+from hypertui.engine.core.config import make_config, parse_value
 from hypertui.engine.core.errors import ConfigError
 from hypertui.engine.core.events import Finished
 from hypertui.engine.core.grouping import check_pbt
@@ -78,6 +78,9 @@ def test_perturb_multiplies_or_resamples_and_leaves_adams_momentum():
         assert out["momentum"] == 0.3
         seen.add(round(out["lr"], 6))
     assert seen == {0.8, 1.2, 0.5}
+    values = {"lr": 1.0, "momentum": 0.3, "weight_decay": 0.1}
+    only_wd = pbt.perturb(values, "sgd", pool, rng, ("weight_decay",))
+    assert only_wd["lr"] == 1.0 and only_wd["momentum"] == 0.3 and only_wd["weight_decay"] != 0.1
 
 
 def test_members_copy_only_from_the_same_activation_and_optimizer():
@@ -115,8 +118,15 @@ def test_pbt_with_one_member_or_training_alone_is_refused_in_one_line():
     with pytest.raises(ConfigError, match="train alone"):
         check_pbt([make_config(schedule="pbt", precision="bf16").to_dict()] * 2)
     check_pbt([one, {**one, "lr": 0.01}])  # two members: fine
+    with pytest.raises(ConfigError, match="tanh with rmsprop has 1"):  # copies from no one
+        check_pbt([one, {**one, "lr": 0.01}, {**one, "activation": "tanh"}])
     with pytest.raises(ConfigError, match="pbt_quantile"):
         make_config(schedule="pbt", pbt_quantile=0.9)
+    with pytest.raises(ConfigError, match="batch_size cannot be perturbed"):
+        make_config(schedule="pbt", pbt_fields=["lr", "batch_size"])
+    assert parse_value("pbt_fields", "lr,momentum") == ("lr", "momentum")
+    with pytest.raises(ConfigError, match="name at least one"):
+        parse_value("pbt_fields", "[]")
 
 
 def test_a_tiny_pbt_population_records_its_lineage_and_schedule():

@@ -37,6 +37,7 @@ LOSSES = {
 TASK_LOSSES = {"regression": ("mse", "gaussian_nll"), "classification": ("cross_entropy", "mse")}
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw")
 SCHEDULES = ("constant", "onecycle", "pbt")
+PBT_FIELDS = ("lr", "momentum", "weight_decay")  # what PBT's explore may perturb
 PRUNES = ("none", "halving")
 PRECISIONS = ("fp32", "bf16")
 KEEPS = ("best", "best+last", "none")
@@ -72,6 +73,7 @@ class Config:
     # | pbt: population based training inside a population (engine/training/pbt.py)
     pbt_interval: int = 4  # pbt: every N epochs the bottom quantile copies a top member
     pbt_quantile: float = 0.25  # pbt: the share of members at the bottom (and at the top)
+    pbt_fields: tuple[str, ...] = PBT_FIELDS  # pbt: what explore perturbs (momentum: sgd, rmsprop)
     batch_size: int = 10  # examples per step
     epochs: int = 10  # passes over the training set (an upper bound under a time budget)
     time_budget_s: float | None = None  # training seconds, evaluation excluded; None = no budget
@@ -173,6 +175,7 @@ def applies(name: str, values: Mapping[str, Any]) -> bool:
         "metric": bool(get("metric")),  # the problem's own metric goes without saying
         "pbt_interval": get("schedule") == "pbt",
         "pbt_quantile": get("schedule") == "pbt",
+        "pbt_fields": get("schedule") == "pbt",
     }.get(name, True)
 
 
@@ -268,6 +271,7 @@ ALLOWED: dict[str, str] = {
     "schedule": " | ".join(SCHEDULES),
     "pbt_interval": "an int >= 1 (epochs between PBT's exploit and explore steps)",
     "pbt_quantile": "a float in (0, 0.5] (the bottom share copies from the top share)",
+    "pbt_fields": f'a non-empty list of {" | ".join(PBT_FIELDS)}, e.g. ["lr"] or lr,momentum',
     "batch_size": "an int >= 1",
     "epochs": "an int >= 1",
     "time_budget_s": "a float > 0, or none",
@@ -374,7 +378,7 @@ def parse_value(key: str, text: str) -> Any:
             return _coerce(key, [int(p) for p in raw.split("-")])
     if key in ("path", "target", "task", "model", *_TEXTS) and not raw.startswith('"'):
         return _coerce(key, raw)  # file paths and names need no TOML quotes
-    if key == "features" and not raw.startswith("["):
+    if key in ("features", "pbt_fields") and not raw.startswith("["):
         return _coerce(key, [p.strip() for p in raw.split(",") if p.strip()])
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
@@ -409,6 +413,19 @@ def _coerce(name: str, value: Any) -> Any:
         return tuple(value)
     if name == "model_args":
         return _model_args(value)
+    if name == "pbt_fields":
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(_bad(name, value, "name at least one field"))
+        for v in value:
+            if v not in PBT_FIELDS:
+                why = (
+                    f"{v} cannot be perturbed: PBT changes only the optimizer's continuous "
+                    "values, in place; the rest shape the model or its steps"
+                    if v in FIELDS
+                    else f"{v!r} is not a config field{suggest(str(v), PBT_FIELDS)}"
+                )
+                raise ConfigError(_bad(name, list(value), why))
+        return tuple(dict.fromkeys(value))
     if name in ("path", "val_path", "test_path"):
         return _path(value, name)
     if name == "split_column" and isinstance(value, str):

@@ -33,19 +33,23 @@ def check_pbt(configs: list[dict], function: bool = False) -> None:
     that would train alone, in one line."""
     if function or not any(c.get("schedule") == "pbt" for c in configs):
         return
-    sizes: dict[str | None, int] = {}
+    sizes: dict[tuple, int] = {}
     for c in configs:
         if c.get("schedule") == "pbt":
-            key = population_key(make_config(c))
+            config = make_config(c)
+            key = population_key(config)
             if key is None:
                 raise ConfigError(
                     "schedule = 'pbt' trains members of a population, and these trials train "
                     "alone (your own model, bf16, or a CNN under a time budget)"
                 )
-            sizes[key] = sizes.get(key, 0) + 1
-    if min(sizes.values()) < 2:
+            kind = (key, config.activation, config.optimizer)
+            sizes[kind] = sizes.get(kind, 0) + 1
+    alone = [kind for kind, n in sizes.items() if n < 2]
+    if alone:
+        _, activation, optimizer = alone[0]
         raise ConfigError(
-            "schedule = 'pbt' needs at least 2 members in a population (trials that differ "
-            "only in lr, momentum, weight_decay, seed, activation or optimizer); this sweep "
-            "has a population of 1: sweep lr or add seeds"
+            f"schedule = 'pbt' needs at least 2 members with the same activation and optimizer "
+            f"in a population (members copy only from those); {activation} with {optimizer} "
+            "has 1: sweep lr or add seeds"
         )

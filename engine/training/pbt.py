@@ -49,11 +49,18 @@ def draws(seeds: list[int], epoch: int) -> random.Random:
 
 
 def perturb(
-    values: dict[str, float], optimizer: str, pool: dict[str, list[float]], rng: random.Random
+    values: dict[str, float],
+    optimizer: str,
+    pool: dict[str, list[float]],
+    rng: random.Random,
+    fields: tuple[str, ...] = ("lr", "momentum", "weight_decay"),
 ) -> dict[str, float]:
-    """Explore: resample each field from `pool` with probability 0.25, else x0.8 or x1.2."""
+    """Explore: resample each of `fields` from `pool` with probability 0.25, else x0.8 or
+    x1.2 (momentum only where the optimizer has one); the rest are the source's."""
     out = dict(values)
     for name in ("lr", "weight_decay", "momentum"):
+        if name not in fields:
+            continue
         if name == "momentum" and optimizer not in MOMENTUM_OPTIMIZERS:
             continue
         if rng.random() < RESAMPLE_PROBABILITY:
@@ -98,10 +105,12 @@ def exploit_explore(
     quantile: float,
     pool: dict[str, dict[str, list[float]]],
     rng: random.Random,
+    fields: tuple[str, ...] = ("lr", "momentum", "weight_decay"),
 ) -> list[Exploit]:
     """One PBT step on a stacked model's rows and its StackedOptimizer. `scores`: each row's
     main metric (NaN: not a candidate, e.g. diverged); `kinds`: each row's (activation,
-    optimizer); `pool[optimizer]`: the values a resample draws from."""
+    optimizer); `pool[optimizer]`: the values a resample draws from; `fields`: what
+    explore perturbs (config.pbt_fields)."""
     pairs = plan(scores, kinds, higher, quantile, rng)
     if not pairs:
         return []
@@ -109,7 +118,7 @@ def exploit_explore(
     src = [s for _, s in pairs]
     now = opt.hyperparameter_lists()
     values = [
-        perturb({k: v[s] for k, v in now.items()}, kinds[d][1], pool[kinds[d][1]], rng)
+        perturb({k: v[s] for k, v in now.items()}, kinds[d][1], pool[kinds[d][1]], rng, fields)
         for d, s in pairs
     ]
     device = model.flat.device

@@ -183,7 +183,9 @@ def _train(
         scores = [ledgers[i].score if active[i] else math.nan for i in rows]
         kinds = [(members[i].config.activation, members[i].config.optimizer) for i in rows]
         rng = draws([m.config.seed for m in members], epoch)
-        done = exploit_explore(model, opt, scores, kinds, higher, base.pbt_quantile, pool, rng)
+        done = exploit_explore(
+            model, opt, scores, kinds, higher, base.pbt_quantile, pool, rng, base.pbt_fields
+        )
         for e in done:
             i, source = rows[e.row], rows[e.source]
             v = {k: round(x, 12) for k, x in e.values.items()}
