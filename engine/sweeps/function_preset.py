@@ -64,6 +64,12 @@ class FunctionPreset:
     shipped: bool = False
     checks: tuple[str, ...] = ()
     import_dir: str = ""  # the preset's folder, when the function's module lives there
+    # a Preset's fields that a preset of your function leaves empty (its one metric ranks;
+    # its trials are fixed up front), so that preset_to_toml and create_sweep read both
+    needs_full: str = ""
+    objectives: tuple[str, ...] = ()
+    search: str = "random"
+    batch: int = 0
 
     @property
     def problem(self) -> str:
