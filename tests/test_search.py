@@ -131,3 +131,34 @@ def test_the_estimate_counts_batches_not_the_grid():
     assert one_batch.n_trials == 6
     sequential = parse_preset(TPE.replace("batch = 3", "batch = 1"), "t")
     assert estimate_seconds(sequential) > estimate_seconds(one_batch)
+
+
+@pytest.mark.slow
+def test_your_own_function_is_searched_one_trial_at_a_time(tmp_path):
+    import textwrap
+
+    from hypertui.engine.sweeps.presets import load_preset_file
+    from tests.test_function_sweep import MODULE, PRESET
+
+    (tmp_path / "userfn.py").write_text(textwrap.dedent(MODULE))
+    sweep = 'lr = { log_uniform = [0.01, 0.3] }\nhow = ["log"]'
+    text = PRESET.format(seeds=1, sweep=sweep).replace(
+        'description = "your own function"',
+        'description = "your own function"\nsearch = "tpe"\ntrials = 3',
+    )
+    (tmp_path / "fn.toml").write_text(text)
+    try:
+        preset = load_preset_file(tmp_path / "fn.toml")
+        assert preset.n_trials == 3 and search.batch_size(preset) == 1
+        assert search.goal(preset) == (["val_acc"], ["maximize"])
+        store = Store(tmp_path / "s.sqlite")
+        sweep_id = create_sweep(store, preset)
+        assert store.sweep(sweep_id).n_runs == 0
+        list(run_sweep(store, sweep_id))
+        runs = store.runs(sweep_id)
+        assert [r.status for r in runs] == ["finished"] * 3
+        values = [search.trial_values([r], ["val_acc"]) for r in runs]
+        assert all(state == "complete" for state, _ in values)
+        assert all(0.01 <= r.point["lr"] <= 0.3 for r in runs)
+    finally:
+        sys.modules.pop("userfn", None)

@@ -81,6 +81,8 @@ class FunctionPreset:
 
     @property
     def n_trials(self) -> int:
+        if self.search != "random":  # a learned search: `trials` configs in all
+            return self.trials * self.seeds
         return count_trials(self.axes, self.trials, self.seeds)
 
     def check_size(self) -> None:

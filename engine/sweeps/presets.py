@@ -28,7 +28,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -305,13 +305,24 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         )
     search, batch = _parse_search(doc, fail)
     if "train" in tables["config"]:  # your own function: its keys are its own
-        if search != "random":
-            raise fail(f"search = {search!r}: not yet for your own function; drop it")
         if "objectives" in doc:
             raise fail("objectives name our problems' metrics; your own function has none yet")
         from hypertui.engine.sweeps.function_preset import parse_function_preset
 
-        return parse_function_preset(doc, tables, counts, source, shipped, fail)
+        if search == "random":
+            return parse_function_preset(doc, tables, counts, source, shipped, fail)
+        from hypertui.engine.sweeps.search import check_search
+
+        if "trials" not in doc:
+            raise fail(f"search = {search!r} needs trials = N (how many to ask in all)")
+        random = dict(doc)
+        random.pop("trials")  # its draws are the sampler's: checked as a grid of them
+        has_random = any(isinstance(v, dict) for v in tables["sweep"].values())
+        fp = parse_function_preset(
+            doc if has_random else random, tables, counts, source, shipped, fail
+        )
+        check_search(search, fp.axes, (), source)
+        return replace(fp, search=search, batch=batch, trials=counts["trials"])
     for key in tables["config"]:
         if key not in FIELDS:
             raise fail(f"[config] {_unknown(key, FIELDS, 'config key')}")

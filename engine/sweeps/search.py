@@ -65,6 +65,11 @@ def check_search(search: str, axes: dict, objectives: tuple, where: str) -> None
         raise ConfigError(f"{where}: search = {search!r} needs [sweep] axes to search")
 
 
+def own_function(preset) -> bool:
+    """A preset of your own training function (engine/sweeps/function_preset.py)."""
+    return preset.problem == "function"
+
+
 def batch_size(preset) -> int:
     """The batch a learned search asks at once: the preset's `batch`, else DEFAULT_BATCH
     trials where its trials train as one population, else 1 (each trains alone anyway)."""
@@ -72,6 +77,8 @@ def batch_size(preset) -> int:
 
     if preset.batch:
         return min(preset.batch, preset.trials)
+    if own_function(preset):  # each trial trains alone, in a process of its own
+        return 1
     grouped = population_key(preset.base_config) is not None
     return min(DEFAULT_BATCH, preset.trials) if grouped else 1
 
@@ -158,6 +165,10 @@ def goal(preset) -> tuple[list[str], list[str]]:
     from hypertui.engine.analysis.pareto import directions
     from hypertui.engine.core.config import main_metric
 
+    if own_function(preset):  # the metric its preset names, the way it names
+        metric, mode = preset.goal["metric"], preset.goal["mode"]
+        return [metric], ["maximize" if mode == "max" else "minimize"]
+
     c = preset.base_config
     main, higher = main_metric(c.problem, c.task, c.metric)
     names = list(preset.objectives) or [main]
@@ -196,6 +207,8 @@ def _param(value: Any, dist) -> Any:
 
 def runs_per_trial(preset) -> int:
     """Each trial's runs: its seeds x folds, recorded side by side."""
+    if own_function(preset):  # its folds are its own business
+        return preset.seeds
     folds = preset.base.get("folds", 1)
     return preset.seeds * max(1, folds if isinstance(folds, int) else 1)
 
@@ -264,9 +277,17 @@ def add_trials(store, sweep_id: str, preset, points: list[dict], runs) -> list[R
     from hypertui.engine.data.sources import checked_config
     from hypertui.engine.training.train import new_run_id
 
-    base = preset.base_config.to_dict()
     idx = max((r.idx for r in runs), default=-1) + 1
     trials = []
+    if own_function(preset):  # plain values, as create_sweep records them
+        for point in points:
+            values = {**preset.base, **point, **preset.goal}
+            for seed in preset.seeds_of(values):
+                trials.append((new_run_id(), idx, seed, {**values, "seed": seed}, point))
+                idx += 1
+        points = []
+    else:
+        base = preset.base_config.to_dict()
     for point in points:
         # a field that means nothing beside the others (momentum with adam) keeps its
         # [config] value, as in a random sweep; the sampler still holds what it asked
