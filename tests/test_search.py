@@ -76,6 +76,22 @@ def test_a_stopped_sweep_resumes_with_the_same_next_batch(store, tmp_path):
     assert points(store, stopped) == points(store, whole)
 
 
+def test_a_sweep_stopped_between_batches_is_resumable_and_counts_its_trials(store):
+    """All it stored is done, yet it is not: its next batches were never asked."""
+    from hypertui.engine.core.events import Finished
+
+    sweep_id = create_sweep(store, parse_preset(TPE, "tpe.toml"))
+    controls = Controls()
+    for item in run_sweep(store, sweep_id, controls):
+        if isinstance(item.event, Finished) and store.sweep(sweep_id).n_done == 3:
+            controls.stop.set()  # the first batch has ended: no second is asked
+    sweep = store.sweep(sweep_id)
+    assert (sweep.n_done, sweep.n_runs, sweep.n_planned) == (3, 3, 6)
+    assert sweep.status == "cancelled" and sweep.resumable
+    list(run_sweep(store, sweep_id))
+    assert store.sweep(sweep_id).status == "done" and len(store.runs(sweep_id)) == 6
+
+
 def test_refusals_are_one_line():
     with pytest.raises(ConfigError, match="search = 'bayes'.*one of random, tpe, gp"):
         parse_preset(TPE.replace('"tpe"', '"bayes"'), "t.toml")

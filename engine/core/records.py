@@ -56,6 +56,13 @@ class SweepRow:
         return sum(self.counts.values())
 
     @property
+    def n_planned(self) -> int:
+        """Its trials: those stored, or more where a learned search (search = "tpe") asks
+        them batch by batch and has stored only the batches asked so far."""
+        planned = self.options.get("n_trials", 0)
+        return max(self.n_runs, planned if isinstance(planned, int) else 0)
+
+    @property
     def n_done(self) -> int:
         return sum(self.counts.get(s, 0) for s in FINAL_STATUSES)
 
@@ -64,7 +71,7 @@ class SweepRow:
         """Whether a runner can train what is left (a script's runs are the script's)."""
         if self.problem in (SCRIPT, TENSORBOARD):
             return False
-        return self.status != "running" and self.n_done < self.n_runs
+        return self.status != "running" and self.n_done < self.n_planned
 
     @property
     def running(self) -> bool:

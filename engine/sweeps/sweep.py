@@ -148,7 +148,7 @@ def run_sweep(
             points.flush()
             if controls.stop.is_set():
                 break
-        n_trials = store.sweep(sweep_id).n_runs
+        n_trials = store.sweep(sweep_id).n_planned  # a learned search: its batches to come
         end_status = "cancelled" if controls.stop.is_set() else "done"
         if end_status == "done" and store.sweep(sweep_id).n_done < n_trials:
             end_status = "incomplete"  # skipped trials: a resume runs them

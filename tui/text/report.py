@@ -193,7 +193,7 @@ def print_sweeps(store: Store, tag: str | None = None) -> None:
             s.problem,
             when(s.created_at),
             sweep_status(s),
-            f"{s.n_done}/{s.n_runs}",
+            f"{s.n_done}/{s.n_planned}",
             *([plain(" ".join(s.tags))] if tagged else []),
         )
     if tag is not None and not sweeps:

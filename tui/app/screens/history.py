@@ -136,7 +136,7 @@ class HistoryScreen(Screen):
                 s.id,
                 plain(s.title),
                 status,
-                f"{s.n_done}/{s.n_runs}",
+                f"{s.n_done}/{s.n_planned}",
                 self.cell(s) or "…",
                 when(s.created_at),
                 plain(s.options.get("overrides", "")),
