@@ -50,6 +50,10 @@ def test_an_inconclusive_check_of_a_preset_that_needs_its_full_version_says_so(t
     text = markdown(collect(store, [needs], run=False))
     assert "**inconclusive** (needs --full)" in text and "needs --full: the study's 200" in text
     assert "0% conclusive." in text and "1 of the inconclusive need" in text
+    # a check the quick version refutes is left open too: the claim is of the full version
+    finish_all(store, sweep_id, lambda r: 0.08 + 0.05 * (r.point["activation"] == "tanh"))
+    text = markdown(collect(store, [needs], run=False))
+    assert "the quick version: does not hold" in text and "0% conclusive." in text
 
 
 def test_a_sweep_of_another_version_of_the_preset_is_not_collected(tmp_path):

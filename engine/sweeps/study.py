@@ -137,9 +137,11 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
         "between two groups: A − B), with its 90% interval (two one-sided 5% tests). A claim "
         "A < B without a margin is judged on the log scale where its metric spans more than "
         "2 orders of magnitude (a few finite blow-ups would decide a difference of means), "
-        "and its ratio of geometric means is shown. An "
-        "MNIST preset trains for a fixed number of seconds, so on a busy machine it gets "
-        "fewer epochs than on an idle one.",
+        "and its ratio of geometric means is shown. An MNIST preset trains for a fixed "
+        "number of seconds: on one CPU thread, of that thread's CPU time, which a busy "
+        "machine does not shorten; on several threads or a GPU, of wall time, so a busy "
+        "machine gives it fewer epochs. A check marked needs --full is of a claim on the "
+        "full training that the quick version did not confirm: left open, not refuted.",
         "",
         "| preset | claim (the study) | check | study's number | ours | verdict |",
         "|---|---|---|---|---|---|",
@@ -163,13 +165,18 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
         budget = f", {row.epochs:.2g} epochs in its time budget" if row.epochs is not None else ""
         name += f" ({done}{budget}, sweep {s.id})"
         for i, v in enumerate(row.verdicts):
-            counts[v.verdict] += 1
             first = i == 0
-            verdict, detail = f"**{v.verdict}**", _cell(v.detail)
-            if v.verdict == "inconclusive" and row.preset.needs_full:
-                verdict += " (needs --full)"
+            verdict, detail = v.verdict, _cell(v.detail)
+            # a claim on the full training is not refuted by the quick one's shortfall
+            full = v.verdict != "holds" and bool(row.preset.needs_full)
+            if full:
+                if v.verdict != "inconclusive":
+                    detail = f"the quick version: {v.verdict}, {detail}"
+                verdict = "inconclusive"
                 detail += f"; needs --full: {_cell(row.preset.needs_full)}"
                 needs_full += 1
+            counts[verdict] += 1
+            verdict = f"**{verdict}**" + (" (needs --full)" if full else "")
             lines.append(
                 f"| {name if first else ''} | {claim if first else ''} | {_cell(v.check)} | "
                 f"{v.study or '-'} | {ours(v)} | {verdict}: {detail} |"
@@ -181,8 +188,9 @@ def markdown(rows: list[StudyRow], command: str = "hypertui report") -> str:
     lines += ["", f"{n} checks: {total}{share}."]
     if needs_full:
         lines.append(
-            f"{needs_full} of the inconclusive need the preset's --full version "
-            "(`hypertui report` judges the quick ones; each such row says why)."
+            f"{needs_full} of the inconclusive need the preset's --full version: a check "
+            "its quick version does not confirm is left open, not refuted, where the "
+            "claim is of the full training (each such row says why)."
         )
     if missing:
         lines.append(f"Not run here: {', '.join(missing)}.")
