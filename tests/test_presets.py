@@ -16,8 +16,8 @@ EXPECTED_TRIALS = {
     "house-optimizer-activation": 54,
     "house-random-search": 96,
     "house-study-grid": 648,
-    "mnist-batch-size": 12,
-    "mnist-best": 6,
+    "mnist-batch-size": 32,
+    "mnist-best": 16,
     "mnist-cnn-channels": 12,
     "mnist-cnn-learning-rate": 12,
     "mnist-fast": 3,
@@ -190,8 +190,8 @@ def test_user_presets_are_found_shadow_shipped_ones_and_bad_ones_are_listed(tmp_
 def test_run_time_estimates_follow_budgets_and_populations():
     from hypertui.engine.sweeps.estimate import estimate_seconds
 
-    mnist = find_preset("mnist-batch-size")  # 4 x 3 seeds with a 15 s budget each
-    assert 180 <= estimate_seconds(mnist) <= 180 + 12 * 5 + 5
+    mnist = find_preset("mnist-batch-size")  # 4 x 8 seeds with a 15 s budget each
+    assert 480 <= estimate_seconds(mnist) <= 480 + 32 * 5 + 5
     grid = find_preset("house-study-grid")
     assert estimate_seconds(grid) < estimate_seconds(grid, population=False) / 4
 
