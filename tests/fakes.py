@@ -176,3 +176,20 @@ def epoch_curve(events: list, run_id: str) -> list[dict[str, float]]:
         for e in events
         if isinstance(e, Progress) and e.run_id == run_id and e.end_of_epoch
     ]
+
+
+def whole_and_resumed(store: Store, preset, cut_at_epoch: int = 3) -> tuple[str, str]:
+    """Two sweeps of a preset: one trained whole, one cancelled at the end of epoch
+    `cut_at_epoch` and resumed (their ids): what a resume test compares."""
+    from hypertui.engine.core.controls import Controls
+    from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+
+    whole = create_sweep(store, preset)
+    list(run_sweep(store, whole))
+    cut = create_sweep(store, preset)
+    controls = Controls()
+    for item in run_sweep(store, cut, controls):
+        if isinstance(item.event, Progress) and item.event.epoch == cut_at_epoch:
+            controls.cancel()
+    list(run_sweep(store, cut))
+    return whole, cut

@@ -193,22 +193,14 @@ POPULATION = SWEEP.replace("lr = [0.01]", "lr = [0.01, 0.003]\noptimizer = ['ada
 
 
 def test_a_population_resumes_each_member_from_its_rows_bit_for_bit(tmp_path):
-    from hypertui.engine.core.controls import Controls
     from hypertui.engine.core.paths import checkpoints_dir
     from hypertui.engine.store.store import Store
     from hypertui.engine.sweeps.presets import parse_preset
-    from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+    from tests.fakes import whole_and_resumed
 
     store = Store(tmp_path / "s.sqlite")
     preset = parse_preset(POPULATION.replace('optimizer = "adam"\n', ""), "p.toml")
-    whole = create_sweep(store, preset)
-    list(run_sweep(store, whole))
-    cut = create_sweep(store, preset)
-    controls = Controls()
-    for item in run_sweep(store, cut, controls):
-        if isinstance(item.event, Progress) and item.event.epoch == 3:
-            controls.cancel()
-    list(run_sweep(store, cut))
+    whole, cut = whole_and_resumed(store, preset, cut_at_epoch=3)
     a, b = store.runs(whole), store.runs(cut)
     assert len(b) == 4 and all(r.status == "finished" for r in b)
     for x, y in zip(a, b, strict=True):

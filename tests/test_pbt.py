@@ -160,22 +160,12 @@ lr = [0.03, 0.01, 0.003, 0.001]
 
 
 def test_a_pbt_population_resumed_mid_way_restores_its_perturbed_values(tmp_path):
-    from hypertui.engine.core.controls import Controls
-    from hypertui.engine.core.events import Progress
     from hypertui.engine.store.store import Store
     from hypertui.engine.sweeps.presets import parse_preset
-    from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
+    from tests.fakes import whole_and_resumed
 
     store = Store(tmp_path / "s.sqlite")
-    preset = parse_preset(RESUME, "p.toml")
-    whole = create_sweep(store, preset)
-    list(run_sweep(store, whole))
-    cut = create_sweep(store, preset)
-    controls = Controls()
-    for item in run_sweep(store, cut, controls):
-        if isinstance(item.event, Progress) and item.event.epoch == 3:
-            controls.cancel()
-    list(run_sweep(store, cut))
+    whole, cut = whole_and_resumed(store, parse_preset(RESUME, "p.toml"), cut_at_epoch=3)
     a, b = store.runs(whole), store.runs(cut)
     assert all(r.status == "finished" for r in b)
     assert any(r.analysis["pbt_lineage"] for r in b)
