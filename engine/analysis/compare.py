@@ -115,7 +115,7 @@ def compare(runs: list[RunRow], swept: list[str], goal: str | Objective) -> Comp
     order = ranked({i: v for i, v in scores.items() if any(map(finite, v))}, higher)
     ranked_set = set(order)
     groups = [groups[i] for i in order] + [g for i, g in enumerate(groups) if i not in ranked_set]
-    folds = max((r.fold + 1 for r in runs), default=1)
+    folds = max((r.folds for r in runs), default=1)
     seeds = max((len({by_id[i].seed for i in g.run_ids}) for g in groups), default=1)
     return Comparison(swept, metrics, main, higher, groups, goal.own_loop, folds, seeds)
 

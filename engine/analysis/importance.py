@@ -216,7 +216,7 @@ def build_frame(
     ids = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     columns["point"] = [ids[k] for k in keys]  # one id per distinct swept point
     # what repeats a config: its seed, and its fold under cross-validation
-    columns["seed"] = [r.replicate if r.config.get("folds", 1) > 1 else r.seed for r, _ in usable]
+    columns["seed"] = [r.replicate if r.folds > 1 else r.seed for r, _ in usable]
     columns["run"] = [r.id for r, _ in usable]
     columns["finished"] = [v is not None for _, v in usable]
     columns["value"] = values

@@ -117,6 +117,12 @@ class RunRow:
         return fold if isinstance(fold, int) else 0
 
     @property
+    def folds(self) -> int:
+        """The cross-validation folds of its config (1 without)."""
+        folds = self.config.get("folds", 1)
+        return folds if isinstance(folds, int) else 1
+
+    @property
     def replicate(self) -> tuple[int, int]:
         """(seed, fold): what repeats a config. Runs of two configs with one replicate
         share their initial weights, batch order and validation rows: a pair."""
@@ -126,5 +132,5 @@ class RunRow:
 def replicate_point(run: RunRow) -> dict[str, Any]:
     """A run's swept values, its seed, and its fold where it cross-validates: how a
     trial is named in a line of text."""
-    fold = {"fold": run.fold} if run.config.get("folds", 1) > 1 else {}
+    fold = {"fold": run.fold} if run.folds > 1 else {}
     return {**run.point, "seed": run.seed, **fold}

@@ -77,29 +77,8 @@ def _on_cpu(key: tuple) -> Dataset:
     return (_small_on_cpu if key[0] in SMALL else _large_on_cpu)(key)
 
 
-# House and tables are small and come in folds (a population of 5 folds x 3 configs asks
-# for 5 data sets at once): more of them are kept than of MNIST and image sets.
-SMALL = ("house", "table")
-
-
-@functools.lru_cache(maxsize=32)
-def _small_on_device(key: tuple, device: str) -> Dataset:
+def _to_device(key: tuple, device: str) -> Dataset:
     return _on_cpu(key).to(torch.device(device))
-
-
-@functools.lru_cache(maxsize=4)
-def _large_on_device(key: tuple, device: str) -> Dataset:
-    return _on_cpu(key).to(torch.device(device))
-
-
-@functools.lru_cache(maxsize=32)
-def _small_on_cpu(key: tuple) -> Dataset:
-    return _load(key)
-
-
-@functools.lru_cache(maxsize=4)
-def _large_on_cpu(key: tuple) -> Dataset:
-    return _load(key)
 
 
 def _load(key: tuple) -> Dataset:
@@ -118,6 +97,15 @@ def _load(key: tuple) -> Dataset:
     from hypertui.engine.data.mnist import load_mnist
 
     return load_mnist(Path(key[1]), seed=SPLIT_SEED)
+
+
+# House and tables are small and come in folds (a population of 5 folds x 3 configs asks
+# for 5 data sets at once): more of them are kept than of MNIST and image sets.
+SMALL = ("house", "table")
+_small_on_cpu = functools.lru_cache(maxsize=32)(_load)
+_small_on_device = functools.lru_cache(maxsize=32)(_to_device)
+_large_on_cpu = functools.lru_cache(maxsize=4)(_load)
+_large_on_device = functools.lru_cache(maxsize=4)(_to_device)
 
 
 def _stamp(path: str) -> int:

@@ -25,14 +25,11 @@ class MemberData:
 
     @classmethod
     def load(cls, configs: list, device: torch.device, data_dir=None) -> MemberData:
-        keys: dict[int, int] = {}
+        firsts: dict[int, object] = {}  # each fold's first config, in the members' order
         for c in configs:
-            keys.setdefault(c.fold, len(keys))
-        firsts = {c.fold: c for c in reversed(configs)}  # one config of each fold
-        sets = tuple(
-            load_dataset(firsts[fold], device, data_dir)
-            for fold, _ in sorted(keys.items(), key=lambda kv: kv[1])
-        )
+            firsts.setdefault(c.fold, c)
+        slot = {fold: i for i, fold in enumerate(firsts)}
+        sets = tuple(load_dataset(c, device, data_dir) for c in firsts.values())
         sizes = {tuple(d.sizes.values()) for d in sets}
         if len(sizes) > 1:  # splits.py makes folds equal: a difference is a bug, said plainly
             raise ValueError(f"folds of one population differ in size: {sorted(sizes)}")
@@ -43,7 +40,7 @@ class MemberData:
                 stacked[name] = Split(
                     torch.stack([p.x for p in parts]), torch.stack([p.y for p in parts])
                 )
-        return cls(sets, tuple(keys[c.fold] for c in configs), stacked)
+        return cls(sets, tuple(slot[c.fold] for c in configs), stacked)
 
     @property
     def first(self) -> Dataset:
