@@ -6,7 +6,7 @@ trials without importing torch (the first screen paints before torch is loaded).
 
 from __future__ import annotations
 
-from hypertui.engine.core.config import Config, make_config
+from hypertui.engine.core.config import Config, make_configs
 from hypertui.engine.core.errors import ConfigError
 
 # Fields in which population members may differ; everything else must be equal.
@@ -34,17 +34,16 @@ def check_pbt(configs: list[dict], function: bool = False) -> None:
     if function or not any(c.get("schedule") == "pbt" for c in configs):
         return
     sizes: dict[tuple, int] = {}
-    for c in configs:
-        if c.get("schedule") == "pbt":
-            config = make_config(c)
-            key = population_key(config)
-            if key is None:
-                raise ConfigError(
-                    "schedule = 'pbt' trains members of a population, and these trials train "
-                    "alone (your own model, bf16, or a CNN under a time budget)"
-                )
-            kind = (key, config.activation, config.optimizer)
-            sizes[kind] = sizes.get(kind, 0) + 1
+    # make_configs builds the configs that differ only by seed once (10^4 trials)
+    for config in make_configs([c for c in configs if c.get("schedule") == "pbt"]):
+        key = population_key(config)
+        if key is None:
+            raise ConfigError(
+                "schedule = 'pbt' trains members of a population, and these trials train "
+                "alone (your own model, bf16, or a CNN under a time budget)"
+            )
+        kind = (key, config.activation, config.optimizer)
+        sizes[kind] = sizes.get(kind, 0) + 1
     alone = [kind for kind, n in sizes.items() if n < 2]
     if alone:
         _, activation, optimizer = alone[0]

@@ -121,8 +121,7 @@ def run_sweep(
         batches = iter([pending])
     try:
         for batch in batches:  # all at once; a learned search's, each asked after the last
-            sweep = store.sweep(sweep_id)  # a learned search: its runs to come counted too
-            n_trials = max(sweep.n_runs, sweep.options.get("n_trials", 0))
+            n_trials = store.sweep(sweep_id).n_planned  # a learned search: its runs to come
             index = {row.id: row.idx for row in batch}
             units = _batches(batch, population)
             points = _PointBuffer(store, units)

@@ -84,6 +84,11 @@ def summary(store: Store, sweep_id: str) -> dict[str, Any]:
     )
 
 
+def _labels(runs) -> dict[int, str]:
+    """Each trial's line label: its swept values, seed and fold."""
+    return {r.idx: escape(describe_point(replicate_point(r))) for r in runs}
+
+
 class _Display:
     """Per-trial and overall bars with ETA, and one line per finished trial."""
 
@@ -112,7 +117,7 @@ class _Display:
         )
         runs = store.runs(sweep_id)
         self.store, self.sweep_id = store, sweep_id  # a learned search adds runs as it asks
-        self.points = {r.idx: escape(describe_point(replicate_point(r))) for r in runs}
+        self.points = _labels(runs)
         # what ranks the trials: val_acc, val_mse, its config's metric, or the function's
         self.metric = self.own_metric or objective(sweep.problem, runs, sweep.options).main
 
@@ -129,8 +134,7 @@ class _Display:
         e = item.event
         name = f"trial {item.trial + 1}/{item.n_trials}"
         if item.trial not in self.points:  # a learned search's next batch, just asked
-            runs = self.store.runs(self.sweep_id, analysis=False)
-            self.points = {r.idx: escape(describe_point(replicate_point(r))) for r in runs}
+            self.points = _labels(self.store.runs(self.sweep_id, analysis=False))
             self.progress.update(self.overall, total=item.n_trials)
         if isinstance(e, RunStarted):
             self.budget = e.config.get("time_budget_s")
