@@ -136,7 +136,7 @@ class HypertuiApp(App):
             return ""
         store_arg = "" if self.store_path == default_store_path() else f" --store {self.store_path}"
         return "\n".join(
-            f"sweep {s.id} ({s.preset}, {s.n_done}/{s.n_runs} done) goes on in the background;"
+            f"sweep {s.id} ({s.preset}, {s.n_done}/{s.n_planned} done) goes on in the background;"
             f" come back with: hypertui{store_arg} attach {s.id}"
             for s in running
         )

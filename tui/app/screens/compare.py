@@ -128,7 +128,7 @@ class CompareScreen(ResultsScreen, inherit_bindings=False):
             ranked = f"ranked by {self.comp.main} ({arrow} is better)"
         said = ", ".join(
             f"[b]{escape(s.title)}[/b] ({s.id}"
-            + ("" if s.status == "done" else f", {s.status} {s.n_done}/{s.n_runs}")
+            + ("" if s.status == "done" else f", {s.status} {s.n_done}/{s.n_planned}")
             + ")"
             for s in self.sweeps
         )
