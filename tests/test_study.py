@@ -94,14 +94,29 @@ def test_an_unfinished_sweep_gets_no_verdict(tmp_path):
 
 def test_the_report_trains_a_preset_as_a_runner_does(tmp_path, monkeypatch):
     """Claimed and its heartbeat beaten while it trains, so a viewer sees it running (not
-    interrupted, as a sweep trained without a watch once read) and no runner takes it."""
+    interrupted, as a sweep trained without a watch once read) and no runner takes it.
+
+    Every step's tick beats, and each beat records what a viewer reads then: no clock
+    decides whether a beat falls inside the training (a fast machine trains it in 0.1 s)."""
     from hypertui.engine.sweeps import runner
 
-    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.02)
+    monkeypatch.setattr(runner, "TICK_S", 0.0)
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.0)
     store = Store(tmp_path / "runs.sqlite")
+    viewer = Store(tmp_path / "runs.sqlite")
+    seen_by_viewer = []
+    beat = Store.beat
+
+    def beat_and_look(self, sweep_id, paused, paused_s):
+        beat(self, sweep_id, paused, paused_s)
+        sweep = viewer.sweep(sweep_id)
+        seen_by_viewer.append((sweep.status, sweep.n_done))
+
+    monkeypatch.setattr(Store, "beat", beat_and_look)
     preset = find_preset("quickstart").with_overrides({"epochs": 5})
     seen = []
     rows = collect(store, [preset], run=True, progress=lambda line: seen.append(line))
     sweep = store.sweep(rows[0].sweep.id)
     assert (sweep.status, sweep.n_done) == ("done", 8) and "running sweep" in seen[0]
-    assert sweep.heartbeat > sweep.runner_started + 0.1  # beaten after the claim
+    while_training = [status for status, n_done in seen_by_viewer if n_done < 8]
+    assert while_training and set(while_training) == {"running"}  # beaten while it trained
