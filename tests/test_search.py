@@ -178,3 +178,19 @@ def test_your_own_function_is_searched_one_trial_at_a_time(tmp_path):
         assert all(0.01 <= r.point["lr"] <= 0.3 for r in runs)
     finally:
         sys.modules.pop("userfn", None)
+
+
+def test_a_field_that_means_nothing_for_the_asked_optimizer_is_left_out(store):
+    """Momentum asked beside adam trains the [config]'s momentum and is not in the trial's
+    point (Results would group adam runs by a momentum they never used); the next batch is
+    asked, from the store, with those trials told without it."""
+    text = TPE.replace('optimizer = ["sgd", "adam"]', 'optimizer = { choice = ["sgd", "adam"] }')
+    text += "momentum = { uniform = [0.0, 0.95] }\n"
+    sweep_id = create_sweep(store, parse_preset(text, "tpe.toml"))
+    list(run_sweep(store, sweep_id))
+    runs = store.runs(sweep_id)
+    adam = [r for r in runs if r.config["optimizer"] == "adam"]
+    sgd = [r for r in runs if r.config["optimizer"] == "sgd"]
+    assert adam and sgd and len(runs) == 6
+    assert all("momentum" not in r.point and r.config["momentum"] == 0.0 for r in adam)
+    assert all(r.point["momentum"] == r.config["momentum"] for r in sgd)

@@ -289,13 +289,14 @@ def add_trials(store, sweep_id: str, preset, points: list[dict], runs) -> list[R
     else:
         base = preset.base_config.to_dict()
     for point in points:
-        # a field that means nothing beside the others (momentum with adam) keeps its
-        # [config] value, as in a random sweep; the sampler still holds what it asked
+        # a field that means nothing beside the others (momentum with adam) is left out of
+        # the trial, as in a random sweep: its [config] value trains, its point lacks it,
+        # and the replay tells the sampler the trial without it (a conditional parameter)
         kept = {k: v for k, v in point.items() if applies(k, {**base, **point})}
         config = checked_config({**base, **kept})  # valid: the preset's ranges are
         for seed, fold in preset.replicates_of(config):
             values = {**config.to_dict(), "seed": seed, "fold": fold}
-            trials.append((new_run_id(), idx, seed, values, point))
+            trials.append((new_run_id(), idx, seed, values, kept))
             idx += 1
     store.add_runs(sweep_id, trials)
     ids = {t[0] for t in trials}
