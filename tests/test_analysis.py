@@ -171,13 +171,15 @@ def two_ended_search(higher: bool, n: int = 60):
 
 def pearson_divergence_by_hand(frame, fields, higher):
     """PED-ANOVA from its definition, with loops: the best 10% (at least 3) of the points
-    against all of them, per field, normalised to shares."""
-    columns = [frame["value"], *(frame[f].astype(str) for f in fields)]
-    rows = sorted(zip(*columns, strict=True), key=lambda r: -r[0] if higher else r[0])
-    n_top = max(3, math.ceil(0.1 * len(rows)))
+    against all of them, per field, normalised to shares. A field is scored among the
+    points that drew it (one run per point here)."""
     scores = {}
-    for k, f in enumerate(fields, 1):
-        labels = [r[k] for r in rows]
+    for f in fields:
+        drawn = frame[frame[f].notna()]
+        rows = sorted(zip(drawn["value"], drawn[f].astype(str), strict=True),
+                      key=lambda r: -r[0] if higher else r[0])  # fmt: skip
+        n_top = max(3, math.ceil(0.1 * len(rows)))
+        labels = [label for _, label in rows]
         top = labels[:n_top]
         scores[f] = 0.0
         for x in set(labels):
@@ -222,3 +224,26 @@ def test_slice_intervals_are_95_percent_t_intervals_over_seeds_or_points():
         obs = [r.final["val_mse"] for r in one_seed if r.point["activation"] == p.label]
         assert p.n == 3
         assert (p.low, p.high) == pytest.approx(t_interval_95(obs), rel=1e-9)
+
+
+def test_a_conditional_field_is_judged_where_it_was_drawn():
+    """Momentum is drawn for sgd only (adam's points lack it). Adam wins every time, and
+    momentum does nothing: scoring its missing cells as a level would credit momentum with
+    the optimizer's effect. Among the sgd points it was drawn for it is noise."""
+    rng = np.random.default_rng(5)
+    runs = []
+    for i in range(80):
+        point = {"optimizer": "adam" if i % 2 else "sgd", "lr": float(10 ** rng.uniform(-4, -1))}
+        if point["optimizer"] == "sgd":
+            point["momentum"] = float(rng.uniform(0, 0.95))
+        loss = (0.1 if point["optimizer"] == "adam" else 0.5) + 0.01 * rng.uniform()
+        runs.append(fake_run(i, point, 0, loss))
+    fields = ["optimizer", "lr", "momentum"]
+    result = analyze(runs, fields, "house")
+    shares = {s.name: s.share for s in result.importance}
+    assert result.method == "ped-anova" and result.importance[0].name == "optimizer"
+    assert shares == pytest.approx(pearson_divergence_by_hand(result.frame, fields, False))
+    assert shares["momentum"] != pytest.approx(shares["optimizer"])  # not adam's mirror
+    slice_ = result.slices["momentum"]  # the sgd runs only, no 'None' level
+    assert sum(p.n for p in slice_.points) == 40 and all(p.mean > 0.45 for p in slice_.points)
+    assert len(result.top) == 5 and all(t.point["optimizer"] == "adam" for t in result.top)

@@ -209,9 +209,13 @@ def build_frame(
     columns: dict[str, list[Any]] = {}
     for f in swept:
         raw = [r.point.get(f) for r, _ in usable]
-        labels, xs, log = _levels(raw) if raw else ([], {}, False)
+        # a field a run's point lacks was not drawn there (momentum beside adam): no level
+        # of it, a missing cell, so that it is judged where it was drawn and nowhere else
+        drawn = [v for v in raw if v is not None]
+        labels, xs, log = _levels(drawn) if drawn else ([], {}, False)
         levels[f] = (labels, xs, log)
-        columns[f] = _label_of(raw, labels, log)
+        labelled = iter(_label_of(drawn, labels, log))
+        columns[f] = [next(labelled) if v is not None else None for v in raw]
     keys = [tuple(_hashable(r.point.get(f)) for f in swept) for r, _ in usable]
     ids = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     columns["point"] = [ids[k] for k in keys]  # one id per distinct swept point
@@ -303,6 +307,8 @@ def top_configs(
 def _complete(frame: pd.DataFrame, swept: list[str], levels) -> bool:
     if any("–" in (levels[f][0] or [""])[0] for f in swept):
         return False  # binned: a random axis
+    if frame[swept].isna().any().any():
+        return False  # a field some runs did not draw: not a grid
     cells = frame.groupby(swept, observed=True).size()
     return len(cells) == math.prod(len(levels[f][0]) for f in swept)
 
@@ -352,23 +358,27 @@ def grid_decomposition(frame: pd.DataFrame, swept: list[str]) -> list[Share]:
 
 def ped_anova(frame: pd.DataFrame, swept: list[str], higher: bool) -> tuple[list[Share], int]:
     """Pearson divergence between each field's level distribution among the best points
-    and among all points, normalised to sum to 1. Points are seed means."""
+    and among all points, normalised to sum to 1. Points are seed means. A conditional
+    field is scored among the points that drew it (NaN where fewer than 2 x MIN_TOP did)."""
     points = frame.groupby("point").agg({**{f: "first" for f in swept}, "value": "mean"})
     n = len(points)
     if n < 2 * MIN_TOP:
         return [Share(f, "main", math.nan) for f in swept], n
-    n_top = max(MIN_TOP, math.ceil(TOP_SHARE * n))
-    order = points["value"].rank(method="first", ascending=not higher)
-    top = points[order <= n_top]
     scores = {}
     for f in swept:
-        p_all = points[f].value_counts(normalize=True, sort=False)
+        drawn = points[points[f].notna()]  # a conditional field: the points that drew it
+        if len(drawn) < 2 * MIN_TOP:
+            scores[f] = math.nan
+            continue
+        n_top = max(MIN_TOP, math.ceil(TOP_SHARE * len(drawn)))
+        top = drawn[drawn["value"].rank(method="first", ascending=not higher) <= n_top]
+        p_all = drawn[f].value_counts(normalize=True, sort=False)
         p_top = top[f].value_counts(normalize=True, sort=False).reindex(p_all.index, fill_value=0)
         keep = p_all > 0
         scores[f] = float((p_all[keep] * (p_top[keep] / p_all[keep] - 1) ** 2).sum())
-    total = sum(scores.values())
+    total = sum(v for v in scores.values() if not math.isnan(v))
     shares = [Share(f, "main", s / total if total > 0 else 0.0) for f, s in scores.items()]
-    return sorted(shares, key=lambda s: -s.share), n
+    return sorted(shares, key=lambda s: (math.isnan(s.share), -s.share)), n
 
 
 def slice_of(
@@ -381,6 +391,7 @@ def slice_of(
     mean and interval of the frame's (scaled) values to what is shown (scale.interval).
     """
     labels, xs, log = level
+    frame = frame[frame[name].notna()]  # the runs that drew it (a conditional field)
     codes = frame[name].cat.codes.to_numpy()
     seed_codes, seed_values = pd.factorize(frame["seed"])
     values = frame["value"].to_numpy(float)
