@@ -86,8 +86,8 @@ def test_members_end_with_the_same_parameters_as_single_runs(optimizer, loss):
 
 @pytest.mark.parametrize("steps", [STEPS_300, {"epochs": 3, "batch_size": 512}])
 def test_members_with_different_activations_and_optimizers_train_as_alone(steps):
-    # Interleaved on purpose: an optimizer's members need not sit side by side. Batch 21
-    # computes mixed activations by mask, batch 512 on each member's rows (MASKED_ELEMENTS).
+    # Interleaved on purpose: an optimizer's or an activation's members need not sit side
+    # by side (each run of rows gets its kernels). Every activation, at two batch sizes.
     configs = [
         make_config(optimizer=opt, activation=act, lr=lr, seed=seed, hidden=[10, 10], **steps)
         for opt, act, lr, seed in (
@@ -95,7 +95,9 @@ def test_members_with_different_activations_and_optimizers_train_as_alone(steps)
             ("sgd", "relu", 1e-2, 1),
             ("adam", "sigmoid", 1e-2, 2),
             ("rmsprop", "relu", 1e-3, 3),
-            ("sgd", "sigmoid", 0.1, 4),
+            ("sgd", "gelu", 0.1, 4),
+            ("adam", "leaky_relu", 3e-3, 5),
+            ("sgd", "sigmoid", 0.1, 6),
         )
     ]
     assert_members_train_as_alone(configs)

@@ -27,27 +27,51 @@ from hypertui.engine.training.losses import (
 )
 from hypertui.engine.training.models import ACTIVATIONS, build_model, mlp_weights
 
-# Up to this many activations a layer, mixed activations are computed for every member and
-# picked by mask (fewer operations); above it, each on its own rows (fewer elements).
-# Measured at K = 72, width 10: batch 10 (7,200) is faster masked, batch 50 by rows.
-MASKED_ELEMENTS = 2**14
+A = torch.ops.aten
 
 
 class _Kernels(NamedTuple):
     """An activation's forward and backward: the ATen kernels autograd itself calls for
-    nn.ReLU, nn.Tanh, ..., so a member's gradient is the one its single run computes."""
+    nn.ReLU, nn.Tanh, ..., so a member's gradient is the one its single run computes.
+    `*_into` write into `out` (a population's members with this activation: a run of its
+    rows), so that mixed activations cost one kernel each and no copy or mask."""
 
     forward: Callable[[torch.Tensor], torch.Tensor]
     backward: Callable  # (grad, pre-activation z, activation h) -> the grad of z
+    forward_into: Callable  # (z, out)
+    backward_into: Callable  # (grad, z, h, out)
 
 
 _ACTIVATIONS: dict[str, _Kernels] = {
-    "relu": _Kernels(torch.relu, lambda g, z, h: torch.ops.aten.threshold_backward(g, h, 0)),
-    "tanh": _Kernels(torch.tanh, lambda g, z, h: torch.ops.aten.tanh_backward(g, h)),
-    "sigmoid": _Kernels(torch.sigmoid, lambda g, z, h: torch.ops.aten.sigmoid_backward(g, h)),
-    "gelu": _Kernels(F.gelu, lambda g, z, h: torch.ops.aten.gelu_backward(g, z)),
+    "relu": _Kernels(
+        torch.relu,
+        lambda g, z, h: A.threshold_backward(g, h, 0),
+        lambda z, out: A.relu.out(z, out=out),
+        lambda g, z, h, out: A.threshold_backward.grad_input(g, h, 0, grad_input=out),
+    ),
+    "tanh": _Kernels(
+        torch.tanh,
+        lambda g, z, h: A.tanh_backward(g, h),
+        lambda z, out: torch.tanh(z, out=out),
+        lambda g, z, h, out: A.tanh_backward.grad_input(g, h, grad_input=out),
+    ),
+    "sigmoid": _Kernels(
+        torch.sigmoid,
+        lambda g, z, h: A.sigmoid_backward(g, h),
+        lambda z, out: torch.sigmoid(z, out=out),
+        lambda g, z, h, out: A.sigmoid_backward.grad_input(g, h, grad_input=out),
+    ),
+    "gelu": _Kernels(
+        F.gelu,
+        lambda g, z, h: A.gelu_backward(g, z),
+        lambda z, out: A.gelu.out(z, out=out),
+        lambda g, z, h, out: A.gelu_backward.grad_input(g, z, grad_input=out),
+    ),
     "leaky_relu": _Kernels(
-        F.leaky_relu, lambda g, z, h: torch.ops.aten.leaky_relu_backward(g, z, 0.01, False)
+        F.leaky_relu,
+        lambda g, z, h: A.leaky_relu_backward(g, z, 0.01, False),
+        lambda z, out: A.leaky_relu.out(z, 0.01, out=out),
+        lambda g, z, h, out: A.leaky_relu_backward.grad_input(g, z, 0.01, False, grad_input=out),
     ),
 }
 assert set(_ACTIVATIONS) == set(ACTIVATIONS), "an activation without its population kernels"
@@ -80,10 +104,10 @@ class StackedMLP:
     Activations flow feature-major, [K, features, B]: a layer is W @ h, the batched matmul
     small matrices run fastest as (4.6x faster than h @ W^T for K = 72, batch 200, on a
     2-core CPU). `gradients` computes the backward pass by hand, with the kernels autograd
-    would call and without its graph. Members may differ in activation:
-    on a large layer each activation runs on its members' rows (a sweep sorts members by
-    activation, so that is one kernel per activation); on a small one, where operations
-    cost more than elements, every activation runs on all rows and a mask picks.
+    would call and without its graph. Members may differ in activation: each activation
+    runs on its members' rows, written in place (a sweep sorts members by activation, so
+    that is one kernel per activation; measured at K = 16 and 64, width 10, batch 32, it
+    costs 0.8x and 0.4x computing every activation on all rows and picking by mask).
     """
 
     def __init__(
@@ -115,10 +139,6 @@ class StackedMLP:
     def _runs_of(self, activations: list[str]) -> None:
         self.activations = activations
         self.runs = activation_runs(activations)
-        self.masks: list[tuple[_Kernels, torch.Tensor]] = []  # mask [K, 1, 1]: who uses them
-        for name in dict.fromkeys(activations):  # in order of first use
-            mask = torch.tensor([a == name for a in activations], device=self.flat.device)
-            self.masks.append((_ACTIVATIONS[name], mask.view(-1, 1, 1)))
 
     def _bind(self) -> None:
         """The layers' weights and biases (and their gradients): views of the flat buffers."""
@@ -154,7 +174,7 @@ class StackedMLP:
         for i in reversed(range(len(self.weights))):
             # into the flat buffer by copy_: bmm's out= into a strided view costs 4x the bmm
             self.weight_grads[i].copy_(torch.bmm(g, hs[i].transpose(1, 2)))
-            self.bias_grads[i].copy_(g.sum(2, keepdim=True))
+            torch.sum(g, 2, keepdim=True, out=self.bias_grads[i])
             if i:
                 g = self._activate_backward(
                     torch.bmm(self.weights[i].transpose(1, 2), g), zs[i - 1], hs[i]
@@ -171,24 +191,19 @@ class StackedMLP:
         return hs, zs
 
     def _activate(self, z: torch.Tensor) -> torch.Tensor:
-        return self._per_activation(lambda kernels, z: kernels.forward(z), z)
+        if len(self.runs) == 1:
+            return self.runs[0][0].forward(z)
+        out = torch.empty_like(z)
+        for kernels, rows in self.runs:
+            kernels.forward_into(z[rows], out[rows])
+        return out
 
     def _activate_backward(self, g: torch.Tensor, z: torch.Tensor, h: torch.Tensor):
-        return self._per_activation(lambda kernels, *t: kernels.backward(*t), g, z, h)
-
-    def _per_activation(self, apply: Callable, *tensors: torch.Tensor) -> torch.Tensor:
-        """`apply(kernels, *tensors)` with each member's own activation kernels, the
-        tensors [K, ...] alike in shape: the result for every member, [K, ...]."""
         if len(self.runs) == 1:
-            return apply(self.runs[0][0], *tensors)
-        if tensors[0].numel() <= MASKED_ELEMENTS:  # few elements: fewer operations win
-            out = apply(self.masks[0][0], *tensors)
-            for kernels, mask in self.masks[1:]:
-                out = torch.where(mask, apply(kernels, *tensors), out)
-            return out
-        out = torch.empty_like(tensors[0])
+            return self.runs[0][0].backward(g, z, h)
+        out = torch.empty_like(g)
         for kernels, rows in self.runs:
-            out[rows] = apply(kernels, *(t[rows] for t in tensors))
+            kernels.backward_into(g[rows], z[rows], h[rows], out[rows])
         return out
 
     def member_parameters(self, k: int) -> list[torch.Tensor]:
