@@ -54,7 +54,11 @@ def one(store: Store, method: str, trials: int, batch: int, epochs: int, seed: i
     return min(values) if values else float("inf"), wall
 
 
-def main(quick: bool = False):
+METHODS = ("random", "batch TPE", "sequential TPE")
+
+
+def main(quick: bool = False, methods: tuple[str, ...] = METHODS):
+    """`methods`: a subset to rerun (sequential TPE alone takes most of the full run)."""
     trials, batch, epochs, repeats = (32, 8, 10, 3) if quick else (64, 16, 30, 10)
     yield (
         f"tpe{' (quick)' if quick else ''}: house 4x10 MLP, {epochs} epochs, {trials} trials,"
@@ -63,12 +67,15 @@ def main(quick: bool = False):
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "runs.sqlite")
-        for method in ("random", "batch TPE", "sequential TPE"):
+        for method in methods:
             got = [one(store, method, trials, batch, epochs, s) for s in range(repeats)]
             best = statistics.median(b for b, _ in got)
             wall = statistics.median(w for _, w in got)
             results[method] = (best, wall)
             yield f"  {method:15} best val_mse {best:.4f}  wall {wall:6.1f} s"
+            yield "    per repeat: " + ", ".join(f"{b:.4f} ({w:.1f} s)" for b, w in got)
+    if set(methods) != set(METHODS):
+        return
     (rb, rw), (tb, tw), (sb, _) = results["random"], results["batch TPE"], results["sequential TPE"]
     yield (
         f"  batch TPE vs random: best {tb / rb:.2f}x (target <= 1), wall {tw / rw:.2f}x"
