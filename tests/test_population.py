@@ -232,7 +232,7 @@ def test_pause_holds_a_population(monkeypatch):
     assert done[0].wall_s > done[0].elapsed_s + 0.3
 
 
-@pytest.mark.parametrize("batch", [7, 4000])  # by mask, and on each member's rows
+@pytest.mark.parametrize("batch", [7, 4000])  # a small layer and a large one
 def test_members_that_stay_after_a_cut_keep_their_own_activation(batch):
     """keep() drops rows of a model whose members differ in activation: the rows left must
     compute, forward and backward, exactly what they computed before."""
