@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -82,14 +83,25 @@ def _stderr_with_a_descriptor() -> Iterator[None]:
 
 
 def train_apart(
-    unit: list[RunRow], controls: Controls, data_dir: Path | None, history: dict | None = None
+    unit: list[RunRow],
+    controls: Controls,
+    data_dir: Path | None,
+    history: dict | None = None,
+    threads: int | None = None,
 ) -> Iterator[Event]:
     """`sweeps.unit.train_unit` (or the user's function) in a child process; yields its
-    events as they come. `history`: a function trial's halving rungs so far."""
+    events as they come. `history`: a function trial's halving rungs so far; `threads`:
+    the child's torch threads (--jobs shares the cores). A skip that names one member of a
+    population goes to the child, which ends that member alone."""
     ctx = multiprocessing.get_context("forkserver")
     with _stderr_with_a_descriptor():
         halt, pause = ctx.Event(), ctx.Event()
-    child, receive = _start(_child, unit, data_dir, halt, pause, history, daemon=True)
+        skips_out, skips_in = ctx.Pipe(duplex=False)
+    child, receive = _start(
+        _child, unit, data_dir, halt, pause, history, threads, skips_out, daemon=True
+    )
+    skips_out.close()
+    told: set[str] = set()  # the members named to the child so far
     started: set[str] = set()
     ended: set[str] = set()
     last: dict[str, Progress] = {}
@@ -97,7 +109,11 @@ def train_apart(
     crash = ""
     try:
         while True:
-            skipped = any(row.id in controls.skip_runs for row in unit)
+            named = {row.id for row in unit if row.id in controls.skip_runs}
+            if len(unit) > 1 and named - told:
+                skips_in.send(sorted(named - told))
+                told |= named
+            skipped = len(unit) == 1 and bool(named)
             if (controls.halted() or skipped) and halted_at is None:
                 halt.set()
                 halted_at = time.monotonic()
@@ -126,6 +142,7 @@ def train_apart(
             yield message
     finally:
         receive.close()
+        skips_in.close()
         if child.is_alive():
             child.kill()
         child.join()
@@ -260,14 +277,20 @@ def _build_child(config: dict, send, path: list[str]) -> None:
         send.close()
 
 
-def _child(unit, data_dir, halt, pause, history, send, path: list[str]) -> None:
+def _child(unit, data_dir, halt, pause, history, threads, skips, send, path: list[str]) -> None:
     """The child's whole life: train the unit, send every event, say how it ended."""
     _protect(path)
     try:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         if is_function_trial(unit[0]):  # one trial a unit: the user's function
             call_function(unit[0], halt, pause, send.send, history)
             return
-        for event in train_unit(unit, Controls(stop=halt, pause=pause), data_dir):
+        controls = Controls(stop=halt, pause=pause)
+        threading.Thread(target=_hear_skips, args=(skips, controls), daemon=True).start()
+        for event in train_unit(unit, controls, data_dir):
             send.send(event)
     except HypertuiError as exc:
         send.send(_Refused(str(exc)))
@@ -281,3 +304,13 @@ def _child(unit, data_dir, halt, pause, history, send, path: list[str]) -> None:
     finally:
         sys.stderr.flush()
         send.close()
+
+
+def _hear_skips(skips, controls: Controls) -> None:
+    """The members the parent names, into the child's skip_runs (a new set each time:
+    the training thread may be reading the old one)."""
+    try:
+        while True:
+            controls.skip_runs = controls.skip_runs | set(skips.recv())
+    except (EOFError, OSError):  # the parent is done with us
+        pass

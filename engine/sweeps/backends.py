@@ -3,7 +3,8 @@
     backend = make_backend({"backend": "ray", "address": "auto"})
     run_sweep(store, sweep_id, backend=backend)
 
-The choice is part of a sweep's stored options (`backend`, `address`, and for Ray
+The choice is part of a sweep's stored options (`backend`, `address`, `jobs` for the
+local runner's units at once (engine/sweeps/jobs.py), and for Ray
 `gpus_per_unit`, `cpus_per_unit`, `max_retries`), so the CLI, the app and a detached
 runner read it the same way, and a resume trains where the sweep was started unless told
 otherwise. Ray is an optional extra, imported only when a sweep asks for it.
@@ -12,6 +13,7 @@ otherwise. Ray is an optional extra, imported only when a sweep asks for it.
 from __future__ import annotations
 
 from hypertui.engine.core.errors import ConfigError, HypertuiError
+from hypertui.engine.sweeps.jobs import check_jobs, default_jobs
 from hypertui.engine.sweeps.sweep import Backend, LocalBackend
 
 BACKENDS = ("local", "ray")
@@ -25,6 +27,10 @@ def check_backend(options: dict) -> None:
     name, address = options.get("backend", "local"), options.get("address")
     if name not in BACKENDS:
         raise ConfigError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    if "jobs" in options:
+        if name != "local":
+            raise ConfigError("--jobs: only with the local backend (Ray places units itself)")
+        check_jobs(options["jobs"])
     if name == "local":
         if address:
             raise ConfigError(f"--address {address}: only with --backend ray")
@@ -39,12 +45,20 @@ def check_backend(options: dict) -> None:
         check_reachable(address)
 
 
+def jobs_of(options: dict) -> tuple[int, str]:
+    """The local runner's units at once, and why: --jobs (or the preset's `jobs`), else
+    what this machine makes sensible."""
+    if "jobs" in options:
+        return check_jobs(options["jobs"]), "as asked"
+    return default_jobs()
+
+
 def make_backend(options: dict) -> Backend:
     """The backend a sweep's options name, connected (Ray: a local instance, or the
     cluster at `address`)."""
     check_backend(options)
     if options.get("backend", "local") == "local":
-        return LocalBackend()
+        return LocalBackend(jobs_of(options)[0])
     from hypertui.engine.sweeps.ray.backend import make_backend as ray_backend
 
     return ray_backend(options)

@@ -70,6 +70,7 @@ class FunctionPreset:
     objectives: tuple[str, ...] = ()
     search: str = "random"
     batch: int = 0
+    jobs: int = 0  # units the local runner trains at once (engine/sweeps/jobs.py)
 
     @property
     def problem(self) -> str:

@@ -59,6 +59,7 @@ TOP_KEYS = (
     "trials",
     "search",
     "batch",
+    "jobs",
     "sweep_seed",
     "full_note",
     "needs_full",
@@ -108,6 +109,7 @@ class Preset:
     # front) or "tpe" / "gp", which ask Optuna `batch` trials at a time (0: its default)
     search: str = "random"
     batch: int = 0  # trials asked at once by a learned search, e.g. 16
+    jobs: int = 0  # units the local runner trains at once (0: what the machine suggests)
 
     def check_objectives(self) -> None:
         """Refuse objectives these runs do not report (the ranking metric first)."""
@@ -304,13 +306,15 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
             "(it becomes part of file names)"
         )
     search, batch = _parse_search(doc, fail)
+    jobs = _parse_jobs(doc, fail)
     if "train" in tables["config"]:  # your own function: its keys are its own
         if "objectives" in doc:
             raise fail("objectives name our problems' metrics; your own function has none yet")
         from hypertui.engine.sweeps.function_preset import parse_function_preset
 
         if search == "random":
-            return parse_function_preset(doc, tables, counts, source, shipped, fail)
+            fp = parse_function_preset(doc, tables, counts, source, shipped, fail)
+            return replace(fp, jobs=jobs)
         from hypertui.engine.sweeps.search import check_search
 
         if "trials" not in doc:
@@ -322,7 +326,7 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
             doc if has_random else random, tables, counts, source, shipped, fail
         )
         check_search(search, fp.axes, (), source)
-        return replace(fp, search=search, batch=batch, trials=counts["trials"])
+        return replace(fp, search=search, batch=batch, trials=counts["trials"], jobs=jobs)
     for key in tables["config"]:
         if key not in FIELDS:
             raise fail(f"[config] {_unknown(key, FIELDS, 'config key')}")
@@ -383,6 +387,7 @@ def parse_preset(text: str, source: str, shipped: bool = False) -> Preset:
         objectives=_parse_objectives(doc, tables["config"], fail),
         search=search,
         batch=batch,
+        jobs=jobs,
     )
     preset.validate()  # every combination must make a valid config
     if preset.full:
@@ -404,6 +409,18 @@ def _parse_search(doc: dict, fail) -> tuple[str, int]:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise fail(f"batch = {batch!r}: must be an integer >= 1")
     return search, batch
+
+
+def _parse_jobs(doc: dict, fail) -> int:
+    """jobs = N: units the local runner trains at once (`hypertui run --jobs` overrides)."""
+    if "jobs" not in doc:
+        return 0
+    from hypertui.engine.sweeps.jobs import check_jobs
+
+    try:
+        return check_jobs(doc["jobs"], "jobs =")
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
 
 
 def _parse_checks(checks: Any, tables: dict, axes: dict, fail) -> tuple[str, ...]:
@@ -594,6 +611,8 @@ def preset_to_toml(preset: Preset) -> str:
         doc["search"] = preset.search
         if preset.batch:
             doc["batch"] = preset.batch
+    if preset.jobs:
+        doc["jobs"] = preset.jobs
     if preset.full_note:
         doc["full_note"] = preset.full_note
     if preset.objectives:

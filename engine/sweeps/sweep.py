@@ -60,6 +60,8 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
         for seed, replicate in replicates:
             trials.append((new_run_id(), len(trials), seed, {**values, **replicate}, point))
     check_pbt([values for _, _, _, values, _ in trials], function)
+    if preset.jobs and "jobs" not in (options or {}):  # `run --jobs` overrides the preset
+        options = {**(options or {}), "jobs": preset.jobs}
     if preset.import_dir:  # a runner, wherever it starts, imports the model from there
         options = {**(options or {}), "import_dir": preset.import_dir}
     if function:
@@ -181,13 +183,22 @@ class Backend(Protocol):
 
 class LocalBackend:
     """Every unit in this process, one after another; a unit of the user's own code in a
-    child process (engine/sweeps/apart.py), so that it cannot take this one down."""
+    child process (engine/sweeps/apart.py), so that it cannot take this one down. With
+    `jobs` > 1, that many units at once, each in a child process (engine/sweeps/jobs.py)."""
 
     rung_history: Callable[[RunRow], dict] | None = None  # run_sweep sets it: store reads
+
+    def __init__(self, jobs: int = 1):
+        self.jobs = jobs
 
     def run(
         self, units: list[list[RunRow]], controls: Controls, data_dir: Path | None
     ) -> Iterator[Event]:
+        if self.jobs > 1 and len(units) > 1:
+            from hypertui.engine.sweeps.jobs import run_jobs
+
+            yield from run_jobs(units, controls, data_dir, self.jobs, self.rung_history)
+            return
         stop, skip = controls.stop, controls.skip
         for unit in units:
             if stop.is_set():

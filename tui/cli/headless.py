@@ -177,6 +177,16 @@ def _quiet_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def jobs_line(options: dict) -> str:
+    """Where the units train, and how many at once (the run's first line)."""
+    from hypertui.engine.sweeps.backends import jobs_of
+
+    if options.get("backend", "local") != "local":
+        return "units train on Ray workers, as many at once as the cluster holds"
+    jobs, why = jobs_of(options)
+    return f"{jobs} unit{'s' if jobs > 1 else ''} at a time ({why}; --jobs N to change)"
+
+
 def resume_hint(store: Store, sweep_id: str) -> str:
     return f"  hypertui run --resume {sweep_id} --store {store.path}"
 
@@ -190,6 +200,8 @@ def run_headless(store: Store, sweep_id: str, as_json: bool, retry_failed: bool 
     controls = Controls()
     controls.install_signals()
     out = Console()
+    if not as_json:
+        Console(stderr=True).print(f"[dim]{jobs_line(store.sweep(sweep_id).options)}[/dim]")
     try:
         if as_json:
             for item in run_watched(store, sweep_id, controls, retry_failed):

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --backend ray: an existing cluster (auto | HOST:PORT | ray://HOST:PORT); "
         "default: a local Ray instance on this machine",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="train N units (populations or trials) at once, each in its own process "
+        "(default: the preset's jobs, else one per GPU, one on a CPU)",
+    )
     p.add_argument("--store", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_run)
 
@@ -351,6 +358,8 @@ def cmd_run(args) -> int:
         options = {**sweep.options, **run_options(args, resumed=True)}
         if args.backend == "local":  # back from Ray: the cluster's address goes too
             options.pop("address", None)
+        if args.backend == "ray" and args.jobs is None:  # Ray places the units itself
+            options.pop("jobs", None)
         check_backend(options)  # Ray missing, no cluster: one line, nothing changed
         store.set_options(sweep_id, options)
         if args.device:
@@ -383,6 +392,8 @@ def run_options(args, resumed: bool = False) -> dict:
         options["backend"] = args.backend
     if args.address:
         options["address"] = args.address
+    if args.jobs is not None:
+        options["jobs"] = args.jobs
     return options
 
 
