@@ -112,7 +112,7 @@ def test_a_detached_sweep_survives_the_sighup_of_a_closed_terminal(tmp_path, sto
 
 @pytest.mark.slow
 def test_sigint_to_a_runner_cancels_the_sweep_without_a_traceback(store):
-    sweep_id = create_sweep(store, preset(epochs=150))
+    sweep_id = create_sweep(store, preset(epochs=LONG))
     launched = launch(store.path, sweep_id)
     wait_until(lambda: store.sweep(sweep_id).counts.get("running"), what="a trial")
     os.kill(launched.pid, signal.SIGINT)
@@ -122,12 +122,11 @@ def test_sigint_to_a_runner_cancels_the_sweep_without_a_traceback(store):
     assert f"sweep {sweep_id} cancelled" in log
 
 
-def test_a_request_in_the_runners_first_100_ms_is_honoured(store):
+def test_a_request_made_before_the_runner_claims_the_sweep_is_honoured(store):
     sweep_id = create_sweep(store, preset(epochs=3))
-    t0 = time.monotonic()
     launched = launch(store.path, sweep_id)
     store.request(sweep_id, "pause")
-    assert time.monotonic() - t0 < 0.1
+    assert store.sweep(sweep_id).status == "pending"  # made before the runner's claim
     wait_until(lambda: store.sweep(sweep_id).paused, what="the runner to hold")
     time.sleep(1.5)  # it holds: not one curve point while paused
     assert store.sweep(sweep_id).running

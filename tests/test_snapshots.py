@@ -65,6 +65,7 @@ def test_editor_with_an_invalid_value(snap_compare, app, size):
         await pilot.pause()
         pilot.app.screen.query_one("#value-problem").focus()
         pilot.app.screen.query_one("#value-model").value = "cnn"
+        pilot.app.screen.validate()  # not left to the typing pause's timer: no race with it
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
