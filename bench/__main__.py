@@ -8,6 +8,7 @@ from bench import (
     folds,
     grid,
     grid_populations,
+    jobs,
     mnist_fast,
     overhead,
     pareto,
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "pareto": pareto.main,
     "pbt": pbt.main,
     "tpe": tpe.main,
+    "jobs": jobs.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)

@@ -38,7 +38,7 @@ def main(quick: bool = False) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
-        "tui",
+        "hypertui",
         "run",
         "house-study-grid",
         "--json",

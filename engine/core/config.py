@@ -47,6 +47,7 @@ MAX_LR = 1e6  # above this every optimizer overflows at once; the study's sweep 
 MAX_SEED = 2**32 - 1  # torch's CPU generator keeps 32 bits of a seed (0 and 2**32 are one run)
 MAX_FOLDS = 100  # cross-validation folds; each is a run (or a population member)
 MAX_CNN_BLOCKS = 4  # 28x28 inputs: 28 -> 14 -> 7 -> 3 -> 1 after four maxpools
+MAX_JOBS = 64  # units the local runner trains at once (--jobs, engine/sweeps/jobs.py)
 # The validation metrics a run may rank by (`metric`), by task; higher is better for those
 # in HIGHER_METRICS. ROC AUC and PR AUC (average precision) need exactly two classes.
 CLASS_METRICS = ("val_acc", "val_macro_f1", "val_balanced_acc", "val_roc_auc", "val_pr_auc")
@@ -141,6 +142,13 @@ class Config:
     def main_metric(self) -> str:
         """The validation metric that ranks runs: `metric`, or the problem's own."""
         return main_metric(self.problem, self.task, self.metric)[0]
+
+
+def check_jobs(jobs: object, where: str = "--jobs") -> int:
+    """A count of units at once (`--jobs N`, a preset's `jobs = N`), or a one-line refusal."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise ConfigError(f"{where} {jobs!r}: a whole number of units at once, 1 to {MAX_JOBS}")
+    return jobs
 
 
 def applies(name: str, values: Mapping[str, Any]) -> bool:

@@ -12,8 +12,9 @@ otherwise. Ray is an optional extra, imported only when a sweep asks for it.
 
 from __future__ import annotations
 
+from hypertui.engine.core.config import check_jobs
 from hypertui.engine.core.errors import ConfigError, HypertuiError
-from hypertui.engine.sweeps.jobs import check_jobs, default_jobs
+from hypertui.engine.sweeps.jobs import default_jobs
 from hypertui.engine.sweeps.sweep import Backend, LocalBackend
 
 BACKENDS = ("local", "ray")

@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config, applies
+from hypertui.engine.core.config import FIELDS, MAX_SEED, MODELS, Config, applies, check_jobs
 from hypertui.engine.core.errors import ConfigError, suggest
 from hypertui.engine.core.own_model import add_import_dir, beside
 from hypertui.engine.core.paths import expand_user, user_presets_dir
@@ -415,8 +415,6 @@ def _parse_jobs(doc: dict, fail) -> int:
     """jobs = N: units the local runner trains at once (`hypertui run --jobs` overrides)."""
     if "jobs" not in doc:
         return 0
-    from hypertui.engine.sweeps.jobs import check_jobs
-
     try:
         return check_jobs(doc["jobs"], "jobs =")
     except ConfigError as exc:
