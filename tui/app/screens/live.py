@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import socket
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,8 @@ from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
 from hypertui.engine.analysis.export import fmt
 from hypertui.engine.core.events import Failed, Finished, Progress, RunStarted, SweepEvent
+from hypertui.engine.core.gpus import Gpu, read_gpus
+from hypertui.engine.core.gpus import line as gpu_line
 from hypertui.engine.core.objective import Objective, guess_higher, objective
 from hypertui.engine.core.records import FINAL_STATUSES, OWN_LOOP_PROBLEMS, SweepRow
 from hypertui.engine.store.follow import Trial
@@ -104,29 +104,6 @@ def time_left(sweep: SweepRow, done_by_runner: int, left: int, now: float) -> fl
     return left * working / done_by_runner
 
 
-def gpu_status(device: str) -> str:
-    """Utilisation and memory of the sweep's GPU (cuda:N) from nvidia-smi, or ''."""
-    if not shutil.which("nvidia-smi"):
-        return ""
-    index = device.partition(":")[2] or "0"
-    try:
-        out = subprocess.run(
-            [
-                "nvidia-smi",
-                f"--id={index}",
-                "--query-gpu=utilization.gpu,memory.used,memory.total",
-                "--format=csv,noheader,nounits",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=3,
-        ).stdout.splitlines()[0]
-        util, used, total = (v.strip() for v in out.split(","))
-        return f"GPU {index} {util}% · {int(used) / 1024:.1f}/{int(total) / 1024:.0f} GiB"
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
-        return ""
-
-
 class LiveScreen(Screen):
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
@@ -136,6 +113,7 @@ class LiveScreen(Screen):
         Binding("l", "log_y", "Log y"),
         Binding("x", "x_axis", "x: epoch/samples/s"),
         Binding("r", "results", "Results"),
+        Binding("g", "gpus", "GPUs"),  # offered where NVML sees a GPU (check_action)
         Binding("escape", "back", "Back"),
     ]
 
@@ -161,7 +139,8 @@ class LiveScreen(Screen):
         self.device = ""  # as shown: "CPU (1 thread)", "cuda:0 NVIDIA H200"
         self.device_key = ""
         self.cpu = CpuMeter()
-        self.gpu = ""
+        self.gpus: list[Gpu] = []  # NVML's last reading, every GPU here (engine/core/gpus.py)
+        self.gpu_note = ""  # why there is none, where there should be (no binding, ...)
         self.opened = time.monotonic()
 
     def compose(self) -> ComposeResult:
@@ -175,6 +154,7 @@ class LiveScreen(Screen):
                 yield ProgressBar(id="sweep-bar", show_eta=False)
                 yield Static("", id="eta")
             yield Static("", id="status-line")
+            yield Static("", id="gpu-pane")
         with Horizontal(id="live-top"):
             yield Chart("current trial: loss", id="chart-loss")
             yield Chart("current trial", id="chart-metric")
@@ -433,9 +413,11 @@ class LiveScreen(Screen):
         else:
             runner = self.cpu.percent(sweep.pid if here else None)
         parts += [self.device, runner]
-        if self.device_key.startswith("cuda"):
-            self.poll_gpu()
-            parts.append(self.gpu)
+        self.poll_gpus(sweep.pid if here and sweep else None)
+        if self.device_key.startswith("cuda"):  # the sweep's GPU, or why it is not read
+            index = int(self.device_key.partition(":")[2] or 0)
+            ours = [gpu_line(g) for g in self.gpus if g.index == index]
+            parts.append(ours[0] if ours else self.gpu_note)
         if view:
             parts.append(f"trial {view.index + 1}: {escape(view.label)} seed={view.seed}")
         self.query_one("#status-line", Static).update(" · ".join(p for p in parts if p))
@@ -449,8 +431,24 @@ class LiveScreen(Screen):
         return f"[yellow]shares {what} with sweep {', '.join(shared)}[/yellow]"
 
     @work(thread=True, exclusive=True, group="gpu")
-    def poll_gpu(self) -> None:
-        self.gpu = gpu_status(self.device_key)
+    def poll_gpus(self, pid: int | None) -> None:
+        """NVML's reading, in a thread: the first one starts NVML (tens of ms)."""
+        gpus, note = read_gpus(pid)
+        self.app.call_from_thread(self.show_gpus, gpus, note)
+
+    def show_gpus(self, gpus: list[Gpu], note: str) -> None:
+        had = bool(self.gpus)
+        self.gpus, self.gpu_note = gpus, note
+        pane = self.query_one("#gpu-pane", Static)
+        pane.update("\n".join(gpu_line(g) + f" · {escape(g.name)}" for g in gpus))
+        if had != bool(gpus):
+            self.refresh_bindings()  # g is offered once there is a GPU to show
+            pane.display = pane.display and bool(gpus)
+
+    def action_gpus(self) -> None:
+        """Every GPU of this machine, under the status line (g again hides them)."""
+        pane = self.query_one("#gpu-pane", Static)
+        pane.display = not pane.display
 
     @property
     def xlabel(self) -> str:
@@ -522,6 +520,8 @@ class LiveScreen(Screen):
     def check_action(self, action: str, parameters) -> bool | None:
         if action in ("pause", "skip", "cancel"):  # TensorBoard logs: nothing to ask
             return self.running and self.sweep.problem != "tensorboard"
+        if action == "gpus":
+            return bool(self.gpus)
         return True
 
     def ask(self, action: str, said: str, run_id: str = "") -> None:
