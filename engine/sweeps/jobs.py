@@ -43,7 +43,7 @@ def default_jobs() -> tuple[int, str]:
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if gpus > 1:
         return gpus, f"one unit per GPU ({gpus} GPUs)"
-    return 1, "one unit at a time uses every core" if not gpus else "one GPU"
+    return 1, "one GPU" if gpus else "a CPU: one unit's threads use every core"
 
 
 def run_jobs(

@@ -110,6 +110,7 @@ class _Display:
             info="",
         )
         self.trial = self.progress.add_task("trial", total=1, info="")
+        self.options, self.said_jobs = sweep.options, False
         self.budget: float | None = None
         # a sweep of your own function ranks by the metric its preset names
         self.own_metric = (
@@ -132,6 +133,9 @@ class _Display:
 
     def show(self, item: SweepEvent) -> None:
         e = item.event
+        if not self.said_jobs:  # the first line once training starts (an error says only
+            self.said_jobs = True  # itself): where the units train, how many at once
+            self.console.print(f"[dim]{jobs_line(self.options)}[/dim]", highlight=False)
         name = f"trial {item.trial + 1}/{item.n_trials}"
         if item.trial not in self.points:  # a learned search's next batch, just asked
             self.points = _labels(self.store.runs(self.sweep_id, analysis=False))
@@ -200,8 +204,6 @@ def run_headless(store: Store, sweep_id: str, as_json: bool, retry_failed: bool 
     controls = Controls()
     controls.install_signals()
     out = Console()
-    if not as_json:
-        Console(stderr=True).print(f"[dim]{jobs_line(store.sweep(sweep_id).options)}[/dim]")
     try:
         if as_json:
             for item in run_watched(store, sweep_id, controls, retry_failed):
