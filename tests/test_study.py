@@ -120,3 +120,23 @@ def test_the_report_trains_a_preset_as_a_runner_does(tmp_path, monkeypatch):
     assert (sweep.status, sweep.n_done) == ("done", 8) and "running sweep" in seen[0]
     while_training = [status for status, n_done in seen_by_viewer if n_done < 8]
     assert while_training and set(while_training) == {"running"}  # beaten while it trained
+
+
+def test_an_unfinished_sweep_goes_on_with_the_data_folder_asked_for_now(tmp_path, monkeypatch):
+    """`hypertui report --data-dir X` resumes a sweep created without one: it trains on X
+    (it read the default folder, as the sweep's stored options said nothing)."""
+    from hypertui.engine.sweeps import study
+
+    store = Store(tmp_path / "runs.sqlite")
+    preset = find_preset("quickstart")
+    create_sweep(store, preset)  # no data_dir stored
+    seen = []
+    monkeypatch.setattr(
+        study,
+        "run_watched",
+        lambda store, sweep_id, controls: (
+            seen.append(store.sweep(sweep_id).options.get("data_dir")) or iter(())
+        ),
+    )
+    collect(store, [preset], run=True, data_dir=tmp_path / "data")
+    assert seen == [str(tmp_path / "data")]

@@ -72,6 +72,8 @@ def collect(
         if run and (sweep is None or sweep.n_done < sweep.n_runs):
             options = {"data_dir": str(data_dir)} if data_dir else None
             sweep_id = sweep.id if sweep else create_sweep(store, preset, options)
+            if sweep and options:  # an unfinished sweep goes on with the data asked for now
+                store.set_options(sweep.id, {**sweep.options, **options})
             progress(f"{preset.name}: running sweep {sweep_id} ({preset.n_trials} trials)")
             try:
                 # as a runner trains it: claimed, its heartbeat beaten (viewers see it
