@@ -21,6 +21,7 @@ and its notes say why.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -112,6 +113,19 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
     for index, values in rest["plain"].items():
         state.setdefault(int(index), {}).update(values)
     opt.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
+
+
+def progress_meta(ledger, step: int, samples: int, train_s: float, wall_s: float, history) -> dict:
+    """Where a run stands, as its last checkpoint's header says it (single runs and
+    population members alike): its ledger's account, its counters and its reports so far."""
+    return {
+        "ledger": ledger.state(),
+        "step": step,
+        "samples": samples,
+        "train_s": train_s,
+        "wall_s": wall_s,
+        "history": [dataclasses.asdict(h) for h in history],
+    }
 
 
 def prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

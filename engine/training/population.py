@@ -21,7 +21,6 @@ optimizer in stacked_optimizer.py; this module is the loop.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import time
@@ -32,7 +31,7 @@ import torch
 from hypertui.engine.core import halving
 from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Event, Failed, Progress, RunStarted
-from hypertui.engine.training.checkpoint import Checkpoints
+from hypertui.engine.training.checkpoint import Checkpoints, progress_meta
 from hypertui.engine.training.clock import TrainClock, budget_env
 from hypertui.engine.training.devices import check_fits, describe, resolve_device
 from hypertui.engine.training.ledger import Ledger
@@ -304,15 +303,9 @@ def _train(
         for r, i in enumerate(rows):
             if active[i]:
                 tensors = {"flat": model.flat[r], "best": best[r], "rng": gens[i].get_state()}
-                meta = {
-                    "ledger": ledgers[i].state(),
-                    "step": step,
-                    "samples": samples,
-                    "train_s": clock.train_s,
-                    "wall_s": wall(),
-                    "opt_steps": opt.step_count,
-                    "history": [dataclasses.asdict(h) for h in history[i]],
-                }
+                meta = progress_meta(
+                    ledgers[i], step, samples, clock.train_s, wall(), history[i]
+                ) | {"opt_steps": opt.step_count}
                 if pbt:  # its hyperparameters now, and how they came to be
                     tensors |= opt.hyper_state(r)
                     meta |= {"pbt_lineage": lineage[i], "pbt_schedule": followed[i]}

@@ -12,7 +12,6 @@ inside long epochs, every `hypertui.engine.training.clock.REPORT_EVERY_S` second
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -261,16 +260,9 @@ def _train(
             tensors["rng.torch"] = torch.get_rng_state()
             if device.type == "cuda":
                 tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
-            meta = {
-                "optimizer": optimizer,
-                "ledger": ledger.state(),
-                "step": step,
-                "samples": samples,
-                "train_s": clock.train_s,
-                "wall_s": time.perf_counter() - wall0,
-                "history": [dataclasses.asdict(h) for h in history],
-            }
-            ckpt.save_last(epoch, tensors, meta)
+            wall_s = time.perf_counter() - wall0
+            meta = checkpoint.progress_meta(ledger, step, samples, clock.train_s, wall_s, history)
+            ckpt.save_last(epoch, tensors, meta | {"optimizer": optimizer})
 
     test: dict[str, float] = {}
     analysis: dict[str, list] = {}
