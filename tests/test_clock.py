@@ -35,12 +35,12 @@ def test_a_pause_makes_no_report_due():
     add a point the moment training resumes (one CI run stored epoch 1 twice)."""
     paused = [True]
     clock = TrainClock(torch.device("cpu"), None, lambda: paused[0], lambda: False)
-    clock.report_every_s = 0.2
+    clock.report_every_s = 0.5  # the unpaused moments around the hold stay well below it
     clock.start()
-    threading.Timer(0.4, lambda: paused.__setitem__(0, False)).start()
+    threading.Timer(0.8, lambda: paused.__setitem__(0, False)).start()
     clock.hold_while_paused()
     assert clock.after_step(1, last_batch=False) == ""
-    time.sleep(0.25)
+    time.sleep(0.55)
     assert clock.after_step(2, last_batch=False) == "report"
 
 

@@ -112,14 +112,16 @@ def test_readers_never_wait_for_the_write_lock(tmp_path):
     list(run_sweep(store, sweep_id))
     holder = sqlite3.connect(store.path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process writes (and holds the lock)
-    t0 = time.monotonic()
+    # The lock is held throughout: a read that waited on it would end in StoreBusy after
+    # lock_wait_s, so these reads answering at all is the proof (no clock: a busy machine
+    # may take longer than a quarter second to open a store and read it)
     viewer = Store(store.path, create=False, lock_wait_s=UI_LOCK_WAIT_S)
     assert viewer.sweeps()[0].status == "done"
     assert len(Follower(viewer, sweep_id).poll().events) > 4
-    assert time.monotonic() - t0 < UI_LOCK_WAIT_S  # no read waited on the lock
+    t0 = time.monotonic()
     with pytest.raises(StoreBusy, match="busy"):  # a write waits a quarter second, no more
         viewer.request(sweep_id, "pause")
-    assert time.monotonic() - t0 < 2.0
+    assert UI_LOCK_WAIT_S * 0.9 <= time.monotonic() - t0 < 10.0
     holder.execute("ROLLBACK")
     viewer.request(sweep_id, "pause")
 
