@@ -63,3 +63,11 @@ def make_backend(options: dict) -> Backend:
     from hypertui.engine.sweeps.ray.backend import make_backend as ray_backend
 
     return ray_backend(options)
+
+
+def jobs_line(options: dict) -> str:
+    """Where the units train, and how many at once (a run's first line, a runner's log)."""
+    if options.get("backend", "local") != "local":
+        return "units train on Ray workers, as many at once as the cluster holds"
+    jobs, why = jobs_of(options)
+    return f"{jobs} unit{'s' if jobs > 1 else ''} at a time ({why}; --jobs N to change)"

@@ -238,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{started} runner {os.getpid()} for sweep {args.sweep_id}", flush=True)
     try:
         store = Store(args.store)
+        from hypertui.engine.sweeps.backends import jobs_line
+
+        with contextlib.suppress(HypertuiError):  # a bad stored option: run_watched says it
+            print(jobs_line(store.sweep(args.sweep_id).options), flush=True)
         for item in run_watched(store, args.sweep_id, controls):
             if type(item.event).__name__ in ("Finished", "Failed"):
                 status = getattr(item.event, "status", "failed")

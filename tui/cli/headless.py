@@ -23,6 +23,7 @@ from hypertui.engine.core.events import Progress as ProgressEvent
 from hypertui.engine.core.objective import objective
 from hypertui.engine.core.records import OWN_LOOP_PROBLEMS, replicate_point
 from hypertui.engine.store.store import Store
+from hypertui.engine.sweeps.backends import jobs_line
 from hypertui.engine.sweeps.runner import run_watched
 from hypertui.tui.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from hypertui.tui.text.report import comparison_table, describe_point, print_verdicts
@@ -179,16 +180,6 @@ def _quiet_stdout() -> None:
     """Point stdout at /dev/null: Python's exit would flush the closed pipe and fail."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-
-
-def jobs_line(options: dict) -> str:
-    """Where the units train, and how many at once (the run's first line)."""
-    from hypertui.engine.sweeps.backends import jobs_of
-
-    if options.get("backend", "local") != "local":
-        return "units train on Ray workers, as many at once as the cluster holds"
-    jobs, why = jobs_of(options)
-    return f"{jobs} unit{'s' if jobs > 1 else ''} at a time ({why}; --jobs N to change)"
 
 
 def resume_hint(store: Store, sweep_id: str) -> str:
