@@ -54,11 +54,12 @@ class HistoryScreen(Screen):
         Binding("enter", "open", "Open", priority=True),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
-        Binding("slash", "filter", "Filter"),
-        Binding("t", "label", "Tag/name"),
+        Binding("t", "label", "Tag"),
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
-        # past the footer's edge at 80 columns: the status line names it once a sweep is marked
+        # past the footer's edge at 80 columns (Delete and Back were cut): the status line
+        # names them, / always and u once a sweep is marked
+        Binding("slash", "filter", "Filter", show=False),
         Binding("u", "unmark", "Clear marks", show=False),
         Binding("escape", "back", "Back"),
     ]
@@ -169,6 +170,8 @@ class HistoryScreen(Screen):
             text.append(", u clears")
         elif self.sweeps:
             text.append(" · space marks sweeps to compare (c)")
+        if self.sweeps:
+            text.append(" · / filters")
         sweep = self.selected()
         if sweep is not None and (sweep.tags or sweep.note):
             said = " ".join(f"#{t}" for t in sweep.tags) + (f" {sweep.note}" if sweep.note else "")
