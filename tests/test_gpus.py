@@ -154,3 +154,33 @@ async def test_live_offers_a_gpu_pane_only_where_there_are_gpus(nvml, tmp_path):
     async with app.run_test(size=(100, 34)) as pilot:
         live, before, after, text = await pane_after_g(app, pilot)
         assert not live.check_action("gpus", ()) and not before and not after
+
+
+def test_the_runners_memory_counts_the_processes_under_it(nvml, monkeypatch):
+    """--jobs units and your own code train in the forkserver's children: the runner's
+    grandchildren hold the GPU memory. A real process tree: this test, a child, its child."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("reads the process tree from /proc (Linux)")
+    grandchild = None
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', "
+         "'import time; time.sleep(60)']); print(p.pid, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        grandchild = int(child.stdout.readline())
+        assert {os.getpid(), child.pid, grandchild} <= gpus.family(os.getpid())
+        assert os.getpid() not in gpus.family(child.pid)
+        device = {**H100, "processes": [(grandchild, 2**30), (child.pid, 2**29), (7, 2**31)]}
+        nvml(fake_nvml([device]))
+        assert gpus.read_gpus(pid=os.getpid())[0][0].process == 2**30 + 2**29
+    finally:
+        child.kill()
+        child.wait()
+        if grandchild is not None:
+            os.kill(grandchild, 9)

@@ -27,7 +27,7 @@ class Gpu:
     util: int | None  # % of the last sample period a kernel ran; None: not reported
     used: int  # bytes of memory in use (every process)
     total: int
-    process: int | None  # bytes the asked process holds on it; None: not asked or unknown
+    process: int | None  # bytes the asked process and its own hold; None: not asked or unknown
 
 
 _lock = threading.Lock()
@@ -56,11 +56,12 @@ def _nvml():
 
 
 def read_gpus(pid: int | None = None) -> tuple[list[Gpu], str]:
-    """Every GPU's reading (with what `pid` holds on each), and a note ('' when all is
-    well, or when there is simply no NVIDIA GPU here)."""
+    """Every GPU's reading (with what `pid` and the processes under it hold on each), and a
+    note ('' when all is well, or when there is simply no NVIDIA GPU here)."""
     nvml = _nvml()
     if nvml is None:
         return [], _state.get("error", "")
+    pids = family(pid) if pid is not None else None
     out = []
     try:
         for index in range(nvml.nvmlDeviceGetCount()):
@@ -73,7 +74,7 @@ def read_gpus(pid: int | None = None) -> tuple[list[Gpu], str]:
                     util=_util(nvml, handle),
                     used=int(memory.used),
                     total=int(memory.total),
-                    process=_held_by(nvml, handle, pid),
+                    process=_held_by(nvml, handle, pids),
                 )
             )
     except Exception as exc:  # NVMLError: a GPU fell off the bus, a reset, ...
@@ -92,15 +93,34 @@ def _util(nvml, handle) -> int | None:
         return None
 
 
-def _held_by(nvml, handle, pid: int | None) -> int | None:
-    if pid is None:
+def _held_by(nvml, handle, pids: set[int] | None) -> int | None:
+    if pids is None:
         return None
     try:
         processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
     except Exception:  # not supported, or not allowed in this container
         return None
-    held = [p.usedGpuMemory for p in processes if p.pid == pid and p.usedGpuMemory]
+    held = [p.usedGpuMemory for p in processes if p.pid in pids and p.usedGpuMemory]
     return int(sum(held)) if held else 0
+
+
+def family(pid: int, proc: Path = Path("/proc")) -> set[int]:
+    """`pid` and every process under it: a runner trains --jobs units and your own code in
+    processes forked from its forkserver (its grandchildren), and they hold the GPU memory."""
+    parents: dict[int, list[int]] = {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):  # gone meanwhile, or not a process
+            continue
+    found, todo = {pid}, [pid]
+    while todo:
+        for child in parents.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def line(gpu: Gpu) -> str:
