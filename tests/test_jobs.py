@@ -122,3 +122,5 @@ def test_jobs_is_for_the_local_runner_and_a_preset_may_set_it(store):
     asked = create_sweep(store, preset, {"jobs": 2})  # `run --jobs 2` overrides the preset
     assert store.sweep(asked).options["jobs"] == 2
     assert make_backend({"jobs": 3}).jobs == 3
+    on_ray = create_sweep(store, preset, {"backend": "ray"})  # the preset's jobs: not for Ray
+    assert "jobs" not in store.sweep(on_ray).options

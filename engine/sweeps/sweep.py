@@ -60,7 +60,8 @@ def create_sweep(store: Store, preset: Preset, options: dict | None = None) -> s
         for seed, replicate in replicates:
             trials.append((new_run_id(), len(trials), seed, {**values, **replicate}, point))
     check_pbt([values for _, _, _, values, _ in trials], function)
-    if preset.jobs and "jobs" not in (options or {}):  # `run --jobs` overrides the preset
+    local = (options or {}).get("backend", "local") == "local"  # Ray places units itself
+    if preset.jobs and local and "jobs" not in (options or {}):  # `run --jobs` wins
         options = {**(options or {}), "jobs": preset.jobs}
     if preset.import_dir:  # a runner, wherever it starts, imports the model from there
         options = {**(options or {}), "import_dir": preset.import_dir}
