@@ -278,6 +278,7 @@ def user_folder_with_shadows(tmp_path):
         (tmp_path / name).write_text(text)
 
 
+@pytest.mark.slow  # a fresh `python -m hypertui` (8 s); the app's test below runs fast
 def test_a_folder_with_its_own_engine_tui_and_presets_runs_its_model_from_the_cli(tmp_path):
     user_folder_with_shadows(tmp_path)
     (tmp_path / "own.toml").write_text(SHADOW_PRESET)

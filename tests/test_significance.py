@@ -128,7 +128,10 @@ def test_a_comparison_without_an_error_term_says_too_few_seeds():
     assert all(r.tied is None for r in one_each[1:])
 
 
-@pytest.mark.parametrize("k, seeds, spread", [(324, 2, 10.0), (60, 3, 2.0), (60, 2, 300.0)])
+@pytest.mark.parametrize(
+    "k, seeds, spread",  # 324 rows: a 7 s simulation, in the slow tier (make test < 4 min)
+    [pytest.param(324, 2, 10.0, marks=pytest.mark.slow), (60, 3, 2.0), (60, 2, 300.0)],
+)
 def test_many_rows_p_values_are_close_to_the_exact_ones(k, seeds, spread):
     from hypertui.engine.analysis.significance import pooled_error
 
