@@ -28,9 +28,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hypertui.engine.core.config import make_config
 from hypertui.engine.core.controls import Controls
+from hypertui.engine.core.errors import HypertuiError
 from hypertui.engine.core.events import Event
 from hypertui.engine.core.records import RunRow
+from hypertui.engine.sweeps.apart import train_apart
+from hypertui.engine.sweeps.estimate import population_seconds
+from hypertui.engine.sweeps.function import is_function_trial
 
 POLL_S = 0.1  # how often the loop reads the controls while every unit is busy
 
@@ -54,9 +59,6 @@ def run_jobs(
     rung_history: Callable[[RunRow], dict] | None = None,
 ) -> Iterator[Event]:
     """Train `units`, up to `jobs` at once, yielding their events as they arrive."""
-    # imported here: check_jobs and default_jobs serve checks that must stay light
-    from hypertui.engine.sweeps.function import is_function_trial
-
     events: queue.Queue = queue.Queue()
     threads = max(1, (os.cpu_count() or 1) // jobs)
     gpus = _gpus_for(units)
@@ -109,9 +111,6 @@ def run_jobs(
 def longest_first(units: list[list[RunRow]]) -> list[int]:
     """The units' order, the longest first by the sweep's estimate (ties in sweep order):
     two jobs over the house grid's 9 populations otherwise end with a long one alone."""
-    from hypertui.engine.core.config import make_config
-    from hypertui.engine.core.errors import HypertuiError
-    from hypertui.engine.sweeps.estimate import population_seconds
 
     def cost(unit: list[RunRow]) -> float:
         try:
@@ -138,8 +137,6 @@ def _held(controls: Controls) -> bool:
 
 def _start(u, unit, controls, data_dir, history, threads, events) -> Controls:
     """The unit in a child process, its events carried into `events` by a thread."""
-    from hypertui.engine.sweeps.apart import train_apart
-
     own = Controls(pause=controls.pause, skip_runs=controls.skip_runs)  # its stop, its skip
 
     def carry() -> None:

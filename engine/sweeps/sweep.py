@@ -29,6 +29,7 @@ from hypertui.engine.store.store import Store
 from hypertui.engine.sweeps.apart import runs_own_code, train_apart
 from hypertui.engine.sweeps.function import is_function_trial, rung_history
 from hypertui.engine.sweeps.function_preset import FUNCTION
+from hypertui.engine.sweeps.jobs import run_jobs
 from hypertui.engine.sweeps.presets import Preset, parse_preset, preset_to_toml
 from hypertui.engine.sweeps.unit import train_unit
 from hypertui.engine.training.train import new_run_id
@@ -196,8 +197,6 @@ class LocalBackend:
         self, units: list[list[RunRow]], controls: Controls, data_dir: Path | None
     ) -> Iterator[Event]:
         if self.jobs > 1 and len(units) > 1:
-            from hypertui.engine.sweeps.jobs import run_jobs
-
             yield from run_jobs(units, controls, data_dir, self.jobs, self.rung_history)
             return
         stop, skip = controls.stop, controls.skip
