@@ -184,3 +184,20 @@ def test_the_runners_memory_counts_the_processes_under_it(nvml, monkeypatch):
         child.wait()
         if grandchild is not None:
             os.kill(grandchild, 9)
+
+
+def test_gpus_that_run_nothing_walk_no_proc(nvml, monkeypatch):
+    """A viewer reads every second: the /proc walk only when a GPU lists processes."""
+    walked = []
+    monkeypatch.setattr(gpus, "family", lambda pid: walked.append(pid) or {pid})
+    nvml(fake_nvml([SECOND, SECOND]))  # no processes on either
+    assert [g.process for g in gpus.read_gpus(pid=4242)[0]] == [0, 0] and walked == []
+    gpus._state.clear()
+    nvml(fake_nvml([H100, H100]))  # processes on both: one walk for the reading
+    assert [g.process for g in gpus.read_gpus(pid=4242)[0]] == [2**30, 2**30]
+    assert walked == [4242]
+    assert gpus.unavailable() is False
+    gpus._state.clear()
+    nvml(None, driver=False)
+    gpus.read_gpus()
+    assert gpus.unavailable() is True  # no NVML here: a viewer stops asking

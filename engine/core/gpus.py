@@ -61,7 +61,7 @@ def read_gpus(pid: int | None = None) -> tuple[list[Gpu], str]:
     nvml = _nvml()
     if nvml is None:
         return [], _state.get("error", "")
-    pids = family(pid) if pid is not None else None
+    pids = _Family(pid) if pid is not None else None
     out = []
     try:
         for index in range(nvml.nvmlDeviceGetCount()):
@@ -93,15 +93,29 @@ def _util(nvml, handle) -> int | None:
         return None
 
 
-def _held_by(nvml, handle, pids: set[int] | None) -> int | None:
+def _held_by(nvml, handle, pids: _Family | None) -> int | None:
     if pids is None:
         return None
     try:
         processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
     except Exception:  # not supported, or not allowed in this container
         return None
-    held = [p.usedGpuMemory for p in processes if p.pid in pids and p.usedGpuMemory]
+    held = [p.usedGpuMemory for p in processes if p.usedGpuMemory and p.pid in pids]
     return int(sum(held)) if held else 0
+
+
+class _Family:
+    """A process and those under it, read from /proc on the first question only: a reading
+    of GPUs that run nothing walks no /proc (a viewer reads every second)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.pids: set[int] | None = None
+
+    def __contains__(self, pid: int) -> bool:
+        if self.pids is None:
+            self.pids = family(self.pid)
+        return pid in self.pids
 
 
 def family(pid: int, proc: Path = Path("/proc")) -> set[int]:
@@ -121,6 +135,12 @@ def family(pid: int, proc: Path = Path("/proc")) -> set[int]:
                 found.add(child)
                 todo.append(child)
     return found
+
+
+def unavailable() -> bool:
+    """Whether NVML is known not to answer in this process (no binding, no driver): every
+    later reading is the same, and a viewer need not ask again."""
+    return "error" in _state
 
 
 def line(gpu: Gpu) -> str:

@@ -26,6 +26,7 @@ from hypertui.engine.analysis.export import fmt
 from hypertui.engine.core.events import Failed, Finished, Progress, RunStarted, SweepEvent
 from hypertui.engine.core.gpus import Gpu, read_gpus
 from hypertui.engine.core.gpus import line as gpu_line
+from hypertui.engine.core.gpus import unavailable as gpus_unavailable
 from hypertui.engine.core.objective import Objective, guess_higher, objective
 from hypertui.engine.core.records import FINAL_STATUSES, OWN_LOOP_PROBLEMS, SweepRow
 from hypertui.engine.store.follow import Trial
@@ -413,7 +414,8 @@ class LiveScreen(Screen):
         else:
             runner = self.cpu.percent(sweep.pid if here else None)
         parts += [self.device, runner]
-        self.poll_gpus(sweep.pid if here and sweep else None)
+        if not gpus_unavailable():  # else every reading is the one already shown: none
+            self.poll_gpus(sweep.pid if here and sweep else None)
         if self.device_key.startswith("cuda"):  # the sweep's GPU, or why it is not read
             index = int(self.device_key.partition(":")[2] or 0)
             ours = [gpu_line(g) for g in self.gpus if g.index == index]
