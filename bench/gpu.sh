@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU figure of BENCHMARKS.md in one run (about 6 minutes on an H200), for a lent
 # device machine where each minute counts: the population, --jobs and telemetry tests on
-# CUDA, NVML's reading, then `python -m bench jobs --quick` and `population mnist cnnpop grid`. Output goes to $OUT/gpu.log (or ./gpu-out).
+# CUDA, NVML's reading, then `python -m bench jobs --quick` and `population mnist cnnpop
+# grid`. Output goes to $OUT/gpu.log (or ./gpu-out).
 #
 #   bash bench/gpu.sh            # on the GPU machine, from the repository root
 #   QUICK=1 bash bench/gpu.sh    # a dry run of the wiring on a CPU (small sizes)
