@@ -14,6 +14,7 @@ from bench import (
     pareto,
     pbt,
     population,
+    step,
     tpe,
     tracking,
     tui_latency,
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "pbt": pbt.main,
     "tpe": tpe.main,
     "jobs": jobs.main,
+    "step": step.main,
 }
 
 names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)

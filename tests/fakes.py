@@ -193,3 +193,78 @@ def whole_and_resumed(store: Store, preset, cut_at_epoch: int = 3) -> tuple[str,
             controls.cancel()
     list(run_sweep(store, cut))
     return whole, cut
+
+
+def member_row(model, members: int, kept: list[int], k: int) -> int:
+    """Member k's row in a population's model after members left: its own where the
+    static-shape step keeps every row (engine/training/step.py), else its place among
+    the members kept."""
+    return k if model.size == members else kept.index(k)
+
+
+class RecordingGraph:
+    """A CUDA graph's semantics on a CPU, for the static-shape step (step.py): `capture`
+    records the aten operations a function runs, with their tensors and scalar arguments
+    as they were; `replay` runs those operations again on the same tensors, each result
+    standing in for the recorded one. A step that read a host value (the step count, the
+    batch's length) or made a tensor anew would replay the recorded one, as a real graph
+    does; one that reads the device (`.item()`, `.tolist()`) fails to record."""
+
+    captures = 0  # recordings so far, every instance (tests reset it)
+
+    def __init__(self, device=None):
+        self.ops: list = []
+
+    def warm(self, fn):
+        return fn()
+
+    def capture(self, fn) -> None:
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        ops = []
+
+        class Recorder(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func is torch.ops.aten._local_scalar_dense.default:
+                    raise RuntimeError("the step reads a value from the device")
+                out = func(*args, **(kwargs or {}))
+                ops.append((func, args, kwargs or {}, out))
+                return out
+
+        with Recorder():
+            fn()
+        self.ops = ops
+        RecordingGraph.captures += 1
+
+    def replay(self) -> None:
+        import torch
+        from torch.utils._pytree import tree_flatten, tree_map
+
+        now: dict[int, object] = {}  # id of a recorded result -> this replay's
+
+        def swap(x):
+            return now.get(id(x), x) if isinstance(x, torch.Tensor) else x
+
+        with torch.no_grad():
+            for func, args, kwargs, out in self.ops:
+                result = func(*tree_map(swap, args), **tree_map(swap, kwargs))
+                pairs = zip(tree_flatten(out)[0], tree_flatten(result)[0], strict=True)
+                for recorded, fresh in pairs:
+                    if isinstance(recorded, torch.Tensor):
+                        now[id(recorded)] = fresh
+
+
+class FailingGraph(RecordingGraph):
+    """A recording that fails, as one of an operation CUDA graphs cannot hold does."""
+
+    def capture(self, fn) -> None:
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+
+class DriftingGraph(RecordingGraph):
+    """A replay that computes something else than the step (a stale input, say)."""
+
+    def replay(self) -> None:
+        super().replay()
+        self.ops[-1][3].add_(1.0)  # the losses the step wrote

@@ -17,6 +17,7 @@ from hypertui.engine.sweeps.sweep import create_sweep, run_sweep
 from hypertui.engine.training.population import run_population
 from hypertui.engine.training.stacked import Member
 from hypertui.engine.training.train import run
+from tests.fakes import member_row
 
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # six configs; the larger lrs learn faster
 
@@ -75,13 +76,15 @@ def test_halving_stops_all_but_the_best_configs_and_survivors_train_as_alone():
         points = [e for e in events if isinstance(e, Progress) and e.run_id == f"m{i}"]
         assert points and max(p.epoch for p in points) == done[f"m{i}"].epochs_done
         assert done[f"m{i}"].final and (s == "finished") == bool(done[f"m{i}"].test)
-    # Stopped members left the stacked model; the two left are the same runs as alone.
-    assert model.flat.shape[0] == 2
-    for row, i in enumerate(survivors):
+    # Stopped members left the stacked model (or stayed frozen rows, with the static-shape
+    # step); the two left are the same runs as alone.
+    assert model.flat.shape[0] in (2, len(cs))
+    for i in survivors:
         single: dict = {}
         single_events = list(
             run(cs[i], inspect=lambda m, got=single: got.setdefault("p", list(m.parameters())))
         )
+        row = member_row(model, len(cs), survivors, i)
         for a, b in zip(model.member_parameters(row), single["p"], strict=True):
             torch.testing.assert_close(a, b.detach(), rtol=1e-4, atol=1e-5)
         assert done[f"m{i}"].final["val_mse"] == pytest.approx(

@@ -16,6 +16,7 @@ from hypertui.engine.core.config import check_jobs
 from hypertui.engine.core.errors import ConfigError, HypertuiError
 from hypertui.engine.sweeps.jobs import default_jobs
 from hypertui.engine.sweeps.sweep import Backend, LocalBackend
+from hypertui.engine.training.step import check_step
 
 BACKENDS = ("local", "ray")
 INSTALL_RAY = "pip install 'hypertui[ray]'"
@@ -26,6 +27,7 @@ def check_backend(options: dict) -> None:
     backend, --address without Ray, Ray not installed, nothing listening at the address.
     Cheap: it starts no Ray instance (a detached runner does that itself)."""
     name, address = options.get("backend", "local"), options.get("address")
+    check_step()  # the population step a runner will pick (engine/training/step.py)
     if name not in BACKENDS:
         raise ConfigError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
     if "jobs" in options:

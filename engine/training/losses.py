@@ -55,26 +55,37 @@ def predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def member_losses(config: Config, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def member_losses(
+    config: Config, out: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """The loss of each of K models at once: out [K, B, outputs], y [K, B, ...] -> [K].
 
     The same values as `make_loss` computes for each model alone; populations train on
-    it, and every evaluation (single runs too, as K = 1) measures with it.
-    """
+    it, and every evaluation (single runs too, as K = 1) measures with it. `weights` [B]
+    weigh the examples inside the mean (the static-shape step pads a short batch with
+    examples of weight 0, step.py)."""
     k, b, c = out.shape
+
+    def average(per_example: torch.Tensor) -> torch.Tensor:  # [K, B, ...] -> [K]
+        if weights is not None:
+            per_example = per_example * weights.view(b, *[1] * (per_example.dim() - 2))
+        return per_example.mean(dim=tuple(range(1, per_example.dim())))
+
     if config.classifies:
         if config.loss == "cross_entropy":
             flat = F.cross_entropy(out.reshape(k * b, c), y.reshape(-1), reduction="none")
-            return flat.view(k, b).mean(1)
-        return ((out - F.one_hot(y, c).to(out.dtype)) ** 2).mean(dim=(1, 2))
+            return average(flat.view(k, b))
+        return average((out - F.one_hot(y, c).to(out.dtype)) ** 2)
     if config.loss == "gaussian_nll":
+        # F.gaussian_nll_loss's terms (full=False), written out: it checks var >= 0 on the
+        # host, which a recorded step cannot (step.py); var here is above its floor anyway
         mean, var = mean_and_var(out)
-        return F.gaussian_nll_loss(mean, y, var, reduction="none").mean(dim=(1, 2))
-    return ((out - y) ** 2).mean(dim=(1, 2))
+        return average(0.5 * (torch.log(var) + (mean - y) ** 2 / var))
+    return average((out - y) ** 2)
 
 
 def member_loss_gradient(
-    config: Config, out: torch.Tensor, y: torch.Tensor
+    config: Config, out: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each of K models' loss [K] (member_losses) and the gradient of their sum by the
     outputs `out` [K, B, outputs]. MSE's is written out, 2 (out - y) / n as F.mse_loss's
@@ -82,11 +93,15 @@ def member_loss_gradient(
     of 309.2 s on a 2-core CPU); the other losses go through autograd."""
     if not config.classifies and config.loss == "mse":
         diff = out - y
-        loss = diff.pow(2).mean(dim=(1, 2))
+        if weights is None:
+            loss = diff.pow(2).mean(dim=(1, 2))
+        else:  # w (out - y)^2 and its gradient 2 w (out - y) / n
+            weighted = diff * weights[:, None]
+            loss, diff = (weighted * diff).mean(dim=(1, 2)), weighted
         return loss, diff.mul_(2.0 / (diff.shape[1] * diff.shape[2]))
     out = out.detach().requires_grad_()
     with torch.enable_grad():
-        loss = member_losses(config, out, y)
+        loss = member_losses(config, out, y, weights)
         (grad,) = torch.autograd.grad(loss.sum(), out)
     return loss.detach(), grad
 

@@ -66,11 +66,17 @@ class MemberData:
 
     def batch(self, members: list[int], idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each member's training rows `idx` [members, batch] as (x, y) [members, batch, ...]."""
+        return self.batcher(members)(idx)
+
+    def batcher(self, members: list[int]):
+        """`batch` for these members, with what it needs made once: a function of idx
+        that only indexes tensors (a recorded step replays it, step.py)."""
         if not self.folded:
-            return self.first.train.x[idx], self.first.train.y[idx]
+            x, y = self.first.train.x, self.first.train.y
+            return lambda idx: (x[idx], y[idx])
         train = self.stacked["train"]
-        at = torch.tensor([self.which[i] for i in members], device=idx.device)[:, None]
-        return train.x[at, idx], train.y[at, idx]
+        at = torch.tensor([self.which[i] for i in members], device=train.x.device)[:, None]
+        return lambda idx: (train.x[at, idx], train.y[at, idx])
 
     def target_std(self, members: list[int]) -> torch.Tensor | None:
         """Each member's target std (a regression table's metrics are in its units), or

@@ -52,6 +52,7 @@ from hypertui.engine.training.stacked import (
     tune_for,
 )
 from hypertui.engine.training.stacked_optimizer import StackedOptimizer
+from hypertui.engine.training.step import DESCRIBE, PopulationStep, step_mode
 from hypertui.engine.training.train import INTERVAL_VAL_N, environment, restore_settings
 
 
@@ -69,6 +70,7 @@ def run_population(
     population as a pruned one does (status cancelled, reason "skipped"), the rest go on."""
     base = members[0].config
     device = resolve_device(base.device)
+    mode = step_mode(device)  # today's step, or the static-shape one (step.py)
     # each member's data set: one for all, or each fold's (its size caps a batch's)
     data = MemberData.load([m.config for m in members], device, data_dir)
     rows = max(data.first.sizes.values())
@@ -97,11 +99,15 @@ def run_population(
                 n_params,
                 data.of(i).sizes,
                 data.of(i).notes,
-                {**environment(device), **budget_env(base.time_budget_s, device, len(members))},
+                {
+                    **environment(device),
+                    **budget_env(base.time_budget_s, device, len(members)),
+                    "step": DESCRIBE[mode],
+                },
             )
         try:
             yield from _train(
-                members, model, data, device, should_stop, should_pause, skipped, wall0
+                members, model, data, device, mode, should_stop, should_pause, skipped, wall0
             )
         except HypertuiError as exc:
             for m in members:
@@ -118,6 +124,7 @@ def _train(
     model: StackedMLP | StackedCNN,
     data: MemberData,
     device,
+    mode: str,
     should_stop,
     should_pause,
     skipped,
@@ -142,9 +149,13 @@ def _train(
     )
     configs = [halving.config_key(m.config.to_dict()) for m in members]
     member_loss = functools.partial(member_loss_gradient, base)
+    train_step = PopulationStep(mode, model, opt, data, list(range(k)), bs, member_loss, device)
 
     step = samples = 0
-    rows = list(range(k))  # the members still in the model: row r is member rows[r]
+    rows = list(range(k))  # the members in the model: row r is member rows[r]
+    # Members that left (pruned, diverged, skipped, out of patience) leave the model at
+    # drop_inactive; the static-shape step keeps their rows, frozen, and lists them here.
+    dropped: set[int] = set()
     losses: list[torch.Tensor] = []  # [rows] per step since the last report
     active = [True] * k  # False once diverged (frozen), pruned or skipped
     best = model.flat.detach().clone()  # each row's weights at its best full report
@@ -232,24 +243,24 @@ def _train(
                 # It ends now, as a single run does: it never reports again, and a viewer
                 # (or the store's point buffer) must not wait for it.
                 left.add(i)
-                yield ledgers[i].finished(m.run_id, n, at, wall(), notes=tuple(ckpts[i].notes))
+                yield ledgers[i].finished(m.run_id, n, at, wall(), notes=notes(i))
 
     def prune(epoch: int) -> Iterator[Event]:
         """Halving's rung: stop the configs outside the best third, and drop their rows."""
         nonlocal rows
         scores: dict[str, list[float]] = {}
         for i in rows:
-            if ledgers[i].status != "pruned":
+            if ledgers[i].status != "pruned" and i not in dropped:
                 scores.setdefault(configs[i], []).append(ledgers[i].score)
         keep = halving.survivors(scores, higher, base.prune_eta)
         for i in rows:
-            if configs[i] not in keep and ledgers[i].status == "finished":
+            if configs[i] not in keep and ledgers[i].status == "finished" and active[i]:
                 active[i] = False
                 why = f"halving: not in the best 1/{base.prune_eta} at epoch {epoch}"
                 ledgers[i].stop("pruned", why, at=(step, samples, clock.train_s))
                 left.add(i)
                 yield ledgers[i].finished(
-                    members[i].run_id, n, (step, samples, clock.train_s), wall()
+                    members[i].run_id, n, (step, samples, clock.train_s), wall(), notes=notes(i)
                 )
         drop_inactive()  # diverged members leave too: they are never reported again
 
@@ -266,9 +277,8 @@ def _train(
             ledgers[i].stop("finished", ledgers[i].out_of_patience(), at=at)
             left.add(i)
             analysis = with_pbt(i, analyse_outputs(members[i].config, outputs[r], data.of(i).val.y))
-            notes = tuple(ckpts[i].notes)
             yield ledgers[i].finished(
-                members[i].run_id, n, at, wall(), tests[r], analysis, notes=notes
+                members[i].run_id, n, at, wall(), tests[r], analysis, notes=notes(i)
             )
         drop_inactive()
 
@@ -353,7 +363,7 @@ def _train(
                 ledgers[i].stop("cancelled", "skipped", at=(step, samples, clock.train_s))
                 left.add(i)
                 yield ledgers[i].finished(
-                    members[i].run_id, n, (step, samples, clock.train_s), wall()
+                    members[i].run_id, n, (step, samples, clock.train_s), wall(), notes=notes(i)
                 )
 
     def drop_inactive() -> list[int]:
@@ -361,6 +371,12 @@ def _train(
         not yet reported; returns the rows kept (of the rows before)."""
         nonlocal rows, losses, best
         kept = [r for r, i in enumerate(rows) if active[i]]
+        if train_step.static:  # rows stay, frozen: the step keeps its shape
+            for r, i in enumerate(rows):
+                if not active[i] and i not in dropped:
+                    opt.freeze(r)
+                    dropped.add(i)
+            return list(range(len(rows)))
         if kept and len(kept) < len(rows):  # none left: the epoch loop ends anyway
             at = torch.tensor(kept, device=device)
             model.keep(at)
@@ -372,6 +388,10 @@ def _train(
 
     def wall() -> float:
         return time.perf_counter() - wall0
+
+    def notes(i: int) -> tuple[str, ...]:
+        """What member i's run says about itself: its checkpoints', then the step's."""
+        return (*ckpts[i].notes, *train_step.notes)
 
     def each() -> dict:
         """How evaluate_members reads the splits: shared, or each member's fold."""
@@ -393,9 +413,7 @@ def _train(
                     break
                 perms = perms[drop_inactive()]
             idx = perms[:, i : i + bs]
-            loss = model.gradients(*data.batch(rows, idx), member_loss)
-            opt.step(lr_factor(base.schedule, step, total_steps))
-            losses.append(loss)
+            losses.append(train_step(rows, idx, lr_factor(base.schedule, step, total_steps)))
             step += 1
             samples += idx.shape[1]
             due = clock.after_step(step, last_batch=i + bs >= n)
@@ -429,7 +447,7 @@ def _train(
     test: list[dict[str, float]] = [{} for _ in range(k)]
     analysis: list[dict[str, list]] = [{} for _ in range(k)]
     if stop not in ("cancelled", "diverged", "skipped"):
-        rows_test, out = test_best(list(range(len(rows))))
+        rows_test, out = test_best([r for r, i in enumerate(rows) if i not in dropped])
         for r, i in enumerate(rows):
             test[i] = rows_test[r]
             analysis[i] = with_pbt(i, analyse_outputs(members[i].config, out[r], data.of(i).val.y))
@@ -445,5 +463,4 @@ def _train(
                 ledger.reason = budget_reason
         ckpts[i].ended(ledger.status)
         if i not in left:
-            notes = tuple(ckpts[i].notes)
-            yield ledger.finished(m.run_id, n, now, wall_s, test[i], analysis[i], notes=notes)
+            yield ledger.finished(m.run_id, n, now, wall_s, test[i], analysis[i], notes=notes(i))

@@ -45,10 +45,23 @@ class _Group:
             setattr(self, name, getattr(self, name)[rows])
         self.start, self.stop = start, start + len(rows)
 
-    def update(self, p: torch.Tensor, g: torch.Tensor, t: int, lr_scale: float) -> None:
-        """One step for rows p with gradients g, as torch.optim's foreach code does it."""
+    def update(
+        self,
+        p: torch.Tensor,
+        g: torch.Tensor,
+        t: int,
+        lr_scale: float,
+        static: StaticScalars | None = None,
+    ) -> None:
+        """One step for rows p with gradients g, as torch.optim's foreach code does it.
+        `static` (the static-shape step, engine/training/step.py): the step's scalars as
+        device tensors in place of t and lr_scale, so that nothing is read from the host."""
         s1, s2 = self.s1, self.s2
-        lr = self.lr if lr_scale == 1.0 else self.lr * lr_scale
+        adam = self.kind in ("adam", "adamw")
+        if static is not None:  # Adam's lr is its own below: adamw's decay reads this one
+            lr = self.lr * static.scale if not adam or self.use_wd else None
+        else:
+            lr = self.lr if lr_scale == 1.0 else self.lr * lr_scale
         if self.kind == "adamw" and self.use_wd:
             p.mul_(1 - lr * self.wd)
         elif self.use_wd:
@@ -70,10 +83,35 @@ class _Group:
             beta1, beta2 = ADAM_BETAS
             s1.lerp_(g, 1 - beta1)
             s2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            bias1 = 1 - beta1**t
-            bias2_sqrt = math.sqrt(1 - beta2**t)
+            if static is not None:
+                bias2_sqrt, step_lr = static.bias2_sqrt, self.lr * static.adam_lr
+            else:
+                bias2_sqrt, step_lr = math.sqrt(1 - beta2**t), lr / (1 - beta1**t)
             denom = (s2.sqrt() / bias2_sqrt).add_(ADAM_EPS)
-            p.sub_((lr / bias1) * s1 / denom)
+            p.sub_(step_lr * s1 / denom)
+
+
+class StaticScalars:
+    """A step's scalars on the device, for a step recorded once and replayed (step.py):
+    the lr factor of the schedule, Adam's lr factor over its first bias correction, and
+    the square root of its second. `set` writes them before each step, without reading
+    the device (on a CPU straight into their memory: three fills cost 3% of a K = 16
+    step); today's step computes them on the host from the step count."""
+
+    def __init__(self, device):
+        self.values = torch.ones(3, device=device)
+        self.unbound = self.values.unbind()
+        self.scale, self.adam_lr, self.bias2_sqrt = self.unbound
+        self.host = self.values.numpy() if self.values.device.type == "cpu" else None
+
+    def set(self, lr_scale: float, t: int) -> None:
+        beta1, beta2 = ADAM_BETAS
+        values = (lr_scale, lr_scale / (1 - beta1**t), math.sqrt(1 - beta2**t))
+        if self.host is not None:
+            self.host[:] = values
+        else:
+            for tensor, value in zip(self.unbound, values, strict=True):
+                tensor.fill_(value)
 
 
 class StackedOptimizer:
@@ -208,15 +246,25 @@ class StackedOptimizer:
         group = next(g for g in self.groups if g.start <= position < g.stop)
         group.lr[position - group.start] = 0.0
 
-    @torch.no_grad()
+    def shape_key(self) -> tuple:
+        """What decides which operations a step runs (a recorded step is recorded again
+        when it changes: PBT may give a member momentum or weight decay)."""
+        return tuple((g.kind, g.use_wd, g.use_momentum) for g in self.groups)
+
     def step(self, lr_scale: float = 1.0) -> None:
         """One update of every member; `lr_scale` multiplies each one's lr (a schedule)."""
         self.step_count += 1
+        self.update(lr_scale)
+
+    @torch.no_grad()
+    def update(self, lr_scale: float = 1.0, static: StaticScalars | None = None) -> None:
+        """Step `step_count`'s update (the caller counts it); with `static`, set for this
+        step, the update reads its scalars there and can be recorded once (step.py)."""
         params, grads = self.params, self.grads
         if self.gather is not None:
             params, grads = params[self.gather], grads[self.gather]
         for g in self.groups:
             rows = slice(g.start, g.stop)
-            g.update(params[rows], grads[rows], self.step_count, lr_scale)
+            g.update(params[rows], grads[rows], self.step_count, lr_scale, static)
         if self.gather is not None:
             self.params.index_copy_(0, self.gather, params)
