@@ -82,7 +82,7 @@ def main(quick: bool = False) -> list[str]:
     device = resolve_device(config.device)
     label = f"MNIST mnist-fast, {config.epochs} epochs ({device.type})"
     reached = all(acc >= TARGET_ACC for acc in accs["hypertui"] + accs["bare"])
-    target = "<= 2.5 s on an H100/H200" if device.type == "cuda" else "(GPU target: <= 2.5 s)"
+    target = "<= 1.5 s on an H100/H200" if device.type == "cuda" else "(GPU target: <= 1.5 s)"
     accuracy = ", ".join(f"{k} {min(v):.4f}-{max(v):.4f}" for k, v in accs.items())
     verdict = "99% reached by every run" if reached else "99% NOT reached by every run"
     return [line(label, a, b, "s", target), f"    test accuracy: {accuracy}; {verdict}"]

@@ -139,6 +139,7 @@ class StackedMLP:
     def _runs_of(self, activations: list[str]) -> None:
         self.activations = activations
         self.runs = activation_runs(activations)
+        self.kept: dict[int, _Activations] = {}  # by batch size: a training step's buffers
 
     def _bind(self) -> None:
         """The layers' weights and biases (and their gradients): views of the flat buffers."""
@@ -149,6 +150,7 @@ class StackedMLP:
 
         params, grads = views(self.flat), views(self.flat_grad)
         self.weights, self.biases = params[0::2], params[1::2]
+        self.weights_t = [w.transpose(1, 2) for w in self.weights]  # the backward's W^T
         self.weight_grads, self.bias_grads = grads[0::2], grads[1::2]
 
     def keep(self, rows: torch.Tensor) -> None:
@@ -168,7 +170,10 @@ class StackedMLP:
         """Each member's loss [K] on x [K, B, ...] and targets y; the gradient of their sum
         goes to `flat_grad`, whatever was there before. `loss_of(outputs, y)` returns the
         losses and their gradient by the outputs (losses.member_loss_gradient)."""
-        hs, zs = self._forward(x)
+        kept = self.kept.get(x.shape[1])
+        if kept is None:
+            kept = self.kept[x.shape[1]] = _Activations(self, x.shape[1])
+        hs, zs = self._forward(x, kept)
         loss, g = loss_of(zs[-1].transpose(1, 2), y)
         g = g.transpose(1, 2)  # [K, outputs, B], as the layers hold activations
         for i in reversed(range(len(self.weights))):
@@ -176,18 +181,29 @@ class StackedMLP:
             self.weight_grads[i].copy_(torch.bmm(g, hs[i].transpose(1, 2)))
             torch.sum(g, 2, keepdim=True, out=self.bias_grads[i])
             if i:
-                g = self._activate_backward(
-                    torch.bmm(self.weights[i].transpose(1, 2), g), zs[i - 1], hs[i]
-                )
+                torch.bmm(self.weights_t[i], g, out=kept.grad_h[i - 1])
+                for kernels, z, h, grad_h, grad_z in kept.runs[i - 1]:
+                    kernels.backward_into(grad_h, z, h, grad_z)
+                g = kept.grad_z[i - 1]
         return loss
 
-    def _forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Each layer's input [K, in, B] (x's, then the activations) and pre-activation."""
+    def _forward(
+        self, x: torch.Tensor, kept: _Activations | None = None
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each layer's input [K, in, B] (x's, then the activations) and pre-activation;
+        into `kept`'s buffers (a training step's), else new tensors (an evaluation's)."""
         hs, zs = [x.flatten(2).transpose(1, 2)], []
-        for w, b in zip(self.weights, self.biases, strict=True):
-            zs.append(torch.baddbmm(b, w, hs[-1]))
-            if len(zs) < len(self.weights):
-                hs.append(self._activate(zs[-1]))
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if kept is None or i == last:
+                zs.append(torch.baddbmm(b, w, hs[-1]))
+                if i < last:
+                    hs.append(self._activate(zs[-1]))
+                continue
+            zs.append(torch.baddbmm(b, w, hs[-1], out=kept.z[i]))
+            for kernels, z, h, _, _ in kept.runs[i]:
+                kernels.forward_into(z, h)
+            hs.append(kept.h[i])
         return hs, zs
 
     def _activate(self, z: torch.Tensor) -> torch.Tensor:
@@ -196,14 +212,6 @@ class StackedMLP:
         out = torch.empty_like(z)
         for kernels, rows in self.runs:
             kernels.forward_into(z[rows], out[rows])
-        return out
-
-    def _activate_backward(self, g: torch.Tensor, z: torch.Tensor, h: torch.Tensor):
-        if len(self.runs) == 1:
-            return self.runs[0][0].backward(g, z, h)
-        out = torch.empty_like(g)
-        for kernels, rows in self.runs:
-            kernels.backward_into(g[rows], z[rows], h[rows], out[rows])
         return out
 
     def member_parameters(self, k: int) -> list[torch.Tensor]:
@@ -220,6 +228,27 @@ class StackedMLP:
     def width(self, example: torch.Size) -> int:
         """The most activations a member keeps per example (sizes evaluation chunks)."""
         return max(w.shape[1] for w in self.weights)
+
+
+class _Activations:
+    """A training step's hidden activations for one batch size, kept from step to step:
+    each hidden layer's pre-activation z, activation h and their gradients, [K, width, B],
+    and each activation run's rows of them (views made once: at K = 16 with three
+    activations, slicing them anew each step cost as much as the activations' kernels)."""
+
+    def __init__(self, model: StackedMLP, batch: int):
+        k, device = model.size, model.flat.device
+        widths = [w.shape[1] for w in model.weights[:-1]]  # each hidden layer's outputs
+        self.z, self.h, self.grad_h, self.grad_z = (
+            [torch.empty(k, n, batch, device=device) for n in widths] for _ in range(4)
+        )
+        self.runs = [
+            [
+                (kernels, *(t[i][rows] for t in (self.z, self.h, self.grad_h, self.grad_z)))
+                for kernels, rows in model.runs
+            ]
+            for i in range(len(widths))
+        ]
 
 
 class StackedCNN:

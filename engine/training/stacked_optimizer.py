@@ -142,6 +142,18 @@ class StackedOptimizer:
             run = list(run)
             self.groups.append(_Group(kind, start, run, self.params))
             start += len(run)
+        self._views()
+
+    def _views(self) -> None:
+        """Each group's rows of the weights and gradients, made once (and at each keep),
+        not sliced again every step; where optimizers' rows are apart, rows of the buffers
+        a step gathers them into."""
+        params, grads = self.params, self.grads
+        self.gathered = None
+        if self.gather is not None:
+            params, grads = torch.empty_like(params), torch.empty_like(grads)
+            self.gathered = (params, grads)
+        self.views = [(g, params[g.start : g.stop], grads[g.start : g.stop]) for g in self.groups]
 
     def _set_order(self, order: list[int] | None) -> None:
         """order[i]: the model row at position i of the optimizer's rows (None: the same)."""
@@ -170,6 +182,7 @@ class StackedOptimizer:
                 groups.append(g)
                 start += len(mine)
         self.groups = groups
+        self._views()
 
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """Member k's optimizer state (its rows of the group's buffers), for a checkpoint."""
@@ -260,11 +273,11 @@ class StackedOptimizer:
     def update(self, lr_scale: float = 1.0, static: StaticScalars | None = None) -> None:
         """Step `step_count`'s update (the caller counts it); with `static`, set for this
         step, the update reads its scalars there and can be recorded once (step.py)."""
-        params, grads = self.params, self.grads
-        if self.gather is not None:
-            params, grads = params[self.gather], grads[self.gather]
-        for g in self.groups:
-            rows = slice(g.start, g.stop)
-            g.update(params[rows], grads[rows], self.step_count, lr_scale, static)
-        if self.gather is not None:
-            self.params.index_copy_(0, self.gather, params)
+        if self.gathered is not None:
+            params, grads = self.gathered
+            torch.index_select(self.params, 0, self.gather, out=params)
+            torch.index_select(self.grads, 0, self.gather, out=grads)
+        for g, params, grads in self.views:
+            g.update(params, grads, self.step_count, lr_scale, static)
+        if self.gathered is not None:
+            self.params.index_copy_(0, self.gather, self.gathered[0])
