@@ -342,6 +342,7 @@ def print_run(store: Store, run_id: str) -> None:
             "; ".join(r.env[k] for k in ("budget_counts", "budget_shared_by") if r.env.get(k))
             or None,
         ),
+        ("step", r.env.get("step")),  # a population's: eager, or a CUDA graph (step.py)
         ("git revision", r.git_rev),
         ("epochs done", fmt(r.epochs_done, 6) if r.epochs_done is not None else None),
         ("samples seen", r.samples),
