@@ -11,7 +11,7 @@ import torch
 
 from hypertui.engine.core.config import make_config
 from hypertui.engine.core.errors import HypertuiError
-from hypertui.engine.core.events import Finished, RunStarted
+from hypertui.engine.core.events import Failed, Finished, RunStarted
 from hypertui.engine.sweeps.backends import check_backend
 from hypertui.engine.training import step
 from hypertui.engine.training.population import run_population
@@ -215,3 +215,28 @@ def test_no_room_to_check_a_recorded_step_trains_eagerly_and_says_so(monkeypatch
                       "check the recorded step against the eager one",)}  # fmt: skip
     strip = [dataclasses.replace(e, notes=()) if isinstance(e, Finished) else e for e in got]
     assert_same_runs(strip, want)
+
+
+def test_a_population_out_of_memory_mid_run_fails_each_member_in_one_line(monkeypatch):
+    """A GPU's memory taken by another job mid-run (--jobs): the population's trials fail
+    with a line that says what to change; nothing is raised."""
+    calls = 0
+    real = step.PopulationStep.__call__
+
+    def short_of_memory(self, *args):
+        nonlocal calls
+        calls += 1
+        if calls > 50:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
+        return real(self, *args)
+
+    monkeypatch.setattr(step.PopulationStep, "__call__", short_of_memory)
+    events = train(monkeypatch, mixed(), "eager")
+    failed = [e for e in events if isinstance(e, Failed)]
+    diverged = [e for e in events if isinstance(e, Finished)]  # at step 43: it keeps that
+    assert [e.run_id for e in diverged] == ["m2"] and diverged[0].status == "diverged"
+    assert sorted(e.run_id for e in failed) == ["m0", "m1", "m3", "m4", "m5"]
+    assert {e.reason for e in failed} == {
+        "out of memory on cpu while training (CUDA out of memory. Tried to allocate 20.00 "
+        "MiB): fewer --jobs on the device, or a smaller population or batch, would fit"
+    }

@@ -30,7 +30,7 @@ import torch
 
 from hypertui.engine.core import halving
 from hypertui.engine.core.errors import HypertuiError
-from hypertui.engine.core.events import Event, Failed, Progress, RunStarted
+from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted
 from hypertui.engine.training.checkpoint import Checkpoints, progress_meta
 from hypertui.engine.training.clock import TrainClock, budget_env
 from hypertui.engine.training.devices import check_fits, describe, resolve_device
@@ -105,16 +105,31 @@ def run_population(
                     "step": DESCRIBE[mode],
                 },
             )
+        ended: set[str] = set()  # members whose Finished went out (pruned, diverged...)
         try:
-            yield from _train(
+            for event in _train(
                 members, model, data, device, mode, should_stop, should_pause, skipped, wall0
-            )
+            ):
+                if isinstance(event, Finished):
+                    ended.add(event.run_id)
+                yield event
         except HypertuiError as exc:
-            for m in members:
-                yield Failed(m.run_id, str(exc))
+            why = str(exc)
+        except torch.OutOfMemoryError as exc:  # another job on the device may hold it
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # what this population held goes back to the others
+            why = (
+                f"out of memory on {device} while training ({str(exc).splitlines()[0]}): "
+                "fewer --jobs on the device, or a smaller population or batch, would fit"
+            )
         except (RuntimeError, ValueError) as exc:
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        else:
+            why = ""
+        if why:  # a member that already ended keeps its result: the rest fail
             for m in members:
-                yield Failed(m.run_id, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+                if m.run_id not in ended:
+                    yield Failed(m.run_id, why)
         if inspect is not None:
             inspect(model)
 
