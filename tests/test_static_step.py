@@ -152,6 +152,12 @@ def test_cnn_members_train_with_the_static_step_as_today(monkeypatch, tmp_path):
     configs = cnn(tmp_path)
     want = train(monkeypatch, configs, "eager")
     assert_same_runs(train(monkeypatch, configs, "graph"), want)
+    # an MLP classifier trained on MSE against one-hot targets (the study's loss check)
+    mlp = [dataclasses.replace(c, model="mlp", hidden=(16,), loss="mse") for c in configs]
+    want = train(monkeypatch, mlp, "eager")
+    got = train(monkeypatch, mlp, "graph")
+    assert_same_runs(got, want)
+    assert not any(e.notes for e in got if isinstance(e, Finished))
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,10 @@ def member_losses(
         if config.loss == "cross_entropy":
             flat = F.cross_entropy(out.reshape(k * b, c), y.reshape(-1), reduction="none")
             return average(flat.view(k, b))
-        return average((out - F.one_hot(y, c).to(out.dtype)) ** 2)
+        # one-hot targets by scatter: F.one_hot checks the labels on the host on a CPU,
+        # which a recorded step cannot (step.py); the same values
+        one_hot = torch.zeros_like(out).scatter_(-1, y.unsqueeze(-1), 1.0)
+        return average((out - one_hot) ** 2)
     if config.loss == "gaussian_nll":
         # F.gaussian_nll_loss's terms (full=False), written out: it checks var >= 0 on the
         # host, which a recorded step cannot (step.py); var here is above its floor anyway
