@@ -197,7 +197,7 @@ def test_graphs_need_cuda_and_an_unknown_step_is_refused(monkeypatch):
 def test_on_cuda_the_recorded_step_trains_as_the_eager_one(monkeypatch):
     """bench/gpu.sh runs this on a lent GPU: the real CUDA graph, no notes."""
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
-    configs = [dataclasses.replace(c, device="cuda") for c in mixed() + leaving()[:0]]
+    configs = [dataclasses.replace(c, device="cuda") for c in mixed()]
     want = train(monkeypatch, configs, "eager")
     got = train(monkeypatch, configs, "graph", graph=step.CudaGraph)
     assert_same_runs(got, want)
