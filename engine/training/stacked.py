@@ -139,7 +139,7 @@ class StackedMLP:
     def _runs_of(self, activations: list[str]) -> None:
         self.activations = activations
         self.runs = activation_runs(activations)
-        self.kept: dict[int, _Activations] = {}  # by batch size: a training step's buffers
+        self.kept: _Activations | None = None  # a training step's buffers (one batch size)
 
     def _bind(self) -> None:
         """The layers' weights and biases (and their gradients): views of the flat buffers."""
@@ -170,9 +170,12 @@ class StackedMLP:
         """Each member's loss [K] on x [K, B, ...] and targets y; the gradient of their sum
         goes to `flat_grad`, whatever was there before. `loss_of(outputs, y)` returns the
         losses and their gradient by the outputs (losses.member_loss_gradient)."""
-        kept = self.kept.get(x.shape[1])
-        if kept is None:
-            kept = self.kept[x.shape[1]] = _Activations(self, x.shape[1])
+        if self.kept is None or self.kept.batch != x.shape[1]:
+            # one set at a time, the old one freed first: the memory a step held before,
+            # not another set for the last, shorter batch
+            self.kept = None
+            self.kept = _Activations(self, x.shape[1])
+        kept = self.kept
         hs, zs = self._forward(x, kept)
         loss, g = loss_of(zs[-1].transpose(1, 2), y)
         g = g.transpose(1, 2)  # [K, outputs, B], as the layers hold activations
@@ -231,12 +234,13 @@ class StackedMLP:
 
 
 class _Activations:
-    """A training step's hidden activations for one batch size, kept from step to step:
+    """A training step's hidden activations for a batch size, kept from step to step:
     each hidden layer's pre-activation z, activation h and their gradients, [K, width, B],
     and each activation run's rows of them (views made once: at K = 16 with three
     activations, slicing them anew each step cost as much as the activations' kernels)."""
 
     def __init__(self, model: StackedMLP, batch: int):
+        self.batch = batch
         k, device = model.size, model.flat.device
         widths = [w.shape[1] for w in model.weights[:-1]]  # each hidden layer's outputs
         self.z, self.h, self.grad_h, self.grad_z = (
