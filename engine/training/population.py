@@ -385,13 +385,13 @@ def _train(
         """Rows of members no longer active leave the model, the optimizer and the losses
         not yet reported; returns the rows kept (of the rows before)."""
         nonlocal rows, losses, best
-        kept = [r for r, i in enumerate(rows) if active[i]]
         if train_step.static:  # rows stay, frozen: the step keeps its shape
             for r, i in enumerate(rows):
                 if not active[i] and i not in dropped:
                     opt.freeze(r)
                     dropped.add(i)
             return list(range(len(rows)))
+        kept = [r for r, i in enumerate(rows) if active[i]]
         if kept and len(kept) < len(rows):  # none left: the epoch loop ends anyway
             at = torch.tensor(kept, device=device)
             model.keep(at)

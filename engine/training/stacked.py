@@ -34,42 +34,37 @@ class _Kernels(NamedTuple):
     """An activation's forward and backward: the ATen kernels autograd itself calls for
     nn.ReLU, nn.Tanh, ..., so a member's gradient is the one its single run computes.
     `*_into` write into `out` (a population's members with this activation: a run of its
-    rows), so that mixed activations cost one kernel each and no copy or mask."""
+    rows), so that mixed activations cost one kernel each and no copy or mask; `forward`
+    returns a new tensor (evaluation, and CNN layers)."""
 
     forward: Callable[[torch.Tensor], torch.Tensor]
-    backward: Callable  # (grad, pre-activation z, activation h) -> the grad of z
     forward_into: Callable  # (z, out)
-    backward_into: Callable  # (grad, z, h, out)
+    backward_into: Callable  # (grad, pre-activation z, activation h, out): z's grad to out
 
 
 _ACTIVATIONS: dict[str, _Kernels] = {
     "relu": _Kernels(
         torch.relu,
-        lambda g, z, h: A.threshold_backward(g, h, 0),
         lambda z, out: A.relu.out(z, out=out),
         lambda g, z, h, out: A.threshold_backward.grad_input(g, h, 0, grad_input=out),
     ),
     "tanh": _Kernels(
         torch.tanh,
-        lambda g, z, h: A.tanh_backward(g, h),
         lambda z, out: torch.tanh(z, out=out),
         lambda g, z, h, out: A.tanh_backward.grad_input(g, h, grad_input=out),
     ),
     "sigmoid": _Kernels(
         torch.sigmoid,
-        lambda g, z, h: A.sigmoid_backward(g, h),
         lambda z, out: torch.sigmoid(z, out=out),
         lambda g, z, h, out: A.sigmoid_backward.grad_input(g, h, grad_input=out),
     ),
     "gelu": _Kernels(
         F.gelu,
-        lambda g, z, h: A.gelu_backward(g, z),
         lambda z, out: A.gelu.out(z, out=out),
         lambda g, z, h, out: A.gelu_backward.grad_input(g, z, grad_input=out),
     ),
     "leaky_relu": _Kernels(
         F.leaky_relu,
-        lambda g, z, h: A.leaky_relu_backward(g, z, 0.01, False),
         lambda z, out: A.leaky_relu.out(z, 0.01, out=out),
         lambda g, z, h, out: A.leaky_relu_backward.grad_input(g, z, 0.01, False, grad_input=out),
     ),

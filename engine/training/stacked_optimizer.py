@@ -57,9 +57,9 @@ class _Group:
         `static` (the static-shape step, engine/training/step.py): the step's scalars as
         device tensors in place of t and lr_scale, so that nothing is read from the host."""
         s1, s2 = self.s1, self.s2
-        adam = self.kind in ("adam", "adamw")
-        if static is not None:  # Adam's lr is its own below: adamw's decay reads this one
-            lr = self.lr * static.scale if not adam or self.use_wd else None
+        if static is not None:  # Adam's step lr is its own, below: only adamw's decay needs lr
+            needed = self.kind not in ("adam", "adamw") or (self.kind == "adamw" and self.use_wd)
+            lr = self.lr * static.scale if needed else None
         else:
             lr = self.lr if lr_scale == 1.0 else self.lr * lr_scale
         if self.kind == "adamw" and self.use_wd:
