@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from hypertui.engine.core.config import make_config
-from hypertui.engine.core.events import Finished, Progress
+from hypertui.engine.core.events import Failed, Finished, Progress
 from hypertui.engine.training import clock
 from hypertui.engine.training.population import run_population
 from hypertui.engine.training.stacked import Member, evaluate_members
+from hypertui.engine.training.step import PopulationStep
 
 
 def members(lrs, **values):
@@ -65,3 +66,19 @@ def test_chunked_evaluation_gives_the_same_metrics(monkeypatch):
     for a, b in zip(whole, chunked, strict=True):
         assert a.keys() == b.keys()
         assert all(abs(a[k] - b[k]) <= 1e-5 * max(1.0, abs(a[k])) for k in a)
+
+
+def test_an_error_without_a_message_fails_the_members_with_its_name(monkeypatch):
+    """A library error that says nothing (RuntimeError()) still gives each member a
+    reason, its type's name; quoting its first line had raised IndexError instead."""
+
+    def silent(self, *args):
+        raise RuntimeError()
+
+    monkeypatch.setattr(PopulationStep, "__call__", silent)
+    events = list(run_population(members([1e-3, 1e-2], epochs=1)))
+    failed = [e for e in events if isinstance(e, Failed)]
+    assert [(e.run_id, e.reason) for e in failed] == [
+        ("m0", "RuntimeError"),
+        ("m1", "RuntimeError"),
+    ]

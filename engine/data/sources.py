@@ -29,7 +29,7 @@ from hypertui.engine.core.config import (
     check_metric,
     make_config,
 )
-from hypertui.engine.core.errors import ConfigError, DataError, suggest
+from hypertui.engine.core.errors import ConfigError, DataError, first_line, suggest
 
 
 def checked_config(values: Mapping[str, Any] | None = None, **more: Any) -> Config:
@@ -122,8 +122,7 @@ def _read(path: str, mtime_ns: int, size: int):
             "`pip install pyarrow` or save the table as CSV"
         ) from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"path = {path!r}: cannot read the table ({first})") from None
+        raise ConfigError(f"path = {path!r}: cannot read the table ({first_line(exc)})") from None
     if table.empty:
         raise ConfigError(f"path = {path!r}: the table has no rows")
     return table

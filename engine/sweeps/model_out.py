@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from hypertui.engine.core.config import make_config
-from hypertui.engine.core.errors import ConfigError, HypertuiError
+from hypertui.engine.core.errors import ConfigError, HypertuiError, first_line
 from hypertui.engine.core.paths import checkpoints_dir, export_path
 from hypertui.engine.core.records import RunRow
 from hypertui.engine.store.store import Store
@@ -153,9 +153,8 @@ def _module(best: Best) -> torch.nn.Module:
         model = build_model(make_config(best.meta["config"]), (tuple(shape), out))
         model.load_state_dict(best.weights)
     except (ConfigError, RuntimeError, KeyError) as exc:
-        first = str(exc).splitlines()[0]
         raise HypertuiError(
-            f"run {best.run.id}: its checkpoint does not fit its model ({first})"
+            f"run {best.run.id}: its checkpoint does not fit its model ({first_line(exc)})"
         ) from None
     return model.eval()
 

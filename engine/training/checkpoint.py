@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from hypertui.engine.core.config import Config
-from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.errors import HypertuiError, first_line
 
 FORMAT = "hypertui-checkpoint/1"
 # Bytes of checkpoints in each sweep's folder, as this process counts them: one walk of the
@@ -74,8 +74,7 @@ def read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         meta = json.loads(header["meta"])
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, KeyError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise HypertuiError(f"{path}: unreadable checkpoint ({first})") from None
+        raise HypertuiError(f"{path}: unreadable checkpoint ({first_line(exc)})") from None
     return tensors, meta
 
 

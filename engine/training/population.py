@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Iterator
 import torch
 
 from hypertui.engine.core import halving
-from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.errors import HypertuiError, described, first_line
 from hypertui.engine.core.events import Event, Failed, Finished, Progress, RunStarted
 from hypertui.engine.training.checkpoint import Checkpoints, progress_meta
 from hypertui.engine.training.clock import TrainClock, budget_env
@@ -119,11 +119,11 @@ def run_population(
             if device.type == "cuda":
                 torch.cuda.empty_cache()  # what this population held goes back to the others
             why = (
-                f"out of memory on {device} while training ({str(exc).splitlines()[0]}): "
+                f"out of memory on {device} while training ({first_line(exc)}): "
                 "fewer --jobs on the device, or a smaller population or batch, would fit"
             )
         except (RuntimeError, ValueError) as exc:
-            why = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            why = described(exc)
         else:
             why = ""
         if why:  # a member that already ended keeps its result: the rest fail

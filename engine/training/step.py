@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import torch
 
-from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.errors import HypertuiError, described
 from hypertui.engine.training.member_data import MemberData
 from hypertui.engine.training.stacked import StackedCNN, StackedMLP
 from hypertui.engine.training.stacked_optimizer import StackedOptimizer, StaticScalars
@@ -131,7 +131,7 @@ class PopulationStep:
             try:
                 self.graph = new_graph(device)
             except Exception as exc:  # noqa: BLE001 - no graph: the static step, eagerly
-                self._fall_back(f"no CUDA graph ({_first_line(exc)})")
+                self._fall_back(f"no CUDA graph ({described(exc)})")
 
     def __call__(self, rows: list[int], idx: torch.Tensor, lr_scale: float) -> torch.Tensor:
         if not self.static:
@@ -181,7 +181,7 @@ class PopulationStep:
         try:
             self.graph.capture(lambda: self.loss.copy_(self._step()))
         except Exception as exc:  # noqa: BLE001 - an op that cannot be recorded
-            self._fall_back(f"the step could not be recorded ({_first_line(exc)})")
+            self._fall_back(f"the step could not be recorded ({described(exc)})")
         else:
             self.recorded, self.checked = self.opt.shape_key(), False
         self._restore(before)
@@ -234,8 +234,3 @@ class PopulationStep:
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.allclose(a, b, rtol=REPLAY_RTOL, atol=REPLAY_ATOL, equal_nan=True)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from hypertui.engine.core.config import MODELS, Config
-from hypertui.engine.core.errors import ConfigError, HypertuiError
+from hypertui.engine.core.errors import ConfigError, HypertuiError, described
 from hypertui.engine.core.events import Event, Failed, Progress, RunStarted
 from hypertui.engine.core.ids import new_id
 from hypertui.engine.data.dataset import Dataset
@@ -121,7 +121,7 @@ def run(
         except HypertuiError as exc:
             yield Failed(run_id, str(exc))
         except (RuntimeError, ValueError) as exc:  # e.g. CUDA out of memory
-            yield Failed(run_id, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+            yield Failed(run_id, described(exc))
         if inspect is not None:  # tests compare trained weights (population vs single)
             inspect(model)
 

@@ -41,7 +41,7 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 
 import hypertui
-from hypertui.engine.core.errors import HypertuiError
+from hypertui.engine.core.errors import HypertuiError, first_line
 from hypertui.engine.core.events import Event, Failed, Finished
 from hypertui.engine.core.records import RunRow
 from hypertui.engine.sweeps.ray.mailbox import Mailbox
@@ -148,8 +148,7 @@ class RayBackend:
                 raise exc.cause from None
             raise
         except RayError as exc:
-            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            reason = f"Ray gave up on it after {self.max_retries + 1} attempts: {why}"
+            reason = f"Ray gave up on it after {self.max_retries + 1} attempts: {first_line(exc)}"
             for row in unit:
                 if row.id not in ended:
                     yield Failed(row.id, reason)
@@ -203,8 +202,7 @@ def connect(address: str | None) -> None:
             logging_level=logging.WARNING,
         )
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HypertuiError(f"no Ray cluster at {address}: {first}") from None
+        raise HypertuiError(f"no Ray cluster at {address}: {first_line(exc)}") from None
 
 
 def hypertui_package() -> str:
